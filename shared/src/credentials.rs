@@ -1,0 +1,1 @@
+//! STS-style credentials (placeholder: being written).

@@ -1,0 +1,243 @@
+//! The one request/response boundary that both runtime modes (Lambda and HTTP server) adapt
+//! to, and the contract's error codes (CONTRACT.md §3).
+
+use std::future::Future;
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::json;
+
+/// Largest accepted request body (exactly this many bytes is accepted).
+pub const MAX_BODY_BYTES: usize = 262_144;
+
+/// A request as both modes hand it to the handler.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    /// The path as sent, still percent-encoded (it is what the client signed).
+    pub raw_path: String,
+    /// The query string as sent, without `?` (empty when none).
+    pub raw_query: String,
+    /// Header names are lower case (http's `HeaderMap`).
+    pub headers: HeaderMap,
+    /// The complete body; empty when `body_too_large` is set.
+    pub body: Bytes,
+    /// The body was longer than [`MAX_BODY_BYTES`]; reading stopped there.
+    pub body_too_large: bool,
+    /// The server's own request id (Lambda request id, `x-fc-request-id`, or generated).
+    pub request_id: String,
+    pub source_ip: Option<IpAddr>,
+}
+
+/// Facts about a handled request for the access log line (never secrets).
+#[derive(Debug, Clone, Default)]
+pub struct LogFields {
+    /// The route template that matched, e.g. `/db/{collection}/{id}`.
+    pub route: Option<&'static str>,
+    /// [`crate::ids::UserId::log_hash`] of the authenticated caller.
+    pub user_hash: Option<String>,
+    /// The error code of an error response.
+    pub error_code: Option<&'static str>,
+}
+
+/// A response as both modes send it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub log: LogFields,
+}
+
+impl Response {
+    pub fn new(status: StatusCode) -> Self {
+        Self {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            log: LogFields::default(),
+        }
+    }
+
+    /// A JSON body with `content-type: application/json`.
+    pub fn json(status: StatusCode, value: &serde_json::Value) -> Self {
+        let mut r = Self::new(status);
+        r.body = Bytes::from(value.to_string());
+        r.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
+    }
+
+    /// The contract's error body, `{"error": {"code", "message", "requestId"}}`.
+    pub fn error(code: ErrorCode, message: &str, request_id: &str) -> Self {
+        let body = json!({"error": {"code": code.as_str(), "message": message, "requestId": request_id}});
+        let mut r = Self::json(code.status(), &body);
+        if code == ErrorCode::TooManyRequests {
+            r.headers
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r.log.error_code = Some(code.as_str());
+        r
+    }
+
+    /// Sets `x-request-id`; every response carries it.
+    pub fn with_request_id(mut self, request_id: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            self.headers.insert("x-request-id", v);
+        }
+        self
+    }
+}
+
+/// The single boundary: both runtime adapters call this and nothing else.
+pub trait Handler: Send + Sync + 'static {
+    fn call(&self, req: Request) -> impl Future<Output = Response> + Send;
+}
+
+/// Every error code of CONTRACT.md §3, each with its fixed status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidJson,
+    InvalidCollection,
+    InvalidId,
+    InvalidQuery,
+    MissingAuthorization,
+    InvalidAuthorization,
+    InvalidSecurityToken,
+    CredentialsExpired,
+    RequestExpired,
+    SignatureDoesNotMatch,
+    SessionRevoked,
+    SessionExpired,
+    AuthCodeInvalid,
+    NotFound,
+    RouteNotFound,
+    MethodNotAllowed,
+    PreconditionFailed,
+    PayloadTooLarge,
+    TooManyRequests,
+    UpstreamError,
+    UpstreamSignatureInvalid,
+    StorageUnavailable,
+    UpstreamTimeout,
+    /// Not in the contract's table: a bug of ours. Kept for completeness; handlers avoid it.
+    InternalError,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 25] = [
+        Self::InvalidRequest,
+        Self::InvalidJson,
+        Self::InvalidCollection,
+        Self::InvalidId,
+        Self::InvalidQuery,
+        Self::MissingAuthorization,
+        Self::InvalidAuthorization,
+        Self::InvalidSecurityToken,
+        Self::CredentialsExpired,
+        Self::RequestExpired,
+        Self::SignatureDoesNotMatch,
+        Self::SessionRevoked,
+        Self::SessionExpired,
+        Self::AuthCodeInvalid,
+        Self::NotFound,
+        Self::RouteNotFound,
+        Self::MethodNotAllowed,
+        Self::PreconditionFailed,
+        Self::PayloadTooLarge,
+        Self::TooManyRequests,
+        Self::UpstreamError,
+        Self::UpstreamSignatureInvalid,
+        Self::StorageUnavailable,
+        Self::UpstreamTimeout,
+        Self::InternalError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "InvalidRequest",
+            Self::InvalidJson => "InvalidJson",
+            Self::InvalidCollection => "InvalidCollection",
+            Self::InvalidId => "InvalidId",
+            Self::InvalidQuery => "InvalidQuery",
+            Self::MissingAuthorization => "MissingAuthorization",
+            Self::InvalidAuthorization => "InvalidAuthorization",
+            Self::InvalidSecurityToken => "InvalidSecurityToken",
+            Self::CredentialsExpired => "CredentialsExpired",
+            Self::RequestExpired => "RequestExpired",
+            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::SessionRevoked => "SessionRevoked",
+            Self::SessionExpired => "SessionExpired",
+            Self::AuthCodeInvalid => "AuthCodeInvalid",
+            Self::NotFound => "NotFound",
+            Self::RouteNotFound => "RouteNotFound",
+            Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::PreconditionFailed => "PreconditionFailed",
+            Self::PayloadTooLarge => "PayloadTooLarge",
+            Self::TooManyRequests => "TooManyRequests",
+            Self::UpstreamError => "UpstreamError",
+            Self::UpstreamSignatureInvalid => "UpstreamSignatureInvalid",
+            Self::StorageUnavailable => "StorageUnavailable",
+            Self::UpstreamTimeout => "UpstreamTimeout",
+            Self::InternalError => "InternalError",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRequest
+            | Self::InvalidJson
+            | Self::InvalidCollection
+            | Self::InvalidId
+            | Self::InvalidQuery => StatusCode::BAD_REQUEST,
+            Self::MissingAuthorization
+            | Self::InvalidAuthorization
+            | Self::InvalidSecurityToken
+            | Self::CredentialsExpired
+            | Self::RequestExpired
+            | Self::SignatureDoesNotMatch
+            | Self::SessionRevoked
+            | Self::SessionExpired
+            | Self::AuthCodeInvalid => StatusCode::UNAUTHORIZED,
+            Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::UpstreamError | Self::UpstreamSignatureInvalid => StatusCode::BAD_GATEWAY,
+            Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Generates a request id for the HTTP-server mode when the platform gave none.
+pub fn generate_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_shape() {
+        let r = Response::error(ErrorCode::SignatureDoesNotMatch, "nope", "rid-1");
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        assert_eq!(v["error"]["code"], "SignatureDoesNotMatch");
+        assert_eq!(v["error"]["requestId"], "rid-1");
+    }
+
+    #[test]
+    fn statuses_are_4xx_or_5xx() {
+        for c in ErrorCode::ALL {
+            assert!(c.status().as_u16() >= 400, "{c:?}");
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! What both miniapp functions stand on: Alipay RSA2 and the token exchange, STS-style
+//! credentials and request signing, table storage, the runtime loop and HTTP plumbing.
+//!
+//! One module per concern; the functions' binaries are thin `main`s over [`runtime`] and [`api`].
+
+pub mod alipay;
+pub mod credentials;
+pub mod http;
+pub mod ids;
+pub mod runtime;
+pub mod secret;
+pub mod signing;
+pub mod store;
+pub mod time_fmt;

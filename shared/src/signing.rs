@@ -1,0 +1,1 @@
+//! Request signing, CONTRACT.md §6 (placeholder: being written).
