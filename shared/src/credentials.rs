@@ -1,1 +1,668 @@
-//! STS-style credentials (placeholder: being written).
+//! Stateless STS-style credentials (CONTRACT.md §4, §6).
+//!
+//! A security token is `v1.<kid>.<base64url(payload)>.<base64url(mac)>`:
+//! - `payload` is binary: `exp` (i64, big endian), then `sid`, `uid` and `akid`, each a
+//!   one-byte length followed by its bytes; nothing may follow.
+//! - `mac` is HMAC-SHA256 under the key named `kid` over `"miniapp-token\n"` followed by the
+//!   token's own text up to (not including) its last `.`, so the version, kid and payload are
+//!   all covered.
+//!
+//! The access key secret is never stored: it is
+//! `base64url(HMAC-SHA256(key, "miniapp-secret-v1\0" || payload))`, which only a holder of the
+//! server key can compute, so the db function re-derives it from the token alone. The two
+//! HMAC inputs start with different domain labels, so a token MAC is never a secret.
+
+use std::fmt;
+
+use aws_lc_rs::hmac;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+use serde_json::json;
+use thiserror::Error;
+
+use crate::ids::{SessionId, UserId};
+use crate::secret::{SecretBytes, SecretString};
+use crate::time_fmt::Timestamp;
+
+/// Prefix of every access key id (the contract requires `STS.`).
+pub const ACCESS_KEY_ID_PREFIX: &str = "STS.";
+/// Smallest accepted HMAC key, in bytes after base64 decoding.
+pub const MIN_KEY_BYTES: usize = 32;
+
+const TOKEN_VERSION: &str = "v1";
+const TOKEN_MAC_DOMAIN: &[u8] = b"miniapp-token\n";
+const SECRET_DOMAIN: &[u8] = b"miniapp-secret-v1\0";
+/// 144 random bits: 24 base64url characters after `STS.`.
+const ACCESS_KEY_RANDOM_BYTES: usize = 18;
+/// Far above any token we issue (user ids are at most 128 bytes); refuse work on junk early.
+const MAX_TOKEN_LEN: usize = 1024;
+const MAX_KID_LEN: usize = 32;
+
+/// Why `MINIAPP_TOKEN_KEYS` was refused. Never carries key bytes.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum TokenKeysError {
+    #[error("MINIAPP_TOKEN_KEYS is empty: expected a comma-separated list of kid:base64key")]
+    Empty,
+    #[error("MINIAPP_TOKEN_KEYS entry {index} is empty (stray comma?)")]
+    EmptyEntry { index: usize },
+    #[error("MINIAPP_TOKEN_KEYS entry {index} has no ':' between kid and base64 key")]
+    MissingColon { index: usize },
+    #[error("MINIAPP_TOKEN_KEYS entry {index}: kid {kid:?} must match ^[A-Za-z0-9_-]{{1,32}}$")]
+    InvalidKid { index: usize, kid: String },
+    #[error("MINIAPP_TOKEN_KEYS entry {index} (kid {kid:?}): the key is not valid base64")]
+    InvalidBase64 { index: usize, kid: String },
+    #[error(
+        "MINIAPP_TOKEN_KEYS entry {index} (kid {kid:?}): the key is {len} bytes, at least 32 are required"
+    )]
+    KeyTooShort {
+        index: usize,
+        kid: String,
+        len: usize,
+    },
+    #[error("MINIAPP_TOKEN_KEYS entry {index}: kid {kid:?} is listed twice")]
+    DuplicateKid { index: usize, kid: String },
+}
+
+/// Why a security token was refused. Messages never quote the token.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the security token is malformed: {0}")]
+    Malformed(&'static str),
+    #[error(
+        "the security token names key id {0:?}, which this service does not (or no longer) accept"
+    )]
+    UnknownKey(String),
+    #[error("the security token was altered or not issued by this service")]
+    BadMac,
+    #[error("the security token belongs to another access key id than Credential")]
+    AccessKeyIdMismatch,
+}
+
+struct TokenKey {
+    kid: String,
+    key: hmac::Key,
+}
+
+/// The server's HMAC keys, parsed once at start. The first signs; all verify.
+pub struct TokenKeys {
+    keys: Vec<TokenKey>,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("kids", &self.kids().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Accepts standard or URL-safe base64, padded or not: keys come from `openssl rand -base64`
+/// as often as from a URL-safe generator.
+fn decode_key(text: &str) -> Option<SecretBytes> {
+    let cfg = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    [alphabet::STANDARD, alphabet::URL_SAFE]
+        .iter()
+        .find_map(|a| GeneralPurpose::new(a, cfg).decode(text).ok())
+        .map(SecretBytes::new)
+}
+
+fn valid_kid(kid: &str) -> bool {
+    (1..=MAX_KID_LEN).contains(&kid.len())
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl TokenKeys {
+    /// Parses `MINIAPP_TOKEN_KEYS`: comma-separated `kid:base64key`, spaces around entries ignored.
+    pub fn parse(value: &str) -> Result<TokenKeys, TokenKeysError> {
+        if value.trim().is_empty() {
+            return Err(TokenKeysError::Empty);
+        }
+        let mut keys: Vec<TokenKey> = Vec::new();
+        for (i, entry) in value.split(',').enumerate() {
+            let key = parse_entry(i + 1, entry.trim())?;
+            if keys.iter().any(|k| k.kid == key.kid) {
+                return Err(TokenKeysError::DuplicateKid {
+                    index: i + 1,
+                    kid: key.kid,
+                });
+            }
+            keys.push(key);
+        }
+        Ok(TokenKeys { keys })
+    }
+
+    /// The key ids, the signing one first (for a start-up log line).
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.kid.as_str())
+    }
+
+    fn signing(&self) -> &TokenKey {
+        // `parse` never builds an empty list.
+        &self.keys[0]
+    }
+
+    fn find(&self, kid: &str) -> Option<&TokenKey> {
+        self.keys.iter().find(|k| k.kid == kid)
+    }
+}
+
+fn parse_entry(index: usize, entry: &str) -> Result<TokenKey, TokenKeysError> {
+    if entry.is_empty() {
+        return Err(TokenKeysError::EmptyEntry { index });
+    }
+    let (kid, b64) = entry
+        .split_once(':')
+        .ok_or(TokenKeysError::MissingColon { index })?;
+    let kid = kid.trim().to_owned();
+    if !valid_kid(&kid) {
+        return Err(TokenKeysError::InvalidKid { index, kid });
+    }
+    let Some(bytes) = decode_key(b64.trim()) else {
+        return Err(TokenKeysError::InvalidBase64 { index, kid });
+    };
+    let len = bytes.expose().len();
+    if len < MIN_KEY_BYTES {
+        return Err(TokenKeysError::KeyTooShort { index, kid, len });
+    }
+    let key = hmac::Key::new(hmac::HMAC_SHA256, bytes.expose());
+    Ok(TokenKey { kid, key })
+}
+
+/// Credentials as `POST /session` and `POST /session/refresh` hand them out.
+#[derive(Clone)]
+pub struct Credentials {
+    /// `STS.` followed by 24 random base64url characters.
+    pub access_key_id: String,
+    /// The signing secret; sent to the client once, never logged.
+    pub access_key_secret: SecretString,
+    /// Opaque to the client; carries and binds session, user, access key id and expiry.
+    pub security_token: String,
+    /// When these credentials stop being accepted (except by `POST /session/refresh`).
+    pub expiration: Timestamp,
+}
+
+impl Credentials {
+    /// The contract's `credentials` object: `accessKeyId`, `accessKeySecret`, `securityToken`,
+    /// `expiration` (RFC 3339).
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "accessKeyId": self.access_key_id,
+            "accessKeySecret": self.access_key_secret.expose(),
+            "securityToken": self.security_token,
+            "expiration": self.expiration.rfc3339(),
+        })
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &"<redacted>")
+            .field("security_token", &"<redacted>")
+            .field("expiration", &self.expiration)
+            .finish()
+    }
+}
+
+/// What a valid security token says, plus the secret re-derived from it.
+#[derive(Clone)]
+pub struct VerifiedToken {
+    /// The session the credentials belong to.
+    pub session_id: SessionId,
+    /// The caller's identity, as Alipay gave it at `POST /session`.
+    pub user_id: UserId,
+    /// The access key id bound into the token (equal to the `Credential` it was checked against).
+    pub access_key_id: String,
+    /// The credentials' expiry; not checked by [`verify_token`].
+    pub expiration: Timestamp,
+    /// The access key secret, re-derived with the server key.
+    pub secret: SecretString,
+}
+
+impl fmt::Debug for VerifiedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("session_id", &self.session_id)
+            .field("user_id", &self.user_id)
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// When new credentials expire: the earlier of `now + credential_ttl_secs` and the session's end.
+pub fn expiration_for(
+    now: Timestamp,
+    credential_ttl_secs: u64,
+    session_expires_at: Timestamp,
+) -> Timestamp {
+    let ttl = i64::try_from(credential_ttl_secs).unwrap_or(i64::MAX);
+    now.plus_secs(ttl).min(session_expires_at)
+}
+
+/// Issues fresh credentials for `session` and `user`, signed with the first key.
+pub fn issue(
+    keys: &TokenKeys,
+    session: &SessionId,
+    user: &UserId,
+    expiration: Timestamp,
+) -> Credentials {
+    let access_key_id = new_access_key_id();
+    let claims = Claims {
+        session: session.as_str(),
+        user: user.as_str(),
+        access_key_id: &access_key_id,
+        expiration,
+    };
+    let payload = claims.encode();
+    let signer = keys.signing();
+    let signed_part = format!(
+        "{TOKEN_VERSION}.{}.{}",
+        signer.kid,
+        URL_SAFE_NO_PAD.encode(&payload)
+    );
+    let mac = hmac::sign(&signer.key, &token_mac_input(&signed_part));
+    Credentials {
+        access_key_secret: derive_secret(&signer.key, &payload),
+        security_token: format!("{signed_part}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref())),
+        access_key_id,
+        expiration,
+    }
+}
+
+/// Checks that `token` was issued by one of `keys`, unaltered, for `access_key_id`, and
+/// re-derives its secret. Expiry is NOT checked here: the caller orders that check.
+pub fn verify_token(
+    keys: &TokenKeys,
+    token: &str,
+    access_key_id: &str,
+) -> Result<VerifiedToken, TokenError> {
+    let parts = split_token(token)?;
+    let key = keys
+        .find(parts.kid)
+        .ok_or_else(|| TokenError::UnknownKey(parts.kid.chars().take(MAX_KID_LEN).collect()))?;
+    let mac = URL_SAFE_NO_PAD
+        .decode(parts.mac)
+        .map_err(|_| TokenError::Malformed("the MAC is not base64url"))?;
+    // Constant time: aws-lc compares the tags without early exit.
+    hmac::verify(&key.key, &token_mac_input(parts.signed), &mac).map_err(|_| TokenError::BadMac)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(parts.payload)
+        .map_err(|_| TokenError::Malformed("the payload is not base64url"))?;
+    let claims = Claims::decode(&payload)?;
+    if claims.access_key_id != access_key_id {
+        return Err(TokenError::AccessKeyIdMismatch);
+    }
+    Ok(VerifiedToken {
+        // A MAC-valid payload was written by `issue` from valid ids; refuse anything else.
+        session_id: SessionId::parse(claims.session)
+            .map_err(|_| TokenError::Malformed("bad session id"))?,
+        user_id: UserId::parse(claims.user).map_err(|_| TokenError::Malformed("bad user id"))?,
+        access_key_id: claims.access_key_id.to_owned(),
+        expiration: claims.expiration,
+        secret: derive_secret(&key.key, &payload),
+    })
+}
+
+fn new_access_key_id() -> String {
+    let mut bytes = [0u8; ACCESS_KEY_RANDOM_BYTES];
+    // aws-lc's DRBG only fails if the OS has no entropy source at all.
+    aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator is unavailable");
+    format!("{ACCESS_KEY_ID_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn token_mac_input(signed_part: &str) -> Vec<u8> {
+    [TOKEN_MAC_DOMAIN, signed_part.as_bytes()].concat()
+}
+
+fn derive_secret(key: &hmac::Key, payload: &[u8]) -> SecretString {
+    let tag = hmac::sign(key, &[SECRET_DOMAIN, payload].concat());
+    SecretString::new(URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+struct TokenParts<'a> {
+    /// `v1.<kid>.<payload>`: what the MAC covers.
+    signed: &'a str,
+    kid: &'a str,
+    payload: &'a str,
+    mac: &'a str,
+}
+
+fn split_token(token: &str) -> Result<TokenParts<'_>, TokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenError::Malformed("too long"));
+    }
+    let (signed, mac) = token
+        .rsplit_once('.')
+        .ok_or(TokenError::Malformed("expected v1.<kid>.<payload>.<mac>"))?;
+    let mut it = signed.splitn(3, '.');
+    let (Some(version), Some(kid), Some(payload)) = (it.next(), it.next(), it.next()) else {
+        return Err(TokenError::Malformed("expected v1.<kid>.<payload>.<mac>"));
+    };
+    if version != TOKEN_VERSION {
+        return Err(TokenError::Malformed("unknown version"));
+    }
+    Ok(TokenParts {
+        signed,
+        kid,
+        payload,
+        mac,
+    })
+}
+
+/// The token payload's fields, borrowed.
+struct Claims<'a> {
+    session: &'a str,
+    user: &'a str,
+    access_key_id: &'a str,
+    expiration: Timestamp,
+}
+
+impl<'a> Claims<'a> {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 3 + 32 + 28 + self.user.len());
+        out.extend_from_slice(&self.expiration.unix().to_be_bytes());
+        for field in [self.session, self.user, self.access_key_id] {
+            // Every field is at most 128 bytes (validated ids, our own akid), so fits a u8.
+            let len = u8::try_from(field.len()).unwrap_or(u8::MAX);
+            out.push(len);
+            out.extend_from_slice(&field.as_bytes()[..usize::from(len)]);
+        }
+        out
+    }
+
+    fn decode(payload: &'a [u8]) -> Result<Self, TokenError> {
+        let (exp, mut rest) = payload
+            .split_first_chunk::<8>()
+            .ok_or(TokenError::Malformed("payload too short"))?;
+        let mut fields = [""; 3];
+        for field in &mut fields {
+            let (value, tail) = take_field(rest)?;
+            *field = value;
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return Err(TokenError::Malformed("trailing bytes in payload"));
+        }
+        let [session, user, access_key_id] = fields;
+        Ok(Claims {
+            session,
+            user,
+            access_key_id,
+            expiration: Timestamp::from_unix(i64::from_be_bytes(*exp)),
+        })
+    }
+}
+
+/// Reads one length-prefixed UTF-8 field.
+fn take_field(bytes: &[u8]) -> Result<(&str, &[u8]), TokenError> {
+    let (&len, rest) = bytes
+        .split_first()
+        .ok_or(TokenError::Malformed("payload truncated"))?;
+    let len = usize::from(len);
+    if rest.len() < len {
+        return Err(TokenError::Malformed("payload truncated"));
+    }
+    let (value, tail) = rest.split_at(len);
+    let value = std::str::from_utf8(value).map_err(|_| TokenError::Malformed("field not UTF-8"))?;
+    Ok((value, tail))
+}
+
+/// Keys for other purposes, derived from the signing key so that no extra secret is needed.
+impl TokenKeys {
+    /// HMAC-SHA256 of `label` under the signing key: a separate key per purpose (e.g. list
+    /// cursors), useless for forging tokens.
+    pub fn derive_key(&self, label: &[u8]) -> SecretBytes {
+        let tag = hmac::sign(&self.signing().key, label);
+        SecretBytes::new(tag.as_ref().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const K2: &str = "k2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
+
+    fn keys(v: &str) -> TokenKeys {
+        match TokenKeys::parse(v) {
+            Ok(k) => k,
+            Err(e) => panic!("test keys: {e}"),
+        }
+    }
+
+    fn ids() -> (SessionId, UserId) {
+        let sid = SessionId::generate();
+        let uid = UserId::parse("2088102122524333").unwrap_or_else(|e| panic!("{e}"));
+        (sid, uid)
+    }
+
+    #[test]
+    fn parses_rotation_lists() {
+        let k = keys(&format!("{K1}, {K2}"));
+        assert_eq!(k.kids().collect::<Vec<_>>(), ["k1", "k2"]);
+        // URL-safe, unpadded, 48-byte keys are fine too.
+        let long = URL_SAFE_NO_PAD.encode([0xfbu8; 48]);
+        assert!(TokenKeys::parse(&format!("a-_Z9:{long}")).is_ok());
+        assert!(!format!("{k:?}").contains("AAEC"));
+    }
+
+    #[test]
+    fn refuses_bad_key_lists() {
+        let short = base64::engine::general_purpose::STANDARD.encode([7u8; 31]);
+        let cases: [(&str, TokenKeysError); 8] = [
+            ("", TokenKeysError::Empty),
+            ("  ", TokenKeysError::Empty),
+            (&format!("{K1},"), TokenKeysError::EmptyEntry { index: 2 }),
+            ("k1", TokenKeysError::MissingColon { index: 1 }),
+            (
+                "bad.kid:AAAA",
+                TokenKeysError::InvalidKid {
+                    index: 1,
+                    kid: "bad.kid".into(),
+                },
+            ),
+            (
+                &format!("{K1},k3:not base64!"),
+                TokenKeysError::InvalidBase64 {
+                    index: 2,
+                    kid: "k3".into(),
+                },
+            ),
+            (
+                &format!("k9:{short}"),
+                TokenKeysError::KeyTooShort {
+                    index: 1,
+                    kid: "k9".into(),
+                    len: 31,
+                },
+            ),
+            (
+                &format!("{K1},{K1}"),
+                TokenKeysError::DuplicateKid {
+                    index: 2,
+                    kid: "k1".into(),
+                },
+            ),
+        ];
+        for (input, want) in cases {
+            let got = TokenKeys::parse(input).map(|_| ());
+            assert_eq!(got, Err(want), "input {input:?}");
+        }
+        assert!(TokenKeys::parse(&format!("{}:{}", "k".repeat(33), &K1[3..])).is_err());
+    }
+
+    #[test]
+    fn key_errors_do_not_print_key_material() {
+        let short = base64::engine::general_purpose::STANDARD.encode(b"hunter2hunter2");
+        let err = TokenKeys::parse(&format!("k1:{short}")).map(|_| ());
+        let msg = err.map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert!(msg.contains("k1") && msg.contains("14 bytes"), "{msg}");
+        assert!(!msg.contains(&short));
+    }
+
+    #[test]
+    fn issue_then_verify_round_trips() {
+        let k = keys(K1);
+        let (sid, uid) = ids();
+        let exp = Timestamp::from_unix(1_795_621_000);
+        let c = issue(&k, &sid, &uid, exp);
+        assert!(c.access_key_id.starts_with("STS."));
+        assert_eq!(c.access_key_id.len(), 28);
+        assert!(c.security_token.starts_with("v1.k1."));
+        let v = verify_token(&k, &c.security_token, &c.access_key_id);
+        let v = v.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.session_id, sid);
+        assert_eq!(v.user_id, uid);
+        assert_eq!(v.access_key_id, c.access_key_id);
+        assert_eq!(v.expiration, exp);
+        assert_eq!(v.secret.expose(), c.access_key_secret.expose());
+    }
+
+    #[test]
+    fn each_issue_is_fresh() {
+        let k = keys(K1);
+        let (sid, uid) = ids();
+        let a = issue(&k, &sid, &uid, Timestamp::from_unix(10));
+        let b = issue(&k, &sid, &uid, Timestamp::from_unix(10));
+        assert_ne!(a.access_key_id, b.access_key_id);
+        assert_ne!(a.access_key_secret, b.access_key_secret);
+    }
+
+    /// Re-signs a forged payload with a different key: the MAC must not verify.
+    fn forge(k: &TokenKeys, claims: &Claims<'_>, mac_key: &TokenKeys) -> String {
+        let signed = format!(
+            "v1.{}.{}",
+            k.signing().kid,
+            URL_SAFE_NO_PAD.encode(claims.encode())
+        );
+        let mac = hmac::sign(&mac_key.signing().key, &token_mac_input(&signed));
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()))
+    }
+
+    #[test]
+    fn token_is_bound_to_every_field() {
+        let k = keys(K1);
+        let (sid, uid) = ids();
+        let other_sid = SessionId::generate();
+        let c = issue(&k, &sid, &uid, Timestamp::from_unix(1000));
+        let parts = split_token(&c.security_token).unwrap_or_else(|e| panic!("{e}"));
+        let payload = URL_SAFE_NO_PAD.decode(parts.payload).unwrap_or_default();
+        let orig = Claims::decode(&payload).unwrap_or_else(|e| panic!("{e}"));
+        let variants = [
+            Claims {
+                session: other_sid.as_str(),
+                ..copy(&orig)
+            },
+            Claims {
+                user: "2088000000000000",
+                ..copy(&orig)
+            },
+            Claims {
+                access_key_id: "STS.other",
+                ..copy(&orig)
+            },
+            Claims {
+                expiration: Timestamp::from_unix(1001),
+                ..copy(&orig)
+            },
+        ];
+        for claims in variants {
+            // Same kid, payload swapped, original MAC kept.
+            let signed = format!("v1.k1.{}", URL_SAFE_NO_PAD.encode(claims.encode()));
+            let token = format!("{signed}.{}", parts.mac);
+            let got = verify_token(&k, &token, claims.access_key_id).map(|_| ());
+            assert_eq!(got, Err(TokenError::BadMac));
+        }
+        // The access key id presented must be the one bound into the token.
+        let got = verify_token(&k, &c.security_token, "STS.other").map(|_| ());
+        assert_eq!(got, Err(TokenError::AccessKeyIdMismatch));
+        // A token MACed with another server's key under our kid is refused.
+        let forged = forge(&k, &orig, &keys(&format!("k1:{}", &K2[3..])));
+        let got = verify_token(&k, &forged, orig.access_key_id).map(|_| ());
+        assert_eq!(got, Err(TokenError::BadMac));
+    }
+
+    fn copy<'a>(c: &Claims<'a>) -> Claims<'a> {
+        Claims {
+            session: c.session,
+            user: c.user,
+            access_key_id: c.access_key_id,
+            expiration: c.expiration,
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_and_unknown_tokens() {
+        let k = keys(K1);
+        let (sid, uid) = ids();
+        let c = issue(&k, &sid, &uid, Timestamp::from_unix(1000));
+        let t = &c.security_token;
+        let akid = &c.access_key_id;
+        let retired = verify_token(&keys(K2), t, akid).map(|_| ());
+        assert_eq!(retired, Err(TokenError::UnknownKey("k1".into())));
+        for bad in [
+            "",
+            "v1",
+            "v1.k1.x",
+            &t.replacen("v1.", "v2.", 1),
+            &"a".repeat(2000),
+        ] {
+            let got = verify_token(&k, bad, akid).map(|_| ());
+            assert!(
+                matches!(got, Err(TokenError::Malformed(_))),
+                "{bad:?}: {got:?}"
+            );
+        }
+        let extra = format!("{t}.x");
+        assert!(verify_token(&k, &extra, akid).is_err());
+    }
+
+    #[test]
+    fn payload_decoding_is_strict() {
+        let claims = Claims {
+            session: "s",
+            user: "u",
+            access_key_id: "a",
+            expiration: Timestamp::from_unix(5),
+        };
+        let mut bytes = claims.encode();
+        assert!(Claims::decode(&bytes).is_ok());
+        bytes.push(0);
+        assert!(Claims::decode(&bytes).is_err());
+        assert!(Claims::decode(&bytes[..bytes.len() - 3]).is_err());
+        assert!(Claims::decode(&bytes[..4]).is_err());
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let k = keys(K1);
+        let (sid, uid) = ids();
+        let c = issue(&k, &sid, &uid, Timestamp::from_unix(1000));
+        let v =
+            verify_token(&k, &c.security_token, &c.access_key_id).unwrap_or_else(|e| panic!("{e}"));
+        let printed = format!("{c:?} {v:?}");
+        assert!(!printed.contains(c.access_key_secret.expose()));
+        assert!(!printed.contains(&c.security_token));
+        assert!(printed.contains(&c.access_key_id));
+        let j = c.to_json();
+        assert_eq!(j["accessKeySecret"], c.access_key_secret.expose());
+        assert_eq!(j["expiration"], "1970-01-01T00:16:40Z");
+    }
+
+    #[test]
+    fn expiration_is_capped_by_the_session() {
+        let now = Timestamp::from_unix(1_000);
+        let end = Timestamp::from_unix(2_000);
+        assert_eq!(expiration_for(now, 3600, end), end);
+        assert_eq!(expiration_for(now, 500, end), Timestamp::from_unix(1_500));
+        assert_eq!(expiration_for(now, u64::MAX, end), end);
+    }
+}

@@ -12,3 +12,6 @@ pub mod secret;
 pub mod signing;
 pub mod store;
 pub mod time_fmt;
+pub mod api;
+pub mod config;
+pub mod init;

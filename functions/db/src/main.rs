@@ -1,1 +1,11 @@
-fn main() {}
+//! The db function: per-user items, every request signed with session credentials. Deployed
+//! as `bootstrap`; see `miniapp_shared::runtime` for the two modes.
+
+use std::process::ExitCode;
+
+use miniapp_shared::config::ProcessEnv;
+use miniapp_shared::{init, runtime};
+
+fn main() -> ExitCode {
+    runtime::run("db", || init::db_api(&ProcessEnv))
+}

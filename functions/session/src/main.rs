@@ -1,1 +1,11 @@
-fn main() {}
+//! The session function: log in with an Alipay auth code, issue and refresh credentials, end
+//! sessions. Deployed as `bootstrap`; see `miniapp_shared::runtime` for the two modes.
+
+use std::process::ExitCode;
+
+use miniapp_shared::config::ProcessEnv;
+use miniapp_shared::{init, runtime};
+
+fn main() -> ExitCode {
+    runtime::run("session", || init::session_api(&ProcessEnv))
+}

@@ -1,0 +1,67 @@
+# `sam build` (BuildMethod: makefile) runs `make build-<LogicalId>` with ARTIFACTS_DIR set and
+# tells the Makefile nothing else, so the architecture comes from ARCH, which must match the
+# template's Architecture parameter (both default to arm64):
+#
+#   sam build                                                  # arm64
+#   ARCH=x86_64 sam build --parameter-overrides Architecture=x86_64
+#
+# With cargo-lambda on PATH (scripts/ensure-venv.sh installs it) the functions are cross-built
+# for Amazon Linux 2023 (glibc 2.17 baseline through zig). Without it, a plain host build is
+# used, refused when the host's architecture differs from ARCH.
+
+ARCH ?= arm64
+CARGO ?= cargo
+MINIAPP_VENV ?= $(HOME)/.cache/miniapp/venv
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+LAMBDA_DIR := $(TARGET_DIR)/lambda
+
+.PHONY: build-SessionFunction build-DbFunction dev test fmt lint
+
+build-SessionFunction:
+	$(call build-function,session)
+
+build-DbFunction:
+	$(call build-function,db)
+
+# $(1): the cargo binary; the result is $(ARTIFACTS_DIR)/bootstrap.
+define build-function
+	@set -eu; \
+	test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: run this through 'sam build'" >&2; exit 1; }; \
+	case "$(ARCH)" in \
+	  arm64) lambda_arch=--arm64; machine=aarch64 ;; \
+	  x86_64) lambda_arch=--x86-64; machine=x86_64 ;; \
+	  *) echo "ARCH must be arm64 or x86_64, not '$(ARCH)'" >&2; exit 1 ;; \
+	esac; \
+	mkdir -p "$(ARTIFACTS_DIR)"; \
+	if command -v cargo-lambda >/dev/null 2>&1; then \
+	  echo "cargo lambda build --release $$lambda_arch --bin $(1)"; \
+	  $(CARGO) lambda build --release --locked $$lambda_arch --bin $(1) --lambda-dir "$(LAMBDA_DIR)"; \
+	  cp "$(LAMBDA_DIR)/$(1)/bootstrap" "$(ARTIFACTS_DIR)/bootstrap"; \
+	else \
+	  if [ "$$(uname -m)" != "$$machine" ]; then \
+	    echo "cargo-lambda is not on PATH and this host is $$(uname -m), not $(ARCH):" \
+	      "run 'bash scripts/ensure-venv.sh' and put $(MINIAPP_VENV)/bin on PATH" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "cargo-lambda not found: plain host build, which runs on AL2023 only if this host's glibc is 2.34 or older" >&2; \
+	  $(CARGO) build --release --locked --bin $(1); \
+	  cp "$(TARGET_DIR)/release/$(1)" "$(ARTIFACTS_DIR)/bootstrap"; \
+	fi; \
+	chmod 755 "$(ARTIFACTS_DIR)/bootstrap"
+endef
+
+# The local emulator (`miniapp dev`) on 127.0.0.1:3000.
+dev:
+	$(CARGO) run --release --locked -p miniapp -- dev
+
+# The whole gate: the README's one test command.
+test:
+	bash scripts/test.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	AWS_DEFAULT_REGION=us-east-1 "$(MINIAPP_VENV)/bin/cfn-lint" -- template.yaml

@@ -1,0 +1,259 @@
+//! The db function: per-user items (CONTRACT.md §5). The user always comes from the verified
+//! credential; no part of the request can name another user's data.
+
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::auth::{authenticate, route, Caller, Routed};
+use super::body::parse_object;
+use super::error::ApiError;
+use super::routes::Route;
+use crate::config::CommonConfig;
+use crate::credentials::TokenKeys;
+use crate::http::{ErrorCode, Handler, Request, Response};
+use crate::ids::{Collection, ItemId, Version};
+use crate::signing::ExpiryPolicy;
+use crate::store::{Item, ListQuery, Order, PutCondition, Store, MAX_LIST_LIMIT};
+use crate::time_fmt::Timestamp;
+
+const DEFAULT_LIMIT: u32 = 20;
+
+struct State {
+    token_keys: TokenKeys,
+    store: Store,
+}
+
+/// The db function's handler; cheap to clone.
+#[derive(Clone)]
+pub struct DbApi(Arc<State>);
+
+impl DbApi {
+    /// Builds the handler from parsed configuration and an opened store.
+    pub fn new(config: CommonConfig, store: Store) -> Self {
+        Self(Arc::new(State {
+            token_keys: config.token_keys,
+            store,
+        }))
+    }
+
+    async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
+        let s = &self.0;
+        let caller = authenticate(req, routed, &s.token_keys, &s.store, ExpiryPolicy::Enforce).await?;
+        let mut resp = match &routed.route {
+            Route::Collection(c) => self.collection(req, routed, &caller, &Collection::parse(c)?).await,
+            Route::Item(c, id) => {
+                let coll = Collection::parse(c)?;
+                let id = ItemId::parse(id)?;
+                self.item(req, &caller, &coll, &id).await
+            }
+            // `route` only lets db routes through.
+            Route::Session | Route::SessionRefresh => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
+        }?;
+        resp.log.user_hash = Some(caller.user_id.log_hash());
+        Ok(resp)
+    }
+
+    async fn collection(&self, req: &Request, routed: &Routed, caller: &Caller, coll: &Collection) -> Result<Response, ApiError> {
+        let store = &self.0.store;
+        if req.method == Method::POST {
+            let data = parse_object(&req.body)?;
+            let item = store
+                .create_item(&caller.user_id, coll, &ItemId::generate(), data, Timestamp::now())
+                .await?;
+            let mut resp = item_response(StatusCode::CREATED, &item);
+            let location = format!("/db/{}/{}", coll, item.id);
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers.insert(http::header::LOCATION, v);
+            }
+            return Ok(resp);
+        }
+        let query = list_query(&routed.query)?;
+        let page = store.list_items(&caller.user_id, coll, &query).await?;
+        let items: Vec<Value> = page.items.iter().map(item_json).collect();
+        Ok(Response::json(StatusCode::OK, &json!({"items": items, "nextCursor": page.next_cursor})))
+    }
+
+    async fn item(&self, req: &Request, caller: &Caller, coll: &Collection, id: &ItemId) -> Result<Response, ApiError> {
+        let store = &self.0.store;
+        let user = &caller.user_id;
+        let now = Timestamp::now();
+        match req.method {
+            Method::GET => {
+                let item = store.get_item(user, coll, id).await?;
+                let item = item.ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no item {id} in {coll}")))?;
+                Ok(item_response(StatusCode::OK, &item))
+            }
+            Method::PUT => {
+                let cond = put_condition(&req.headers)?;
+                let data = parse_object(&req.body)?;
+                let (item, created) = store.put_item(user, coll, id, data, cond, now).await?;
+                let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+                Ok(item_response(status, &item))
+            }
+            Method::PATCH => {
+                let if_match = if_match(&req.headers)?;
+                let patch = Value::Object(parse_object(&req.body)?);
+                let item = store.patch_item(user, coll, id, &patch, if_match, now).await?;
+                Ok(item_response(StatusCode::OK, &item))
+            }
+            _ => {
+                let if_match = if_match(&req.headers)?;
+                store.delete_item(user, coll, id, if_match).await?;
+                Ok(Response::new(StatusCode::NO_CONTENT))
+            }
+        }
+    }
+}
+
+fn item_json(item: &Item) -> Value {
+    json!({
+        "id": item.id.as_str(),
+        "version": item.version.get(),
+        "createdAt": item.created_at.rfc3339(),
+        "updatedAt": item.updated_at.rfc3339(),
+        "data": item.data,
+    })
+}
+
+fn item_response(status: StatusCode, item: &Item) -> Response {
+    let mut resp = Response::json(status, &item_json(item));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", item.version)) {
+        resp.headers.insert(http::header::ETAG, v);
+    }
+    resp
+}
+
+fn bad_header(msg: &str) -> ApiError {
+    ApiError::new(ErrorCode::InvalidRequest, msg)
+}
+
+/// `If-Match: "<version>"`. Version 0 is well formed but no item ever has it, so it is 412
+/// (whether or not the item exists, as for any If-Match on an absent item).
+fn if_match(headers: &HeaderMap) -> Result<Option<Version>, ApiError> {
+    let mut values = headers.get_all(http::header::IF_MATCH).iter();
+    let Some(v) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(bad_header("send one If-Match header"));
+    }
+    let text = v.to_str().unwrap_or("").trim();
+    let n = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<u64>().ok())
+        .ok_or_else(|| bad_header("If-Match must be a quoted version, e.g. If-Match: \"3\""))?;
+    match Version::new(n) {
+        Some(v) => Ok(Some(v)),
+        None => Err(ApiError::new(ErrorCode::PreconditionFailed, "no item has version 0")),
+    }
+}
+
+fn put_condition(headers: &HeaderMap) -> Result<PutCondition, ApiError> {
+    let m = if_match(headers)?;
+    let none_match = match headers.get(http::header::IF_NONE_MATCH) {
+        None => false,
+        Some(v) if v.as_bytes() == b"*" => true,
+        Some(_) => return Err(bad_header("If-None-Match accepts only * (create only)")),
+    };
+    match (m, none_match) {
+        (Some(_), true) => Err(bad_header("send If-Match or If-None-Match, not both")),
+        (Some(v), false) => Ok(PutCondition::IfMatch(v)),
+        (None, true) => Ok(PutCondition::IfNoneMatch),
+        (None, false) => Ok(PutCondition::None),
+    }
+}
+
+fn invalid_query(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidQuery, msg)
+}
+
+/// The known list parameters; each at most once, an empty value counts as absent.
+fn single<'a>(pairs: &'a [(String, String)], key: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut found = pairs.iter().filter(|(k, _)| k == key);
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(invalid_query(format!("{key} is given more than once")));
+    }
+    Ok(first.map(|(_, v)| v.as_str()).filter(|v| !v.is_empty()))
+}
+
+fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
+    let limit = match single(pairs, "limit")? {
+        None => DEFAULT_LIMIT,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+            .ok_or_else(|| invalid_query(format!("limit must be a whole number from 1 to {MAX_LIST_LIMIT}, got {v:?}")))?,
+    };
+    let order = match single(pairs, "order")? {
+        None | Some("asc") => Order::Asc,
+        Some("desc") => Order::Desc,
+        Some(v) => return Err(invalid_query(format!("order must be asc or desc, got {v:?}"))),
+    };
+    Ok(ListQuery {
+        prefix: single(pairs, "prefix")?.map(str::to_owned),
+        order,
+        limit,
+        cursor: single(pairs, "cursor")?.map(str::to_owned),
+    })
+}
+
+fn serves(r: &Route) -> bool {
+    matches!(r, Route::Collection(_) | Route::Item(..))
+}
+
+impl Handler for DbApi {
+    async fn call(&self, req: Request) -> Response {
+        let rid = req.request_id.clone();
+        let resp = match route(&req, serves) {
+            Err(resp) => resp,
+            Ok(routed) => {
+                let template = routed.route.template();
+                let mut resp = match self.dispatch(&req, &routed).await {
+                    Ok(r) => r,
+                    Err(e) => e.into_response(&rid),
+                };
+                resp.log.route = Some(template);
+                resp
+            }
+        };
+        resp.with_request_id(&rid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+        q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn list_query_rules() {
+        let q = list_query(&pairs(&[("limit", "5"), ("order", "desc"), ("cursor", ""), ("x", "1"), ("x", "2")])).unwrap();
+        assert_eq!((q.limit, q.order, q.cursor), (5, Order::Desc, None));
+        for bad in [("limit", "0"), ("limit", "101"), ("limit", "abc"), ("order", "up")] {
+            assert_eq!(list_query(&pairs(&[bad])).unwrap_err().code, ErrorCode::InvalidQuery);
+        }
+        let twice = pairs(&[("limit", "1"), ("limit", "2")]);
+        assert_eq!(list_query(&twice).unwrap_err().code, ErrorCode::InvalidQuery);
+        assert_eq!(list_query(&[]).unwrap().limit, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn conditions() {
+        let mut h = HeaderMap::new();
+        assert_eq!(put_condition(&h).unwrap(), PutCondition::None);
+        h.insert(http::header::IF_MATCH, HeaderValue::from_static("\"3\""));
+        assert_eq!(put_condition(&h).unwrap(), PutCondition::IfMatch(Version::new(3).unwrap()));
+        h.insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert_eq!(put_condition(&h).unwrap_err().code, ErrorCode::InvalidRequest);
+        h.remove(http::header::IF_MATCH);
+        assert_eq!(put_condition(&h).unwrap(), PutCondition::IfNoneMatch);
+        h.insert(http::header::IF_MATCH, HeaderValue::from_static("3"));
+        assert_eq!(if_match(&h).unwrap_err().code, ErrorCode::InvalidRequest);
+    }
+}

@@ -1,0 +1,131 @@
+//! Route matching on percent-decoded path segments.
+
+use http::Method;
+use percent_encoding::percent_decode_str;
+
+use super::error::ApiError;
+use crate::http::ErrorCode;
+
+/// The routes of both functions. Each binary serves its own and answers 404 to the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/session`
+    Session,
+    /// `/session/refresh`
+    SessionRefresh,
+    /// `/db/{collection}` with the decoded segment.
+    Collection(String),
+    /// `/db/{collection}/{id}` with the decoded segments.
+    Item(String, String),
+}
+
+impl Route {
+    /// The route template, for logs.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::Session => "/session",
+            Route::SessionRefresh => "/session/refresh",
+            Route::Collection(_) => "/db/{collection}",
+            Route::Item(..) => "/db/{collection}/{id}",
+        }
+    }
+
+    /// The methods the route accepts (the `Allow` header of a 405).
+    pub fn allowed(&self) -> &'static [Method] {
+        match self {
+            Route::Session => &[Method::POST, Method::GET, Method::DELETE],
+            Route::SessionRefresh => &[Method::POST],
+            Route::Collection(_) => &[Method::POST, Method::GET],
+            Route::Item(..) => &[Method::GET, Method::PUT, Method::PATCH, Method::DELETE],
+        }
+    }
+}
+
+/// Why a path did not route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// No route has this shape: 404 `RouteNotFound`.
+    NotFound,
+    /// A segment has a malformed escape or is not UTF-8: 400 `InvalidQuery`, checked before
+    /// authentication like the query's escapes.
+    BadEscape,
+}
+
+impl From<RouteError> for ApiError {
+    fn from(e: RouteError) -> Self {
+        match e {
+            RouteError::NotFound => ApiError::new(ErrorCode::RouteNotFound, "no such route"),
+            RouteError::BadEscape => ApiError::new(
+                ErrorCode::InvalidQuery,
+                "the path has a malformed percent-escape or is not UTF-8",
+            ),
+        }
+    }
+}
+
+/// Matches a raw (still percent-encoded) path. Splitting happens before decoding, so
+/// `/db/todos/a%2Fb` is the item `a/b` (which validation then refuses).
+pub fn match_path(raw_path: &str) -> Result<Route, RouteError> {
+    let rest = raw_path.strip_prefix('/').ok_or(RouteError::NotFound)?;
+    let raw: Vec<&str> = rest.split('/').collect();
+    match raw.as_slice() {
+        ["session"] => Ok(Route::Session),
+        ["session", "refresh"] => Ok(Route::SessionRefresh),
+        ["db", c] => Ok(Route::Collection(decode(c)?)),
+        ["db", c, id] => Ok(Route::Item(decode(c)?, decode(id)?)),
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+fn decode(segment: &str) -> Result<String, RouteError> {
+    if !well_formed_escapes(segment) {
+        return Err(RouteError::BadEscape);
+    }
+    percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| RouteError::BadEscape)
+}
+
+/// `percent_decode_str` passes malformed escapes through; the contract refuses them.
+fn well_formed_escapes(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let ok = i + 2 < b.len()
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit();
+            if !ok {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_contract_routes() {
+        assert_eq!(match_path("/session"), Ok(Route::Session));
+        assert_eq!(match_path("/session/refresh"), Ok(Route::SessionRefresh));
+        assert_eq!(match_path("/db/todos"), Ok(Route::Collection("todos".into())));
+        assert_eq!(
+            match_path("/db/todos/a%2Fb"),
+            Ok(Route::Item("todos".into(), "a/b".into()))
+        );
+        assert_eq!(match_path("/db"), Err(RouteError::NotFound));
+        assert_eq!(match_path("/db/a/b/c"), Err(RouteError::NotFound));
+        assert_eq!(match_path("/session/"), Err(RouteError::NotFound));
+        assert_eq!(match_path(""), Err(RouteError::NotFound));
+        assert_eq!(match_path("/db/to%zzdos"), Err(RouteError::BadEscape));
+        assert_eq!(match_path("/db/todos/a%2"), Err(RouteError::BadEscape));
+        assert_eq!(match_path("/db/todos/%ff"), Err(RouteError::BadEscape));
+    }
+}

@@ -1,0 +1,158 @@
+//! The session function: `POST /session` (log in with an auth code), `GET /session`,
+//! `POST /session/refresh`, `DELETE /session` (CONTRACT.md §4).
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::auth::{authenticate, route, Caller, Routed};
+use super::body::parse_json;
+use super::error::ApiError;
+use super::routes::Route;
+use crate::alipay::AlipayClient;
+use crate::config::SessionConfig;
+use crate::credentials::{expiration_for, issue, TokenKeys};
+use crate::http::{ErrorCode, Handler, Request, Response};
+use crate::ids::SessionId;
+use crate::signing::ExpiryPolicy;
+use crate::store::{SessionRecord, Store};
+use crate::time_fmt::Timestamp;
+
+/// Real auth codes are 32 hex digits; anything far longer is not one.
+const MAX_AUTH_CODE_LEN: usize = 256;
+
+struct State {
+    token_keys: TokenKeys,
+    credential_ttl_secs: u64,
+    session_ttl_secs: i64,
+    store: Store,
+    alipay: AlipayClient,
+}
+
+/// The session function's handler; cheap to clone.
+#[derive(Clone)]
+pub struct SessionApi(Arc<State>);
+
+impl SessionApi {
+    /// Builds the handler from parsed configuration and opened clients.
+    pub fn new(config: SessionConfig, store: Store, alipay: AlipayClient) -> Self {
+        Self(Arc::new(State {
+            token_keys: config.common.token_keys,
+            credential_ttl_secs: config.common.credential_ttl_secs,
+            session_ttl_secs: i64::try_from(config.common.session_ttl_secs).unwrap_or(i64::MAX),
+            store,
+            alipay,
+        }))
+    }
+
+    async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
+        let s = &self.0;
+        let expiry = match routed.route {
+            Route::SessionRefresh => ExpiryPolicy::AllowExpired,
+            _ => ExpiryPolicy::Enforce,
+        };
+        if routed.route == Route::Session && req.method == Method::POST {
+            return self.login(req).await;
+        }
+        let caller = authenticate(req, routed, &s.token_keys, &s.store, expiry).await?;
+        let mut resp = match (&routed.route, &req.method) {
+            (Route::Session, &Method::GET) => Ok(describe(&caller)),
+            (Route::Session, &Method::DELETE) => {
+                s.store.revoke_session(&caller.session_id).await?;
+                Ok(Response::new(StatusCode::NO_CONTENT))
+            }
+            _ => self.refresh(&caller),
+        }?;
+        resp.log.user_hash = Some(caller.user_id.log_hash());
+        Ok(resp)
+    }
+
+    async fn login(&self, req: &Request) -> Result<Response, ApiError> {
+        let s = &self.0;
+        let body = parse_json(&req.body)?;
+        let code = auth_code(&body)?;
+        let identity = s.alipay.exchange_auth_code(code).await?;
+        let now = Timestamp::now();
+        let record = SessionRecord {
+            session_id: SessionId::generate(),
+            user_id: identity.user_id,
+            created_at: now,
+            expires_at: now.plus_secs(s.session_ttl_secs),
+            revoked: false,
+        };
+        s.store.create_session(&record).await?;
+        let mut resp = Response::json(StatusCode::CREATED, &self.session_with_credentials(&record, now));
+        resp.log.user_hash = Some(record.user_id.log_hash());
+        Ok(resp)
+    }
+
+    fn refresh(&self, caller: &Caller) -> Result<Response, ApiError> {
+        let body = self.session_with_credentials(&caller.session, Timestamp::now());
+        Ok(Response::json(StatusCode::OK, &body))
+    }
+
+    fn session_with_credentials(&self, session: &SessionRecord, now: Timestamp) -> Value {
+        let s = &self.0;
+        let expiration = expiration_for(now, s.credential_ttl_secs, session.expires_at);
+        let creds = issue(&s.token_keys, &session.session_id, &session.user_id, expiration);
+        json!({
+            "sessionId": session.session_id.as_str(),
+            "userId": session.user_id.as_str(),
+            "expiresAt": session.expires_at.rfc3339(),
+            "credentials": creds.to_json(),
+        })
+    }
+}
+
+fn describe(caller: &Caller) -> Response {
+    let s = &caller.session;
+    Response::json(
+        StatusCode::OK,
+        &json!({
+            "sessionId": s.session_id.as_str(),
+            "userId": s.user_id.as_str(),
+            "expiresAt": s.expires_at.rfc3339(),
+            "createdAt": s.created_at.rfc3339(),
+        }),
+    )
+}
+
+fn auth_code(body: &Value) -> Result<&str, ApiError> {
+    let bad = |m: &str| ApiError::new(ErrorCode::InvalidRequest, m);
+    let obj = body
+        .as_object()
+        .ok_or_else(|| bad("the body must be a JSON object {\"authCode\": \"...\"}"))?;
+    let code = obj
+        .get("authCode")
+        .ok_or_else(|| bad("authCode is required"))?
+        .as_str()
+        .ok_or_else(|| bad("authCode must be a string"))?;
+    if code.is_empty() || code.len() > MAX_AUTH_CODE_LEN || code.chars().any(char::is_control) {
+        return Err(bad("authCode must be 1 to 256 characters from my.getAuthCode"));
+    }
+    Ok(code)
+}
+
+fn serves(r: &Route) -> bool {
+    matches!(r, Route::Session | Route::SessionRefresh)
+}
+
+impl Handler for SessionApi {
+    async fn call(&self, req: Request) -> Response {
+        let rid = req.request_id.clone();
+        let resp = match route(&req, serves) {
+            Err(resp) => resp,
+            Ok(routed) => {
+                let template = routed.route.template();
+                let mut resp = match self.dispatch(&req, &routed).await {
+                    Ok(r) => r,
+                    Err(e) => e.into_response(&rid),
+                };
+                resp.log.route = Some(template);
+                resp
+            }
+        };
+        resp.with_request_id(&rid)
+    }
+}

@@ -1,0 +1,45 @@
+//! Start-up of each function: read configuration once, parse keys, open the store and build
+//! clients, warm connections — everything a request must not pay for.
+
+use thiserror::Error;
+
+use crate::alipay::{AlipayClient, AlipayError};
+use crate::api::{DbApi, SessionApi};
+use crate::config::{CommonConfig, ConfigError, Env, SessionConfig};
+use crate::store::{Store, StoreError};
+
+/// Why a function could not start; Display is the one line reported.
+#[derive(Debug, Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("alipay client: {0}")]
+    Alipay(#[from] AlipayError),
+}
+
+/// Opens the store and pays its connection set-up now. A store that is down at start is not
+/// fatal: requests answer `StorageUnavailable` until it returns.
+async fn open_store(config: &CommonConfig) -> Result<Store, InitError> {
+    let store = Store::open(&config.store).await?;
+    if let Err(e) = store.warm_up().await {
+        tracing::warn!(error = %e, "store warm-up failed; continuing");
+    }
+    Ok(store)
+}
+
+/// Builds the session function's handler from the environment.
+pub async fn session_api(env: &dyn Env) -> Result<SessionApi, InitError> {
+    let config = SessionConfig::from_env(env)?;
+    let alipay = AlipayClient::new(config.alipay.clone())?;
+    let store = open_store(&config.common).await?;
+    Ok(SessionApi::new(config, store, alipay))
+}
+
+/// Builds the db function's handler from the environment.
+pub async fn db_api(env: &dyn Env) -> Result<DbApi, InitError> {
+    let config = CommonConfig::from_env(env)?;
+    let store = open_store(&config).await?;
+    Ok(DbApi::new(config, store))
+}

@@ -1,0 +1,251 @@
+//! List cursors, and the pagination plan both backends follow.
+//!
+//! A cursor is `base64url(format byte ‖ last id ‖ HMAC-SHA256(key, binding ‖ format ‖ last id))`.
+//! The binding (user, collection, prefix, order; length-prefixed so no two differ only in where
+//! one field ends) is not in the cursor but recomputed from the request, so a cursor made for
+//! another user, collection or query fails the MAC exactly like an altered one. Limit and session
+//! are deliberately not bound: a client may change the page size, and a cursor outlives a login.
+//! The last id is not secret (it is the caller's own item), so the cursor is signed, not sealed.
+
+use aws_lc_rs::hmac;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use super::{Item, ListQuery, Order, Page, StoreError, MAX_LIST_LIMIT};
+use crate::ids::{Collection, ItemId, UserId};
+use crate::secret::SecretBytes;
+
+/// Bumped if the cursor's layout ever changes, so old cursors fail cleanly.
+const FORMAT: u8 = 1;
+const TAG_LEN: usize = 32;
+const MIN_KEY_LEN: usize = 16;
+const DOMAIN: &[u8] = b"miniapp-list-cursor-v1\0";
+/// Longest id the id rules allow; a longer prefix matches nothing.
+const MAX_ID_LEN: usize = 128;
+/// Above every byte an id may hold (ids are ASCII up to `z`): the open end of a key range.
+pub(crate) const ABOVE_ALL_IDS: &str = "\u{7f}";
+
+/// Refuses a cursor key too short to sign anything.
+pub(crate) fn check_key(key: &SecretBytes) -> Result<(), StoreError> {
+    if key.expose().len() < MIN_KEY_LEN {
+        return Err(StoreError::Config(format!(
+            "the cursor key has {} bytes; at least {MIN_KEY_LEN} are needed",
+            key.expose().len()
+        )));
+    }
+    Ok(())
+}
+
+/// What a listing will read: the range of ids, where to resume, and how many to fetch.
+#[derive(Debug)]
+pub(crate) struct ListPlan {
+    /// Ids must start with this ("" = any id).
+    pub prefix: String,
+    /// Direction of the listing.
+    pub order: Order,
+    /// Items to return at most.
+    pub limit: usize,
+    /// Resume strictly after (asc) or before (desc) this id.
+    pub after: Option<ItemId>,
+    /// The prefix holds a byte no id can hold: the page is empty without asking the backend.
+    pub matches_nothing: bool,
+    binding: Vec<u8>,
+}
+
+impl ListPlan {
+    /// Checks the cursor against this exact query and works out what to read.
+    pub fn new(
+        key: &SecretBytes,
+        user: &UserId,
+        coll: &Collection,
+        q: &ListQuery,
+    ) -> Result<Self, StoreError> {
+        let prefix = q.prefix.clone().unwrap_or_default();
+        let binding = binding(user, coll, &prefix, q.order);
+        let after = match q.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(open(key, &binding, c)?),
+        };
+        let matches_nothing = prefix.len() > MAX_ID_LEN || !prefix.bytes().all(is_id_byte);
+        Ok(Self {
+            prefix,
+            order: q.order,
+            limit: q.limit.clamp(1, MAX_LIST_LIMIT) as usize,
+            after,
+            matches_nothing,
+            binding,
+        })
+    }
+
+    /// Items to ask the backend for: one more than the page, to know whether anything follows.
+    pub fn fetch(&self) -> usize {
+        self.limit + 1
+    }
+
+    /// The half-open id range `[lo, hi)` of the prefix, for range scans.
+    pub fn prefix_range(&self) -> (String, String) {
+        let mut hi = self.prefix.clone().into_bytes();
+        match hi.pop() {
+            // Every prefix byte is an id byte (ASCII below 0x7f), so +1 stays ASCII.
+            Some(last) => {
+                hi.push(last + 1);
+                (
+                    self.prefix.clone(),
+                    String::from_utf8_lossy(&hi).into_owned(),
+                )
+            }
+            None => (String::new(), ABOVE_ALL_IDS.to_owned()),
+        }
+    }
+
+    /// Cuts what the backend returned (up to [`Self::fetch`] items) into a page and its cursor.
+    pub fn finish(&self, key: &SecretBytes, mut items: Vec<Item>) -> Page {
+        if items.len() <= self.limit {
+            return Page {
+                items,
+                next_cursor: None,
+            };
+        }
+        items.truncate(self.limit);
+        let next_cursor = items.last().map(|last| seal(key, &self.binding, &last.id));
+        Page { items, next_cursor }
+    }
+}
+
+fn is_id_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-'
+}
+
+fn binding(user: &UserId, coll: &Collection, prefix: &str, order: Order) -> Vec<u8> {
+    let mut out = DOMAIN.to_vec();
+    for field in [user.as_str(), coll.as_str(), prefix] {
+        out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        out.extend_from_slice(field.as_bytes());
+    }
+    out.push(match order {
+        Order::Asc => b'a',
+        Order::Desc => b'd',
+    });
+    out
+}
+
+fn tag(key: &SecretBytes, binding: &[u8], payload: &[u8]) -> hmac::Tag {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
+    let mut ctx = hmac::Context::with_key(&key);
+    ctx.update(binding);
+    ctx.update(payload);
+    ctx.sign()
+}
+
+fn seal(key: &SecretBytes, binding: &[u8], last: &ItemId) -> String {
+    let mut bytes = vec![FORMAT];
+    bytes.extend_from_slice(last.as_str().as_bytes());
+    let t = tag(key, binding, &bytes);
+    bytes.extend_from_slice(t.as_ref());
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn open(key: &SecretBytes, binding: &[u8], cursor: &str) -> Result<ItemId, StoreError> {
+    let invalid = |why: &str| StoreError::InvalidCursor(why.to_owned());
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid("not a cursor this service issued"))?;
+    if bytes.len() < 1 + TAG_LEN {
+        return Err(invalid("not a cursor this service issued"));
+    }
+    let (payload, mac) = bytes.split_at(bytes.len() - TAG_LEN);
+    let hkey = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
+    let mut signed = binding.to_vec();
+    signed.extend_from_slice(payload);
+    // Constant-time comparison inside aws-lc.
+    hmac::verify(&hkey, &signed, mac).map_err(|_| {
+        invalid("the cursor was altered, or made for another user, collection, prefix or order")
+    })?;
+    match payload.split_first() {
+        Some((&FORMAT, id)) => std::str::from_utf8(id)
+            .ok()
+            .and_then(|s| ItemId::parse(s).ok())
+            .ok_or_else(|| invalid("the cursor names no valid id")),
+        _ => Err(invalid("unknown cursor format")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    fn key() -> SecretBytes {
+        SecretBytes::new(vec![7; 32])
+    }
+
+    fn query(prefix: Option<&str>, order: Order, cursor: Option<String>) -> ListQuery {
+        ListQuery {
+            prefix: prefix.map(str::to_owned),
+            order,
+            limit: 10,
+            cursor,
+        }
+    }
+
+    fn ids() -> (UserId, Collection) {
+        (
+            UserId::parse("u1").unwrap(),
+            Collection::parse("c").unwrap(),
+        )
+    }
+
+    #[test]
+    fn round_trips_and_binds_the_query() {
+        let (u, c) = ids();
+        let b = binding(&u, &c, "p", Order::Asc);
+        let cur = seal(&key(), &b, &ItemId::parse("p7").unwrap());
+        let plan = ListPlan::new(
+            &key(),
+            &u,
+            &c,
+            &query(Some("p"), Order::Asc, Some(cur.clone())),
+        );
+        assert_eq!(plan.unwrap().after.unwrap().as_str(), "p7");
+        for q in [
+            query(Some("q"), Order::Asc, Some(cur.clone())),
+            query(Some("p"), Order::Desc, Some(cur.clone())),
+            query(None, Order::Asc, Some(cur.clone())),
+        ] {
+            assert!(matches!(
+                ListPlan::new(&key(), &u, &c, &q),
+                Err(StoreError::InvalidCursor(_))
+            ));
+        }
+        let other_key = SecretBytes::new(vec![8; 32]);
+        let q = query(Some("p"), Order::Asc, Some(cur));
+        assert!(ListPlan::new(&other_key, &u, &c, &q).is_err());
+    }
+
+    #[test]
+    fn garbage_is_invalid() {
+        let (u, c) = ids();
+        for g in [
+            "!",
+            "AAAA",
+            "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+        ] {
+            let q = query(None, Order::Asc, Some(g.to_owned()));
+            assert!(matches!(
+                ListPlan::new(&key(), &u, &c, &q),
+                Err(StoreError::InvalidCursor(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn prefix_ranges() {
+        let (u, c) = ids();
+        let plan = ListPlan::new(&key(), &u, &c, &query(Some("az"), Order::Asc, None)).unwrap();
+        assert_eq!(plan.prefix_range(), ("az".to_owned(), "a{".to_owned()));
+        let plan = ListPlan::new(&key(), &u, &c, &query(Some("a/"), Order::Asc, None)).unwrap();
+        assert!(plan.matches_nothing);
+        let plan = ListPlan::new(&key(), &u, &c, &query(None, Order::Asc, None)).unwrap();
+        assert_eq!(plan.prefix_range().1, ABOVE_ALL_IDS);
+    }
+}

@@ -1,0 +1,692 @@
+//! The DynamoDB backend: two tables.
+//!
+//! - Sessions: partition key `pk` (S) = the session id; attributes `userId` (S), `createdAt`,
+//!   `expiresAt` (N, Unix seconds), `revoked` (BOOL) and `ttl` (N, Unix seconds, the table's TTL
+//!   attribute) = `expiresAt` + one day. Reads filter on `ttl` themselves, since DynamoDB deletes
+//!   expired items lazily (up to days later) and emulators never.
+//! - Data: partition key `pk` (S) = `<length of user id>:<user id>/<collection>`, sort key `sk`
+//!   (S) = the item id; attributes `version`, `createdAt`, `updatedAt` (N) and `data` (a native
+//!   map, see [`super::json_av`]). The length prefix makes the partition key unambiguous: user
+//!   `a` with collection `b_c` and user `a_b` with collection `c` give `1:a/b_c` and `3:a_b/c`.
+//!
+//! Every write is one conditional request (`attribute_not_exists`, or a condition on `version`),
+//! so concurrent writers never lose an acknowledged update. Expressions always name attributes
+//! through `ExpressionAttributeNames`, so no name can collide with a reserved word.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+};
+use aws_sdk_dynamodb::Client;
+
+use super::cursor::ListPlan;
+use super::json_av;
+use super::{
+    check_data_size, merge_patch, Item, JsonObject, ListQuery, Order, Page, PutCondition,
+    SessionRecord, StoreConfig, StoreError, StoreKind,
+};
+use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
+use crate::secret::SecretBytes;
+use crate::time_fmt::Timestamp;
+
+/// Attempts per request (the first and two retries) for throttling and transport errors.
+const MAX_ATTEMPTS: u32 = 3;
+/// Read-modify-write rounds of a patch without `If-Match` before giving up on contention.
+const PATCH_ATTEMPTS: u32 = 10;
+/// Unreachable servers fail fast: Lambda has a deadline, and a 503 beats a hung request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long `create_tables` waits for a new table to become active.
+const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(60);
+
+/// The DynamoDB backend; cheap to clone (the SDK client is shared).
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client,
+    sessions_table: String,
+    data_table: String,
+    cursor_key: SecretBytes,
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if e.code() == Some("ResourceNotFoundException") {
+        return StoreError::Config(format!("dynamodb: {}", DisplayErrorContext(&e)));
+    }
+    StoreError::Unavailable(format!("dynamodb: {}", DisplayErrorContext(&e)))
+}
+
+fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// The data table's partition key for (user, collection): length-prefixed, so unambiguous.
+fn partition_key(user: &UserId, coll: &Collection) -> String {
+    format!(
+        "{}:{}/{}",
+        user.as_str().len(),
+        user.as_str(),
+        coll.as_str()
+    )
+}
+
+fn item_key(user: &UserId, coll: &Collection, id: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), s(&partition_key(user, coll))),
+        ("sk".to_owned(), s(id)),
+    ])
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("dynamodb: stored {what} is unreadable"))
+}
+
+type Attrs = HashMap<String, AttributeValue>;
+
+fn attr_i64(attrs: &Attrs, name: &str) -> Result<i64, StoreError> {
+    match attrs.get(name) {
+        Some(AttributeValue::N(t)) => t.parse().map_err(|_| corrupt(name)),
+        _ => Err(corrupt(name)),
+    }
+}
+
+fn attr_str<'a>(attrs: &'a Attrs, name: &str) -> Result<&'a str, StoreError> {
+    match attrs.get(name) {
+        Some(AttributeValue::S(t)) => Ok(t),
+        _ => Err(corrupt(name)),
+    }
+}
+
+fn attr_version(attrs: &Attrs) -> Result<Version, StoreError> {
+    match attrs.get("version") {
+        Some(AttributeValue::N(t)) => t.parse().ok().and_then(Version::new),
+        _ => None,
+    }
+    .ok_or_else(|| corrupt("version"))
+}
+
+fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
+    let data = attrs.get("data").ok_or_else(|| corrupt("data"))?;
+    Ok(Item {
+        id: ItemId::parse(attr_str(attrs, "sk")?).map_err(|_| corrupt("id"))?,
+        version: attr_version(attrs)?,
+        created_at: Timestamp::from_unix(attr_i64(attrs, "createdAt")?),
+        updated_at: Timestamp::from_unix(attr_i64(attrs, "updatedAt")?),
+        data: json_av::object_from_av(data)
+            .map_err(|e| StoreError::Unavailable(format!("dynamodb: stored data: {}", e.0)))?,
+    })
+}
+
+fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        session_id: id.clone(),
+        user_id: UserId::parse(attr_str(attrs, "userId")?).map_err(|_| corrupt("userId"))?,
+        created_at: Timestamp::from_unix(attr_i64(attrs, "createdAt")?),
+        expires_at: Timestamp::from_unix(attr_i64(attrs, "expiresAt")?),
+        revoked: matches!(attrs.get("revoked"), Some(AttributeValue::Bool(true))),
+    })
+}
+
+/// What a conditional write on an absent item fails with: `If-Match` on nothing is a lost race.
+fn absent(if_match: Option<Version>) -> StoreError {
+    match if_match {
+        Some(_) => StoreError::PreconditionFailed,
+        None => StoreError::NotFound,
+    }
+}
+
+/// A short random pause before retrying a lost race, growing with the attempt (capped).
+async fn contention_pause(attempt: u32) {
+    let cap_ms = (5u64 << attempt.min(5)).min(150);
+    let mut r = [0u8; 2];
+    // Without randomness the pause is merely not jittered.
+    let _ = aws_lc_rs::rand::fill(&mut r);
+    let ms = 1 + u64::from(u16::from_le_bytes(r)) % cap_ms;
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+impl DynamoStore {
+    /// Opens the tables named in `cfg` with a client configured from the standard AWS
+    /// environment (`AWS_REGION`, `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL`, credentials).
+    pub(crate) async fn open(cfg: &StoreConfig) -> Result<Self, StoreError> {
+        // `defaults` checks environment variables first, then the profile files, and only then
+        // instance metadata. In Lambda the region and credentials are environment variables, so
+        // the chain stops there without a network probe; credentials are resolved lazily, on the
+        // first call (that is what `warm_up` pays for at init).
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self::open_with_sdk_config(&sdk, cfg).await
+    }
+
+    /// Opens the tables named in `cfg` with a client built from `sdk` (endpoint, region,
+    /// credentials), adding this store's retry and timeout policy. Tests use it to point at a
+    /// local server without touching the process environment.
+    pub async fn open_with_sdk_config(
+        sdk: &SdkConfig,
+        cfg: &StoreConfig,
+    ) -> Result<Self, StoreError> {
+        let StoreKind::Dynamo {
+            sessions_table,
+            data_table,
+            create_tables,
+        } = &cfg.kind
+        else {
+            return Err(StoreError::Config(
+                "not a DynamoDB store configuration".into(),
+            ));
+        };
+        super::cursor::check_key(&cfg.cursor_key)?;
+        if sdk.region().is_none() {
+            return Err(StoreError::Config(
+                "no AWS region: set AWS_REGION for the DynamoDB store".into(),
+            ));
+        }
+        let store = Self {
+            inner: Arc::new(Inner {
+                client: Client::from_conf(client_config(sdk)),
+                sessions_table: sessions_table.clone(),
+                data_table: data_table.clone(),
+                cursor_key: cfg.cursor_key.clone(),
+            }),
+        };
+        if *create_tables {
+            store.create_tables().await?;
+        }
+        Ok(store)
+    }
+
+    fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    pub(crate) async fn warm_up(&self) -> Result<(), StoreError> {
+        // A read of a key no session can have (session ids are 32 characters): the cheapest
+        // data-plane call, and it proves the table exists.
+        self.client()
+            .get_item()
+            .table_name(&self.inner.sessions_table)
+            .key("pk", s("warm-up"))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    pub(crate) async fn create_session(&self, r: &SessionRecord) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.inner.sessions_table)
+            .item("pk", s(r.session_id.as_str()))
+            .item("userId", s(r.user_id.as_str()))
+            .item("createdAt", n(r.created_at.unix()))
+            .item("expiresAt", n(r.expires_at.unix()))
+            .item("revoked", AttributeValue::Bool(r.revoked))
+            .item("ttl", n(r.ttl().unix()))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(StoreError::PreconditionFailed),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    pub(crate) async fn get_session(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.inner.sessions_table)
+            .key("pk", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(attrs) = out.item else {
+            return Ok(None);
+        };
+        if attr_i64(&attrs, "ttl")? < now.unix() {
+            return Ok(None);
+        }
+        decode_session(id, &attrs).map(Some)
+    }
+
+    pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.inner.sessions_table)
+            .key("pk", s(id.as_str()))
+            .update_expression("SET #r = :t")
+            // Without it, revoking an unknown id would create a stray record.
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#r", "revoked")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    pub(crate) async fn create_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+        data: JsonObject,
+        now: Timestamp,
+    ) -> Result<Item, StoreError> {
+        let mut attrs = item_key(user, coll, id.as_str());
+        attrs.insert("version".into(), n(1));
+        attrs.insert("createdAt".into(), n(now.unix()));
+        attrs.insert("updatedAt".into(), n(now.unix()));
+        attrs.insert("data".into(), json_av::object_to_av(&data));
+        let result = self
+            .client()
+            .put_item()
+            .table_name(&self.inner.data_table)
+            .set_item(Some(attrs))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Item {
+                id: id.clone(),
+                version: Version::FIRST,
+                created_at: now,
+                updated_at: now,
+                data,
+            }),
+            Err(e) if condition_failed(&e) => Err(StoreError::PreconditionFailed),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    pub(crate) async fn put_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+        data: JsonObject,
+        cond: PutCondition,
+        now: Timestamp,
+    ) -> Result<(Item, bool), StoreError> {
+        // One UpdateItem creates or replaces atomically: the version counts up from whatever is
+        // there (0 when nothing), and created_at is only set when absent.
+        let mut req = self
+            .client()
+            .update_item()
+            .table_name(&self.inner.data_table)
+            .set_key(Some(item_key(user, coll, id.as_str())))
+            .update_expression(
+                "SET #v = if_not_exists(#v, :zero) + :one, #c = if_not_exists(#c, :now), \
+                 #u = :now, #d = :d",
+            )
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#c", "createdAt")
+            .expression_attribute_names("#u", "updatedAt")
+            .expression_attribute_names("#d", "data")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now.unix()))
+            .expression_attribute_values(":d", json_av::object_to_av(&data))
+            // ALL_NEW, not UPDATED_NEW: emulators leave out attributes an if_not_exists did not change.
+            .return_values(ReturnValue::AllNew);
+        req = match cond {
+            PutCondition::None => req,
+            PutCondition::IfMatch(v) => req
+                .condition_expression("#v = :expected")
+                .expression_attribute_values(":expected", n(v.get())),
+            PutCondition::IfNoneMatch => req
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk"),
+        };
+        let out = match req.send().await {
+            Ok(out) => out,
+            Err(e) if condition_failed(&e) => return Err(StoreError::PreconditionFailed),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let attrs = out.attributes.unwrap_or_default();
+        let version = attr_version(&attrs)?;
+        let item = Item {
+            id: id.clone(),
+            version,
+            created_at: Timestamp::from_unix(attr_i64(&attrs, "createdAt")?),
+            updated_at: now,
+            data,
+        };
+        Ok((item, version == Version::FIRST))
+    }
+
+    pub(crate) async fn get_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+    ) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.inner.data_table)
+            .set_key(Some(item_key(user, coll, id.as_str())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.as_ref().map(decode_item).transpose()
+    }
+
+    pub(crate) async fn patch_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+        patch: &serde_json::Value,
+        if_match: Option<Version>,
+        now: Timestamp,
+    ) -> Result<Item, StoreError> {
+        for attempt in 0..PATCH_ATTEMPTS {
+            if attempt > 0 {
+                contention_pause(attempt).await;
+            }
+            let cur = self
+                .get_item(user, coll, id)
+                .await?
+                .ok_or(absent(if_match))?;
+            if if_match.is_some_and(|v| v != cur.version) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            let data = merge_patch::apply_to_object(cur.data, patch);
+            check_data_size(&data)?;
+            let item = Item {
+                id: id.clone(),
+                version: cur.version.next(),
+                created_at: cur.created_at,
+                updated_at: now,
+                data,
+            };
+            match self
+                .replace_if_version(user, coll, &item, cur.version)
+                .await
+            {
+                Ok(()) => return Ok(item),
+                // With If-Match the client asked for exactly that version: it lost the race.
+                Err(StoreError::PreconditionFailed) if if_match.is_none() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "gave up patching after {PATCH_ATTEMPTS} rounds of concurrent writes"
+        )))
+    }
+
+    /// Writes `item` if the stored version is still `expected`.
+    async fn replace_if_version(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        item: &Item,
+        expected: Version,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.inner.data_table)
+            .set_key(Some(item_key(user, coll, item.id.as_str())))
+            .update_expression("SET #v = :next, #u = :now, #d = :d")
+            .condition_expression("#v = :expected")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_names("#u", "updatedAt")
+            .expression_attribute_names("#d", "data")
+            .expression_attribute_values(":next", n(item.version.get()))
+            .expression_attribute_values(":expected", n(expected.get()))
+            .expression_attribute_values(":now", n(item.updated_at.unix()))
+            .expression_attribute_values(":d", json_av::object_to_av(&item.data))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(StoreError::PreconditionFailed),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    pub(crate) async fn delete_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+        if_match: Option<Version>,
+    ) -> Result<(), StoreError> {
+        let req = self
+            .client()
+            .delete_item()
+            .table_name(&self.inner.data_table)
+            .set_key(Some(item_key(user, coll, id.as_str())));
+        let req = match if_match {
+            None => req
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", "pk"),
+            Some(v) => req
+                .condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", n(v.get())),
+        };
+        match req.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(absent(if_match)),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    pub(crate) async fn list_items(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        q: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        let plan = ListPlan::new(&self.inner.cursor_key, user, coll, q)?;
+        if plan.matches_nothing {
+            return Ok(plan.finish(&self.inner.cursor_key, Vec::new()));
+        }
+        let items = self.query_items(user, coll, &plan).await?;
+        Ok(plan.finish(&self.inner.cursor_key, items))
+    }
+
+    /// Up to `plan.fetch()` items, following DynamoDB's pages (a page stops at 1 MB).
+    async fn query_items(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        plan: &ListPlan,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::with_capacity(plan.fetch());
+        // Any key works as a start position, even of an item deleted since the last page.
+        let mut start = plan
+            .after
+            .as_ref()
+            .map(|id| item_key(user, coll, id.as_str()));
+        loop {
+            let want = plan.fetch() - items.len();
+            let mut req = self
+                .client()
+                .query()
+                .table_name(&self.inner.data_table)
+                .consistent_read(true)
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":pk", s(&partition_key(user, coll)))
+                .scan_index_forward(plan.order == Order::Asc)
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take());
+            req = if plan.prefix.is_empty() {
+                req.key_condition_expression("#pk = :pk")
+            } else {
+                req.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", "sk")
+                    .expression_attribute_values(":prefix", s(&plan.prefix))
+            };
+            let out = req.send().await.map_err(unavailable)?;
+            for attrs in out.items.unwrap_or_default() {
+                items.push(decode_item(&attrs)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() && items.len() < plan.fetch() => start = Some(key),
+                _ => break,
+            }
+        }
+        items.truncate(plan.fetch());
+        Ok(items)
+    }
+
+    async fn create_tables(&self) -> Result<(), StoreError> {
+        let data_keys = [("pk", KeyType::Hash), ("sk", KeyType::Range)];
+        self.ensure_table(&self.inner.sessions_table, &[("pk", KeyType::Hash)])
+            .await?;
+        self.ensure_table(&self.inner.data_table, &data_keys)
+            .await?;
+        self.ensure_ttl(&self.inner.sessions_table, "ttl").await
+    }
+
+    /// Creates `table` (on demand, string keys) unless it exists, then waits until it is active.
+    async fn ensure_table(&self, table: &str, keys: &[(&str, KeyType)]) -> Result<(), StoreError> {
+        let config = |e: &dyn std::fmt::Display| StoreError::Config(format!("table {table}: {e}"));
+        if self.table_status(table).await?.is_none() {
+            let mut req = self
+                .client()
+                .create_table()
+                .table_name(table)
+                .billing_mode(BillingMode::PayPerRequest);
+            for (name, kind) in keys {
+                let schema = KeySchemaElement::builder()
+                    .attribute_name(*name)
+                    .key_type(kind.clone())
+                    .build()
+                    .map_err(|e| config(&e))?;
+                let def = AttributeDefinition::builder()
+                    .attribute_name(*name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| config(&e))?;
+                req = req.key_schema(schema).attribute_definitions(def);
+            }
+            match req.send().await {
+                Ok(_) => {}
+                // Another process created it in the meantime.
+                Err(e) if e.code() == Some("ResourceInUseException") => {}
+                Err(e) => return Err(config(&DisplayErrorContext(&e))),
+            }
+        }
+        let deadline = tokio::time::Instant::now() + TABLE_ACTIVE_WAIT;
+        while self.table_status(table).await? != Some(TableStatus::Active) {
+            if tokio::time::Instant::now() > deadline {
+                return Err(config(&"did not become active in time"));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(())
+    }
+
+    /// The table's status, `None` when it does not exist.
+    async fn table_status(&self, table: &str) -> Result<Option<TableStatus>, StoreError> {
+        match self
+            .client()
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.table.and_then(|t| t.table_status)),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(StoreError::Config(format!(
+                "table {table}: {}",
+                DisplayErrorContext(&e)
+            ))),
+        }
+    }
+
+    async fn ensure_ttl(&self, table: &str, attribute: &str) -> Result<(), StoreError> {
+        let config = |e: &dyn std::fmt::Display| StoreError::Config(format!("TTL of {table}: {e}"));
+        let out = self
+            .client()
+            .describe_time_to_live()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| config(&DisplayErrorContext(&e)))?;
+        let status = out
+            .time_to_live_description
+            .and_then(|d| d.time_to_live_status);
+        if matches!(
+            status,
+            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        ) {
+            return Ok(());
+        }
+        let spec = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(attribute)
+            .build()
+            .map_err(|e| config(&e))?;
+        self.client()
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| config(&DisplayErrorContext(&e)))
+    }
+}
+
+/// The SDK config plus this store's policy: few retries with short backoff, short timeouts.
+fn client_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::Config {
+    let retry = RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_millis(500));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
+    aws_sdk_dynamodb::config::Builder::from(sdk)
+        .retry_config(retry)
+        .timeout_config(timeouts)
+        .build()
+}

@@ -1,0 +1,563 @@
+//! The embedded backend: one SQLite file.
+//!
+//! Why SQLite rather than a pure-Rust store such as redb: several processes may open the same
+//! file at once (`miniapp dev` runs each function as its own process), a conditional write or a
+//! prefix range scan is one SQL statement, and the file format has been stable since 2004 and is
+//! readable with any `sqlite3` shell. redb is single-process and has changed its file format
+//! incompatibly between releases.
+//!
+//! Durability: WAL with `synchronous=FULL`, so a write that returned is on disk even if the
+//! process is killed (`shared/tests/store_crash.rs`). Writes that read first run in `BEGIN
+//! IMMEDIATE` transactions: they take the write lock up front, so two processes never deadlock
+//! upgrading a read lock, and a busy database is waited on for [`BUSY_TIMEOUT`] before the
+//! caller gets `Unavailable`. SQLite calls block, so they run on tokio's blocking pool with the
+//! one connection behind a mutex (writes serialize on the file's lock anyway).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use super::cursor::ListPlan;
+use super::{
+    check_data_size, merge_patch, Item, JsonObject, ListQuery, Order, Page, PutCondition,
+    SessionRecord, StoreError,
+};
+use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
+use crate::secret::SecretBytes;
+use crate::time_fmt::Timestamp;
+
+/// How long a write waits for another writer (this process or another) before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0,
+    ttl        INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_ttl ON sessions (ttl);
+CREATE TABLE IF NOT EXISTS items (
+    user_id    TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    data       TEXT NOT NULL,
+    PRIMARY KEY (user_id, collection, id)
+) WITHOUT ROWID;
+";
+
+const ITEM_COLUMNS: &str = "id, version, created_at, updated_at, data";
+
+/// The SQLite backend; cheap to clone (one shared connection).
+#[derive(Debug, Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    cursor_key: SecretBytes,
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: stored {what} is unreadable"))
+}
+
+/// An If-Match version as SQLite's integer; one too large to exist matches nothing.
+fn sql_version(v: Version) -> i64 {
+    i64::try_from(v.get()).unwrap_or(-1)
+}
+
+fn version_from_sql(v: i64) -> Result<Version, StoreError> {
+    u64::try_from(v)
+        .ok()
+        .and_then(Version::new)
+        .ok_or_else(|| corrupt("version"))
+}
+
+/// An item row as read, before its fields are checked.
+struct RawItem {
+    id: String,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    data: String,
+}
+
+impl RawItem {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            version: row.get(1)?,
+            created_at: row.get(2)?,
+            updated_at: row.get(3)?,
+            data: row.get(4)?,
+        })
+    }
+
+    fn into_item(self) -> Result<Item, StoreError> {
+        Ok(Item {
+            id: ItemId::parse(&self.id).map_err(|_| corrupt("id"))?,
+            version: version_from_sql(self.version)?,
+            created_at: Timestamp::from_unix(self.created_at),
+            updated_at: Timestamp::from_unix(self.updated_at),
+            data: serde_json::from_str(&self.data).map_err(|_| corrupt("data"))?,
+        })
+    }
+}
+
+fn data_text(data: &JsonObject) -> Result<String, StoreError> {
+    serde_json::to_string(data).map_err(|e| StoreError::Unavailable(format!("encoding data: {e}")))
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let config = |e: &dyn std::fmt::Display| {
+        StoreError::Config(format!("embedded store {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| config(&e))?;
+    }
+    let mut conn = Connection::open(path).map_err(|e| config(&e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| config(&e))?;
+    // journal_mode answers with the mode now in force: a file system without shared memory
+    // support cannot do WAL, and two processes on it would not be safe.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| config(&e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(config(&format!("cannot use WAL (journal_mode is {mode})")));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| config(&e))?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| config(&e))?;
+    tx.execute_batch(SCHEMA).map_err(|e| config(&e))?;
+    tx.commit().map_err(|e| config(&e))?;
+    Ok(conn)
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the database at `path`, with its parent folders.
+    pub(crate) async fn open(path: &Path, cursor_key: SecretBytes) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        let opened =
+            tokio::task::spawn_blocking(move || open_connection(&path).map(|conn| (conn, path)))
+                .await
+                .map_err(|e| StoreError::Config(format!("opening the embedded store: {e}")))?;
+        let (conn, path) = opened?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                path,
+                cursor_key,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves no open transaction behind (rusqlite rolls
+            // back on drop), so the connection is still good.
+            let mut conn = inner.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("sqlite worker: {e}")))?
+    }
+
+    pub(crate) async fn warm_up(&self) -> Result<(), StoreError> {
+        self.with_conn(|c| {
+            c.query_row("SELECT count(*) FROM sessions WHERE 0", [], |_| Ok(()))
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(crate) async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        let s = s.clone();
+        self.with_conn(move |c| {
+            // Records past their TTL are never read again: sweep them here, where a write
+            // happens anyway, so the file does not grow forever.
+            c.execute("DELETE FROM sessions WHERE ttl < ?1", [s.created_at.unix()])
+                .map_err(unavailable)?;
+            let inserted = c
+                .execute(
+                    "INSERT INTO sessions (session_id, user_id, created_at, expires_at, revoked, ttl)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (session_id) DO NOTHING",
+                    params![
+                        s.session_id.as_str(),
+                        s.user_id.as_str(),
+                        s.created_at.unix(),
+                        s.expires_at.unix(),
+                        s.revoked,
+                        s.ttl().unix()
+                    ],
+                )
+                .map_err(unavailable)?;
+            if inserted == 0 {
+                return Err(StoreError::PreconditionFailed);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn get_session(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let id = id.clone();
+        self.with_conn(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT user_id, created_at, expires_at, revoked FROM sessions
+                     WHERE session_id = ?1 AND ttl >= ?2",
+                    params![id.as_str(), now.unix()],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, bool>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(user, created, expires, revoked)| {
+                Ok(SessionRecord {
+                    user_id: UserId::parse(&user).map_err(|_| corrupt("user id"))?,
+                    session_id: id,
+                    created_at: Timestamp::from_unix(created),
+                    expires_at: Timestamp::from_unix(expires),
+                    revoked,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.with_conn(move |c| {
+            c.execute(
+                "UPDATE sessions SET revoked = 1 WHERE session_id = ?1",
+                [id.as_str()],
+            )
+            .map(|_| ())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    pub(crate) async fn create_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+        data: JsonObject,
+        now: Timestamp,
+    ) -> Result<Item, StoreError> {
+        let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
+        self.with_conn(move |c| {
+            let inserted = c
+                .execute(
+                    "INSERT INTO items (user_id, collection, id, version, created_at, updated_at, data)
+                     VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5)
+                     ON CONFLICT (user_id, collection, id) DO NOTHING",
+                    params![user.as_str(), coll.as_str(), id.as_str(), now.unix(), data_text(&data)?],
+                )
+                .map_err(unavailable)?;
+            if inserted == 0 {
+                return Err(StoreError::PreconditionFailed);
+            }
+            Ok(new_item(id, data, now))
+        })
+        .await
+    }
+
+    pub(crate) async fn put_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+        data: JsonObject,
+        cond: PutCondition,
+        now: Timestamp,
+    ) -> Result<(Item, bool), StoreError> {
+        let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
+        self.with_conn(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let current = current_item(&tx, &user, &coll, &id)?;
+            let result = match (cond, current) {
+                (PutCondition::IfNoneMatch, Some(_)) | (PutCondition::IfMatch(_), None) => {
+                    return Err(StoreError::PreconditionFailed)
+                }
+                (PutCondition::IfMatch(v), Some(cur)) if cur.version != v => {
+                    return Err(StoreError::PreconditionFailed)
+                }
+                (_, None) => {
+                    insert_item(&tx, &user, &coll, &id, &data, now)?;
+                    (new_item(id, data, now), true)
+                }
+                (_, Some(cur)) => {
+                    let item = Item {
+                        id,
+                        version: cur.version.next(),
+                        created_at: cur.created_at,
+                        updated_at: now,
+                        data,
+                    };
+                    update_item(&tx, &user, &coll, &item)?;
+                    (item, false)
+                }
+            };
+            tx.commit().map_err(unavailable)?;
+            Ok(result)
+        })
+        .await
+    }
+
+    pub(crate) async fn get_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+    ) -> Result<Option<Item>, StoreError> {
+        let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
+        self.with_conn(move |c| current_item(c, &user, &coll, &id))
+            .await
+    }
+
+    pub(crate) async fn patch_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+        patch: &serde_json::Value,
+        if_match: Option<Version>,
+        now: Timestamp,
+    ) -> Result<Item, StoreError> {
+        let (user, coll, id, patch) = (user.clone(), coll.clone(), id.clone(), patch.clone());
+        self.with_conn(move |c| {
+            // The write lock is held from the read to the write: no other writer can slip in,
+            // so there is never a conflict to retry here.
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let Some(cur) = current_item(&tx, &user, &coll, &id)? else {
+                return Err(absent(if_match));
+            };
+            if if_match.is_some_and(|v| v != cur.version) {
+                return Err(StoreError::PreconditionFailed);
+            }
+            let data = merge_patch::apply_to_object(cur.data, &patch);
+            check_data_size(&data)?;
+            let item = Item {
+                id,
+                version: cur.version.next(),
+                created_at: cur.created_at,
+                updated_at: now,
+                data,
+            };
+            update_item(&tx, &user, &coll, &item)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(item)
+        })
+        .await
+    }
+
+    pub(crate) async fn delete_item(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        id: &ItemId,
+        if_match: Option<Version>,
+    ) -> Result<(), StoreError> {
+        let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
+        self.with_conn(move |c| {
+            let deleted = c
+                .execute(
+                    "DELETE FROM items WHERE user_id = ?1 AND collection = ?2 AND id = ?3
+                     AND (?4 IS NULL OR version = ?4)",
+                    params![
+                        user.as_str(),
+                        coll.as_str(),
+                        id.as_str(),
+                        if_match.map(sql_version)
+                    ],
+                )
+                .map_err(unavailable)?;
+            if deleted == 0 {
+                return Err(absent(if_match));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn list_items(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        q: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        let plan = ListPlan::new(&self.inner.cursor_key, user, coll, q)?;
+        if plan.matches_nothing {
+            return Ok(plan.finish(&self.inner.cursor_key, Vec::new()));
+        }
+        let (user, coll) = (user.clone(), coll.clone());
+        let (plan, items) = self
+            .with_conn(move |c| {
+                let items = list_rows(c, &user, &coll, &plan)?;
+                Ok((plan, items))
+            })
+            .await?;
+        Ok(plan.finish(&self.inner.cursor_key, items))
+    }
+}
+
+/// What a conditional write on an absent item fails with: `If-Match` on nothing is a lost race.
+fn absent(if_match: Option<Version>) -> StoreError {
+    match if_match {
+        Some(_) => StoreError::PreconditionFailed,
+        None => StoreError::NotFound,
+    }
+}
+
+fn new_item(id: ItemId, data: JsonObject, now: Timestamp) -> Item {
+    Item {
+        id,
+        version: Version::FIRST,
+        created_at: now,
+        updated_at: now,
+        data,
+    }
+}
+
+fn current_item(
+    c: &Connection,
+    user: &UserId,
+    coll: &Collection,
+    id: &ItemId,
+) -> Result<Option<Item>, StoreError> {
+    let sql = format!(
+        "SELECT {ITEM_COLUMNS} FROM items WHERE user_id = ?1 AND collection = ?2 AND id = ?3"
+    );
+    c.prepare_cached(&sql)
+        .and_then(|mut st| {
+            st.query_row([user.as_str(), coll.as_str(), id.as_str()], RawItem::read)
+                .optional()
+        })
+        .map_err(unavailable)?
+        .map(RawItem::into_item)
+        .transpose()
+}
+
+fn insert_item(
+    c: &Connection,
+    user: &UserId,
+    coll: &Collection,
+    id: &ItemId,
+    data: &JsonObject,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO items (user_id, collection, id, version, created_at, updated_at, data)
+         VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5)",
+        params![
+            user.as_str(),
+            coll.as_str(),
+            id.as_str(),
+            now.unix(),
+            data_text(data)?
+        ],
+    )
+    .map(|_| ())
+    .map_err(unavailable)
+}
+
+fn update_item(
+    c: &Connection,
+    user: &UserId,
+    coll: &Collection,
+    item: &Item,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE items SET version = ?4, updated_at = ?5, data = ?6
+         WHERE user_id = ?1 AND collection = ?2 AND id = ?3",
+        params![
+            user.as_str(),
+            coll.as_str(),
+            item.id.as_str(),
+            sql_version(item.version),
+            item.updated_at.unix(),
+            data_text(&item.data)?
+        ],
+    )
+    .map(|_| ())
+    .map_err(unavailable)
+}
+
+fn list_rows(
+    c: &Connection,
+    user: &UserId,
+    coll: &Collection,
+    plan: &ListPlan,
+) -> Result<Vec<Item>, StoreError> {
+    let (lo, hi) = plan.prefix_range();
+    // TEXT compares with the BINARY collation (memcmp): byte order, as the contract asks.
+    let (resume, sql_order) = match plan.order {
+        Order::Asc => ("id > ?5", "ASC"),
+        Order::Desc => ("id < ?5", "DESC"),
+    };
+    let after = match (&plan.after, plan.order) {
+        (Some(id), _) => id.as_str().to_owned(),
+        (None, Order::Asc) => String::new(),
+        (None, Order::Desc) => super::cursor::ABOVE_ALL_IDS.to_owned(),
+    };
+    let sql = format!(
+        "SELECT {ITEM_COLUMNS} FROM items
+         WHERE user_id = ?1 AND collection = ?2 AND id >= ?3 AND id < ?4 AND {resume}
+         ORDER BY id {sql_order} LIMIT ?6"
+    );
+    let limit = i64::try_from(plan.fetch()).unwrap_or(i64::MAX);
+    let mut st = c.prepare_cached(&sql).map_err(unavailable)?;
+    let rows = st
+        .query_map(
+            params![user.as_str(), coll.as_str(), lo, hi, after, limit],
+            RawItem::read,
+        )
+        .map_err(unavailable)?;
+    rows.map(|r| r.map_err(unavailable).and_then(RawItem::into_item))
+        .collect()
+}

@@ -1,0 +1,308 @@
+//! The real client against the real stand-in on a loopback port: the app key signs requests,
+//! the gateway key signs answers, the client verifies them with the gateway's public key.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use miniapp_shared::alipay::standin::{self, StandinAnswer, StandinConfig, StandinHandle};
+use miniapp_shared::alipay::{
+    AlipayClient, AlipayConfig, AlipayError, AlipayIdentity, AlipayPublicKey, AppPrivateKey,
+};
+
+const APP_ID: &str = "2021000000000001";
+
+fn key_text(name: &str) -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alipay/keys");
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+fn private(name: &str) -> AppPrivateKey {
+    AppPrivateKey::parse(&key_text(name), "ALIPAY_APP_PRIVATE_KEY").unwrap()
+}
+
+fn public(name: &str) -> AlipayPublicKey {
+    AlipayPublicKey::parse(&key_text(name), "ALIPAY_PUBLIC_KEY").unwrap()
+}
+
+fn success(open_id: Option<&str>, user_id: Option<&str>, as_string: bool) -> StandinAnswer {
+    StandinAnswer::Success {
+        open_id: open_id.map(str::to_owned),
+        user_id: user_id.map(str::to_owned),
+        expires_in_as_string: as_string,
+    }
+}
+
+fn scripts() -> HashMap<String, StandinAnswer> {
+    let other = StandinAnswer::OtherError {
+        code: "40004".into(),
+        sub_code: "isv.user-frozen".into(),
+    };
+    HashMap::from([
+        (
+            "openid-only".into(),
+            success(Some("074aOpenId"), None, false),
+        ),
+        (
+            "userid-only".into(),
+            success(None, Some("2088102150477652"), false),
+        ),
+        (
+            "both".into(),
+            success(Some("074aBoth"), Some("2088000000000009"), false),
+        ),
+        (
+            "string-expiry".into(),
+            success(Some("074aString"), None, true),
+        ),
+        ("invalid".into(), StandinAnswer::InvalidCode),
+        ("other".into(), other),
+        ("tampered".into(), StandinAnswer::TamperedSuccess),
+        ("unsigned".into(), StandinAnswer::UnsignedSuccess),
+        ("wrong-key".into(), StandinAnswer::WrongKeySuccess),
+        ("http500".into(), StandinAnswer::Http500),
+        ("non-json".into(), StandinAnswer::NonJson),
+        ("slow".into(), StandinAnswer::Slow(Duration::from_secs(3))),
+    ])
+}
+
+async fn start_standin(scripts: HashMap<String, StandinAnswer>) -> StandinHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = StandinConfig {
+        app_id: APP_ID.into(),
+        app_public_key: public("app_public_spki.pem"),
+        gateway_private_key: private("gateway_private_pkcs1.pem"),
+        scripts,
+    };
+    standin::start(listener, config).await.unwrap()
+}
+
+fn client_with(
+    gateway: &StandinHandle,
+    app_key: AppPrivateKey,
+    alipay_key: AlipayPublicKey,
+) -> AlipayClient {
+    AlipayClient::new(AlipayConfig {
+        app_id: APP_ID.into(),
+        app_private_key: app_key,
+        alipay_public_key: alipay_key,
+        gateway_url: gateway.url(),
+        timeout: Duration::from_millis(300),
+    })
+    .unwrap()
+}
+
+fn client(gateway: &StandinHandle) -> AlipayClient {
+    client_with(
+        gateway,
+        private("app_private_pkcs8.b64"),
+        public("gateway_public_spki.b64"),
+    )
+}
+
+async fn exchange(code: &str) -> (Result<AlipayIdentity, AlipayError>, u64) {
+    let gateway = start_standin(scripts()).await;
+    let result = client(&gateway).exchange_auth_code(code).await;
+    (result, gateway.verified_requests())
+}
+
+#[tokio::test]
+async fn success_with_open_id_only() {
+    let (result, verified) = exchange("openid-only").await;
+    let identity = result.unwrap();
+    assert_eq!(identity.user_id.as_str(), "074aOpenId");
+    assert_eq!(identity.expires_in, Some(1_296_000));
+    assert!(identity.access_token.expose().starts_with("authusrB"));
+    assert!(identity.refresh_token.is_some());
+    assert_eq!(verified, 1, "the stand-in verified our request signature");
+}
+
+#[tokio::test]
+async fn success_with_user_id_only() {
+    let identity = exchange("userid-only").await.0.unwrap();
+    assert_eq!(identity.user_id.as_str(), "2088102150477652");
+}
+
+#[tokio::test]
+async fn success_with_both_ids_prefers_open_id() {
+    let identity = exchange("both").await.0.unwrap();
+    assert_eq!(identity.user_id.as_str(), "074aBoth");
+}
+
+#[tokio::test]
+async fn success_with_expires_in_as_string() {
+    let identity = exchange("string-expiry").await.0.unwrap();
+    assert_eq!(identity.expires_in, Some(1_296_000));
+}
+
+#[tokio::test]
+async fn invalid_or_unknown_code_is_auth_code_invalid() {
+    for code in ["invalid", "never-scripted"] {
+        let (result, verified) = exchange(code).await;
+        assert_eq!(result.unwrap_err(), AlipayError::AuthCodeInvalid, "{code}");
+        assert_eq!(verified, 1);
+    }
+}
+
+#[tokio::test]
+async fn other_error_keeps_code_and_sub_code() {
+    match exchange("other").await.0.unwrap_err() {
+        AlipayError::Upstream { code, sub_code, .. } => {
+            assert_eq!(code.as_deref(), Some("40004"));
+            assert_eq!(sub_code.as_deref(), Some("isv.user-frozen"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bad_signatures_are_signature_invalid() {
+    for code in ["tampered", "unsigned", "wrong-key"] {
+        let (result, verified) = exchange(code).await;
+        assert_eq!(result.unwrap_err(), AlipayError::SignatureInvalid, "{code}");
+        assert_eq!(verified, 1);
+    }
+}
+
+#[tokio::test]
+async fn verifying_with_the_wrong_alipay_key_fails() {
+    let gateway = start_standin(scripts()).await;
+    let wrong = client_with(
+        &gateway,
+        private("app_private_pkcs1.pem"),
+        public("app_public_spki.pem"),
+    );
+    assert_eq!(
+        wrong.exchange_auth_code("both").await.unwrap_err(),
+        AlipayError::SignatureInvalid
+    );
+    // A signed error under the wrong key is not trusted either.
+    assert_eq!(
+        wrong.exchange_auth_code("invalid").await.unwrap_err(),
+        AlipayError::SignatureInvalid
+    );
+}
+
+#[tokio::test]
+async fn http_500_and_non_json_are_upstream() {
+    for code in ["http500", "non-json"] {
+        let result = exchange(code).await.0;
+        assert!(
+            matches!(result, Err(AlipayError::Upstream { code: None, .. })),
+            "{code}: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn slow_gateway_times_out() {
+    let started = Instant::now();
+    assert_eq!(exchange("slow").await.0.unwrap_err(), AlipayError::Timeout);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn unreachable_gateway_is_upstream() {
+    let gateway = start_standin(scripts()).await;
+    let client = client(&gateway);
+    gateway.shutdown().await;
+    let result = client.exchange_auth_code("both").await;
+    assert!(
+        matches!(result, Err(AlipayError::Upstream { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_app_private_key_is_rejected_by_the_gateway() {
+    let gateway = start_standin(scripts()).await;
+    let client = client_with(
+        &gateway,
+        private("gateway_private_pkcs8.pem"),
+        public("gateway_public_spki.pem"),
+    );
+    let err = client.exchange_auth_code("openid-only").await.unwrap_err();
+    match &err {
+        AlipayError::Upstream { code, sub_code, .. } => {
+            assert_eq!(code.as_deref(), Some("40002"));
+            assert_eq!(sub_code.as_deref(), Some("isv.invalid-signature"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The gateway's sub_msg quotes the sign content; the code must not reach our error.
+    assert!(!format!("{err} {err:?}").contains("openid-only"));
+    assert_eq!(gateway.verified_requests(), 0);
+}
+
+#[tokio::test]
+async fn unknown_app_id_gets_the_unsigned_error_as_upstream() {
+    let gateway = start_standin(scripts()).await;
+    let client = AlipayClient::new(AlipayConfig {
+        app_id: "2021000000009999".into(),
+        app_private_key: private("app_private_pkcs1.b64"),
+        alipay_public_key: public("gateway_public_pkcs1.pem"),
+        gateway_url: gateway.url(),
+        timeout: Duration::from_millis(300),
+    })
+    .unwrap();
+    match client.exchange_auth_code("both").await.unwrap_err() {
+        AlipayError::Upstream { sub_code, .. } => {
+            assert_eq!(sub_code.as_deref(), Some("isv.invalid-app-id"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn refresh_token_round_trip() {
+    let gateway = start_standin(scripts()).await;
+    let client = client(&gateway);
+    let first = client.exchange_auth_code("both").await.unwrap();
+    let refresh = first.refresh_token.unwrap();
+    let again = client.refresh(refresh.expose()).await.unwrap();
+    assert_eq!(again.user_id, first.user_id);
+    assert_ne!(again.access_token, first.access_token);
+    assert_eq!(
+        client.refresh("authusrRnot-issued").await.unwrap_err(),
+        AlipayError::AuthCodeInvalid
+    );
+    assert_eq!(gateway.verified_requests(), 3);
+}
+
+#[tokio::test]
+async fn dev_scripts_and_dev_user_codes() {
+    let gateway = start_standin(StandinConfig::dev_scripts()).await;
+    let client = client(&gateway);
+    for _ in 0..2 {
+        let alice = client.exchange_auth_code("dev-alice").await.unwrap();
+        assert_eq!(alice.user_id.as_str(), "dev-openid-alice");
+    }
+    let bob = client.exchange_auth_code("dev-bob").await.unwrap();
+    assert_eq!(bob.user_id.as_str(), "dev-openid-bob");
+    let zed = client.exchange_auth_code("dev-user-zed42").await.unwrap();
+    assert_eq!(zed.user_id.as_str(), "dev-openid-zed42");
+    for code in ["dev-invalid", "dev-user-Zed", "dev-user-"] {
+        assert_eq!(
+            client.exchange_auth_code(code).await.unwrap_err(),
+            AlipayError::AuthCodeInvalid
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_never_print() {
+    let identity = exchange("both").await.0.unwrap();
+    let printed = format!("{identity:?}");
+    assert!(
+        !printed.contains(identity.access_token.expose()),
+        "{printed}"
+    );
+    let refresh = identity.refresh_token.as_ref().unwrap();
+    assert!(!printed.contains(refresh.expose()), "{printed}");
+}

@@ -1,0 +1,1023 @@
+//! One conformance suite for the store interface, run against both backends: the embedded
+//! SQLite store (a fresh file per test) and the DynamoDB store against a real `moto_server`
+//! (one server per test binary, fresh tables per test). Every case is written once, in `cases`,
+//! and instantiated for each backend by `conformance!`.
+//!
+//! Needs `moto_server`: run `bash scripts/ensure-venv.sh` first.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+mod support;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use miniapp_shared::http::ErrorCode;
+use miniapp_shared::ids::{Collection, ItemId, SessionId, UserId, Version};
+use miniapp_shared::store::{
+    DynamoStore, JsonObject, ListQuery, Order, PutCondition, SessionRecord, Store, StoreConfig,
+    StoreError, StoreKind, MAX_DATA_DYNAMO_BYTES, MAX_DATA_JSON_BYTES, SESSION_TTL_GRACE_SECS,
+};
+use miniapp_shared::time_fmt::Timestamp;
+use serde_json::{json, Value};
+use support::moto::MotoServer;
+
+/// A fixed "now" for the tests (2026-11-25T14:36:40Z).
+const T0: Timestamp = Timestamp::from_unix(1_795_617_400);
+
+fn user(s: &str) -> UserId {
+    UserId::parse(s).expect("test user id")
+}
+
+fn coll(s: &str) -> Collection {
+    Collection::parse(s).expect("test collection")
+}
+
+fn id(s: &str) -> ItemId {
+    ItemId::parse(s).expect("test item id")
+}
+
+fn obj(v: Value) -> JsonObject {
+    match v {
+        Value::Object(o) => o,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn version(v: u64) -> Version {
+    Version::new(v).expect("test version")
+}
+
+/// A store plus whatever must outlive it.
+struct Backend {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Backend {
+    async fn embedded() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = StoreConfig {
+            kind: StoreKind::Embedded(dir.path().join("nested/data.db")),
+            cursor_key: support::cursor_key(),
+        };
+        let store = Store::open(&cfg).await.expect("open embedded store");
+        Self {
+            store,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn dynamo(case: &str) -> Self {
+        let tag = format!("{case}-{}", support::unique_tag());
+        let store = dynamo_store(&shared_moto().endpoint(), &tag).await;
+        Self { store, _dir: None }
+    }
+}
+
+/// One moto_server for the whole test binary; it dies with the process (see `support::moto`).
+fn shared_moto() -> &'static MotoServer {
+    static MOTO: OnceLock<MotoServer> = OnceLock::new();
+    MOTO.get_or_init(MotoServer::start)
+}
+
+async fn dynamo_store(endpoint: &str, tag: &str) -> Store {
+    let sdk = support::local_sdk_config(endpoint).await;
+    let cfg = StoreConfig {
+        kind: StoreKind::Dynamo {
+            sessions_table: format!("sessions-{tag}"),
+            data_table: format!("data-{tag}"),
+            create_tables: true,
+        },
+        cursor_key: support::cursor_key(),
+    };
+    let store = DynamoStore::open_with_sdk_config(&sdk, &cfg)
+        .await
+        .expect("open DynamoDB store");
+    Store::Dynamo(store)
+}
+
+/// Instantiates every case for both backends.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::Backend::embedded().await;
+                    super::cases::$case(&backend.store).await;
+                }
+            )*
+        }
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let backend = super::Backend::dynamo(stringify!($case)).await;
+                    super::cases::$case(&backend.store).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    warm_up_answers,
+    crud_and_versions,
+    put_conditions,
+    patch_semantics_and_conditions,
+    delete_conditions,
+    isolation_between_users_and_collections,
+    pagination_walks_every_item_once,
+    next_cursor_is_null_exactly_at_the_end,
+    prefixes_that_match_nothing,
+    cursors_are_bound_to_their_query,
+    concurrent_patches_lose_nothing,
+    concurrent_conditional_writes_are_atomic,
+    awkward_json_round_trips,
+    size_limit_is_enforced_before_the_backend,
+    sessions_expire_by_ttl,
+    sessions_revocation,
+);
+
+mod cases {
+    use super::*;
+
+    pub async fn warm_up_answers(s: &Store) {
+        s.warm_up().await.expect("warm up");
+        s.warm_up().await.expect("warm up twice");
+    }
+
+    pub async fn crud_and_versions(s: &Store) {
+        let (u, c, i) = (user("alice"), coll("todos"), id("first"));
+        assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), None);
+
+        let created = s
+            .create_item(&u, &c, &i, obj(json!({"title": "a"})), T0)
+            .await
+            .unwrap();
+        assert_eq!(created.version, Version::FIRST);
+        assert_eq!((created.created_at, created.updated_at), (T0, T0));
+        assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), Some(created.clone()));
+
+        let again = s.create_item(&u, &c, &i, obj(json!({})), T0).await;
+        assert_eq!(again, Err(StoreError::PreconditionFailed));
+
+        let later = T0.plus_secs(60);
+        let data = obj(json!({"title": "b"}));
+        let (replaced, was_created) = s
+            .put_item(&u, &c, &i, data.clone(), PutCondition::None, later)
+            .await
+            .unwrap();
+        assert!(!was_created);
+        assert_eq!(replaced.version, version(2));
+        assert_eq!(replaced.created_at, T0, "created_at is kept on replace");
+        assert_eq!(replaced.updated_at, later);
+        assert_eq!(replaced.data, data);
+        assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), Some(replaced));
+
+        let (fresh, was_created) = s
+            .put_item(
+                &u,
+                &c,
+                &id("second"),
+                obj(json!({})),
+                PutCondition::None,
+                later,
+            )
+            .await
+            .unwrap();
+        assert!(was_created);
+        assert_eq!(fresh.version, Version::FIRST);
+        assert_eq!(fresh.created_at, later);
+
+        s.delete_item(&u, &c, &i, None).await.unwrap();
+        assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), None);
+        assert_eq!(
+            s.delete_item(&u, &c, &i, None).await,
+            Err(StoreError::NotFound)
+        );
+
+        // A deleted item starts again at version 1.
+        let reborn = s
+            .create_item(&u, &c, &i, obj(json!({})), later)
+            .await
+            .unwrap();
+        assert_eq!(reborn.version, Version::FIRST);
+    }
+
+    pub async fn put_conditions(s: &Store) {
+        let (u, c, i) = (user("alice"), coll("todos"), id("x"));
+        let put = |cond| s.put_item(&u, &c, &i, obj(json!({"v": 1})), cond, T0);
+
+        assert_eq!(
+            put(PutCondition::IfMatch(Version::FIRST)).await,
+            Err(StoreError::PreconditionFailed),
+            "If-Match on an absent item is 412"
+        );
+        assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), None);
+
+        let (item, created) = put(PutCondition::IfNoneMatch).await.unwrap();
+        assert!(created);
+        assert_eq!(item.version, Version::FIRST);
+        assert_eq!(
+            put(PutCondition::IfNoneMatch).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert_eq!(
+            put(PutCondition::IfMatch(version(2))).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        let (item, created) = put(PutCondition::IfMatch(Version::FIRST)).await.unwrap();
+        assert!(!created);
+        assert_eq!(item.version, version(2));
+        let (item, _) = put(PutCondition::IfMatch(version(2))).await.unwrap();
+        assert_eq!(item.version, version(3));
+        assert_eq!(
+            put(PutCondition::IfMatch(version(2))).await,
+            Err(StoreError::PreconditionFailed),
+            "a stale version never matches again"
+        );
+        assert_eq!(
+            put(PutCondition::IfMatch(version(u64::MAX))).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        let stored = s.get_item(&u, &c, &i).await.unwrap().unwrap();
+        assert_eq!(stored.version, version(3));
+    }
+
+    pub async fn patch_semantics_and_conditions(s: &Store) {
+        let (u, c, i) = (user("alice"), coll("notes"), id("p"));
+        let (u, c, i) = (&u, &c, &i);
+        let patch = |p: Value, m: Option<Version>| async move {
+            s.patch_item(u, c, i, &p, m, T0.plus_secs(5)).await
+        };
+        assert_eq!(
+            patch(json!({"a": 1}), None).await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            patch(json!({"a": 1}), Some(Version::FIRST)).await,
+            Err(StoreError::PreconditionFailed)
+        );
+
+        let start = json!({"title": "t", "tags": ["x"], "meta": {"a": 1, "b": 2}, "gone": true});
+        s.create_item(u, c, i, obj(start), T0).await.unwrap();
+        let item = patch(
+            json!({"meta": {"b": null, "c": 3}, "gone": null, "tags": ["y"]}),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            Value::Object(item.data.clone()),
+            json!({"title": "t", "tags": ["y"], "meta": {"a": 1, "c": 3}})
+        );
+        assert_eq!(item.version, version(2));
+        assert_eq!(item.created_at, T0);
+        assert_eq!(item.updated_at, T0.plus_secs(5));
+        assert_eq!(s.get_item(u, c, i).await.unwrap(), Some(item));
+
+        assert_eq!(
+            patch(json!({"a": 1}), Some(Version::FIRST)).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        let item = patch(json!({"a": 1}), Some(version(2))).await.unwrap();
+        assert_eq!(item.version, version(3));
+        let item = patch(json!({}), None).await.unwrap();
+        assert_eq!(item.version, version(4), "an empty patch is still a write");
+
+        let bad = patch(json!([1]), None).await;
+        assert!(matches!(bad, Err(StoreError::InvalidPatch(_))), "{bad:?}");
+        assert_eq!(bad.unwrap_err().code(), ErrorCode::InvalidRequest);
+    }
+
+    pub async fn delete_conditions(s: &Store) {
+        let (u, c, i) = (user("alice"), coll("todos"), id("d"));
+        assert_eq!(
+            s.delete_item(&u, &c, &i, Some(Version::FIRST)).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        s.create_item(&u, &c, &i, obj(json!({})), T0).await.unwrap();
+        assert_eq!(
+            s.delete_item(&u, &c, &i, Some(version(2))).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert!(s.get_item(&u, &c, &i).await.unwrap().is_some());
+        s.delete_item(&u, &c, &i, Some(Version::FIRST))
+            .await
+            .unwrap();
+        assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), None);
+    }
+
+    pub async fn isolation_between_users_and_collections(s: &Store) {
+        // Pairs whose keys would meet if user and collection were simply concatenated.
+        let owners = [
+            (user("a"), coll("b_c")),
+            (user("a_b"), coll("c")),
+            (user("a"), coll("b")),
+            (user("a/b"), coll("c")),
+            (user("1:a"), coll("b")),
+            (user("a#b"), coll("c")),
+            (user("A"), coll("b_c")),
+        ];
+        let i = id("same-id");
+        for (n, (u, c)) in owners.iter().enumerate() {
+            s.create_item(u, c, &i, obj(json!({"owner": n})), T0)
+                .await
+                .unwrap();
+        }
+        let q = ListQuery {
+            prefix: None,
+            order: Order::Asc,
+            limit: 100,
+            cursor: None,
+        };
+        for (n, (u, c)) in owners.iter().enumerate() {
+            let got = s.get_item(u, c, &i).await.unwrap().unwrap();
+            assert_eq!(got.data["owner"], json!(n), "{u:?}/{c}");
+            let page = s.list_items(u, c, &q).await.unwrap();
+            assert_eq!(page.items, vec![got], "{u:?}/{c} sees only its own item");
+        }
+
+        // Writes by one owner never reach another's item.
+        let (u0, c0) = &owners[0];
+        let (u1, c1) = &owners[1];
+        s.put_item(
+            u1,
+            c1,
+            &i,
+            obj(json!({"owner": "1b"})),
+            PutCondition::None,
+            T0,
+        )
+        .await
+        .unwrap();
+        s.patch_item(u1, c1, &i, &json!({"x": 1}), None, T0)
+            .await
+            .unwrap();
+        s.delete_item(u1, c1, &i, None).await.unwrap();
+        assert_eq!(
+            s.delete_item(u1, c1, &i, None).await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            s.patch_item(u1, c1, &i, &json!({"x": 1}), None, T0).await,
+            Err(StoreError::NotFound)
+        );
+        let untouched = s.get_item(u0, c0, &i).await.unwrap().unwrap();
+        assert_eq!(untouched.version, Version::FIRST);
+        assert_eq!(untouched.data["owner"], json!(0));
+
+        // Another user's items never show up in a listing, even with many of them.
+        for k in 0..5 {
+            let other = id(&format!("other-{k}"));
+            s.create_item(u1, c1, &other, obj(json!({})), T0)
+                .await
+                .unwrap();
+        }
+        let page = s.list_items(u0, c0, &q).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.next_cursor, None);
+    }
+
+    /// 95 ids over a few prefixes, in an order that differs from insertion order.
+    fn pagination_ids() -> Vec<String> {
+        let prefixes = ["a", "B", "_", "a-", "a.", "a_", "Z9", "0"];
+        (0..95)
+            .map(|n| format!("{}{:02}", prefixes[(n * 5) % prefixes.len()], 94 - n))
+            .collect()
+    }
+
+    async fn walk(
+        s: &Store,
+        u: &UserId,
+        c: &Collection,
+        prefix: Option<&str>,
+        order: Order,
+        limit_of_page: impl Fn(usize) -> u32,
+    ) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        for page_no in 0.. {
+            assert!(page_no < 500, "pagination does not end");
+            let limit = limit_of_page(page_no);
+            let q = ListQuery {
+                prefix: prefix.map(str::to_owned),
+                order,
+                limit,
+                cursor: cursor.take(),
+            };
+            let page = s.list_items(u, c, &q).await.unwrap();
+            assert!(page.items.len() <= limit as usize);
+            seen.extend(page.items.iter().map(|it| it.id.as_str().to_owned()));
+            match page.next_cursor {
+                Some(next) => {
+                    assert!(!page.items.is_empty(), "a cursor after an empty page");
+                    cursor = Some(next);
+                }
+                None => break,
+            }
+        }
+        seen
+    }
+
+    pub async fn pagination_walks_every_item_once(s: &Store) {
+        let (u, c) = (user("pager"), coll("items"));
+        let ids = pagination_ids();
+        for (n, i) in ids.iter().enumerate() {
+            s.create_item(&u, &c, &id(i), obj(json!({"n": n})), T0)
+                .await
+                .unwrap();
+        }
+        // Noise: the same ids for another user and in another collection.
+        s.create_item(&user("pager2"), &c, &id(&ids[0]), obj(json!({})), T0)
+            .await
+            .unwrap();
+        s.create_item(&u, &coll("items2"), &id(&ids[1]), obj(json!({})), T0)
+            .await
+            .unwrap();
+
+        for prefix in [None, Some("a"), Some("a-"), Some("B"), Some("0"), Some("_")] {
+            let mut want: Vec<String> = ids
+                .iter()
+                .filter(|i| prefix.is_none_or(|p| i.starts_with(p)))
+                .cloned()
+                .collect();
+            want.sort(); // byte order
+            assert!(!want.is_empty());
+            let asc = walk(s, &u, &c, prefix, Order::Asc, |_| 7).await;
+            assert_eq!(asc, want, "asc, prefix {prefix:?}");
+            // The limit may change from page to page.
+            let varying = walk(s, &u, &c, prefix, Order::Asc, |p| (p % 13) as u32 + 1).await;
+            assert_eq!(varying, want, "asc, varying limit, prefix {prefix:?}");
+            want.reverse();
+            let desc = walk(s, &u, &c, prefix, Order::Desc, |_| 7).await;
+            assert_eq!(desc, want, "desc, prefix {prefix:?}");
+            let varying = walk(s, &u, &c, prefix, Order::Desc, |p| (p % 5) as u32 * 9 + 1).await;
+            assert_eq!(varying, want, "desc, varying limit, prefix {prefix:?}");
+        }
+
+        // Pages carry the items themselves, not just ids.
+        let q = ListQuery {
+            prefix: Some(ids[3].clone()),
+            order: Order::Asc,
+            limit: 1,
+            cursor: None,
+        };
+        let page = s.list_items(&u, &c, &q).await.unwrap();
+        assert_eq!(page.items[0].data, obj(json!({"n": 3})));
+        assert_eq!(page.items[0].version, Version::FIRST);
+    }
+
+    pub async fn next_cursor_is_null_exactly_at_the_end(s: &Store) {
+        let (u, c) = (user("ender"), coll("items"));
+        let empty = ListQuery {
+            prefix: None,
+            order: Order::Asc,
+            limit: 20,
+            cursor: None,
+        };
+        let page = s.list_items(&u, &c, &empty).await.unwrap();
+        assert!(page.items.is_empty());
+        assert_eq!(page.next_cursor, None);
+
+        for n in 0..14 {
+            s.create_item(&u, &c, &id(&format!("i{n:02}")), obj(json!({})), T0)
+                .await
+                .unwrap();
+        }
+        for order in [Order::Asc, Order::Desc] {
+            let q = |limit, cursor| ListQuery {
+                prefix: None,
+                order,
+                limit,
+                cursor,
+            };
+            let whole = s.list_items(&u, &c, &q(14, None)).await.unwrap();
+            assert_eq!(whole.items.len(), 14);
+            assert_eq!(
+                whole.next_cursor, None,
+                "exactly `limit` items and nothing after"
+            );
+
+            let first = s.list_items(&u, &c, &q(7, None)).await.unwrap();
+            assert_eq!(first.items.len(), 7);
+            let second = s
+                .list_items(&u, &c, &q(7, first.next_cursor))
+                .await
+                .unwrap();
+            assert_eq!(second.items.len(), 7);
+            assert_eq!(second.next_cursor, None);
+
+            let first = s.list_items(&u, &c, &q(13, None)).await.unwrap();
+            assert!(first.next_cursor.is_some());
+            let second = s
+                .list_items(&u, &c, &q(13, first.next_cursor))
+                .await
+                .unwrap();
+            assert_eq!(second.items.len(), 1);
+            assert_eq!(second.next_cursor, None);
+        }
+
+        // A cursor stays usable when the item it points at is deleted.
+        let q = |cursor| ListQuery {
+            prefix: None,
+            order: Order::Asc,
+            limit: 5,
+            cursor,
+        };
+        let first = s.list_items(&u, &c, &q(None)).await.unwrap();
+        s.delete_item(&u, &c, &id("i04"), None).await.unwrap();
+        let second = s.list_items(&u, &c, &q(first.next_cursor)).await.unwrap();
+        assert_eq!(second.items[0].id.as_str(), "i05");
+    }
+
+    pub async fn prefixes_that_match_nothing(s: &Store) {
+        let (u, c) = (user("prefixer"), coll("items"));
+        s.create_item(&u, &c, &id("abc"), obj(json!({})), T0)
+            .await
+            .unwrap();
+        let long = "a".repeat(200);
+        for prefix in ["zzz", "abcd", "a/b", "a b", "ä", long.as_str(), "abc\u{0}"] {
+            for order in [Order::Asc, Order::Desc] {
+                let q = ListQuery {
+                    prefix: Some(prefix.to_owned()),
+                    order,
+                    limit: 10,
+                    cursor: None,
+                };
+                let page = s.list_items(&u, &c, &q).await.unwrap();
+                assert!(page.items.is_empty(), "prefix {prefix:?}");
+                assert_eq!(page.next_cursor, None);
+            }
+        }
+        let q = ListQuery {
+            prefix: Some("abc".into()),
+            order: Order::Asc,
+            limit: 10,
+            cursor: None,
+        };
+        assert_eq!(s.list_items(&u, &c, &q).await.unwrap().items.len(), 1);
+    }
+
+    pub async fn cursors_are_bound_to_their_query(s: &Store) {
+        let (u, c) = (user("a"), coll("b_c"));
+        for n in 0..6 {
+            s.create_item(&u, &c, &id(&format!("a{n}")), obj(json!({})), T0)
+                .await
+                .unwrap();
+        }
+        let base = ListQuery {
+            prefix: Some("a".into()),
+            order: Order::Asc,
+            limit: 2,
+            cursor: None,
+        };
+        let cursor = s
+            .list_items(&u, &c, &base)
+            .await
+            .unwrap()
+            .next_cursor
+            .unwrap();
+        let with = |cursor: &str| ListQuery {
+            cursor: Some(cursor.to_owned()),
+            ..base.clone()
+        };
+
+        // The same query with another limit is fine.
+        let q = ListQuery {
+            limit: 3,
+            ..with(&cursor)
+        };
+        let page = s.list_items(&u, &c, &q).await.unwrap();
+        assert_eq!(page.items[0].id.as_str(), "a2");
+
+        let mut tampered: Vec<char> = cursor.chars().collect();
+        let mid = tampered.len() / 2;
+        tampered[mid] = if tampered[mid] == 'A' { 'B' } else { 'A' };
+        let tampered: String = tampered.into_iter().collect();
+        let truncated = &cursor[..cursor.len() - 2];
+        let extended = format!("{cursor}AA");
+        let other_query = |q: ListQuery| (u.clone(), c.clone(), q);
+        let attempts = [
+            other_query(with(&tampered)),
+            other_query(with(truncated)),
+            other_query(with(&extended)),
+            other_query(with("garbage")),
+            other_query(with("%%%")),
+            other_query(ListQuery {
+                prefix: Some("a1".into()),
+                ..with(&cursor)
+            }),
+            other_query(ListQuery {
+                prefix: None,
+                ..with(&cursor)
+            }),
+            other_query(ListQuery {
+                order: Order::Desc,
+                ..with(&cursor)
+            }),
+            (user("a_b"), coll("c"), with(&cursor)),
+            (user("b"), c.clone(), with(&cursor)),
+            (u.clone(), coll("b"), with(&cursor)),
+        ];
+        for (au, ac, q) in attempts {
+            let r = s.list_items(&au, &ac, &q).await;
+            match r {
+                Err(e @ StoreError::InvalidCursor(_)) => {
+                    assert_eq!(e.code(), ErrorCode::InvalidQuery)
+                }
+                other => panic!("{au:?}/{ac} {q:?}: expected InvalidCursor, got {other:?}"),
+            }
+        }
+    }
+
+    pub async fn concurrent_patches_lose_nothing(s: &Store) {
+        let (u, c, i) = (user("racer"), coll("counters"), id("patched"));
+        s.create_item(&u, &c, &i, obj(json!({})), T0).await.unwrap();
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+        let tasks: Vec<_> = (0..20)
+            .map(|k| {
+                let (s, u, c, i) = (s.clone(), u.clone(), c.clone(), i.clone());
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let patch = json!({ format!("k{k}"): k });
+                    s.patch_item(&u, &c, &i, &patch, None, T0).await
+                })
+            })
+            .collect();
+        let mut successes = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(_) => successes += 1,
+                Err(e) => panic!("a patch without If-Match failed: {e}"),
+            }
+        }
+        let item = s.get_item(&u, &c, &i).await.unwrap().unwrap();
+        assert_eq!(successes, 20);
+        assert_eq!(
+            item.data.len(),
+            successes,
+            "every acknowledged patch is there"
+        );
+        assert_eq!(item.version, version(successes as u64 + 1));
+    }
+
+    /// Every writer reads the counter and writes counter + 1 under `If-Match`: the final counter
+    /// equals the number of acknowledged writes, whatever the interleaving.
+    pub async fn concurrent_conditional_writes_are_atomic(s: &Store) {
+        let (u, c) = (user("racer"), coll("counters"));
+        for (name, use_patch) in [("put", false), ("patch", true)] {
+            let i = id(name);
+            s.create_item(&u, &c, &i, obj(json!({"counter": 0})), T0)
+                .await
+                .unwrap();
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+            let tasks: Vec<_> = (0..20)
+                .map(|_| {
+                    let (s, u, c, i) = (s.clone(), u.clone(), c.clone(), i.clone());
+                    let barrier = barrier.clone();
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        let cur = s.get_item(&u, &c, &i).await?.expect("item exists");
+                        let next = cur.data["counter"].as_u64().expect("counter") + 1;
+                        let data = json!({ "counter": next });
+                        if use_patch {
+                            s.patch_item(&u, &c, &i, &data, Some(cur.version), T0).await
+                        } else {
+                            let cond = PutCondition::IfMatch(cur.version);
+                            s.put_item(&u, &c, &i, obj(data), cond, T0)
+                                .await
+                                .map(|r| r.0)
+                        }
+                    })
+                })
+                .collect();
+            let mut successes = 0u64;
+            for t in tasks {
+                match t.await.expect("task") {
+                    Ok(_) => successes += 1,
+                    Err(StoreError::PreconditionFailed) => {}
+                    Err(e) => panic!("{name}: unexpected error {e}"),
+                }
+            }
+            let item = s.get_item(&u, &c, &i).await.unwrap().unwrap();
+            assert!(successes >= 1);
+            assert_eq!(item.data["counter"], json!(successes), "{name}");
+            assert_eq!(item.version, version(successes + 1), "{name}");
+        }
+    }
+
+    const AWKWARD: &str = r##"{
+        "big": 123456789012345678901234567890,
+        "bigger": -123456789012345678901234567890123456789012345,
+        "huge": 1e400, "tiny": 1E-400, "dec": 0.1, "negzero": -0.0, "zero": 0, "one": 1.0,
+        "trail": 1.50, "exp": 1e+2, "neg": -17, "pi": 3.141592653589793238462643383279502884197,
+        "uni": "日本語 — ünïcödé", "emoji": "😀👍🏽🇨🇳", "empty": "", "nul": null,
+        "t": true, "f": false, "esc": "quote \" backslash \\ newline \n nul \u0000 tab \t",
+        "nested": {"a": [1, [2, [3, {"b": []}]]], "o": {}}, "arr": [null, "", 0, {}, [], -0.0],
+        "name": 1, "size": 2, "ttl": 3, "data": {"data": 4}, "version": "v", "pk": "p", "sk": "s",
+        "#a": 5, ":v": 6, "": {"": ""}, "a.b": {"c.d": 7}, "a b": 8, "[0]": 9, "$": 10
+    }"##;
+
+    fn awkward() -> JsonObject {
+        let mut data: JsonObject = serde_json::from_str(AWKWARD).expect("AWKWARD parses");
+        // 61 nested arrays under the data object: 62 levels, deeper than DynamoDB's 32.
+        let deep = format!("{}1{}", "[".repeat(61), "]".repeat(61));
+        data.insert(
+            "deep".into(),
+            serde_json::from_str(&deep).expect("deep parses"),
+        );
+        data
+    }
+
+    fn text(data: &JsonObject) -> String {
+        serde_json::to_string(data).expect("serializes")
+    }
+
+    pub async fn awkward_json_round_trips(s: &Store) {
+        let (u, c) = (user("json"), coll("docs"));
+        let data = awkward();
+        // (serde_json itself spells 1e400 as 1e+400 once parsed; the store keeps what it gets.)
+        for exact in [
+            "1e+400",
+            "-0.0",
+            "1.50",
+            "1.0",
+            "3.141592653589793238462643383279502884197",
+        ] {
+            assert!(text(&data).contains(exact), "{exact}");
+        }
+
+        let created = s
+            .create_item(&u, &c, &id("a"), data.clone(), T0)
+            .await
+            .unwrap();
+        assert_eq!(text(&created.data), text(&data));
+        let got = s.get_item(&u, &c, &id("a")).await.unwrap().unwrap();
+        assert_eq!(text(&got.data), text(&data), "get");
+        assert_eq!(got.data, data);
+
+        let (put, _) = s
+            .put_item(&u, &c, &id("b"), data.clone(), PutCondition::None, T0)
+            .await
+            .unwrap();
+        assert_eq!(text(&put.data), text(&data));
+        let q = ListQuery {
+            prefix: None,
+            order: Order::Asc,
+            limit: 10,
+            cursor: None,
+        };
+        for listed in s.list_items(&u, &c, &q).await.unwrap().items {
+            assert_eq!(text(&listed.data), text(&data), "list");
+        }
+
+        let patch: Value = serde_json::from_str(r#"{"added": 2.50, "nested": {"o": {"x": 1e-5}}}"#)
+            .expect("patch parses");
+        let patched = s
+            .patch_item(&u, &c, &id("a"), &patch, None, T0)
+            .await
+            .unwrap();
+        let mut want = data.clone();
+        merge(&mut want, &patch);
+        assert_eq!(text(&patched.data), text(&want));
+        let got = s.get_item(&u, &c, &id("a")).await.unwrap().unwrap();
+        assert_eq!(text(&got.data), text(&want), "after patch");
+        assert!(text(&got.data).contains(r#""added":2.50"#));
+    }
+
+    fn merge(target: &mut JsonObject, patch: &Value) {
+        let mut t = Value::Object(std::mem::take(target));
+        miniapp_shared::store::merge_patch::apply(&mut t, patch);
+        *target = obj(t);
+    }
+
+    pub async fn size_limit_is_enforced_before_the_backend(s: &Store) {
+        let (u, c) = (user("big"), coll("blobs"));
+        let too_long = obj(json!({"s": "x".repeat(MAX_DATA_JSON_BYTES)}));
+        let r = s.create_item(&u, &c, &id("a"), too_long.clone(), T0).await;
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::ItemTooLarge {
+                    limit: MAX_DATA_JSON_BYTES,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        assert_eq!(r.unwrap_err().code(), ErrorCode::PayloadTooLarge);
+        let r = s
+            .put_item(&u, &c, &id("a"), too_long, PutCondition::None, T0)
+            .await;
+        assert!(matches!(r, Err(StoreError::ItemTooLarge { .. })));
+        assert_eq!(s.get_item(&u, &c, &id("a")).await.unwrap(), None);
+
+        // Small as JSON, too big as DynamoDB counts it (per-element overhead): refused alike.
+        let many = obj(json!({"n": vec![1; 140_000]}));
+        assert!(text(&many).len() < MAX_DATA_JSON_BYTES);
+        let r = s.create_item(&u, &c, &id("b"), many, T0).await;
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::ItemTooLarge {
+                    limit: MAX_DATA_DYNAMO_BYTES,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+
+        // Just under the limits is stored and read back.
+        let fits = obj(json!({"s": "y".repeat(300_000)}));
+        s.create_item(&u, &c, &id("c"), fits.clone(), T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_item(&u, &c, &id("c")).await.unwrap().unwrap().data,
+            fits
+        );
+
+        // A patch that would grow the item past the limit is refused and changes nothing.
+        let patch = json!({"t": "z".repeat(100_000)});
+        let r = s.patch_item(&u, &c, &id("c"), &patch, None, T0).await;
+        assert!(matches!(r, Err(StoreError::ItemTooLarge { .. })), "{r:?}");
+        let after = s.get_item(&u, &c, &id("c")).await.unwrap().unwrap();
+        assert_eq!(after.version, Version::FIRST);
+    }
+
+    fn session(user_id: &str, created: Timestamp, lifetime: i64) -> SessionRecord {
+        SessionRecord {
+            session_id: SessionId::generate(),
+            user_id: user(user_id),
+            created_at: created,
+            expires_at: created.plus_secs(lifetime),
+            revoked: false,
+        }
+    }
+
+    pub async fn sessions_expire_by_ttl(s: &Store) {
+        let rec = session("alice", T0, 3600);
+        s.create_session(&rec).await.unwrap();
+        assert_eq!(
+            s.get_session(&rec.session_id, T0).await.unwrap(),
+            Some(rec.clone())
+        );
+        assert_eq!(
+            s.create_session(&rec).await,
+            Err(StoreError::PreconditionFailed)
+        );
+
+        // Expired but within the grace day: still there, so the API can say SessionExpired.
+        let after_expiry = rec.expires_at.plus_secs(10);
+        assert_eq!(
+            s.get_session(&rec.session_id, after_expiry).await.unwrap(),
+            Some(rec.clone())
+        );
+        let ttl = rec.expires_at.plus_secs(SESSION_TTL_GRACE_SECS);
+        assert_eq!(rec.ttl(), ttl);
+        assert!(s.get_session(&rec.session_id, ttl).await.unwrap().is_some());
+        assert_eq!(
+            s.get_session(&rec.session_id, ttl.plus_secs(1))
+                .await
+                .unwrap(),
+            None
+        );
+
+        // A record written long after its TTL passed reads as absent.
+        let old = session("bob", T0.plus_secs(-10 * 86_400), 3600);
+        s.create_session(&old).await.unwrap();
+        assert_eq!(s.get_session(&old.session_id, T0).await.unwrap(), None);
+        assert_eq!(
+            s.get_session(&SessionId::generate(), T0).await.unwrap(),
+            None
+        );
+    }
+
+    pub async fn sessions_revocation(s: &Store) {
+        let rec = session("alice", T0, 3600);
+        let other = session("alice", T0, 3600);
+        s.create_session(&rec).await.unwrap();
+        s.create_session(&other).await.unwrap();
+        s.revoke_session(&rec.session_id).await.unwrap();
+        s.revoke_session(&rec.session_id).await.unwrap();
+        let got = s.get_session(&rec.session_id, T0).await.unwrap().unwrap();
+        assert!(got.revoked);
+        assert_eq!(got.expires_at, rec.expires_at);
+        assert!(
+            !s.get_session(&other.session_id, T0)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked
+        );
+
+        // Revoking an unknown session is a no-op and leaves no stray record behind.
+        let unknown = SessionId::generate();
+        s.revoke_session(&unknown).await.unwrap();
+        assert_eq!(s.get_session(&unknown, T0).await.unwrap(), None);
+    }
+}
+
+/// The DynamoDB server goes away: calls fail fast with `Unavailable` (no panic, no hang), and
+/// the same store works again once a server is back on the same port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_outage_is_unavailable_then_resumes() {
+    let server = MotoServer::start();
+    let (endpoint, port) = (server.endpoint(), server.port());
+    let tag = format!("outage-{}", support::unique_tag());
+    let s = dynamo_store(&endpoint, &tag).await;
+    let (u, c, i) = (user("alice"), coll("todos"), id("x"));
+    s.create_item(&u, &c, &i, obj(json!({})), T0).await.unwrap();
+
+    server.stop();
+    let q = ListQuery {
+        prefix: None,
+        order: Order::Asc,
+        limit: 10,
+        cursor: None,
+    };
+    let started = Instant::now();
+    let results = [
+        s.get_item(&u, &c, &i).await.map(|_| ()),
+        s.put_item(&u, &c, &i, obj(json!({})), PutCondition::None, T0)
+            .await
+            .map(|_| ()),
+        s.patch_item(&u, &c, &i, &json!({}), None, T0)
+            .await
+            .map(|_| ()),
+        s.delete_item(&u, &c, &i, None).await,
+        s.list_items(&u, &c, &q).await.map(|_| ()),
+        s.get_session(&SessionId::generate(), T0).await.map(|_| ()),
+        s.warm_up().await,
+    ];
+    let elapsed = started.elapsed();
+    for r in results {
+        match r {
+            Err(e @ StoreError::Unavailable(_)) => {
+                assert_eq!(e.code(), ErrorCode::StorageUnavailable)
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "7 failed calls took {elapsed:?}"
+    );
+
+    let server = MotoServer::start_on(port);
+    // moto keeps nothing across a restart: make the tables again (another store, same tables).
+    let _again = dynamo_store(&server.endpoint(), &tag).await;
+    let (item, created) = s
+        .put_item(
+            &u,
+            &c,
+            &i,
+            obj(json!({"back": true})),
+            PutCondition::None,
+            T0,
+        )
+        .await
+        .expect("the store works again once the server is back");
+    assert!(created);
+    assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), Some(item));
+}
+
+/// Another process holds the SQLite write lock past the busy timeout: writes fail with
+/// `Unavailable` (reads go on, thanks to WAL), and work again once the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_locked_database_is_unavailable_then_resumes() {
+    let backend = Backend::embedded().await;
+    let s = &backend.store;
+    let Store::Embedded(embedded) = s else {
+        panic!("embedded backend expected")
+    };
+    let (u, c, i) = (user("alice"), coll("todos"), id("x"));
+    s.create_item(&u, &c, &i, obj(json!({})), T0).await.unwrap();
+
+    let locker = rusqlite::Connection::open(embedded.path()).expect("second connection");
+    locker
+        .execute_batch("BEGIN EXCLUSIVE")
+        .expect("take the write lock");
+    let started = Instant::now();
+    let r = s
+        .put_item(&u, &c, &i, obj(json!({})), PutCondition::None, T0)
+        .await;
+    let elapsed = started.elapsed();
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    assert!(elapsed < Duration::from_secs(10), "waited {elapsed:?}");
+    assert!(
+        s.get_item(&u, &c, &i).await.unwrap().is_some(),
+        "reads go on"
+    );
+
+    locker.execute_batch("COMMIT").expect("release the lock");
+    let (item, _) = s
+        .put_item(&u, &c, &i, obj(json!({})), PutCondition::None, T0)
+        .await
+        .expect("writes work again");
+    assert_eq!(item.version, version(2));
+}

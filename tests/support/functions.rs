@@ -1,0 +1,275 @@
+//! Real function processes in HTTP-server mode, the gateway stand-in they log in through, and
+//! a client that signs requests the way a Mini Program does.
+
+use std::collections::HashMap;
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, StatusCode};
+use miniapp_shared::alipay::standin::{self, StandinAnswer, StandinConfig, StandinHandle};
+use miniapp_shared::alipay::{AlipayPublicKey, AppPrivateKey};
+use miniapp_shared::secret::SecretString;
+use miniapp_shared::signing::{sign_request, ClientCredentials};
+use miniapp_shared::time_fmt::Timestamp;
+use serde_json::Value;
+
+use crate::{binary, key};
+
+/// The app id the stand-in serves.
+pub const APP_ID: &str = "2021000000000001";
+/// A token key list with a signing key and a second, verifying one.
+pub const TOKEN_KEYS: &str = "k2:c2Vjb25kLWtleS1vZi1hdC1sZWFzdC0zMi1ieXRlcy1sb25nISE=,k1:Zmlyc3Qta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVzLWxvbmchISE=";
+
+/// Scripts for the auth codes the tests use.
+pub fn test_scripts() -> HashMap<String, StandinAnswer> {
+    let mut s = StandinConfig::dev_scripts();
+    let ok = |open: Option<&str>, user: Option<&str>| StandinAnswer::Success {
+        open_id: open.map(str::to_owned),
+        user_id: user.map(str::to_owned),
+        expires_in_as_string: false,
+    };
+    s.insert("code-user-only".into(), ok(None, Some("2088000000000777")));
+    s.insert("code-upstream-error".into(), StandinAnswer::OtherError { code: "40004".into(), sub_code: "isv.some-business-failure".into() });
+    s.insert("code-tampered".into(), StandinAnswer::TamperedSuccess);
+    s.insert("code-http500".into(), StandinAnswer::Http500);
+    s.insert("code-slow".into(), StandinAnswer::Slow(Duration::from_secs(3)));
+    s
+}
+
+/// Starts the stand-in with the fixture keys on a loopback port.
+pub async fn start_gateway() -> StandinHandle {
+    let config = StandinConfig {
+        app_id: APP_ID.into(),
+        app_public_key: AlipayPublicKey::parse(&key("app_public_spki.b64"), "test").expect("app public key"),
+        gateway_private_key: AppPrivateKey::parse(&key("gateway_private_pkcs1.pem"), "test").expect("gateway key"),
+        scripts: test_scripts(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    standin::start(listener, config).await.expect("stand-in starts")
+}
+
+/// Which store the functions use.
+#[derive(Debug, Clone)]
+pub enum StoreMode {
+    /// A SQLite file both processes open.
+    Embedded(PathBuf),
+    /// DynamoDB at this endpoint, with these tables (created at start).
+    Dynamo { endpoint: String, sessions_table: String, data_table: String },
+}
+
+/// The environment of both functions for a test.
+pub fn function_env(gateway_url: &str, store: &StoreMode) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("ALIPAY_APP_ID".into(), APP_ID.into()),
+        ("ALIPAY_APP_PRIVATE_KEY".into(), key("app_private_pkcs8.b64")),
+        ("ALIPAY_PUBLIC_KEY".into(), key("gateway_public_spki.b64")),
+        ("ALIPAY_GATEWAY_URL".into(), gateway_url.into()),
+        ("ALIPAY_TIMEOUT_MS".into(), "1500".into()),
+        ("MINIAPP_TOKEN_KEYS".into(), TOKEN_KEYS.into()),
+        ("RUST_LOG".into(), "info".into()),
+    ];
+    match store {
+        StoreMode::Embedded(path) => env.push(("MINIAPP_STORE".into(), format!("embedded:{}", path.display()))),
+        StoreMode::Dynamo { endpoint, sessions_table, data_table } => env.extend([
+            ("MINIAPP_STORE".into(), "dynamodb".into()),
+            ("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoint.clone()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("SESSIONS_TABLE".into(), sessions_table.clone()),
+            ("DATA_TABLE".into(), data_table.clone()),
+            ("MINIAPP_CREATE_TABLES".into(), "true".into()),
+        ]),
+    }
+    env
+}
+
+/// A free loopback port (bound then released; the OS does not hand it out again at once).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A function binary serving HTTP on a loopback port; killed on drop.
+pub struct HttpFunction {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// Its stdout (the JSON log lines).
+    pub log_path: PathBuf,
+}
+
+impl HttpFunction {
+    /// Spawns `name` with `env` and waits until it accepts connections.
+    pub fn spawn(name: &str, env: &[(String, String)], log_dir: &Path) -> Self {
+        let port = free_port();
+        let log_path = log_dir.join(format!("{name}-{port}.log"));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let child = Command::new(binary(name))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("PORT", port.to_string())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn function");
+        let mut f = Self { child, url: format!("http://127.0.0.1:{port}"), log_path };
+        f.wait_ready(port);
+        f
+    }
+
+    fn wait_ready(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                panic!("function exited before listening ({status}): {err}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("function did not listen on {port} within 30 s");
+    }
+
+    /// Everything the function logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for HttpFunction {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    /// `error.code` of an error body.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+    }
+    /// Asserts the status and the error code, and that `x-request-id` equals `error.requestId`.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!((self.status.as_u16(), self.code().as_str()), (status, code), "body: {}", String::from_utf8_lossy(&self.body));
+        let rid = self.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(!rid.is_empty());
+        assert_eq!(self.json()["error"]["requestId"], rid);
+    }
+}
+
+/// A logged-in user: the session and the credentials `POST /session` returned.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub session_id: String,
+    pub user_id: String,
+    pub creds: ClientCredentials,
+    pub body: Value,
+}
+
+/// Talks to the two functions.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub session_url: String,
+    pub db_url: String,
+}
+
+impl Client {
+    pub fn new(session_url: &str, db_url: &str) -> Self {
+        Self { http: reqwest::Client::new(), session_url: session_url.into(), db_url: db_url.into() }
+    }
+
+    /// Sends a request as given (no signing).
+    pub async fn raw(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = self.http.request(method, url).body(body);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let resp = rb.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.expect("body").to_vec();
+        Reply { status, headers, body }
+    }
+
+    /// `POST /session` with this auth code.
+    pub async fn login_reply(&self, code: &str) -> Reply {
+        let body = serde_json::json!({ "authCode": code }).to_string().into_bytes();
+        self.raw("POST", &format!("{}/session", self.session_url), &[("content-type", "application/json")], body).await
+    }
+
+    /// Logs in and panics unless it worked.
+    pub async fn login(&self, code: &str) -> Login {
+        let r = self.login_reply(code).await;
+        assert_eq!(r.status, StatusCode::CREATED, "login: {}", String::from_utf8_lossy(&r.body));
+        login_from(r.json())
+    }
+
+    /// A request signed with `login`'s credentials; `path_and_query` as sent.
+    pub async fn signed(&self, login: &Login, method: &str, base: &str, path_and_query: &str, body: &[u8], extra: &[(&str, &str)]) -> Reply {
+        self.signed_at(login, method, base, path_and_query, body, extra, Timestamp::now()).await
+    }
+
+    /// As [`Client::signed`], dated `at`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn signed_at(&self, login: &Login, method: &str, base: &str, path_and_query: &str, body: &[u8], extra: &[(&str, &str)], at: Timestamp) -> Reply {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let h = sign_request(&login.creds, method, path, query, body, at).expect("sign");
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("authorization", &h.authorization),
+            ("x-miniapp-date", &h.date),
+            ("x-miniapp-security-token", &h.security_token),
+        ];
+        headers.extend_from_slice(extra);
+        self.raw(method, &format!("{base}{path_and_query}"), &headers, body.to_vec()).await
+    }
+
+    /// A signed request to the db function.
+    pub async fn db(&self, login: &Login, method: &str, path_and_query: &str, body: Option<Value>) -> Reply {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        self.signed(login, method, &self.db_url, path_and_query, &body, &[]).await
+    }
+
+    /// A signed request to the session function.
+    pub async fn session(&self, login: &Login, method: &str, path: &str) -> Reply {
+        self.signed(login, method, &self.session_url, path, b"", &[]).await
+    }
+}
+
+/// Reads `POST /session` (or refresh) JSON into a [`Login`].
+pub fn login_from(v: Value) -> Login {
+    let c = &v["credentials"];
+    let s = |x: &Value| x.as_str().unwrap_or_default().to_owned();
+    Login {
+        session_id: s(&v["sessionId"]),
+        user_id: s(&v["userId"]),
+        creds: ClientCredentials {
+            access_key_id: s(&c["accessKeyId"]),
+            access_key_secret: SecretString::new(s(&c["accessKeySecret"])),
+            security_token: s(&c["securityToken"]),
+        },
+        body: v,
+    }
+}
