@@ -1,1 +1,226 @@
-//! Placeholder: being written.
+//! The two functions as real processes in Lambda mode, driven through a Runtime API server
+//! with the API Gateway v2 events stored under `shared/tests/fixtures/events/`.
+
+use std::process::Stdio;
+
+use base64::Engine;
+use integration_tests::functions::{function_env, login_from, start_gateway, Login, StoreMode};
+use integration_tests::runtime_api::{PostKind, RuntimeApi, Scripted};
+use integration_tests::{binary, repo_root};
+use miniapp_shared::signing::sign_request;
+use miniapp_shared::time_fmt::Timestamp;
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+fn fixture(name: &str) -> Value {
+    let path = repo_root().join("shared/tests/fixtures/events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// Re-signs a stored event with fresh credentials and date (the stored signature is a dummy).
+fn signed(mut event: Value, login: &Login) -> Value {
+    let body = match (event["body"].as_str(), event["isBase64Encoded"].as_bool()) {
+        (Some(b), Some(true)) => base64::engine::general_purpose::STANDARD.decode(b).expect("base64 body"),
+        (Some(b), _) => b.as_bytes().to_vec(),
+        (None, _) => Vec::new(),
+    };
+    let method = event["requestContext"]["http"]["method"].as_str().unwrap_or_default().to_owned();
+    let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
+    let query = event["rawQueryString"].as_str().unwrap_or_default().to_owned();
+    let h = sign_request(&login.creds, &method, &path, &query, &body, Timestamp::now()).expect("sign");
+    let headers = &mut event["headers"];
+    headers["authorization"] = json!(h.authorization);
+    headers["x-miniapp-date"] = json!(h.date);
+    headers["x-miniapp-security-token"] = json!(h.security_token);
+    event
+}
+
+struct LambdaFn {
+    api: RuntimeApi,
+    child: Child,
+    next_id: u32,
+    name: &'static str,
+}
+
+impl LambdaFn {
+    async fn spawn(name: &'static str, env: &[(String, String)]) -> Self {
+        let api = RuntimeApi::start("/base/path").await;
+        let child = Command::new(binary(name))
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", api.url())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn");
+        Self { api, child, next_id: 0, name }
+    }
+
+    /// One invocation; returns (request id, the 2.0 response object).
+    async fn invoke(&mut self, event: &Value) -> (String, Value) {
+        self.next_id += 1;
+        let id = format!("{}-req-{}", self.name, self.next_id);
+        self.api.push(Scripted::event(&id, event));
+        let post = self.api.next_post().await;
+        assert_eq!(post.kind, PostKind::Response(id.clone()), "{:?}", String::from_utf8_lossy(&post.body));
+        (id, post.json())
+    }
+}
+
+fn body_json(resp: &Value) -> Value {
+    let text = resp["body"].as_str().unwrap_or_default();
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+fn status(resp: &Value) -> u64 {
+    resp["statusCode"].as_u64().unwrap_or_default()
+}
+
+async fn scenario(store: StoreMode) {
+    let gateway = start_gateway().await;
+    let env = function_env(&gateway.url(), &store);
+    let mut session = LambdaFn::spawn("session", &env).await;
+    let mut db = LambdaFn::spawn("db", &env).await;
+
+    let mut login = fixture("apigw-v2-post-session.json");
+    login["body"] = json!(json!({"authCode": "dev-alice"}).to_string());
+    let (id, resp) = session.invoke(&login).await;
+    assert_eq!(status(&resp), 201, "{resp}");
+    assert_eq!(resp["headers"]["x-request-id"], json!(id), "the request id is the Lambda request id");
+    assert_eq!(resp["isBase64Encoded"], json!(false));
+    assert!(resp["cookies"].is_array());
+    let alice = login_from(body_json(&resp));
+    assert_eq!(alice.user_id, "dev-openid-alice");
+
+    for name in ["apigw-v2-get-session.json", "apigw-v2-get-session-cookies.json"] {
+        let (_, r) = session.invoke(&signed(fixture(name), &alice)).await;
+        assert_eq!(body_json(&r)["sessionId"], json!(alice.session_id), "{name}: {r}");
+    }
+    let (_, r) = db.invoke(&signed(fixture("apigw-v2-put-db-todo.json"), &alice)).await;
+    // The stored PUT carries If-Match "3" and the item does not exist yet: 412.
+    assert_eq!((status(&r), body_json(&r)["error"]["code"].clone()), (412, json!("PreconditionFailed")));
+    let mut put = fixture("apigw-v2-put-db-todo.json");
+    put["headers"].as_object_mut().expect("headers").remove("if-match");
+    let (_, r) = db.invoke(&signed(put, &alice)).await;
+    assert_eq!(status(&r), 201, "{r}");
+    assert_eq!(r["headers"]["etag"], json!("\"1\""));
+    let (_, r) = db.invoke(&signed(fixture("apigw-v2-patch-db-todo.json"), &alice)).await;
+    assert_eq!(body_json(&r)["data"], json!({"title": "milk", "note": "2 litres"}), "{r}");
+    let (_, r) = db.invoke(&signed(fixture("apigw-v2-get-db-todo.json"), &alice)).await;
+    assert_eq!((status(&r), body_json(&r)["error"]["code"].clone()), (404, json!("NotFound")));
+    let (_, r) = db.invoke(&signed(fixture("apigw-v2-post-db-todos-base64.json"), &alice)).await;
+    assert_eq!(status(&r), 201, "{r}");
+    let title = body_json(&r)["data"]["title"].as_str().unwrap_or_default().to_owned();
+    assert!(title.contains('🥛') || !title.is_ascii(), "base64 body decoded: {title}");
+    let (_, r) = db.invoke(&signed(fixture("function-url-post-db-todos.json"), &alice)).await;
+    assert_eq!(status(&r), 201, "{r}");
+    let (_, r) = db.invoke(&signed(fixture("apigw-v2-list-db-todos.json"), &alice)).await;
+    assert_eq!(body_json(&r), json!({"items": [], "nextCursor": null}), "prefix 2026- matches nothing");
+    let (_, r) = db.invoke(&signed(fixture("apigw-v2-delete-db-todo.json"), &alice)).await;
+    assert_eq!(body_json(&r)["error"]["code"], json!("InvalidId"), "a%2Fb names the id a/b");
+    let (_, r) = db.invoke(&fixture("apigw-v2-get-db-todo.json")).await;
+    assert_eq!(body_json(&r)["error"]["code"], json!("InvalidSecurityToken"), "the stored token is a dummy");
+
+    let (_, r) = session.invoke(&signed(fixture("apigw-v2-post-session-refresh.json"), &alice)).await;
+    assert_eq!(status(&r), 200, "{r}");
+    let fresh = login_from(body_json(&r));
+
+    // Events that are not HTTP events are that invocation's error; the next one is served.
+    for name in ["unsupported-sqs.json", "unsupported-s3.json", "unsupported-apigw-rest-v1.json"] {
+        db.api.push(Scripted::event("odd", &fixture(name)));
+        let post = db.api.next_post().await;
+        assert_eq!(post.kind, PostKind::Error("odd".into()), "{name}");
+        assert_eq!(post.json()["errorType"], json!("Runtime.UnsupportedEvent"));
+    }
+
+    let (_, r) = session.invoke(&signed(fixture("apigw-v2-delete-session.json"), &alice)).await;
+    assert_eq!(status(&r), 204);
+    for who in [&alice, &fresh] {
+        let (_, r) = db.invoke(&signed(fixture("apigw-v2-list-db-todos.json"), who)).await;
+        assert_eq!(body_json(&r)["error"]["code"], json!("SessionRevoked"), "revocation holds on the next request");
+    }
+    drop((session.child.start_kill(), db.child.start_kill()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_in_lambda_mode_embedded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    scenario(StoreMode::Embedded(dir.path().join("data.db"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_in_lambda_mode_dynamodb() {
+    let moto = integration_tests::moto::MotoServer::start();
+    let s = uuid::Uuid::new_v4().simple().to_string();
+    scenario(StoreMode::Dynamo { endpoint: moto.endpoint(), sessions_table: format!("s-{s}"), data_table: format!("d-{s}") }).await;
+}
+
+/// Both modes answer the same request with the same status, headers and body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_modes_answer_identically() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gateway = start_gateway().await;
+    let env = function_env(&gateway.url(), &StoreMode::Embedded(dir.path().join("data.db")));
+    let http_session = integration_tests::functions::HttpFunction::spawn("session", &env, dir.path());
+    let http_db = integration_tests::functions::HttpFunction::spawn("db", &env, dir.path());
+    let client = integration_tests::functions::Client::new(&http_session.url, &http_db.url);
+    let alice = client.login("dev-alice").await;
+    client.db(&alice, "PUT", "/db/todos/milk", Some(json!({"t": "x"}))).await;
+    let mut db = LambdaFn::spawn("db", &env).await;
+    let cases = [
+        signed(fixture("apigw-v2-get-db-todo.json"), &alice),
+        signed(fixture("apigw-v2-list-db-todos.json"), &alice),
+        signed(fixture("apigw-v2-delete-db-todo.json"), &alice),
+        fixture("apigw-v2-get-db-todo.json"),
+        {
+            let mut e = signed(fixture("apigw-v2-list-db-todos.json"), &alice);
+            e["rawPath"] = json!("/db/todos/milk");
+            e["requestContext"]["http"]["path"] = json!("/db/todos/milk");
+            e["rawQueryString"] = json!("");
+            signed(e, &alice)
+        },
+    ];
+    for event in cases {
+        let (id, lambda) = db.invoke(&event).await;
+        let method = event["requestContext"]["http"]["method"].as_str().unwrap_or_default();
+        let url = format!("{}{}?{}", http_db.url, event["rawPath"].as_str().unwrap_or_default(), event["rawQueryString"].as_str().unwrap_or_default());
+        let mut headers: Vec<(String, String)> = event["headers"]
+            .as_object()
+            .map(|h| h.iter().filter(|(k, _)| !matches!(k.as_str(), "content-length" | "host")).map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .unwrap_or_default();
+        headers.push(("x-fc-request-id".into(), id.clone()));
+        let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let http = client.raw(method, &url, &hs, Vec::new()).await;
+        assert_eq!(status(&lambda), u64::from(http.status.as_u16()), "{url}");
+        assert_eq!(lambda["body"].as_str().unwrap_or_default().as_bytes(), http.body.as_slice(), "{url}");
+        let mut from_http: Vec<(String, String)> = http
+            .headers
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "date" | "content-length" | "connection" | "transfer-encoding"))
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let mut from_lambda: Vec<(String, String)> = lambda["headers"]
+            .as_object()
+            .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .unwrap_or_default();
+        from_http.sort();
+        from_lambda.sort();
+        assert_eq!(from_lambda, from_http, "{url}");
+    }
+}
+
+/// A bad configuration is reported through `/runtime/init/error`, then the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_error_is_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = function_env("http://127.0.0.1:9/gateway.do", &StoreMode::Embedded(dir.path().join("d.db")));
+    env.retain(|(k, _)| k != "MINIAPP_TOKEN_KEYS");
+    let mut f = LambdaFn::spawn("db", &env).await;
+    let post = f.api.next_post().await;
+    assert_eq!(post.kind, PostKind::InitError);
+    assert!(post.json()["errorMessage"].as_str().unwrap_or_default().contains("MINIAPP_TOKEN_KEYS"));
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), f.child.wait()).await.expect("exits").expect("status");
+    assert!(!status.success());
+}

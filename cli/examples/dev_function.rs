@@ -23,7 +23,9 @@ impl Handler for DevFunction {
             "crash" => std::process::exit(3),
             "panic" => panic!("dev_function asked to panic"),
             "sleep" => {
-                let ms = query(&req.raw_query, "ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let ms = query(&req.raw_query, "ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             }
             "env" => {
@@ -45,7 +47,12 @@ fn query(raw: &str, key: &str) -> Option<String> {
 }
 
 fn echo(req: &Request, cookies: bool) -> Response {
-    let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |n: &str| {
+        req.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let body = json!({
         "pid": std::process::id(),
         "method": req.method.as_str(),
@@ -59,8 +66,10 @@ fn echo(req: &Request, cookies: bool) -> Response {
     });
     let mut resp = Response::json(StatusCode::OK, &body);
     if cookies {
-        resp.headers.append("set-cookie", HeaderValue::from_static("a=1; Path=/"));
-        resp.headers.append("set-cookie", HeaderValue::from_static("b=2; Path=/"));
+        resp.headers
+            .append("set-cookie", HeaderValue::from_static("a=1; Path=/"));
+        resp.headers
+            .append("set-cookie", HeaderValue::from_static("b=2; Path=/"));
     }
     resp
 }

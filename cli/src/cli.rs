@@ -190,7 +190,10 @@ pub async fn run(cli: Cli, stop: impl Future<Output = ()>) -> Result<(), CliErro
         Command::Refresh(args) => {
             let state = StateDir::existing(&args.state_dir);
             let s = sign::refresh(&state).await?;
-            println!("Fresh credentials for {}; they expire {}.", s.user_id, s.credentials.expiration);
+            println!(
+                "Fresh credentials for {}; they expire {}.",
+                s.user_id, s.credentials.expiration
+            );
             Ok(())
         }
         Command::Sign(args) => run_sign(&args),
@@ -223,10 +226,11 @@ fn overrides(args: &[String]) -> Result<BTreeMap<String, String>, CliError> {
     for arg in args {
         match arg.strip_prefix('@') {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| CliError::ParameterFile {
-                    path: path.to_owned(),
-                    source,
-                })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| CliError::ParameterFile {
+                        path: path.to_owned(),
+                        source,
+                    })?;
                 pairs.extend(
                     text.lines()
                         .map(str::trim)

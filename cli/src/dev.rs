@@ -105,7 +105,9 @@ pub enum DevError {
     BinaryNotBuilt(String),
     #[error("function {function} needs binary {path:?}, which does not exist (build it, or drop --no-build)")]
     BinaryMissing { function: String, path: String },
-    #[error("the template has no AWS::Serverless::Function with an HttpApi event: nothing to serve")]
+    #[error(
+        "the template has no AWS::Serverless::Function with an HttpApi event: nothing to serve"
+    )]
     NothingToServe,
     #[error("development key {var} is unusable: {message}; delete .miniapp/dev-keys.json to make new ones")]
     DevKey { var: &'static str, message: String },
@@ -215,11 +217,14 @@ pub fn decide_modes(
 }
 
 fn non_empty<'a>(env: &'a Env, key: &str) -> Option<&'a str> {
-    env.get(key).map(String::as_str).filter(|v| !v.trim().is_empty())
+    env.get(key)
+        .map(String::as_str)
+        .filter(|v| !v.trim().is_empty())
 }
 
 fn decide_store(env: &Env, state: &StateDir, allow_remote: bool) -> Result<StoreMode, DevError> {
-    let endpoint = non_empty(env, "AWS_ENDPOINT_URL_DYNAMODB").or(non_empty(env, "AWS_ENDPOINT_URL"));
+    let endpoint =
+        non_empty(env, "AWS_ENDPOINT_URL_DYNAMODB").or(non_empty(env, "AWS_ENDPOINT_URL"));
     let store = non_empty(env, "MINIAPP_STORE");
     if let Some(path) = store.and_then(|s| s.strip_prefix("embedded:")) {
         return Ok(StoreMode::Embedded(path.to_owned()));
@@ -234,7 +239,9 @@ fn decide_store(env: &Env, state: &StateDir, allow_remote: bool) -> Result<Store
             endpoint: endpoint.map(str::to_owned),
         });
     }
-    Ok(StoreMode::Embedded(state.store_path().display().to_string()))
+    Ok(StoreMode::Embedded(
+        state.store_path().display().to_string(),
+    ))
 }
 
 /// `ALIPAY_GATEWAY_URL` from the environment, or from a parameter the user overrode.
@@ -285,13 +292,19 @@ pub struct EnvInputs<'a> {
 
 /// The complete environment of one function's processes.
 pub fn function_env(f: &Function, inputs: &EnvInputs<'_>) -> BTreeMap<String, String> {
-    let mut env: BTreeMap<String, String> =
-        f.env.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
+    let mut env: BTreeMap<String, String> = f
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
     apply_store(&mut env, inputs.store);
     let uses_alipay = f.env.keys().any(|k| k.starts_with("ALIPAY_"));
     if let (Some((url, keys)), true) = (inputs.standin, uses_alipay) {
         env.insert("ALIPAY_APP_ID".into(), keys.app_id.clone());
-        env.insert("ALIPAY_APP_PRIVATE_KEY".into(), keys.app_private_key.clone());
+        env.insert(
+            "ALIPAY_APP_PRIVATE_KEY".into(),
+            keys.app_private_key.clone(),
+        );
         env.insert("ALIPAY_PUBLIC_KEY".into(), keys.gateway_public_key.clone());
         env.insert("ALIPAY_GATEWAY_URL".into(), url.to_owned());
     }
@@ -332,8 +345,10 @@ fn apply_aws_basics(env: &mut BTreeMap<String, String>, inputs: &EnvInputs<'_>) 
     env.insert("AWS_REGION".into(), inputs.region.to_owned());
     env.insert("AWS_DEFAULT_REGION".into(), inputs.region.to_owned());
     if let StoreMode::DynamoDb { endpoint: Some(_) } = inputs.store {
-        env.entry("AWS_ACCESS_KEY_ID".into()).or_insert_with(|| "local".into());
-        env.entry("AWS_SECRET_ACCESS_KEY".into()).or_insert_with(|| "local".into());
+        env.entry("AWS_ACCESS_KEY_ID".into())
+            .or_insert_with(|| "local".into());
+        env.entry("AWS_SECRET_ACCESS_KEY".into())
+            .or_insert_with(|| "local".into());
         env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
     }
 }
@@ -372,7 +387,12 @@ pub async fn run(
     let running = start(&opts, &plan, &binaries, output).await?;
     let url = match listener.local_addr() {
         Ok(addr) => format!("http://{addr}"),
-        Err(source) => return Err(DevError::Listen { port: opts.port, source }),
+        Err(source) => {
+            return Err(DevError::Listen {
+                port: opts.port,
+                source,
+            })
+        }
     };
     print_banner(&opts, &plan, &running, &url);
     serve_until(listener, running, stop).await;
@@ -420,8 +440,15 @@ async fn bind(port: u16) -> Result<TcpListener, DevError> {
 }
 
 /// The binary of each function: built by cargo, or found in --bin-dir.
-async fn binaries(opts: &DevOptions, template: &Template) -> Result<HashMap<String, PathBuf>, DevError> {
-    let names: Vec<String> = template.functions.iter().map(|f| f.binary.clone()).collect();
+async fn binaries(
+    opts: &DevOptions,
+    template: &Template,
+) -> Result<HashMap<String, PathBuf>, DevError> {
+    let names: Vec<String> = template
+        .functions
+        .iter()
+        .map(|f| f.binary.clone())
+        .collect();
     let found = if opts.no_build {
         let dir = opts.bin_dir.clone().unwrap_or_else(|| {
             let profile = if opts.release { "release" } else { "debug" };
@@ -455,7 +482,11 @@ fn template_dir(template: &Path) -> PathBuf {
 
 /// `cargo build --bin a --bin b`; cargo's own messages go to the terminal, the artifact paths
 /// come from its JSON messages (so CARGO_TARGET_DIR and profiles need no guessing).
-async fn build(names: &[String], release: bool, dir: &Path) -> Result<HashMap<String, PathBuf>, DevError> {
+async fn build(
+    names: &[String],
+    release: bool,
+    dir: &Path,
+) -> Result<HashMap<String, PathBuf>, DevError> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut args = vec!["build".to_owned()];
     if release {
@@ -554,23 +585,39 @@ async fn start(
         };
         pools.push(Arc::new(Pool::new(spec, Arc::clone(&output))));
     }
-    let gateway = Arc::new(Gateway { routes, pools, output });
+    let gateway = Arc::new(Gateway {
+        routes,
+        pools,
+        output,
+    });
     Ok(Running { gateway, standin })
 }
 
 async fn start_standin(keys: &DevKeys) -> Result<StandinHandle, DevError> {
-    let app_public_key = AlipayPublicKey::parse(&keys.app_public_key, "appPublicKey")
-        .map_err(|e| DevError::DevKey { var: "appPublicKey", message: e.to_string() })?;
+    let app_public_key =
+        AlipayPublicKey::parse(&keys.app_public_key, "appPublicKey").map_err(|e| {
+            DevError::DevKey {
+                var: "appPublicKey",
+                message: e.to_string(),
+            }
+        })?;
     let gateway_private_key = AppPrivateKey::parse(&keys.gateway_private_key, "gatewayPrivateKey")
-        .map_err(|e| DevError::DevKey { var: "gatewayPrivateKey", message: e.to_string() })?;
+        .map_err(|e| DevError::DevKey {
+            var: "gatewayPrivateKey",
+            message: e.to_string(),
+        })?;
     let config = StandinConfig {
         app_id: keys.app_id.clone(),
         app_public_key,
         gateway_private_key,
         scripts: StandinConfig::dev_scripts(),
     };
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(DevError::Standin)?;
-    standin::start(listener, config).await.map_err(DevError::Standin)
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(DevError::Standin)?;
+    standin::start(listener, config)
+        .await
+        .map_err(DevError::Standin)
 }
 
 /// Serves until `stop`, then stops the front, kills every process and the stand-in.
@@ -578,7 +625,10 @@ async fn serve_until(listener: TcpListener, running: Running, stop: impl Future<
     let (tx, rx) = watch::channel(false);
     let front = tokio::spawn(gateway::serve(listener, Arc::clone(&running.gateway), rx));
     stop.await;
-    running.gateway.output.line("Stopping: killing function processes and the stand-in.");
+    running
+        .gateway
+        .output
+        .line("Stopping: killing function processes and the stand-in.");
     let _ = tx.send(true);
     let _ = front.await;
     for pool in &running.gateway.pools {
@@ -608,7 +658,9 @@ fn print_banner(opts: &DevOptions, plan: &Plan, running: &Running, url: &str) {
     }
     let store_text = match store {
         StoreMode::Embedded(path) => format!("embedded, {path}"),
-        StoreMode::DynamoDb { endpoint: Some(e) } => format!("DynamoDB at {e} (tables created if missing)"),
+        StoreMode::DynamoDb { endpoint: Some(e) } => {
+            format!("DynamoDB at {e} (tables created if missing)")
+        }
         StoreMode::DynamoDb { endpoint: None } => "DynamoDB on AWS (--allow-remote)".to_owned(),
     };
     out.line(&format!("  Store       {store_text}"));
@@ -616,7 +668,9 @@ fn print_banner(opts: &DevOptions, plan: &Plan, running: &Running, url: &str) {
         (GatewayMode::Real(u), _) => out.line(&format!("  Alipay      {u}")),
         (GatewayMode::Standin, Some(s)) => {
             out.line(&format!("  Alipay      built-in stand-in at {}", s.url()));
-            out.line("  Auth codes  dev-alice, dev-bob, dev-user-<name> (any [a-z0-9]{1,32}): sign in");
+            out.line(
+                "  Auth codes  dev-alice, dev-bob, dev-user-<name> (any [a-z0-9]{1,32}): sign in",
+            );
             out.line("              dev-invalid: refused (401 AuthCodeInvalid)");
         }
         (GatewayMode::Standin, None) => {}
@@ -631,7 +685,9 @@ fn print_banner(opts: &DevOptions, plan: &Plan, running: &Running, url: &str) {
     out.line(&format!(
         "  curl -s -X POST {url}/session -H 'content-type: application/json' -d '{{\"authCode\":\"dev-alice\"}}'"
     ));
-    out.line(&format!("  miniapp login dev-alice --url {url} && miniapp curl GET /db/todos"));
+    out.line(&format!(
+        "  miniapp login dev-alice --url {url} && miniapp curl GET /db/todos"
+    ));
     out.line("");
     out.line("Ctrl-C stops everything.");
 }
@@ -664,8 +720,14 @@ mod tests {
 
     fn template() -> Template {
         let mut env = BTreeMap::new();
-        let v = |s: &str| EnvValue { value: s.to_owned(), from_override: false };
-        env.insert("ALIPAY_GATEWAY_URL".to_owned(), v("https://openapi.alipay.com/gateway.do"));
+        let v = |s: &str| EnvValue {
+            value: s.to_owned(),
+            from_override: false,
+        };
+        env.insert(
+            "ALIPAY_GATEWAY_URL".to_owned(),
+            v("https://openapi.alipay.com/gateway.do"),
+        );
         env.insert("ALIPAY_APP_ID".to_owned(), v(""));
         env.insert("MINIAPP_TOKEN_KEYS".to_owned(), v(""));
         env.insert("SESSIONS_TABLE".to_owned(), v("SessionsTable"));
@@ -685,8 +747,16 @@ mod tests {
     }
 
     fn modes(env: &[(&str, &str)], allow: bool) -> Result<(StoreMode, GatewayMode), DevError> {
-        let env: Env = env.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-        decide_modes(&env, &template(), &StateDir::existing(Path::new("/s")), allow)
+        let env: Env = env
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        decide_modes(
+            &env,
+            &template(),
+            &StateDir::existing(Path::new("/s")),
+            allow,
+        )
     }
 
     #[test]
@@ -699,19 +769,46 @@ mod tests {
 
     #[test]
     fn remote_endpoints_are_refused_unless_allowed() {
-        let e = modes(&[("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.us-east-1.amazonaws.com")], false);
+        let e = modes(
+            &[(
+                "AWS_ENDPOINT_URL_DYNAMODB",
+                "https://dynamodb.us-east-1.amazonaws.com",
+            )],
+            false,
+        );
         assert!(matches!(e, Err(DevError::Remote { .. })));
         assert_eq!(e.err().map(|e| e.exit_code()), Some(2));
-        let e = modes(&[("ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do")], false);
+        let e = modes(
+            &[(
+                "ALIPAY_GATEWAY_URL",
+                "https://openapi.alipay.com/gateway.do",
+            )],
+            false,
+        );
         assert!(matches!(e, Err(DevError::Remote { .. })));
-        assert!(matches!(modes(&[("MINIAPP_STORE", "dynamodb")], false), Err(DevError::RemoteDynamoDb)));
-        assert!(modes(&[("ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do")], true).is_ok());
+        assert!(matches!(
+            modes(&[("MINIAPP_STORE", "dynamodb")], false),
+            Err(DevError::RemoteDynamoDb)
+        ));
+        assert!(modes(
+            &[(
+                "ALIPAY_GATEWAY_URL",
+                "https://openapi.alipay.com/gateway.do"
+            )],
+            true
+        )
+        .is_ok());
     }
 
     #[test]
     fn local_dynamodb_endpoint_selects_dynamodb() -> Result<(), DevError> {
         let (store, _) = modes(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")], false)?;
-        assert_eq!(store, StoreMode::DynamoDb { endpoint: Some("http://127.0.0.1:5000".into()) });
+        assert_eq!(
+            store,
+            StoreMode::DynamoDb {
+                endpoint: Some("http://127.0.0.1:5000".into())
+            }
+        );
         Ok(())
     }
 
@@ -724,10 +821,14 @@ mod tests {
             gateway_private_key: "GWPRIV".into(),
             gateway_public_key: "GWPUB".into(),
         };
-        let own: Env = [("ALIPAY_TIMEOUT_MS", "1234"), ("ALIPAY_APP_ID", "mine"), ("UNRELATED", "x")]
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let own: Env = [
+            ("ALIPAY_TIMEOUT_MS", "1234"),
+            ("ALIPAY_APP_ID", "mine"),
+            ("UNRELATED", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
         let store = StoreMode::Embedded("/s/data.db".into());
         let inputs = EnvInputs {
             own: &own,
@@ -754,9 +855,15 @@ mod tests {
         let path = dir.path().join(".env");
         std::fs::write(&path, "# c\nexport A=1\nB=\"two words\"\n\nC='x=y'\n")?;
         let env = read_env_file(&path)?;
-        assert_eq!((env["A"].as_str(), env["B"].as_str(), env["C"].as_str()), ("1", "two words", "x=y"));
+        assert_eq!(
+            (env["A"].as_str(), env["B"].as_str(), env["C"].as_str()),
+            ("1", "two words", "x=y")
+        );
         std::fs::write(&path, "oops\n")?;
-        assert!(matches!(read_env_file(&path), Err(DevError::EnvFileLine { line: 1, .. })));
+        assert!(matches!(
+            read_env_file(&path),
+            Err(DevError::EnvFileLine { line: 1, .. })
+        ));
         Ok(())
     }
 }

@@ -25,7 +25,9 @@ pub enum DevEnvError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path:?} is not valid JSON of the expected shape ({source}); delete it to start afresh")]
+    #[error(
+        "{path:?} is not valid JSON of the expected shape ({source}); delete it to start afresh"
+    )]
     Corrupt {
         path: String,
         source: serde_json::Error,
@@ -124,12 +126,11 @@ impl StateDir {
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let keys = generate_dev_keys()?;
-                let text = serde_json::to_vec_pretty(&keys).map_err(|source| {
-                    DevEnvError::Corrupt {
+                let text =
+                    serde_json::to_vec_pretty(&keys).map_err(|source| DevEnvError::Corrupt {
                         path: path.display().to_string(),
                         source,
-                    }
-                })?;
+                    })?;
                 write_private(&path, &text)?;
                 Ok(keys)
             }

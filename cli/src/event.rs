@@ -99,7 +99,10 @@ fn event_headers(req: &RequestFacts<'_>) -> (Map<String, Value>, Vec<String>) {
                     .map(str::to_owned),
             );
         } else {
-            headers.entry(name.as_str().to_owned()).or_default().push(value);
+            headers
+                .entry(name.as_str().to_owned())
+                .or_default()
+                .push(value);
         }
     }
     let ip = req.peer.ip().to_string();
@@ -359,7 +362,10 @@ mod tests {
     fn binary_bodies_go_base64_and_empty_ones_are_absent() {
         let h = HeaderMap::new();
         let e = build_event(&facts(&h, &[0xff, 0x00]), &route());
-        assert_eq!((e["body"].as_str(), e["isBase64Encoded"].as_bool()), (Some("/wA="), Some(true)));
+        assert_eq!(
+            (e["body"].as_str(), e["isBase64Encoded"].as_bool()),
+            (Some("/wA="), Some(true))
+        );
         let e = build_event(&facts(&h, b""), &route());
         assert!(e.get("body").is_none());
         assert!(e.get("cookies").is_none());
@@ -389,7 +395,10 @@ mod tests {
 
     #[test]
     fn malformed_responses_are_errors() {
-        assert!(matches!(parse_response(b"nope"), Err(EventError::NotJson(_))));
+        assert!(matches!(
+            parse_response(b"nope"),
+            Err(EventError::NotJson(_))
+        ));
         assert!(matches!(
             parse_response(br#"{"statusCode":99}"#),
             Err(EventError::BadStatus(_))

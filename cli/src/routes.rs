@@ -127,13 +127,15 @@ impl RouteTable {
 fn parse_path(path: &str) -> Vec<Segment> {
     path.trim_start_matches('/')
         .split('/')
-        .map(|s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => match name.strip_suffix('+') {
-                Some(greedy) => Segment::Greedy(greedy.to_owned()),
-                None => Segment::Param(name.to_owned()),
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => match name.strip_suffix('+') {
+                    Some(greedy) => Segment::Greedy(greedy.to_owned()),
+                    None => Segment::Param(name.to_owned()),
+                },
+                None => Segment::Literal(s.to_owned()),
             },
-            None => Segment::Literal(s.to_owned()),
-        })
+        )
         .collect()
 }
 
@@ -210,7 +212,10 @@ mod tests {
     #[test]
     fn exact_routes_match_by_method() {
         let m = table().find("POST", "/session/refresh");
-        assert_eq!(m.map(|m| (m.function, m.route_key)), Ok((0, "POST /session/refresh".into())));
+        assert_eq!(
+            m.map(|m| (m.function, m.route_key)),
+            Ok((0, "POST /session/refresh".into()))
+        );
         assert_eq!(
             table().find("PUT", "/session"),
             Err(NoRoute::MethodNotAllowed(vec!["GET".into(), "POST".into()]))
@@ -224,7 +229,10 @@ mod tests {
         let m = table().find("PATCH", "/db/todos/a%2Fb")?;
         assert_eq!(m.function, 1);
         assert_eq!(m.route_key, "ANY /db/{proxy+}");
-        assert_eq!(m.path_parameters.get("proxy").map(String::as_str), Some("todos/a/b"));
+        assert_eq!(
+            m.path_parameters.get("proxy").map(String::as_str),
+            Some("todos/a/b")
+        );
         assert_eq!(table().find("GET", "/db"), Err(NoRoute::NotFound));
         assert_eq!(table().find("GET", "/db/"), Err(NoRoute::NotFound));
         Ok(())

@@ -177,16 +177,21 @@ pub fn load_session(state: &StateDir) -> Result<SavedSession, SignError> {
 
 fn save_session(state: &StateDir, session: &SavedSession) -> Result<(), SignError> {
     let path = state.credentials_path();
-    let text = serde_json::to_vec_pretty(session).map_err(|source| SignError::BadCredentialsFile {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text =
+        serde_json::to_vec_pretty(session).map_err(|source| SignError::BadCredentialsFile {
+            path: path.display().to_string(),
+            source,
+        })?;
     write_private(&path, &text)?;
     Ok(())
 }
 
 /// Signs `target` with the saved credentials at `now`.
-pub fn sign(creds: &SavedCredentials, target: &Target, now: Timestamp) -> Result<SignedHeaders, SignError> {
+pub fn sign(
+    creds: &SavedCredentials,
+    target: &Target,
+    now: Timestamp,
+) -> Result<SignedHeaders, SignError> {
     sign_request(
         &creds.client(),
         &target.method,
@@ -236,7 +241,11 @@ fn client() -> reqwest::Client {
 }
 
 /// `POST {url}/session` with the auth code; saves and returns the session.
-pub async fn login(state: &StateDir, url: &str, auth_code: &str) -> Result<SavedSession, SignError> {
+pub async fn login(
+    state: &StateDir,
+    url: &str,
+    auth_code: &str,
+) -> Result<SavedSession, SignError> {
     let url = url.trim_end_matches('/').to_owned();
     let endpoint = format!("{url}/session");
     let body = serde_json::json!({ "authCode": auth_code }).to_string();
@@ -246,7 +255,10 @@ pub async fn login(state: &StateDir, url: &str, auth_code: &str) -> Result<Saved
         .body(body)
         .send()
         .await
-        .map_err(|source| SignError::Http { url: endpoint.clone(), source })?;
+        .map_err(|source| SignError::Http {
+            url: endpoint.clone(),
+            source,
+        })?;
     let session = session_answer(&endpoint, resp, &url).await?;
     save_session(state, &session)?;
     Ok(session)
@@ -263,12 +275,16 @@ pub async fn refresh(state: &StateDir) -> Result<SavedSession, SignError> {
     Ok(session)
 }
 
-async fn session_answer(endpoint: &str, resp: reqwest::Response, url: &str) -> Result<SavedSession, SignError> {
+async fn session_answer(
+    endpoint: &str,
+    resp: reqwest::Response,
+    url: &str,
+) -> Result<SavedSession, SignError> {
     let status = resp.status().as_u16();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|source| SignError::Http { url: endpoint.to_owned(), source })?;
+    let bytes = resp.bytes().await.map_err(|source| SignError::Http {
+        url: endpoint.to_owned(),
+        source,
+    })?;
     if !(200..300).contains(&status) {
         return Err(SignError::Refused {
             url: endpoint.to_owned(),
@@ -306,7 +322,9 @@ pub async fn send(
             .header("content-type", "application/json")
             .body(target.body.clone());
     }
-    req.send().await.map_err(|source| SignError::Http { url, source })
+    req.send()
+        .await
+        .map_err(|source| SignError::Http { url, source })
 }
 
 /// `miniapp curl`: the status line, optionally the headers, then the body.
@@ -323,14 +341,17 @@ pub async fn curl(
     if include_headers {
         text.push_str(&format!("{:?} {status}\n", resp.version()));
         for (name, value) in resp.headers() {
-            text.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
+            text.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
         }
         text.push('\n');
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|source| SignError::Http { url: target.path.clone(), source })?;
+    let body = resp.bytes().await.map_err(|source| SignError::Http {
+        url: target.path.clone(),
+        source,
+    })?;
     text.push_str(&String::from_utf8_lossy(&body));
     Ok((status.as_u16(), text))
 }
@@ -351,10 +372,19 @@ mod tests {
     #[test]
     fn target_parses_method_path_query_and_data() -> Result<(), SignError> {
         let t = Target::parse("get", "/db/todos?limit=5", Some(r#"{"a":1}"#))?;
-        assert_eq!((t.method.as_str(), t.path.as_str(), t.query.as_str()), ("GET", "/db/todos", "limit=5"));
+        assert_eq!(
+            (t.method.as_str(), t.path.as_str(), t.query.as_str()),
+            ("GET", "/db/todos", "limit=5")
+        );
         assert_eq!(t.body, br#"{"a":1}"#);
-        assert!(matches!(Target::parse("GET", "db", None), Err(SignError::BadPath(_))));
-        assert!(matches!(Target::parse("G T", "/x", None), Err(SignError::BadMethod(_))));
+        assert!(matches!(
+            Target::parse("GET", "db", None),
+            Err(SignError::BadPath(_))
+        ));
+        assert!(matches!(
+            Target::parse("G T", "/x", None),
+            Err(SignError::BadMethod(_))
+        ));
         Ok(())
     }
 
@@ -363,10 +393,19 @@ mod tests {
         let t = Target::parse("POST", "/db/todos?b=2&a=1", Some("{}"))?;
         let now = Timestamp::from_unix(1_795_617_400);
         let h = sign(&creds(), &t, now)?;
-        let direct = sign_request(&creds().client(), "POST", "/db/todos", "b=2&a=1", b"{}", now)
-            .map_err(|e| SignError::Query(e.to_string()))?;
+        let direct = sign_request(
+            &creds().client(),
+            "POST",
+            "/db/todos",
+            "b=2&a=1",
+            b"{}",
+            now,
+        )
+        .map_err(|e| SignError::Query(e.to_string()))?;
         assert!(h == direct);
-        assert!(h.authorization.starts_with("MINIAPP-HMAC-SHA256 Credential=STS.abc, Signature="));
+        assert!(h
+            .authorization
+            .starts_with("MINIAPP-HMAC-SHA256 Credential=STS.abc, Signature="));
         assert_eq!(h.date, "20261125T143640Z");
         let shell = shell_args(&h);
         assert_eq!(shell.matches("-H '").count(), 3, "{shell}");
@@ -378,12 +417,18 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir()?;
         let state = StateDir::open(&dir.path().join(".miniapp"))?;
-        let h = sign(&creds(), &Target::parse("GET", "/db/todos", None)?, Timestamp::now())?;
+        let h = sign(
+            &creds(),
+            &Target::parse("GET", "/db/todos", None)?,
+            Timestamp::now(),
+        )?;
         let arg = curl_file_arg(&state, &h)?;
         assert_eq!(arg.split_whitespace().count(), 2, "{arg}");
         let text = std::fs::read_to_string(state.signed_headers_path())?;
         assert_eq!(text.lines().count(), 3);
-        let mode = std::fs::metadata(state.signed_headers_path())?.permissions().mode();
+        let mode = std::fs::metadata(state.signed_headers_path())?
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         Ok(())
     }

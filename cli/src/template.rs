@@ -40,7 +40,9 @@ pub enum TemplateError {
     MissingParameter(String),
     #[error("{at}: !Ref {name:?} names no parameter, pseudo parameter or resource")]
     UnknownRef { at: String, name: String },
-    #[error("{at}: unsupported value {value} (supported: strings, numbers, !Ref, !Sub, !GetAtt, !Join)")]
+    #[error(
+        "{at}: unsupported value {value} (supported: strings, numbers, !Ref, !Sub, !GetAtt, !Join)"
+    )]
     Unsupported { at: String, value: String },
     #[error("{at}: {message}")]
     Invalid { at: String, message: String },
@@ -394,11 +396,10 @@ impl Resolver<'_> {
                 let (k, arg) = m.iter().next().ok_or_else(|| unsupported(at, v))?;
                 let name = k.as_str().ok_or_else(|| unsupported(at, v))?;
                 let short = name.strip_prefix("Fn::").unwrap_or(name);
-                self.intrinsic(short, arg, at)
-                    .map_err(|e| match e {
-                        TemplateError::Unsupported { .. } => unsupported(at, v),
-                        other => other,
-                    })
+                self.intrinsic(short, arg, at).map_err(|e| match e {
+                    TemplateError::Unsupported { .. } => unsupported(at, v),
+                    other => other,
+                })
             }
             _ => Err(unsupported(at, v)),
         }
@@ -483,9 +484,7 @@ impl Resolver<'_> {
         };
         let value = match (resource_type(resource), attr) {
             ("AWS::DynamoDB::Table", "Arn") => self.arn("dynamodb", &format!("table/{name}")),
-            ("AWS::Serverless::Function", "Arn") => {
-                self.arn("lambda", &format!("function:{name}"))
-            }
+            ("AWS::Serverless::Function", "Arn") => self.arn("lambda", &format!("function:{name}")),
             (_, "Arn") => self.arn("local", &name),
             (_, other) => format!("{name}.{other}"),
         };
@@ -530,7 +529,12 @@ impl Resolver<'_> {
         })
     }
 
-    fn sub_variable(&self, name: &str, vars: &Mapping, at: &str) -> Result<EnvValue, TemplateError> {
+    fn sub_variable(
+        &self,
+        name: &str,
+        vars: &Mapping,
+        at: &str,
+    ) -> Result<EnvValue, TemplateError> {
         if let Some(v) = vars.get(name) {
             return self.resolve(v, at);
         }
@@ -678,7 +682,10 @@ Resources:
         assert_eq!(env(&t, "SessionFunction", "APP_ID"), "2021000000000000");
         assert_eq!(env(&t, "SessionFunction", "SHARED"), "mine");
         assert_eq!(env(&t, "DbFunction", "SHARED"), "global");
-        assert_eq!(env(&t, "SessionFunction", "TABLE"), "miniapp-dev-sessions-dev");
+        assert_eq!(
+            env(&t, "SessionFunction", "TABLE"),
+            "miniapp-dev-sessions-dev"
+        );
         assert_eq!(env(&t, "SessionFunction", "DATA"), "Data");
         assert_eq!(
             env(&t, "SessionFunction", "ARN"),
@@ -686,7 +693,10 @@ Resources:
         );
         assert_eq!(env(&t, "SessionFunction", "TTL"), "3600");
         assert_eq!(env(&t, "SessionFunction", "REGION"), "us-east-1");
-        assert_eq!(env(&t, "SessionFunction", "LONG"), "2021000000000000/${Literal}");
+        assert_eq!(
+            env(&t, "SessionFunction", "LONG"),
+            "2021000000000000/${Literal}"
+        );
         assert_eq!(env(&t, "SessionFunction", "JOINED"), "a,dev");
         assert_eq!(t.tables.get("Data").map(String::as_str), Some("Data"));
         Ok(())
@@ -698,11 +708,20 @@ Resources:
         let [db, session] = t.functions.as_slice() else {
             panic!("two functions expected, got {:?}", t.functions);
         };
-        assert_eq!((db.binary.as_str(), db.timeout.as_secs(), db.memory_mb), ("db", 10, 256));
-        assert_eq!((session.binary.as_str(), session.timeout.as_secs()), ("session", 5));
+        assert_eq!(
+            (db.binary.as_str(), db.timeout.as_secs(), db.memory_mb),
+            ("db", 10, 256)
+        );
+        assert_eq!(
+            (session.binary.as_str(), session.timeout.as_secs()),
+            ("session", 5)
+        );
         assert_eq!(
             session.routes,
-            vec![RouteSpec { method: "POST".into(), path: Some("/session".into()) }]
+            vec![RouteSpec {
+                method: "POST".into(),
+                path: Some("/session".into())
+            }]
         );
         assert_eq!(db.routes[0].path.as_deref(), Some("/db/{proxy+}"));
         assert_eq!(db.routes[0].method, "ANY");
@@ -714,7 +733,10 @@ Resources:
         let t = parse(&[("AppId", "999"), ("Stage", "test")])?;
         let v = &t.functions[1].env["APP_ID"];
         assert_eq!((v.value.as_str(), v.from_override), ("999", true));
-        assert_eq!(env(&t, "SessionFunction", "TABLE"), "miniapp-dev-sessions-test");
+        assert_eq!(
+            env(&t, "SessionFunction", "TABLE"),
+            "miniapp-dev-sessions-test"
+        );
         assert!(!t.functions[1].env["SHARED"].from_override);
         Ok(())
     }
@@ -735,7 +757,10 @@ Resources:
         assert!(matches!(e, Some(TemplateError::UnknownRef { name, .. }) if name == "Nowhere"));
         let text = TEMPLATE.replace("SHARED: global", "SHARED: !If [a, b, c]");
         let e = Template::parse(&text, &BTreeMap::new(), &Pseudo::default()).err();
-        assert!(matches!(e, Some(TemplateError::Unsupported { .. })), "{e:?}");
+        assert!(
+            matches!(e, Some(TemplateError::Unsupported { .. })),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -747,7 +772,9 @@ Resources:
 
     #[test]
     fn override_pairs_parse() {
-        let o = parse_overrides(["A=1", "B=x=y", "A=2"]).ok().unwrap_or_default();
+        let o = parse_overrides(["A=1", "B=x=y", "A=2"])
+            .ok()
+            .unwrap_or_default();
         assert_eq!(o.get("A").map(String::as_str), Some("2"));
         assert_eq!(o.get("B").map(String::as_str), Some("x=y"));
         assert!(parse_overrides(["novalue"]).is_err());

@@ -59,9 +59,14 @@ impl Dev {
         Self::start_with_env(extra, &[])
     }
 
-    fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Result<Self, Box<dyn std::error::Error>> {
+    fn start_with_env(
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let state = tempfile::tempdir()?;
-        let mut child = dev_command(state.path(), extra, env).stdout(Stdio::piped()).spawn()?;
+        let mut child = dev_command(state.path(), extra, env)
+            .stdout(Stdio::piped())
+            .spawn()?;
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
         if let Some(out) = child.stdout.take() {
@@ -84,7 +89,12 @@ impl Dev {
                 return Err("miniapp dev printed no API line within 60 s".into());
             }
         };
-        Ok(Self { child, url, stdout, _state: state })
+        Ok(Self {
+            child,
+            url,
+            stdout,
+            _state: state,
+        })
     }
 
     fn output(&self) -> String {
@@ -140,7 +150,9 @@ fn dev_command(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Command {
     cmd
 }
 
-async fn get(url: &str) -> Result<(u16, reqwest::header::HeaderMap, Value), Box<dyn std::error::Error>> {
+async fn get(
+    url: &str,
+) -> Result<(u16, reqwest::header::HeaderMap, Value), Box<dyn std::error::Error>> {
     let resp = reqwest::get(url).await?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
@@ -171,7 +183,10 @@ async fn request_becomes_event_and_response_comes_back() -> TestResult {
     assert_eq!(body["sourceIp"], "127.0.0.1");
     assert_eq!(body["requestId"], request_id.as_str());
 
-    let resp = client.get(format!("{}/echo/cookies", dev.url)).send().await?;
+    let resp = client
+        .get(format!("{}/echo/cookies", dev.url))
+        .send()
+        .await?;
     let cookies: Vec<_> = resp.headers().get_all("set-cookie").iter().collect();
     assert_eq!(cookies.len(), 2, "{cookies:?}");
 
@@ -180,7 +195,10 @@ async fn request_becomes_event_and_response_comes_back() -> TestResult {
         ("GREETING", "hello-dev"),
         ("STAGE", "dev"),
         ("TABLE", "items-dev"),
-        ("TABLE_ARN", "arn:aws:dynamodb:us-east-1:123456789012:table/items-dev"),
+        (
+            "TABLE_ARN",
+            "arn:aws:dynamodb:us-east-1:123456789012:table/items-dev",
+        ),
         ("REGION", "us-east-1"),
         ("AWS_LAMBDA_FUNCTION_NAME", "EchoFunction"),
     ] {
@@ -192,7 +210,10 @@ async fn request_becomes_event_and_response_comes_back() -> TestResult {
     assert_eq!(status, 200);
     let out = dev.output();
     assert!(out.contains("POST   /echo/a%20b?x=1&x=2"), "{out}");
-    assert!(out.contains("EchoFunction") && out.contains(" cold") && out.contains(" warm"), "{out}");
+    assert!(
+        out.contains("EchoFunction") && out.contains(" cold") && out.contains(" warm"),
+        "{out}"
+    );
     Ok(())
 }
 
@@ -213,7 +234,9 @@ async fn concurrent_requests_run_in_parallel_processes() -> TestResult {
     let mut tasks = Vec::new();
     for _ in 0..6 {
         let url = format!("{}/slow/sleep?ms=300", dev.url);
-        tasks.push(tokio::spawn(async move { get(&url).await.map_err(|e| e.to_string()) }));
+        tasks.push(tokio::spawn(async move {
+            get(&url).await.map_err(|e| e.to_string())
+        }));
     }
     let mut pids = std::collections::BTreeSet::new();
     for t in tasks {
@@ -223,8 +246,15 @@ async fn concurrent_requests_run_in_parallel_processes() -> TestResult {
     }
     let elapsed = started.elapsed();
     // One process would need 6 x 300 ms; the pool runs them side by side.
-    assert!(elapsed < Duration::from_millis(1500), "6 requests took {elapsed:?}");
-    assert!(pids.len() >= 3, "only {} processes served 6 parallel requests", pids.len());
+    assert!(
+        elapsed < Duration::from_millis(1500),
+        "6 requests took {elapsed:?}"
+    );
+    assert!(
+        pids.len() >= 3,
+        "only {} processes served 6 parallel requests",
+        pids.len()
+    );
     Ok(())
 }
 
@@ -234,7 +264,9 @@ async fn pool_size_is_capped() -> TestResult {
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let url = format!("{}/slow/sleep?ms=200", dev.url);
-        tasks.push(tokio::spawn(async move { get(&url).await.map_err(|e| e.to_string()) }));
+        tasks.push(tokio::spawn(async move {
+            get(&url).await.map_err(|e| e.to_string())
+        }));
     }
     let mut pids = std::collections::BTreeSet::new();
     for t in tasks {
@@ -253,11 +285,23 @@ async fn crash_is_a_502_and_the_process_is_replaced() -> TestResult {
     let (status, headers, body) = get(&format!("{}/echo/crash", dev.url)).await?;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["error"]["code"], "FunctionCrashed");
-    assert!(body["error"]["message"].as_str().unwrap_or("").contains("exit status: 3"), "{body}");
-    assert_eq!(body["error"]["requestId"], headers["x-request-id"].to_str()?);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("exit status: 3"),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"]["requestId"],
+        headers["x-request-id"].to_str()?
+    );
     let (status, _, after) = get(&format!("{}/echo/x", dev.url)).await?;
     assert_eq!(status, 200);
-    assert_ne!(before["pid"], after["pid"], "the crashed process answered again");
+    assert_ne!(
+        before["pid"], after["pid"],
+        "the crashed process answered again"
+    );
     Ok(())
 }
 
@@ -270,7 +314,10 @@ async fn timeout_is_a_504_and_the_next_request_succeeds() -> TestResult {
     assert_eq!(status, 504, "{body}");
     assert_eq!(body["error"]["code"], "FunctionTimeout");
     // Timeout: 1 in the template (Globals): cut at one second, not at the sleep's four.
-    assert!(elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(3000), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(3000),
+        "{elapsed:?}"
+    );
     let (status, _, _) = get(&format!("{}/echo/sleep?ms=10", dev.url)).await?;
     assert_eq!(status, 200);
     Ok(())
@@ -282,7 +329,13 @@ async fn function_error_is_a_502_with_a_json_body() -> TestResult {
     let (status, _, body) = get(&format!("{}/echo/panic", dev.url)).await?;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["error"]["code"], "FunctionError");
-    assert!(body["error"]["message"].as_str().unwrap_or("").contains("HandlerPanic"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HandlerPanic"),
+        "{body}"
+    );
     // The process reported the error and lives on.
     let (status, _, _) = get(&format!("{}/echo/x", dev.url)).await?;
     assert_eq!(status, 200);
@@ -306,7 +359,10 @@ async fn unknown_route_is_404_and_wrong_method_405() -> TestResult {
     let (status, headers, body) = get(&format!("{}/nowhere", dev.url)).await?;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "RouteNotFound");
-    assert_eq!(body["error"]["requestId"], headers["x-request-id"].to_str()?);
+    assert_eq!(
+        body["error"]["requestId"],
+        headers["x-request-id"].to_str()?
+    );
     let resp = reqwest::Client::new()
         .delete(format!("{}/slow/x", dev.url))
         .send()
@@ -332,10 +388,18 @@ async fn bodies_over_lambdas_limit_are_413() -> TestResult {
 }
 
 /// Runs `miniapp dev` to completion and returns its exit code and stderr.
-fn run_to_end(extra: &[&str], env: &[(&str, &str)]) -> Result<(Option<i32>, String), Box<dyn std::error::Error>> {
+fn run_to_end(
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(Option<i32>, String), Box<dyn std::error::Error>> {
     let state = tempfile::tempdir()?;
-    let out = dev_command(state.path(), extra, env).stdout(Stdio::null()).output()?;
-    Ok((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()))
+    let out = dev_command(state.path(), extra, env)
+        .stdout(Stdio::null())
+        .output()?;
+    Ok((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 #[test]
@@ -343,7 +407,10 @@ fn remote_endpoints_are_refused_without_allow_remote() -> TestResult {
     let cases = [
         ("AWS_ENDPOINT_URL_DYNAMODB", "https://dynamodb.example.com"),
         ("AWS_ENDPOINT_URL", "http://192.0.2.10:8000"),
-        ("ALIPAY_GATEWAY_URL", "https://gateway.example.com/gateway.do"),
+        (
+            "ALIPAY_GATEWAY_URL",
+            "https://gateway.example.com/gateway.do",
+        ),
         ("MINIAPP_STORE", "dynamodb"),
     ];
     for (var, value) in cases {
@@ -374,7 +441,9 @@ fn a_bad_template_is_a_clear_error() -> TestResult {
 
 /// Processes whose parent is `pid` (from /proc).
 fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
@@ -406,9 +475,17 @@ async fn stops_cleanly_on(signal: &str) -> TestResult {
         assert_eq!(r?.0, 200);
     }
     let children = children_of(dev.child.id());
-    assert!(children.len() >= 3, "expected at least 3 function processes, saw {children:?}");
+    assert!(
+        children.len() >= 3,
+        "expected at least 3 function processes, saw {children:?}"
+    );
     let status = dev.stop(signal)?;
-    assert_eq!(status.code(), Some(0), "exit after SIG{signal}: {status:?}\n{}", dev.output());
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit after SIG{signal}: {status:?}\n{}",
+        dev.output()
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while children.iter().any(|p| alive(*p)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

@@ -6,6 +6,8 @@ pub mod functions;
 #[path = "../../shared/tests/support/moto.rs"]
 pub mod moto;
 
+pub mod runtime_api;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

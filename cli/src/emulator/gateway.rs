@@ -34,14 +34,20 @@ pub struct Gateway {
 }
 
 /// Serves `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => break,
         };
-        let Ok((stream, peer)) = accepted else { continue };
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
         let gateway = Arc::clone(&gateway);
         connections.spawn(async move {
             let service = service_fn(move |req| handle(req, peer, Arc::clone(&gateway)));
@@ -101,10 +107,20 @@ async fn dispatch(
 ) -> (Result<HttpResponse, Failure>, Option<String>, Option<bool>) {
     let route = match gateway.routes.find(req.method().as_str(), req.uri().path()) {
         Ok(r) => r,
-        Err(no) => return (Err(no_route(no, req.method().as_str(), req.uri().path())), None, None),
+        Err(no) => {
+            return (
+                Err(no_route(no, req.method().as_str(), req.uri().path())),
+                None,
+                None,
+            )
+        }
     };
     let Some(pool) = gateway.pools.get(route.function) else {
-        return (Err(no_route(NoRoute::NotFound, "", req.uri().path())), None, None);
+        return (
+            Err(no_route(NoRoute::NotFound, "", req.uri().path())),
+            None,
+            None,
+        );
     };
     let name = Some(pool.name().to_owned());
     let event = match read_event(req, peer, &route, request_id).await {
@@ -141,7 +157,9 @@ async fn read_event(
         .map_err(|_| Failure {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             code: "PayloadTooLarge",
-            message: format!("request body over {MAX_REQUEST_BYTES} bytes (Lambda's payload limit)"),
+            message: format!(
+                "request body over {MAX_REQUEST_BYTES} bytes (Lambda's payload limit)"
+            ),
             note: "too large",
         })?;
     let protocol = format!("{:?}", parts.version);
@@ -170,7 +188,10 @@ fn no_route(no: NoRoute, method: &str, path: &str) -> Failure {
         NoRoute::MethodNotAllowed(allowed) => Failure {
             status: StatusCode::METHOD_NOT_ALLOWED,
             code: "MethodNotAllowed",
-            message: format!("{method} is not allowed on {path:?} (allowed: {})", allowed.join(", ")),
+            message: format!(
+                "{method} is not allowed on {path:?} (allowed: {})",
+                allowed.join(", ")
+            ),
             note: "no route",
         },
     }
@@ -218,7 +239,10 @@ fn function_error_message(function: &str, error_type: Option<&str>, body: &[u8])
 fn failure_response(f: &Failure, request_id: &str) -> HttpResponse {
     let body = json!({"error": {"code": f.code, "message": f.message, "requestId": request_id}});
     let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", v);
     }

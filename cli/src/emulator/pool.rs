@@ -125,7 +125,12 @@ impl Pool {
         };
         let (mut worker, cold) = match self.checkout().await {
             Ok(w) => w,
-            Err(e) => return Invoked { result: Err(e), cold: true },
+            Err(e) => {
+                return Invoked {
+                    result: Err(e),
+                    cold: true,
+                }
+            }
         };
         let result = self.run(&mut worker, request_id, payload).await;
         match &result {
@@ -139,7 +144,11 @@ impl Pool {
     pub async fn shutdown(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.permits.close();
-        let idle = self.idle.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default();
+        let idle = self
+            .idle
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
         for worker in idle {
             self.discard(worker).await;
         }
@@ -147,7 +156,10 @@ impl Pool {
 
     fn closed_result(&self) -> Invoked {
         let err = InvokeError::RuntimeApi(RuntimeApiError::Closed);
-        Invoked { result: Err(err), cold: false }
+        Invoked {
+            result: Err(err),
+            cold: false,
+        }
     }
 
     /// A live idle process, or a new one (`true`: cold).
@@ -293,8 +305,14 @@ fn lambda_variables(spec: &FunctionSpec, runtime_api: &str, n: u64) -> Vec<(Stri
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
         ("AWS_LAMBDA_FUNCTION_NAME", spec.name.clone()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name)),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            spec.memory_mb.to_string(),
+        ),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", spec.name),
+        ),
         ("AWS_LAMBDA_LOG_STREAM_NAME", format!("local/{n}")),
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
         ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),

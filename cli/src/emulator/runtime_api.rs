@@ -230,7 +230,11 @@ async fn init_error(req: Request<Incoming>, shared: &Shared) -> Reply {
     let body = read_body(req).await.unwrap_or_default();
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
     if let Ok(mut slot) = shared.init_error.lock() {
         *slot = Some(message);
