@@ -72,9 +72,14 @@ impl Dev {
         if let Some(out) = child.stdout.take() {
             let lines = Arc::clone(&stdout);
             std::thread::spawn(move || {
+                let mut url = String::new();
                 for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if let Some(url) = line.trim().strip_prefix("API").map(str::trim) {
-                        let _ = tx.send(url.to_owned());
+                    if let Some(u) = line.trim().strip_prefix("API") {
+                        url = u.trim().to_owned();
+                    }
+                    // The banner's last line: everything above it has been read.
+                    if line.starts_with("Ctrl-C stops") {
+                        let _ = tx.send(url.clone());
                     }
                     if let Ok(mut l) = lines.lock() {
                         l.push(line);

@@ -32,25 +32,29 @@ pub struct Caller {
 
 /// Route (404/405), then body size (413), then query and path escapes (400 `InvalidQuery`).
 /// `serves` says which routes this function owns; the others are 404 here.
-pub fn route(req: &Request, serves: fn(&Route) -> bool) -> Result<Routed, Response> {
+pub fn route(req: &Request, serves: fn(&Route) -> bool) -> Result<Routed, Box<Response>> {
     let rid = req.request_id.as_str();
     let route = match match_path(&req.raw_path) {
         Ok(r) if serves(&r) => r,
-        Ok(_) => return Err(ApiError::new(ErrorCode::RouteNotFound, "no such route").into_response(rid)),
+        Ok(_) => {
+            let e = ApiError::new(ErrorCode::RouteNotFound, "no such route");
+            return Err(Box::new(e.into_response(rid)));
+        }
         Err(e) => {
             // A malformed escape only matters once the path's shape is ours.
             let e = if shape_is_ours(&req.raw_path, serves) { e } else { super::routes::RouteError::NotFound };
-            return Err(ApiError::from(e).into_response(rid));
+            return Err(Box::new(ApiError::from(e).into_response(rid)));
         }
     };
     if !route.allowed().contains(&req.method) {
-        return Err(method_not_allowed(&route, &req.method, rid));
+        return Err(Box::new(method_not_allowed(&route, &req.method, rid)));
     }
     if req.body_too_large {
         let msg = format!("the body is over {} bytes", crate::http::MAX_BODY_BYTES);
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge, msg).into_response(rid));
+        return Err(Box::new(ApiError::new(ErrorCode::PayloadTooLarge, msg).into_response(rid)));
     }
-    let query = parse_query(&req.raw_query).map_err(|e| ApiError::from(e).into_response(rid))?;
+    let query = parse_query(&req.raw_query)
+        .map_err(|e| Box::new(ApiError::from(e).into_response(rid)))?;
     let canonical_query = canonical_query_from_pairs(&query);
     Ok(Routed { route, query, canonical_query })
 }

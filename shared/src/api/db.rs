@@ -208,7 +208,7 @@ impl Handler for DbApi {
     async fn call(&self, req: Request) -> Response {
         let rid = req.request_id.clone();
         let resp = match route(&req, serves) {
-            Err(resp) => resp,
+            Err(resp) => *resp,
             Ok(routed) => {
                 let template = routed.route.template();
                 let mut resp = match self.dispatch(&req, &routed).await {
