@@ -1,1 +1,319 @@
-//! Placeholder: being written.
+//! Compatibility with a Runtime API emulator nobody here wrote: cargo-lambda's
+//! `watch --only-lambda-apis`. Our prebuilt binaries run in Lambda mode against it, and API
+//! Gateway v2 events reach them through its HTTP invoke endpoint and its `invoke` command.
+//!
+//! cargo-lambda comes from the project virtualenv (`bash scripts/ensure-venv.sh`), or from
+//! `$CARGO_LAMBDA`. When it is missing the test fails: a compatibility check that silently
+//! passes would be worse than none.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use integration_tests::functions::{
+    free_port, function_env, login_from, start_gateway, Login, StoreMode,
+};
+use integration_tests::{binary, repo_root};
+use miniapp_shared::signing::sign_request;
+use miniapp_shared::time_fmt::Timestamp;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+/// cargo-lambda runs `cargo metadata` before it listens; the first run of cargo can be slow.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// One invocation, emulator round trip included.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where cargo-lambda is: `$CARGO_LAMBDA`, else the project's virtualenv.
+fn cargo_lambda_program() -> PathBuf {
+    if let Some(p) = std::env::var_os("CARGO_LAMBDA") {
+        return PathBuf::from(p);
+    }
+    let venv = std::env::var_os("MINIAPP_VENV").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/miniapp/venv"),
+        PathBuf::from,
+    );
+    venv.join("bin/cargo-lambda")
+}
+
+/// Output of a child process, gathered on background threads so its pipes never fill up.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<String>>);
+
+impl Captured {
+    fn drain(&self, stream: impl Read + Send + 'static) {
+        let sink = self.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Ok(mut text) = sink.0.lock() {
+                    text.push_str(&strip_ansi(&line));
+                    text.push('\n');
+                }
+            }
+        });
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+/// Removes terminal colour sequences (`ESC [ ... letter`), which cargo-lambda may print.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(char::is_ascii_alphabetic);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A running `cargo-lambda lambda watch --only-lambda-apis`, killed on drop.
+struct Emulator {
+    child: Child,
+    output: Captured,
+    port: u16,
+    /// The `AWS_LAMBDA_RUNTIME_API` value it printed (`http://127.0.0.1:PORT/.rt`).
+    runtime_api: String,
+    /// Holds the manifest it read; checked afterwards for build output.
+    dir: TempDir,
+}
+
+impl Emulator {
+    fn start() -> Self {
+        let program = cargo_lambda_program();
+        assert!(
+            program.is_file(),
+            "cargo-lambda not found at {} (run `bash scripts/ensure-venv.sh` to install it into \
+             the project virtualenv, or set CARGO_LAMBDA to its path)",
+            program.display()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manifest = repo_root().join("tests/fixtures/cargo_lambda/emulator-manifest.toml");
+        std::fs::copy(&manifest, dir.path().join("Cargo.toml"))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", manifest.display()));
+        let port = free_port();
+        let mut child = Command::new(&program)
+            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string()])
+            .current_dir(dir.path())
+            // Its `cargo metadata` call must never reach a registry.
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        let output = Captured::default();
+        output.drain(child.stdout.take().expect("piped stdout"));
+        output.drain(child.stderr.take().expect("piped stderr"));
+        let mut emulator = Self { child, output, port, runtime_api: String::new(), dir };
+        emulator.runtime_api = emulator.wait_ready();
+        emulator
+    }
+
+    /// Waits until it listens and has printed the Runtime API address the functions need.
+    fn wait_ready(&mut self) -> String {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let printed = runtime_api_line(&self.output.text());
+            if let Some(api) = printed.filter(|_| TcpStream::connect(("127.0.0.1", self.port)).is_ok()) {
+                return api;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("cargo-lambda exited at start ({status}):\n{}", self.output.text());
+            }
+            assert!(Instant::now() < deadline, "cargo-lambda not ready within {START_TIMEOUT:?}:\n{}", self.output.text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Invokes `function` through the emulator's HTTP invoke endpoint; returns the Lambda
+    /// request id it assigned and the function's response object.
+    async fn invoke(&self, function: &LambdaProcess, event: &Value) -> (String, Value) {
+        let url = format!("http://127.0.0.1:{}/2015-03-31/functions/{}/invocations", self.port, function.name);
+        let sent = reqwest::Client::new().post(&url).body(event.to_string()).timeout(INVOKE_TIMEOUT).send().await;
+        let resp = sent.unwrap_or_else(|e| self.fail(function, &format!("invoke {url}: {e}")));
+        let status = resp.status();
+        let request_id = header(resp.headers(), "lambda-runtime-aws-request-id");
+        let body = resp.bytes().await.unwrap_or_else(|e| self.fail(function, &format!("reading the answer of {url}: {e}")));
+        if status != reqwest::StatusCode::OK {
+            self.fail(function, &format!("invoke answered {status}: {}", String::from_utf8_lossy(&body)));
+        }
+        let json = serde_json::from_slice(&body).unwrap_or_else(|e| self.fail(function, &format!("answer is not JSON ({e}): {}", String::from_utf8_lossy(&body))));
+        (request_id, json)
+    }
+
+    /// Invokes `function` with `cargo-lambda lambda invoke --data-file`; returns its response.
+    async fn invoke_cli(&self, function: &LambdaProcess, event: &Value) -> Value {
+        let file = self.dir.path().join(format!("event-{}.json", function.name));
+        std::fs::write(&file, event.to_string()).expect("writing the event file");
+        let port = self.port.to_string();
+        let run = tokio::process::Command::new(cargo_lambda_program())
+            .args(["lambda", "invoke", function.name, "--invoke-address", "127.0.0.1", "--invoke-port", &port])
+            .args(["--output-format", "json", "--data-file"])
+            .arg(&file)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = match tokio::time::timeout(INVOKE_TIMEOUT, run).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => self.fail(function, &format!("cannot run cargo-lambda invoke: {e}")),
+            Err(_) => self.fail(function, &format!("cargo-lambda invoke took over {INVOKE_TIMEOUT:?}")),
+        };
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            self.fail(function, &format!("cargo-lambda invoke failed ({}):\n{stdout}\n{stderr}", out.status));
+        }
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| self.fail(function, &format!("invoke printed no JSON ({e}):\n{stdout}\n{stderr}")))
+    }
+
+    /// Panics with everything that helps: the emulator's output and the function's log.
+    fn fail(&self, function: &LambdaProcess, what: &str) -> ! {
+        panic!("{what}\n--- cargo-lambda output ---\n{}\n--- {} log ---\n{}", self.output.text(), function.name, function.logs())
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of the `AWS_LAMBDA_RUNTIME_API=...` line the emulator prints at start.
+fn runtime_api_line(output: &str) -> Option<String> {
+    let rest = output.split("AWS_LAMBDA_RUNTIME_API=").nth(1)?;
+    let value = rest.split_whitespace().next()?;
+    Some(value.to_owned())
+}
+
+fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// One of our binaries in Lambda mode, pointed at the emulator; killed on drop.
+struct LambdaProcess {
+    name: &'static str,
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl LambdaProcess {
+    /// The emulator serves each function under its own prefix, `<runtime api>/<name>`; the
+    /// bare prefix it prints belongs to its default function `_`, which we do not use.
+    fn spawn(name: &'static str, env: &[(String, String)], emulator: &Emulator, log_dir: &Path) -> Self {
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let stderr = file.try_clone().expect("log file handle");
+        let child = tokio::process::Command::new(binary(name))
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("{}/{name}", emulator.runtime_api))
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
+        Self { name, child, log }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = repo_root().join("shared/tests/fixtures/events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Re-signs a stored event with `login`'s credentials and the current date (the stored
+/// signature and token are dummies).
+fn signed(mut event: Value, login: &Login) -> Value {
+    let body = event["body"].as_str().unwrap_or_default().as_bytes().to_vec();
+    let method = event["requestContext"]["http"]["method"].as_str().unwrap_or_default().to_owned();
+    let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
+    let query = event["rawQueryString"].as_str().unwrap_or_default().to_owned();
+    let h = sign_request(&login.creds, &method, &path, &query, &body, Timestamp::now()).expect("sign");
+    let headers = &mut event["headers"];
+    headers["authorization"] = json!(h.authorization);
+    headers["x-miniapp-date"] = json!(h.date);
+    headers["x-miniapp-security-token"] = json!(h.security_token);
+    event
+}
+
+/// The stored GET, aimed at item `id`.
+fn get_item(id: &str) -> Value {
+    let mut event = fixture("apigw-v2-get-db-todo.json");
+    let path = format!("/db/todos/{id}");
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["pathParameters"]["id"] = json!(id);
+    event
+}
+
+fn status(resp: &Value) -> u64 {
+    resp["statusCode"].as_u64().unwrap_or_default()
+}
+
+fn body_json(resp: &Value) -> Value {
+    serde_json::from_str(resp["body"].as_str().unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_functions_run_under_the_cargo_lambda_emulator() {
+    let emulator = Emulator::start();
+    let gateway = start_gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = function_env(&gateway.url(), &StoreMode::Embedded(dir.path().join("data.db")));
+    let session = LambdaProcess::spawn("session", &env, &emulator, dir.path());
+    let db = LambdaProcess::spawn("db", &env, &emulator, dir.path());
+
+    let mut login = fixture("apigw-v2-post-session.json");
+    login["body"] = json!(json!({"authCode": "dev-alice"}).to_string());
+    let (id, r) = emulator.invoke(&session, &login).await;
+    assert_eq!(status(&r), 201, "{r}");
+    assert!(!id.is_empty(), "the emulator names its request");
+    assert_eq!(r["headers"]["x-request-id"], json!(id), "the request id is the Lambda request id");
+    let alice = login_from(body_json(&r));
+    assert_eq!(alice.user_id, "dev-openid-alice");
+    assert!(alice.creds.access_key_id.starts_with("STS."), "{r}");
+
+    // The stored PUT carries If-Match "3"; without it the item is created.
+    let mut put = fixture("apigw-v2-put-db-todo.json");
+    put["headers"].as_object_mut().expect("headers").remove("if-match");
+    let (_, r) = emulator.invoke(&db, &signed(put, &alice)).await;
+    assert_eq!(status(&r), 201, "{r}");
+    assert_eq!(r["headers"]["etag"], json!("\"1\""), "{r}");
+
+    let (_, r) = emulator.invoke(&db, &signed(get_item("milk"), &alice)).await;
+    assert_eq!(status(&r), 200, "{r}");
+    let item = body_json(&r);
+    assert_eq!((item["id"].clone(), item["version"].clone()), (json!("milk"), json!(1)), "{r}");
+    assert_eq!(item["data"], json!({"title": "milk", "done": true}));
+
+    // The same GET through cargo-lambda's own client, and an absent item.
+    let r = emulator.invoke_cli(&db, &signed(get_item("milk"), &alice)).await;
+    assert_eq!((status(&r), body_json(&r)["data"]["title"].clone()), (200, json!("milk")), "{r}");
+    let (id, r) = emulator.invoke(&db, &signed(fixture("apigw-v2-get-db-todo.json"), &alice)).await;
+    assert_eq!((status(&r), body_json(&r)["error"]["code"].clone()), (404, json!("NotFound")), "{r}");
+    assert_eq!(body_json(&r)["error"]["requestId"], json!(id));
+
+    assert!(!emulator.dir.path().join("target").exists(), "cargo-lambda must not build anything");
+    drop((session, db));
+}

@@ -13,9 +13,9 @@ use crate::devenv::StateDir;
 use crate::sign::{self, SignError, Target};
 use crate::template::{parse_overrides, TemplateError};
 
-/// `miniapp`: run the functions locally, and talk to them.
+/// Run the miniapp functions on this machine, and talk to them with signed requests.
 #[derive(Debug, Parser)]
-#[command(name = "miniapp", version, about, propagate_version = true)]
+#[command(name = "miniapp", version, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -84,7 +84,7 @@ pub struct StateArgs {
 /// Flags of `miniapp login`.
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// The auth code (with `miniapp dev`: dev-alice, dev-bob, dev-user-<name>).
+    /// The auth code (with `miniapp dev`: dev-alice, dev-bob, dev-user-NAME).
     pub auth_code: String,
     /// The API's base URL.
     #[arg(long, default_value = "http://127.0.0.1:3000")]
@@ -112,8 +112,9 @@ pub struct SignArgs {
     /// Path and query exactly as sent, e.g. /db/todos?limit=5.
     pub path: String,
     /// The body: text, @FILE, or @- for stdin (send the same bytes: curl --data-binary).
-    #[arg(long, short = 'd')]
+    #[arg(long, short = 'd', value_name = "BODY")]
     pub data: Option<String>,
+    /// How to print the headers.
     #[arg(long, value_enum, default_value_t = SignFormat::Curl)]
     pub format: SignFormat,
     #[command(flatten)]
@@ -128,7 +129,7 @@ pub struct CurlArgs {
     /// Path and query, e.g. /db/todos?limit=5.
     pub path: String,
     /// The body: text, @FILE, or @- for stdin.
-    #[arg(long, short = 'd')]
+    #[arg(long, short = 'd', value_name = "BODY")]
     pub data: Option<String>,
     /// Print the status line and headers too.
     #[arg(long, short = 'i')]

@@ -42,7 +42,7 @@ fn request_verify(c: &mut Criterion) {
     let keys = bench_keys();
     let (session, user) = bench_ids();
     let creds = ClientCredentials::from(&issue(&keys, &session, &user, NOW.plus_secs(3600)));
-    let body_200 = vec![b'x'; 200];
+    let body_200 = [b'x'; 200];
     for (name, body) in [
         ("request_verify/get_empty_body", &[][..]),
         ("request_verify/body_200B", &body_200[..]),

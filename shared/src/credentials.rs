@@ -43,16 +43,25 @@ const MAX_KID_LEN: usize = 32;
 /// Why `MINIAPP_TOKEN_KEYS` was refused. Never carries key bytes.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TokenKeysError {
+    /// Nothing but whitespace.
     #[error("MINIAPP_TOKEN_KEYS is empty: expected a comma-separated list of kid:base64key")]
     Empty,
+    /// An empty entry between commas.
     #[error("MINIAPP_TOKEN_KEYS entry {index} is empty (stray comma?)")]
     EmptyEntry { index: usize },
+    /// An entry without `kid:`.
     #[error("MINIAPP_TOKEN_KEYS entry {index} has no ':' between kid and base64 key")]
     MissingColon { index: usize },
-    #[error("MINIAPP_TOKEN_KEYS entry {index}: kid {kid:?} must match ^[A-Za-z0-9_-]{{1,32}}$")]
-    InvalidKid { index: usize, kid: String },
+    /// A kid outside `[A-Za-z0-9_-]{1,32}`. Not quoted: a key pasted in the wrong place
+    /// must not reach the log.
+    #[error(
+        "MINIAPP_TOKEN_KEYS entry {index}: the kid ({len} characters before ':') must match ^[A-Za-z0-9_-]{{1,32}}$"
+    )]
+    InvalidKid { index: usize, len: usize },
+    /// A key that is not base64 (standard or URL-safe, padded or not).
     #[error("MINIAPP_TOKEN_KEYS entry {index} (kid {kid:?}): the key is not valid base64")]
     InvalidBase64 { index: usize, kid: String },
+    /// A key shorter than [`MIN_KEY_BYTES`].
     #[error(
         "MINIAPP_TOKEN_KEYS entry {index} (kid {kid:?}): the key is {len} bytes, at least 32 are required"
     )]
@@ -61,6 +70,7 @@ pub enum TokenKeysError {
         kid: String,
         len: usize,
     },
+    /// The same kid twice.
     #[error("MINIAPP_TOKEN_KEYS entry {index}: kid {kid:?} is listed twice")]
     DuplicateKid { index: usize, kid: String },
 }
@@ -68,14 +78,16 @@ pub enum TokenKeysError {
 /// Why a security token was refused. Messages never quote the token.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TokenError {
+    /// Not `v1.<kid>.<payload>.<mac>`, or a part does not decode.
     #[error("the security token is malformed: {0}")]
     Malformed(&'static str),
-    #[error(
-        "the security token names key id {0:?}, which this service does not (or no longer) accept"
-    )]
+    /// The kid is not in `MINIAPP_TOKEN_KEYS` (never was, or retired).
+    #[error("the security token names key id {0:?}, which this service does not accept")]
     UnknownKey(String),
+    /// The MAC does not verify under the named key.
     #[error("the security token was altered or not issued by this service")]
     BadMac,
+    /// The token is genuine but was issued for another access key id.
     #[error("the security token belongs to another access key id than Credential")]
     AccessKeyIdMismatch,
 }
@@ -159,7 +171,8 @@ fn parse_entry(index: usize, entry: &str) -> Result<TokenKey, TokenKeysError> {
         .ok_or(TokenKeysError::MissingColon { index })?;
     let kid = kid.trim().to_owned();
     if !valid_kid(&kid) {
-        return Err(TokenKeysError::InvalidKid { index, kid });
+        let len = kid.chars().count();
+        return Err(TokenKeysError::InvalidKid { index, len });
     }
     let Some(bytes) = decode_key(b64.trim()) else {
         return Err(TokenKeysError::InvalidBase64 { index, kid });
@@ -464,10 +477,7 @@ mod tests {
             ("k1", TokenKeysError::MissingColon { index: 1 }),
             (
                 "bad.kid:AAAA",
-                TokenKeysError::InvalidKid {
-                    index: 1,
-                    kid: "bad.kid".into(),
-                },
+                TokenKeysError::InvalidKid { index: 1, len: 7 },
             ),
             (
                 &format!("{K1},k3:not base64!"),
@@ -506,6 +516,10 @@ mod tests {
         let msg = err.map_err(|e| e.to_string()).err().unwrap_or_default();
         assert!(msg.contains("k1") && msg.contains("14 bytes"), "{msg}");
         assert!(!msg.contains(&short));
+        // Key and kid swapped: the would-be kid is a key, so it is not quoted.
+        let swapped = TokenKeys::parse(&format!("{}:k1", &K1[3..])).map(|_| ());
+        let msg = swapped.map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert!(msg.contains("entry 1") && !msg.contains("AAEC"), "{msg}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub const DATE_HEADER: &str = "x-miniapp-date";
 /// The security token header.
 pub const SECURITY_TOKEN_HEADER: &str = "x-miniapp-security-token";
 /// Largest accepted distance between the request date and the server clock, either way.
-pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
 
 /// RFC 3986 unreserved characters stay; everything else is `%XX` (percent-encoding writes
 /// upper-case hex).
@@ -48,8 +48,10 @@ const QUOTE_MAX: usize = 64;
 /// Why a query string was refused (`InvalidQuery`, checked before authentication).
 #[derive(Debug, Error, PartialEq, Eq, Clone)]
 pub enum QueryError {
+    /// A `%` not followed by two hex digits.
     #[error("query piece {0:?} has a malformed percent-escape (expected % and two hex digits)")]
     MalformedEscape(String),
+    /// Escapes that decode to bytes that are not UTF-8.
     #[error("query piece {0:?} does not decode to UTF-8")]
     NotUtf8(String),
 }
@@ -326,19 +328,26 @@ pub struct VerifiedCaller {
 /// return to the client: they never quote a secret, token or signature.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AuthError {
-    /// Only from [`verify_request`], which checks the query first (it precedes authentication).
+    /// `InvalidQuery`: only from [`verify_request`], which checks the query first (the
+    /// contract puts it before authentication).
     #[error(transparent)]
     InvalidQuery(#[from] QueryError),
+    /// `MissingAuthorization`: the named signing header is absent.
     #[error("the request has no {0} header")]
     MissingAuthorization(&'static str),
+    /// `InvalidAuthorization`: `Authorization` or the date header does not parse.
     #[error("{0}")]
     InvalidAuthorization(&'static str),
+    /// `InvalidSecurityToken`: not ours, altered, retired key, or another access key id.
     #[error(transparent)]
     InvalidSecurityToken(#[from] TokenError),
+    /// `CredentialsExpired`: now ≥ expiration (not checked under [`ExpiryPolicy::AllowExpired`]).
     #[error("the credentials expired at {0}; refresh them with POST /session/refresh")]
     CredentialsExpired(Timestamp),
+    /// `RequestExpired`: the date is more than [`MAX_CLOCK_SKEW_SECS`] from the server clock.
     #[error("x-miniapp-date {date} is more than 300 seconds from the server time {now}")]
     RequestExpired { date: String, now: String },
+    /// `SignatureDoesNotMatch`: the HMAC differs (compared in constant time).
     #[error("the request signature does not match; check the string to sign and the secret")]
     SignatureDoesNotMatch,
 }
@@ -390,7 +399,8 @@ pub fn verify_with_canonical_query(
     if expiry == ExpiryPolicy::Enforce && now >= token.expiration {
         return Err(AuthError::CredentialsExpired(token.expiration));
     }
-    if (date_ts.unix() - now.unix()).abs() > MAX_CLOCK_SKEW_SECS {
+    // abs_diff: no overflow whatever the clocks say.
+    if date_ts.unix().abs_diff(now.unix()) > MAX_CLOCK_SKEW_SECS {
         return Err(AuthError::RequestExpired {
             date: date.to_owned(),
             now: format_date(now),

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use miniapp_shared::alipay::standin::{self, StandinAnswer, StandinConfig, StandinHandle};
 use miniapp_shared::alipay::{
-    AlipayClient, AlipayConfig, AlipayError, AlipayIdentity, AlipayPublicKey, AppPrivateKey,
+    beijing_timestamp, extract_signed_node, signed_wire_request, verify_signed_node, AlipayClient,
+    AlipayConfig, AlipayError, AlipayIdentity, AlipayPublicKey, AppPrivateKey,
 };
+use miniapp_shared::time_fmt::Timestamp;
 
 const APP_ID: &str = "2021000000000001";
 
@@ -61,7 +63,6 @@ fn scripts() -> HashMap<String, StandinAnswer> {
         ("other".into(), other),
         ("tampered".into(), StandinAnswer::TamperedSuccess),
         ("unsigned".into(), StandinAnswer::UnsignedSuccess),
-        ("wrong-key".into(), StandinAnswer::WrongKeySuccess),
         ("http500".into(), StandinAnswer::Http500),
         ("non-json".into(), StandinAnswer::NonJson),
         ("slow".into(), StandinAnswer::Slow(Duration::from_secs(3))),
@@ -79,31 +80,40 @@ async fn start_standin(scripts: HashMap<String, StandinAnswer>) -> StandinHandle
     standin::start(listener, config).await.unwrap()
 }
 
+/// Generous, so that a loaded machine does not fail the tests that are not about timing.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
 fn client_with(
     gateway: &StandinHandle,
     app_key: AppPrivateKey,
     alipay_key: AlipayPublicKey,
+    timeout: Duration,
 ) -> AlipayClient {
     AlipayClient::new(AlipayConfig {
         app_id: APP_ID.into(),
         app_private_key: app_key,
         alipay_public_key: alipay_key,
         gateway_url: gateway.url(),
-        timeout: Duration::from_millis(300),
+        timeout,
     })
     .unwrap()
 }
 
 fn client(gateway: &StandinHandle) -> AlipayClient {
-    client_with(
-        gateway,
+    let (key, alipay) = (
         private("app_private_pkcs8.b64"),
         public("gateway_public_spki.b64"),
-    )
+    );
+    client_with(gateway, key, alipay, TIMEOUT)
 }
 
 async fn exchange(code: &str) -> (Result<AlipayIdentity, AlipayError>, u64) {
-    let gateway = start_standin(scripts()).await;
+    let mut scripts = scripts();
+    // Only this answer needs a freshly generated key, which takes a moment to make.
+    if code == "wrong-key" {
+        scripts.insert(code.into(), StandinAnswer::WrongKeySuccess);
+    }
+    let gateway = start_standin(scripts).await;
     let result = client(&gateway).exchange_auth_code(code).await;
     (result, gateway.verified_requests())
 }
@@ -173,6 +183,7 @@ async fn verifying_with_the_wrong_alipay_key_fails() {
         &gateway,
         private("app_private_pkcs1.pem"),
         public("app_public_spki.pem"),
+        TIMEOUT,
     );
     assert_eq!(
         wrong.exchange_auth_code("both").await.unwrap_err(),
@@ -198,8 +209,15 @@ async fn http_500_and_non_json_are_upstream() {
 
 #[tokio::test]
 async fn slow_gateway_times_out() {
+    let gateway = start_standin(scripts()).await;
+    let (key, alipay) = (
+        private("app_private_pkcs8.pem"),
+        public("gateway_public_spki.pem"),
+    );
+    let client = client_with(&gateway, key, alipay, Duration::from_millis(300));
     let started = Instant::now();
-    assert_eq!(exchange("slow").await.0.unwrap_err(), AlipayError::Timeout);
+    let result = client.exchange_auth_code("slow").await;
+    assert_eq!(result.unwrap_err(), AlipayError::Timeout);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -226,6 +244,7 @@ async fn wrong_app_private_key_is_rejected_by_the_gateway() {
         &gateway,
         private("gateway_private_pkcs8.pem"),
         public("gateway_public_spki.pem"),
+        TIMEOUT,
     );
     let err = client.exchange_auth_code("openid-only").await.unwrap_err();
     match &err {
@@ -248,7 +267,7 @@ async fn unknown_app_id_gets_the_unsigned_error_as_upstream() {
         app_private_key: private("app_private_pkcs1.b64"),
         alipay_public_key: public("gateway_public_pkcs1.pem"),
         gateway_url: gateway.url(),
-        timeout: Duration::from_millis(300),
+        timeout: TIMEOUT,
     })
     .unwrap();
     match client.exchange_auth_code("both").await.unwrap_err() {
@@ -305,4 +324,56 @@ async fn tokens_never_print() {
     );
     let refresh = identity.refresh_token.as_ref().unwrap();
     assert!(!printed.contains(refresh.expose()), "{printed}");
+}
+
+/// Posts a hand-made signed request, verifies the stand-in's signed answer, returns its text.
+async fn raw_exchange(gateway: &StandinHandle, method: &str, timestamp: Timestamp) -> String {
+    let ts = beijing_timestamp(timestamp);
+    let params = [
+        ("method", method),
+        ("app_id", APP_ID),
+        ("charset", "utf-8"),
+        ("version", "1.0"),
+        ("sign_type", "RSA2"),
+        ("timestamp", ts.as_str()),
+        ("grant_type", "authorization_code"),
+        ("code", "both"),
+    ];
+    let wire = signed_wire_request(&params, &private("app_private_pkcs1.pem")).unwrap();
+    let body = reqwest::Client::new()
+        .post(format!("{}?{}", gateway.url(), wire.query))
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded;charset=UTF-8",
+        )
+        .body(wire.form_body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let node = extract_signed_node(&body, "alipay_system_oauth_token_response").unwrap();
+    verify_signed_node(&node, &public("gateway_public_spki.pem")).unwrap();
+    node.content.to_owned()
+}
+
+#[tokio::test]
+async fn standin_checks_method_and_beijing_timestamp() {
+    let gateway = start_standin(scripts()).await;
+    let method = "alipay.system.oauth.token";
+    let fresh = raw_exchange(&gateway, method, Timestamp::now()).await;
+    assert!(fresh.contains("\"open_id\":\"074aBoth\""), "{fresh}");
+    // UTC sent as if it were Beijing time is 8 hours off.
+    let utc_as_beijing =
+        raw_exchange(&gateway, method, Timestamp::now().plus_secs(-8 * 3600)).await;
+    assert!(
+        utc_as_beijing.contains("isv.invalid-timestamp"),
+        "{utc_as_beijing}"
+    );
+    let stale = raw_exchange(&gateway, method, Timestamp::now().plus_secs(-16 * 60)).await;
+    assert!(stale.contains("isv.invalid-timestamp"), "{stale}");
+    let other = raw_exchange(&gateway, "alipay.user.info.share", Timestamp::now()).await;
+    assert!(other.contains("isv.invalid-method"), "{other}");
+    assert_eq!(gateway.verified_requests(), 3);
 }

@@ -46,6 +46,8 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let Ok((stream, peer)) = accepted else {
+            // Out of descriptors, say: wait a little rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let gateway = Arc::clone(&gateway);

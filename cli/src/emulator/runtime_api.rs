@@ -125,6 +125,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait a little rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let shared = Arc::clone(&shared);
@@ -203,14 +205,29 @@ async fn report(req: Request<Incoming>, tail: &str, shared: &Shared) -> Reply {
         .get("lambda-runtime-function-error-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = match read_body(req).await {
-        Ok(b) => b,
-        Err(status) => return error_reply(status, "RequestEntityTooLarge", "payload over 6 MB"),
-    };
-    let outcome = match kind {
-        "response" => Outcome::Response(body),
-        "error" => Outcome::Error { error_type, body },
-        _ => return error_reply(StatusCode::NOT_FOUND, "UnknownPath", tail),
+    if kind != "response" && kind != "error" {
+        return error_reply(StatusCode::NOT_FOUND, "UnknownPath", tail);
+    }
+    let outcome = match (read_body(req).await, kind) {
+        (Ok(body), "response") => Outcome::Response(body),
+        (Ok(body), _) => Outcome::Error { error_type, body },
+        // As Lambda does: the invocation fails, and the function is told why.
+        (Err(_), _) => {
+            let message = format!("response payload over {MAX_RESPONSE_BYTES} bytes");
+            let doc =
+                json!({"errorType": "Function.ResponseSizeTooLarge", "errorMessage": message});
+            if let Some(done) = shared.in_flight.lock().ok().and_then(|mut m| m.remove(id)) {
+                let _ = done.send(Outcome::Error {
+                    error_type: Some("Function.ResponseSizeTooLarge".to_owned()),
+                    body: Bytes::from(doc.to_string()),
+                });
+            }
+            return error_reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                &message,
+            );
+        }
     };
     let waiter = shared.in_flight.lock().ok().and_then(|mut m| m.remove(id));
     match waiter {
@@ -259,4 +276,107 @@ fn error_reply(status: StatusCode, error_type: &str, message: &str) -> Reply {
     let mut reply = Response::new(Full::new(Bytes::from(body)));
     *reply.status_mut() = status;
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "/2018-06-01/runtime";
+
+    fn invocation(
+        id: &str,
+    ) -> (
+        Invocation,
+        oneshot::Receiver<()>,
+        oneshot::Receiver<Outcome>,
+    ) {
+        let (picked, picked_rx) = oneshot::channel();
+        let (done, done_rx) = oneshot::channel();
+        let inv = Invocation {
+            request_id: id.to_owned(),
+            payload: Bytes::from_static(br#"{"version":"2.0"}"#),
+            timeout: Duration::from_secs(3),
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:F".to_owned(),
+            picked,
+            done,
+        };
+        (inv, picked_rx, done_rx)
+    }
+
+    #[tokio::test]
+    async fn next_hands_out_the_event_with_lambda_headers_and_takes_the_response(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let api = RuntimeApi::start().await?;
+        let base = format!("http://{}{BASE}", api.address());
+        let (inv, picked, done) = invocation("8f2c1a4e-0000-4000-8000-000000000001");
+        api.submit(inv).await?;
+        let http = reqwest::Client::new();
+        let next = http.get(format!("{base}/invocation/next")).send().await?;
+        picked.await?;
+        let h = next.headers().clone();
+        assert_eq!(
+            h["lambda-runtime-aws-request-id"],
+            "8f2c1a4e-0000-4000-8000-000000000001"
+        );
+        assert!(h["lambda-runtime-invoked-function-arn"]
+            .to_str()?
+            .ends_with(":function:F"));
+        assert!(h["lambda-runtime-trace-id"]
+            .to_str()?
+            .starts_with("Root=1-"));
+        let deadline: u128 = h["lambda-runtime-deadline-ms"].to_str()?.parse()?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+        assert!(
+            deadline > now + 2_000 && deadline <= now + 3_000,
+            "{deadline} vs {now}"
+        );
+        assert_eq!(&next.bytes().await?[..], br#"{"version":"2.0"}"#);
+        let url = format!("{base}/invocation/8f2c1a4e-0000-4000-8000-000000000001/response");
+        let posted = http.post(url).body("{\"statusCode\":200}").send().await?;
+        assert_eq!(posted.status(), 202);
+        assert_eq!(
+            done.await?,
+            Outcome::Response(Bytes::from_static(b"{\"statusCode\":200}"))
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn errors_unknown_ids_and_init_errors() -> Result<(), Box<dyn std::error::Error>> {
+        let api = RuntimeApi::start().await?;
+        let base = format!("http://{}{BASE}", api.address());
+        let http = reqwest::Client::new();
+        let (inv, _picked, done) = invocation("id-2");
+        api.submit(inv).await?;
+        http.get(format!("{base}/invocation/next")).send().await?;
+        let posted = http
+            .post(format!("{base}/invocation/id-2/error"))
+            .header("lambda-runtime-function-error-type", "Runtime.HandlerPanic")
+            .body(r#"{"errorType":"Runtime.HandlerPanic","errorMessage":"boom"}"#)
+            .send()
+            .await?;
+        assert_eq!(posted.status(), 202);
+        match done.await? {
+            Outcome::Error { error_type, body } => {
+                assert_eq!(error_type.as_deref(), Some("Runtime.HandlerPanic"));
+                assert!(String::from_utf8_lossy(&body).contains("boom"));
+            }
+            other => panic!("expected an error outcome, got {other:?}"),
+        }
+        let unknown = http
+            .post(format!("{base}/invocation/nope/response"))
+            .body("{}")
+            .send()
+            .await?;
+        assert_eq!(unknown.status(), 400);
+        let init = http
+            .post(format!("{base}/init/error"))
+            .body(r#"{"errorType":"Config","errorMessage":"ALIPAY_APP_ID is empty"}"#)
+            .send()
+            .await?;
+        assert_eq!(init.status(), 202);
+        assert_eq!(api.init_error().as_deref(), Some("ALIPAY_APP_ID is empty"));
+        Ok(())
+    }
 }

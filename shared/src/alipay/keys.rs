@@ -22,7 +22,12 @@ use zeroize::Zeroizing;
 pub enum KeyError {
     /// The value of `var` is not a usable key; `reason` never quotes the key.
     #[error("{var}: {reason}")]
-    Malformed { var: String, reason: String },
+    Malformed {
+        /// The environment variable (or other source) that held the key.
+        var: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The system could not generate an RSA key pair.
     #[error("RSA-2048 key generation failed")]
     Generate,
@@ -84,17 +89,25 @@ fn decode_pem(var: &str, pem: &str) -> Result<Encoded, KeyError> {
 }
 
 fn decode_b64(var: &str, body: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let cleaned: Zeroizing<String> = Zeroizing::new(
-        body.replace("\\n", "")
-            .replace("\\r", "")
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect(),
-    );
     LENIENT_B64
-        .decode(cleaned.as_bytes())
+        .decode(strip_layout(body).as_bytes())
         .map(Zeroizing::new)
         .map_err(|_| malformed(var, "is neither PEM nor valid base64"))
+}
+
+/// Drops whitespace and literal `\n`/`\r` in one pass into a buffer that is zeroed on drop
+/// (sized up front, so no reallocation leaves copies of the key behind).
+fn strip_layout(body: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(body.len()));
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && matches!(chars.peek(), Some('n' | 'r')) {
+            chars.next();
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The app's RSA private key (it signs requests); the stand-in's gateway key is the same type.
@@ -121,11 +134,12 @@ impl AppPrivateKey {
 
     /// The matching public key, e.g. to configure the gateway stand-in.
     pub fn public_key(&self) -> Result<AlipayPublicKey, KeyError> {
-        let spki = self
-            .0
-            .public_key()
-            .as_der()
-            .map_err(|_| KeyError::Generate)?;
+        let spki = self.0.public_key().as_der().map_err(|_| {
+            malformed(
+                "derived public key",
+                "cannot be encoded as SubjectPublicKeyInfo",
+            )
+        })?;
         AlipayPublicKey::parse(&STANDARD.encode(spki.as_ref()), "derived public key")
     }
 }
@@ -143,7 +157,7 @@ fn private_from_pem(var: &str, label: &str, der: &[u8]) -> Result<KeyPair, KeyEr
         other => {
             return Err(malformed(
                 var,
-                format!("has PEM label {other:?}, not a private key"),
+                format!("has PEM label {other:?}; expected RSA PRIVATE KEY or PRIVATE KEY"),
             ))
         }
     };
@@ -200,7 +214,7 @@ impl AlipayPublicKey {
                 other => {
                     return Err(malformed(
                         var,
-                        format!("has PEM label {other:?}, not a public key"),
+                        format!("has PEM label {other:?}; expected PUBLIC KEY or RSA PUBLIC KEY"),
                     ))
                 }
             },
@@ -276,6 +290,18 @@ mod tests {
         let one_line =
             format!("-----BEGIN PRIVATE KEY-----\\n{private}\\n-----END PRIVATE KEY-----");
         assert!(AppPrivateKey::parse(&one_line, "K").is_ok());
+    }
+
+    #[test]
+    fn derived_public_key_verifies_what_the_private_key_signs() {
+        use crate::alipay::sign::{rsa2_sign, rsa2_verify};
+        let (private, public) = generate_rsa2048_keypair().unwrap();
+        let key = AppPrivateKey::parse(&private, "K").unwrap();
+        let sig = rsa2_sign(&key, b"content").unwrap();
+        let derived = key.public_key().unwrap();
+        assert_eq!(rsa2_verify(&derived, b"content", &sig), Ok(()));
+        let given = AlipayPublicKey::parse(&public, "P").unwrap();
+        assert_eq!(rsa2_verify(&given, b"content", &sig), Ok(()));
     }
 
     #[test]

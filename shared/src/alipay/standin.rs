@@ -22,7 +22,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, OnceCell};
+use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::client::OAUTH_TOKEN_METHOD;
@@ -147,15 +147,27 @@ impl Drop for StandinHandle {
     }
 }
 
-/// Serves the gateway protocol on `listener` until the handle is dropped.
+/// Serves the gateway protocol on `listener` (bind it to loopback) until the handle is
+/// dropped. Fails only if the listener has no local address or, when a script asks for
+/// [`StandinAnswer::WrongKeySuccess`], that extra key cannot be generated.
 pub async fn start(listener: TcpListener, config: StandinConfig) -> std::io::Result<StandinHandle> {
     let addr = listener.local_addr()?;
+    let wants_wrong_key = config
+        .scripts
+        .values()
+        .any(|a| *a == StandinAnswer::WrongKeySuccess);
+    // Made before serving so that the first answer is not slowed past a client's timeout.
+    let wrong_key = if wants_wrong_key {
+        Some(make_wrong_key().await?)
+    } else {
+        None
+    };
     let verified = Arc::new(AtomicU64::new(0));
     let state = Arc::new(Gateway {
         config,
         verified: Arc::clone(&verified),
         refresh_tokens: Mutex::new(HashMap::new()),
-        wrong_key: OnceCell::new(),
+        wrong_key,
         issued: AtomicU64::new(0),
     });
     let (stop, stopped) = oneshot::channel();
@@ -166,6 +178,15 @@ pub async fn start(listener: TcpListener, config: StandinConfig) -> std::io::Res
         stop: Some(stop),
         task: Some(task),
     })
+}
+
+/// A key that is not the gateway's, for [`StandinAnswer::WrongKeySuccess`].
+async fn make_wrong_key() -> std::io::Result<AppPrivateKey> {
+    let made = tokio::task::spawn_blocking(generate_rsa2048_keypair).await;
+    let (private, _) = made
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    AppPrivateKey::parse(&private, "stand-in wrong key").map_err(std::io::Error::other)
 }
 
 async fn accept_loop(
@@ -204,7 +225,8 @@ struct Gateway {
     config: StandinConfig,
     verified: Arc<AtomicU64>,
     refresh_tokens: Mutex<HashMap<String, StandinAnswer>>,
-    wrong_key: OnceCell<AppPrivateKey>,
+    /// Only made when a script asks for it: RSA key generation takes a moment.
+    wrong_key: Option<AppPrivateKey>,
     issued: AtomicU64,
 }
 
@@ -422,7 +444,7 @@ impl Gateway {
                 let node = self.success_node(&scripted_success("standin-unsigned"), false);
                 json_response(format!("{{\"{NODE}\":{node}}}"))
             }
-            StandinAnswer::WrongKeySuccess => self.wrong_key_success().await,
+            StandinAnswer::WrongKeySuccess => self.wrong_key_success(),
             StandinAnswer::Http500 => html_response(StatusCode::INTERNAL_SERVER_ERROR),
             StandinAnswer::NonJson => html_response(StatusCode::OK),
             StandinAnswer::Slow(delay) => {
@@ -510,20 +532,11 @@ impl Gateway {
         }
     }
 
-    async fn wrong_key_success(&self) -> Response<Full<Bytes>> {
-        // Made on first use: generating RSA keys takes a noticeable moment.
-        let key = self
-            .wrong_key
-            .get_or_try_init(|| async {
-                let made = tokio::task::spawn_blocking(generate_rsa2048_keypair).await;
-                let (private, _) = made.map_err(|_| ())?.map_err(|_| ())?;
-                AppPrivateKey::parse(&private, "stand-in wrong key").map_err(|_| ())
-            })
-            .await;
+    fn wrong_key_success(&self) -> Response<Full<Bytes>> {
         let node = self.success_node(&scripted_success("standin-wrong-key"), false);
-        match key {
-            Ok(key) => self.signed_body(NODE, &node, key),
-            Err(()) => html_response(StatusCode::INTERNAL_SERVER_ERROR),
+        match &self.wrong_key {
+            Some(key) => self.signed_body(NODE, &node, key),
+            None => html_response(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 }

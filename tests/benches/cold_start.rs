@@ -1,0 +1,587 @@
+//! Cold start of the two functions: from process spawn to the first successful answer.
+//!
+//! - HTTP-server mode: spawn → the "listening" log line (ready) → the answer to the first
+//!   request (`POST /session` → 201, or a signed `GET /db/todos` → 200).
+//! - Lambda mode: spawn → the first `/invocation/next` (ready, 1 ms resolution) → the
+//!   function's successful response to that event, through the test Runtime API.
+//!
+//! Both stores (embedded SQLite, DynamoDB on moto) with the release binaries, and the Node.js
+//! peer on the same moto server when `COLD_START_NODE_PEER` names an installed copy of it.
+//!
+//! ```sh
+//! cargo bench -p integration-tests --bench cold_start                    # Rust only
+//! COLD_START_NODE_PEER=/tmp/node-peer cargo bench -p integration-tests --bench cold_start
+//! ```
+//!
+//! `COLD_START_RUNS` (default 30) sets the measured runs per case; `NODE` the node binary.
+//! Without `--bench` (`cargo test --benches`) it is a smoke run: one run per case, debug
+//! binaries, no Node.js. Results go to stdout as Markdown; progress goes to stderr.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use integration_tests::functions::{function_env, login_from, start_gateway, Client, Login, Reply, StoreMode};
+use integration_tests::moto::MotoServer;
+use integration_tests::runtime_api::{PostKind, RuntimeApi, Scripted};
+use integration_tests::{binary, repo_root, target_dir};
+use miniapp_shared::signing::sign_request;
+use miniapp_shared::time_fmt::Timestamp;
+use serde_json::{json, Value};
+
+/// Longest wait for one cold process to answer before the bench gives up on it.
+const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Unmeasured runs before each case: the page cache holds the binary and its libraries.
+const WARMUP_RUNS: usize = 2;
+
+/// How the bench was asked to run.
+struct Settings {
+    runs: usize,
+    warmups: usize,
+    /// Release binaries (`cargo bench`) or debug ones (smoke run).
+    release: bool,
+    node_peer: Option<PathBuf>,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        // `cargo bench` passes `--bench`; `cargo test --benches` does not.
+        let full = std::env::args().any(|a| a == "--bench");
+        let runs = std::env::var("COLD_START_RUNS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0);
+        Self {
+            runs: if full { runs.unwrap_or(30) } else { 1 },
+            warmups: if full { WARMUP_RUNS } else { 0 },
+            release: full,
+            node_peer: std::env::var_os("COLD_START_NODE_PEER").filter(|_| full).map(PathBuf::from),
+        }
+    }
+}
+
+fn main() {
+    let settings = Settings::from_env();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    let rows = rt.block_on(bench(&settings));
+    print_report(&settings, &rows);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Function {
+    Session,
+    Db,
+}
+
+impl Function {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Db => "db",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Http,
+    Lambda,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Http => "HTTP",
+            Self::Lambda => "Lambda",
+        }
+    }
+}
+
+/// A command that starts one function process.
+#[derive(Clone)]
+struct Program {
+    runtime: &'static str,
+    command: PathBuf,
+    args: Vec<String>,
+    cwd: Option<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
+impl Program {
+    fn rust(function: Function, env: &[(String, String)], release: bool) -> Self {
+        let command = if release { release_binary(function.name()) } else { binary(function.name()) };
+        Self { runtime: "Rust", command, args: Vec::new(), cwd: None, env: env.to_vec() }
+    }
+
+    /// The peer serves one function per process, as our binaries do, on loopback only.
+    fn node(function: Function, env: &[(String, String)], peer: &std::path::Path) -> Self {
+        let mut env = env.to_vec();
+        env.extend([
+            ("MINIAPP_FUNCTIONS".to_owned(), function.name().to_owned()),
+            ("HOST".to_owned(), "127.0.0.1".to_owned()),
+            // alipay-sdk stamps local time and the gateway reads it as Beijing time.
+            ("TZ".to_owned(), "Asia/Shanghai".to_owned()),
+        ]);
+        let node = std::env::var_os("NODE").map_or_else(|| PathBuf::from("node"), PathBuf::from);
+        Self { runtime: "Node.js", command: node, args: vec!["src/server.js".into()], cwd: Some(peer.to_owned()), env }
+    }
+
+    /// The command, with nothing of our own environment but `PATH`.
+    fn command(&self, extra: &[(&str, String)]) -> Command {
+        let mut cmd = Command::new(&self.command);
+        cmd.args(&self.args).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v))).envs(extra.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+}
+
+/// Builds the release binaries once (thin LTO: minutes the first time) and returns one.
+fn release_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        eprintln!("cold_start: cargo build --release --bin session --bin db");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(repo_root())
+            .args(["build", "--release", "--quiet", "--bin", "session", "--bin", "db"])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
+        assert!(status.success(), "cargo build --release failed: {status}");
+    });
+    target_dir().join("release").join(name)
+}
+
+/// `env` with `name` set to `value` (replacing any earlier value).
+fn with_var(env: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
+    let mut env: Vec<_> = env.iter().filter(|(k, _)| k != name).cloned().collect();
+    env.push((name.to_owned(), value.to_owned()));
+    env
+}
+
+/// The output of a child, read on a thread so that its pipe never fills up.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<String>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        self.0.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+/// A cold function process; killed on drop.
+struct Running {
+    child: Child,
+    stderr: Captured,
+    /// The port of its "listening" log line (HTTP mode only).
+    port: Option<tokio::sync::mpsc::UnboundedReceiver<u16>>,
+}
+
+impl Running {
+    /// Spawns `program`; with `watch_stdout` its stdout is scanned for the "listening" line.
+    fn spawn(program: &Program, extra: &[(&str, String)], watch_stdout: bool) -> Self {
+        let stdout = if watch_stdout { Stdio::piped() } else { Stdio::null() };
+        let mut child = program
+            .command(extra)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", program.command.display()));
+        let stderr = Captured::default();
+        let sink = stderr.clone();
+        let pipe = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || drain_into(pipe, &sink));
+        let port = child.stdout.take().map(watch_listening);
+        Self { child, stderr, port }
+    }
+
+    /// Waits for the port of the "listening" line.
+    async fn port(&mut self) -> u16 {
+        let rx = self.port.as_mut().expect("spawned with watch_stdout");
+        match tokio::time::timeout(RUN_TIMEOUT, rx.recv()).await {
+            Ok(Some(port)) => port,
+            Ok(None) => self.fail("exited (or closed stdout) before listening"),
+            Err(_) => self.fail("printed no \"listening\" line in time"),
+        }
+    }
+
+    /// Peak resident set size (`VmHWM`) so far, in KiB.
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Panics unless the process still runs (used while waiting for it).
+    fn check_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            self.fail(&format!("exited early ({status})"));
+        }
+    }
+
+    fn fail(&mut self, what: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("cold process {what}; its stderr:\n{}", self.stderr.text())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn drain_into(pipe: impl Read, sink: &Captured) {
+    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+        if let Ok(mut text) = sink.0.lock() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+}
+
+/// Reads stdout on a thread, sends the port of the first "listening" line, keeps draining.
+fn watch_listening(stdout: impl Read + Send + 'static) -> tokio::sync::mpsc::UnboundedReceiver<u16> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(port) = listening_port(&line) {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    rx
+}
+
+/// Our functions log `"message":"listening"`, the peer `"msg":"listening"`; both give `port`.
+fn listening_port(line: &str) -> Option<u16> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    let msg = v.get("message").or_else(|| v.get("msg"))?.as_str()?;
+    if msg != "listening" {
+        return None;
+    }
+    u16::try_from(v.get("port")?.as_u64()?).ok()
+}
+
+/// The first request a cold process gets.
+#[derive(Clone)]
+enum Call {
+    /// `POST /session` with `dev-alice` → 201.
+    Login,
+    /// Signed `GET /db/todos` → 200.
+    List(Login),
+}
+
+impl Call {
+    fn for_function(function: Function, login: &Login) -> Self {
+        match function {
+            Function::Session => Self::Login,
+            Function::Db => Self::List(login.clone()),
+        }
+    }
+
+    fn expected(&self) -> u16 {
+        match self {
+            Self::Login => 201,
+            Self::List(_) => 200,
+        }
+    }
+
+    async fn http(&self, http: &reqwest::Client, port: u16) -> Reply {
+        let url = format!("http://127.0.0.1:{port}");
+        let client = Client { http: http.clone(), session_url: url.clone(), db_url: url.clone() };
+        match self {
+            Self::Login => client.login_reply("dev-alice").await,
+            Self::List(login) => client.signed(login, "GET", &url, "/db/todos", b"", &[]).await,
+        }
+    }
+
+    /// The same request as an API Gateway v2 event (signed now: the date must be fresh).
+    fn event(&self) -> Value {
+        match self {
+            Self::Login => {
+                let mut e = fixture("apigw-v2-post-session.json");
+                e["body"] = json!(json!({"authCode": "dev-alice"}).to_string());
+                e
+            }
+            Self::List(login) => {
+                let mut e = fixture("apigw-v2-list-db-todos.json");
+                e["rawQueryString"] = json!("");
+                if let Some(o) = e.as_object_mut() {
+                    o.remove("queryStringParameters");
+                }
+                signed(e, login)
+            }
+        }
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = repo_root().join("shared/tests/fixtures/events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Re-signs a stored event (bodyless here) with `login`'s credentials and the current date.
+fn signed(mut event: Value, login: &Login) -> Value {
+    let method = event["requestContext"]["http"]["method"].as_str().unwrap_or_default().to_owned();
+    let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
+    let query = event["rawQueryString"].as_str().unwrap_or_default().to_owned();
+    let h = sign_request(&login.creds, &method, &path, &query, b"", Timestamp::now()).expect("sign");
+    let headers = &mut event["headers"];
+    headers["authorization"] = json!(h.authorization);
+    headers["x-miniapp-date"] = json!(h.date);
+    headers["x-miniapp-security-token"] = json!(h.security_token);
+    event
+}
+
+/// One cold start.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    /// Spawn → "listening" (HTTP) or → first `/invocation/next` (Lambda).
+    ready: Duration,
+    /// Spawn → the first successful answer.
+    first: Duration,
+    rss_kib: Option<u64>,
+}
+
+/// HTTP mode: spawn with `PORT=0`, send the call as soon as the process says where it listens.
+async fn http_once(program: &Program, call: &Call, http: &reqwest::Client) -> Sample {
+    let started = Instant::now();
+    let mut proc = Running::spawn(program, &[("PORT", "0".to_owned())], true);
+    let port = proc.port().await;
+    let ready = started.elapsed();
+    let reply = match tokio::time::timeout(RUN_TIMEOUT, call.http(http, port)).await {
+        Ok(reply) => reply,
+        Err(_) => proc.fail("did not answer its first request in time"),
+    };
+    let first = started.elapsed();
+    if reply.status.as_u16() != call.expected() {
+        proc.fail(&format!("answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body)));
+    }
+    Sample { ready, first, rss_kib: proc.peak_rss_kib() }
+}
+
+/// Lambda mode: the event is queued before the spawn, so the first `/next` gets it at once.
+async fn lambda_once(program: &Program, call: &Call) -> Sample {
+    let mut api = RuntimeApi::start("").await;
+    api.push(Scripted::event("cold-1", &call.event()));
+    let started = Instant::now();
+    let mut proc = Running::spawn(program, &[("AWS_LAMBDA_RUNTIME_API", api.bare())], false);
+    let mut ready = None;
+    let post = loop {
+        // The test Runtime API counts polls but does not time them: look every millisecond.
+        if ready.is_none() && api.polls() > 0 {
+            ready = Some(started.elapsed());
+        }
+        if let Ok(post) = tokio::time::timeout(Duration::from_millis(1), api.next_post()).await {
+            break post;
+        }
+        proc.check_alive();
+        if started.elapsed() > RUN_TIMEOUT {
+            proc.fail("posted no response in time");
+        }
+    };
+    let first = started.elapsed();
+    let status = post.json()["statusCode"].as_u64().unwrap_or_default();
+    if post.kind != PostKind::Response("cold-1".into()) || status != u64::from(call.expected()) {
+        proc.fail(&format!("posted {:?}: {}", post.kind, String::from_utf8_lossy(&post.body)));
+    }
+    Sample { ready: ready.unwrap_or(first), first, rss_kib: proc.peak_rss_kib() }
+}
+
+/// One measured configuration and its samples.
+struct Row {
+    runtime: &'static str,
+    function: Function,
+    mode: Mode,
+    store: &'static str,
+    samples: Vec<Sample>,
+}
+
+async fn measure(settings: &Settings, program: &Program, function: Function, mode: Mode, store: &'static str, call: &Call) -> Row {
+    eprintln!("cold_start: {} {} {} on {store}", program.runtime, function.name(), mode.name());
+    let http = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(settings.runs);
+    for i in 0..settings.warmups + settings.runs {
+        let sample = match mode {
+            Mode::Http => http_once(program, call, &http).await,
+            Mode::Lambda => lambda_once(program, call).await,
+        };
+        if i >= settings.warmups {
+            samples.push(sample);
+        }
+    }
+    Row { runtime: program.runtime, function, mode, store, samples }
+}
+
+/// Logs in through a warm session process and reads once through a warm db process, with
+/// table creation on; returns the login whose credentials the cold db processes get.
+async fn warm_up(session: &Program, db: &Program) -> Login {
+    let http = reqwest::Client::new();
+    let login = {
+        let mut proc = Running::spawn(session, &[("PORT", "0".to_owned())], true);
+        let reply = Call::Login.http(&http, proc.port().await).await;
+        if reply.status.as_u16() != 201 {
+            proc.fail(&format!("warm login answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body)));
+        }
+        login_from(reply.json())
+    };
+    let mut proc = Running::spawn(db, &[("PORT", "0".to_owned())], true);
+    let reply = Call::List(login.clone()).http(&http, proc.port().await).await;
+    if reply.status.as_u16() != 200 {
+        proc.fail(&format!("warm read answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body)));
+    }
+    login
+}
+
+/// Every case of one runtime on one store. `make` builds a program from an environment.
+async fn run_store(settings: &Settings, store: &'static str, env: &[(String, String)], make: &dyn Fn(Function, &[(String, String)]) -> Program) -> Vec<Row> {
+    let warm_env = with_var(env, "MINIAPP_CREATE_TABLES", "true");
+    // Cold processes start as deployed ones do: the tables exist, nobody creates them.
+    let cold_env = with_var(env, "MINIAPP_CREATE_TABLES", "false");
+    let login = warm_up(&make(Function::Session, &warm_env), &make(Function::Db, &warm_env)).await;
+    let mut rows = Vec::new();
+    for function in [Function::Session, Function::Db] {
+        let call = Call::for_function(function, &login);
+        for mode in [Mode::Http, Mode::Lambda] {
+            rows.push(measure(settings, &make(function, &cold_env), function, mode, store, &call).await);
+        }
+    }
+    rows
+}
+
+fn dynamo(moto: &MotoServer, prefix: &str) -> StoreMode {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    StoreMode::Dynamo {
+        endpoint: moto.endpoint(),
+        sessions_table: format!("{prefix}-sessions-{suffix}"),
+        data_table: format!("{prefix}-data-{suffix}"),
+    }
+}
+
+async fn bench(settings: &Settings) -> Vec<Row> {
+    let gateway = start_gateway().await;
+    let moto = MotoServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let release = settings.release;
+    let rust = move |f: Function, env: &[(String, String)]| Program::rust(f, env, release);
+    let embedded = function_env(&gateway.url(), &StoreMode::Embedded(dir.path().join("data.db")));
+    let mut rows = run_store(settings, "embedded", &embedded, &rust).await;
+    let moto_env = function_env(&gateway.url(), &dynamo(&moto, "rust"));
+    rows.extend(run_store(settings, "DynamoDB (moto)", &moto_env, &rust).await);
+    if let Some(peer) = &settings.node_peer {
+        let node = |f: Function, env: &[(String, String)]| Program::node(f, env, peer);
+        let node_env = function_env(&gateway.url(), &dynamo(&moto, "node"));
+        rows.extend(run_store(settings, "DynamoDB (moto)", &node_env, &node).await);
+    }
+    rows
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied().unwrap_or_default()
+}
+
+fn sorted(values: impl Iterator<Item = Duration>) -> Vec<Duration> {
+    let mut v: Vec<Duration> = values.collect();
+    v.sort();
+    v
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn median_rss(samples: &[Sample]) -> Option<u64> {
+    let mut v: Vec<u64> = samples.iter().filter_map(|s| s.rss_kib).collect();
+    v.sort_unstable();
+    v.get(v.len().checked_sub(1)? / 2).copied()
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or_else(|| "n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+}
+
+impl Row {
+    fn first_sorted(&self) -> Vec<Duration> {
+        sorted(self.samples.iter().map(|s| s.first))
+    }
+
+    fn median(&self) -> Duration {
+        percentile(&self.first_sorted(), 50)
+    }
+
+    fn markdown(&self) -> String {
+        let first = self.first_sorted();
+        let ready = sorted(self.samples.iter().map(|s| s.ready));
+        format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            self.runtime,
+            self.function.name(),
+            self.mode.name(),
+            self.store,
+            self.samples.len(),
+            ms(percentile(&ready, 50)),
+            ms(percentile(&first, 50)),
+            ms(percentile(&first, 90)),
+            ms(first.first().copied().unwrap_or_default()),
+            mib(median_rss(&self.samples)),
+        )
+    }
+}
+
+fn print_report(settings: &Settings, rows: &[Row]) {
+    let build = if settings.release { "release" } else { "debug (smoke run)" };
+    println!("## Cold start ({build} binaries, {} runs per case after {} warm-up runs)\n", settings.runs, settings.warmups);
+    println!("| runtime | function | mode | store | runs | ready (median) | first answer: median | p90 | min | peak RSS (median) |");
+    println!("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for row in rows {
+        println!("{}", row.markdown());
+    }
+    print_comparison(rows);
+    print_sizes(settings);
+}
+
+/// Node.js against Rust on the same store server, case by case.
+fn print_comparison(rows: &[Row]) {
+    let node: Vec<&Row> = rows.iter().filter(|r| r.runtime == "Node.js").collect();
+    if node.is_empty() {
+        return;
+    }
+    println!("\n## Node.js peer vs Rust, same moto server (medians of spawn → first answer)\n");
+    println!("| function | mode | Rust | Node.js | Node.js / Rust | Rust peak RSS | Node.js peak RSS |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    for n in node {
+        let same = |r: &&Row| r.runtime == "Rust" && r.store == n.store && r.function == n.function && r.mode == n.mode;
+        let Some(r) = rows.iter().find(same) else { continue };
+        let ratio = n.median().as_secs_f64() / r.median().as_secs_f64().max(f64::MIN_POSITIVE);
+        println!(
+            "| {} | {} | {} | {} | {ratio:.1}× | {} | {} |",
+            n.function.name(),
+            n.mode.name(),
+            ms(r.median()),
+            ms(n.median()),
+            mib(median_rss(&r.samples)),
+            mib(median_rss(&n.samples)),
+        );
+    }
+}
+
+fn print_sizes(settings: &Settings) {
+    if !settings.release {
+        return;
+    }
+    println!("\n## Binary sizes (release profile: thin LTO, stripped)\n");
+    println!("| binary | bytes | MiB |");
+    println!("| --- | ---: | ---: |");
+    for name in ["session", "db"] {
+        let len = std::fs::metadata(release_binary(name)).map(|m| m.len()).unwrap_or_default();
+        println!("| {name} | {len} | {:.1} |", len as f64 / (1024.0 * 1024.0));
+    }
+}
