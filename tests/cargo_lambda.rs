@@ -101,7 +101,13 @@ impl Emulator {
             .unwrap_or_else(|e| panic!("copying {}: {e}", manifest.display()));
         let port = free_port();
         let mut child = Command::new(&program)
-            .args(["lambda", "watch", "--only-lambda-apis", "--invoke-address", "127.0.0.1"])
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
             .args(["--invoke-port", &port.to_string()])
             .current_dir(dir.path())
             // Its `cargo metadata` call must never reach a registry.
@@ -115,7 +121,13 @@ impl Emulator {
         let output = Captured::default();
         output.drain(child.stdout.take().expect("piped stdout"));
         output.drain(child.stderr.take().expect("piped stderr"));
-        let mut emulator = Self { child, output, port, runtime_api: String::new(), dir };
+        let mut emulator = Self {
+            child,
+            output,
+            port,
+            runtime_api: String::new(),
+            dir,
+        };
         emulator.runtime_api = emulator.wait_ready();
         emulator
     }
@@ -125,40 +137,88 @@ impl Emulator {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let printed = runtime_api_line(&self.output.text());
-            if let Some(api) = printed.filter(|_| TcpStream::connect(("127.0.0.1", self.port)).is_ok()) {
+            if let Some(api) =
+                printed.filter(|_| TcpStream::connect(("127.0.0.1", self.port)).is_ok())
+            {
                 return api;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("cargo-lambda exited at start ({status}):\n{}", self.output.text());
+                panic!(
+                    "cargo-lambda exited at start ({status}):\n{}",
+                    self.output.text()
+                );
             }
-            assert!(Instant::now() < deadline, "cargo-lambda not ready within {START_TIMEOUT:?}:\n{}", self.output.text());
+            assert!(
+                Instant::now() < deadline,
+                "cargo-lambda not ready within {START_TIMEOUT:?}:\n{}",
+                self.output.text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// Invokes `function` through the emulator's HTTP invoke endpoint; returns the Lambda
-    /// request id it assigned and the function's response object.
-    async fn invoke(&self, function: &LambdaProcess, event: &Value) -> (String, Value) {
-        let url = format!("http://127.0.0.1:{}/2015-03-31/functions/{}/invocations", self.port, function.name);
-        let sent = reqwest::Client::new().post(&url).body(event.to_string()).timeout(INVOKE_TIMEOUT).send().await;
+    /// Invokes `function` through the emulator's HTTP invoke endpoint; returns the function's
+    /// response object.
+    async fn invoke(&self, function: &mut LambdaProcess, event: &Value) -> Value {
+        self.ensure_running(function);
+        let function = &*function;
+        let url = format!(
+            "http://127.0.0.1:{}/2015-03-31/functions/{}/invocations",
+            self.port, function.name
+        );
+        let sent = reqwest::Client::new()
+            .post(&url)
+            .body(event.to_string())
+            .timeout(INVOKE_TIMEOUT)
+            .send()
+            .await;
         let resp = sent.unwrap_or_else(|e| self.fail(function, &format!("invoke {url}: {e}")));
         let status = resp.status();
-        let request_id = header(resp.headers(), "lambda-runtime-aws-request-id");
-        let body = resp.bytes().await.unwrap_or_else(|e| self.fail(function, &format!("reading the answer of {url}: {e}")));
+        let body = resp
+            .bytes()
+            .await
+            .unwrap_or_else(|e| self.fail(function, &format!("reading the answer of {url}: {e}")));
         if status != reqwest::StatusCode::OK {
-            self.fail(function, &format!("invoke answered {status}: {}", String::from_utf8_lossy(&body)));
+            self.fail(
+                function,
+                &format!(
+                    "invoke answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                ),
+            );
         }
-        let json = serde_json::from_slice(&body).unwrap_or_else(|e| self.fail(function, &format!("answer is not JSON ({e}): {}", String::from_utf8_lossy(&body))));
-        (request_id, json)
+        let json = serde_json::from_slice(&body).unwrap_or_else(|e| {
+            self.fail(
+                function,
+                &format!(
+                    "answer is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&body)
+                ),
+            )
+        });
+        json
     }
 
     /// Invokes `function` with `cargo-lambda lambda invoke --data-file`; returns its response.
-    async fn invoke_cli(&self, function: &LambdaProcess, event: &Value) -> Value {
-        let file = self.dir.path().join(format!("event-{}.json", function.name));
+    async fn invoke_cli(&self, function: &mut LambdaProcess, event: &Value) -> Value {
+        self.ensure_running(function);
+        let function = &*function;
+        let file = self
+            .dir
+            .path()
+            .join(format!("event-{}.json", function.name));
         std::fs::write(&file, event.to_string()).expect("writing the event file");
         let port = self.port.to_string();
         let run = tokio::process::Command::new(cargo_lambda_program())
-            .args(["lambda", "invoke", function.name, "--invoke-address", "127.0.0.1", "--invoke-port", &port])
+            .args([
+                "lambda",
+                "invoke",
+                function.name,
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port,
+            ])
             .args(["--output-format", "json", "--data-file"])
             .arg(&file)
             .current_dir(self.dir.path())
@@ -169,18 +229,47 @@ impl Emulator {
         let out = match tokio::time::timeout(INVOKE_TIMEOUT, run).await {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => self.fail(function, &format!("cannot run cargo-lambda invoke: {e}")),
-            Err(_) => self.fail(function, &format!("cargo-lambda invoke took over {INVOKE_TIMEOUT:?}")),
+            Err(_) => self.fail(
+                function,
+                &format!("cargo-lambda invoke took over {INVOKE_TIMEOUT:?}"),
+            ),
         };
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
         if !out.status.success() {
-            self.fail(function, &format!("cargo-lambda invoke failed ({}):\n{stdout}\n{stderr}", out.status));
+            self.fail(
+                function,
+                &format!(
+                    "cargo-lambda invoke failed ({}):\n{stdout}\n{stderr}",
+                    out.status
+                ),
+            );
         }
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| self.fail(function, &format!("invoke printed no JSON ({e}):\n{stdout}\n{stderr}")))
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            self.fail(
+                function,
+                &format!("invoke printed no JSON ({e}):\n{stdout}\n{stderr}"),
+            )
+        })
+    }
+
+    /// Fails at once when the function died: the emulator would only time out waiting for it.
+    fn ensure_running(&self, function: &mut LambdaProcess) {
+        if let Ok(Some(status)) = function.child.try_wait() {
+            self.fail(function, &format!("{} exited ({status})", function.name));
+        }
     }
 
     /// Panics with everything that helps: the emulator's output and the function's log.
     fn fail(&self, function: &LambdaProcess, what: &str) -> ! {
-        panic!("{what}\n--- cargo-lambda output ---\n{}\n--- {} log ---\n{}", self.output.text(), function.name, function.logs())
+        panic!(
+            "{what}\n--- cargo-lambda output ---\n{}\n--- {} log ---\n{}",
+            self.output.text(),
+            function.name,
+            function.logs()
+        )
     }
 }
 
@@ -198,10 +287,6 @@ fn runtime_api_line(output: &str) -> Option<String> {
     Some(value.to_owned())
 }
 
-fn header(headers: &reqwest::header::HeaderMap, name: &str) -> String {
-    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
-}
-
 /// One of our binaries in Lambda mode, pointed at the emulator; killed on drop.
 struct LambdaProcess {
     name: &'static str,
@@ -212,14 +297,22 @@ struct LambdaProcess {
 impl LambdaProcess {
     /// The emulator serves each function under its own prefix, `<runtime api>/<name>`; the
     /// bare prefix it prints belongs to its default function `_`, which we do not use.
-    fn spawn(name: &'static str, env: &[(String, String)], emulator: &Emulator, log_dir: &Path) -> Self {
+    fn spawn(
+        name: &'static str,
+        env: &[(String, String)],
+        emulator: &Emulator,
+        log_dir: &Path,
+    ) -> Self {
         let log = log_dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let stderr = file.try_clone().expect("log file handle");
         let child = tokio::process::Command::new(binary(name))
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("AWS_LAMBDA_RUNTIME_API", format!("{}/{name}", emulator.runtime_api))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("{}/{name}", emulator.runtime_api),
+            )
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
@@ -245,11 +338,29 @@ fn fixture(name: &str) -> Value {
 /// Re-signs a stored event with `login`'s credentials and the current date (the stored
 /// signature and token are dummies).
 fn signed(mut event: Value, login: &Login) -> Value {
-    let body = event["body"].as_str().unwrap_or_default().as_bytes().to_vec();
-    let method = event["requestContext"]["http"]["method"].as_str().unwrap_or_default().to_owned();
+    let body = event["body"]
+        .as_str()
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    let method = event["requestContext"]["http"]["method"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
-    let query = event["rawQueryString"].as_str().unwrap_or_default().to_owned();
-    let h = sign_request(&login.creds, &method, &path, &query, &body, Timestamp::now()).expect("sign");
+    let query = event["rawQueryString"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let h = sign_request(
+        &login.creds,
+        &method,
+        &path,
+        &query,
+        &body,
+        Timestamp::now(),
+    )
+    .expect("sign");
     let headers = &mut event["headers"];
     headers["authorization"] = json!(h.authorization);
     headers["x-miniapp-date"] = json!(h.date);
@@ -267,6 +378,17 @@ fn get_item(id: &str) -> Value {
     event
 }
 
+/// The response's `x-request-id`, checked to be the emulator's Lambda request id (a UUID; it
+/// does not echo the id on its invoke endpoint, so its form is what can be checked).
+fn request_id(resp: &Value) -> String {
+    let id = resp["headers"]["x-request-id"].as_str().unwrap_or_default();
+    assert!(
+        uuid::Uuid::parse_str(id).is_ok(),
+        "x-request-id {id:?} is not the emulator's request id: {resp}"
+    );
+    id.to_owned()
+}
+
 fn status(resp: &Value) -> u64 {
     resp["statusCode"].as_u64().unwrap_or_default()
 }
@@ -280,40 +402,70 @@ async fn both_functions_run_under_the_cargo_lambda_emulator() {
     let emulator = Emulator::start();
     let gateway = start_gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let env = function_env(&gateway.url(), &StoreMode::Embedded(dir.path().join("data.db")));
-    let session = LambdaProcess::spawn("session", &env, &emulator, dir.path());
-    let db = LambdaProcess::spawn("db", &env, &emulator, dir.path());
+    let env = function_env(
+        &gateway.url(),
+        &StoreMode::Embedded(dir.path().join("data.db")),
+    );
+    let mut session = LambdaProcess::spawn("session", &env, &emulator, dir.path());
+    let mut db = LambdaProcess::spawn("db", &env, &emulator, dir.path());
 
     let mut login = fixture("apigw-v2-post-session.json");
     login["body"] = json!(json!({"authCode": "dev-alice"}).to_string());
-    let (id, r) = emulator.invoke(&session, &login).await;
+    let r = emulator.invoke(&mut session, &login).await;
     assert_eq!(status(&r), 201, "{r}");
-    assert!(!id.is_empty(), "the emulator names its request");
-    assert_eq!(r["headers"]["x-request-id"], json!(id), "the request id is the Lambda request id");
+    let login_id = request_id(&r);
     let alice = login_from(body_json(&r));
     assert_eq!(alice.user_id, "dev-openid-alice");
     assert!(alice.creds.access_key_id.starts_with("STS."), "{r}");
 
     // The stored PUT carries If-Match "3"; without it the item is created.
     let mut put = fixture("apigw-v2-put-db-todo.json");
-    put["headers"].as_object_mut().expect("headers").remove("if-match");
-    let (_, r) = emulator.invoke(&db, &signed(put, &alice)).await;
+    put["headers"]
+        .as_object_mut()
+        .expect("headers")
+        .remove("if-match");
+    let r = emulator.invoke(&mut db, &signed(put, &alice)).await;
     assert_eq!(status(&r), 201, "{r}");
     assert_eq!(r["headers"]["etag"], json!("\"1\""), "{r}");
 
-    let (_, r) = emulator.invoke(&db, &signed(get_item("milk"), &alice)).await;
+    let r = emulator
+        .invoke(&mut db, &signed(get_item("milk"), &alice))
+        .await;
     assert_eq!(status(&r), 200, "{r}");
     let item = body_json(&r);
-    assert_eq!((item["id"].clone(), item["version"].clone()), (json!("milk"), json!(1)), "{r}");
+    assert_eq!(
+        (item["id"].clone(), item["version"].clone()),
+        (json!("milk"), json!(1)),
+        "{r}"
+    );
     assert_eq!(item["data"], json!({"title": "milk", "done": true}));
 
     // The same GET through cargo-lambda's own client, and an absent item.
-    let r = emulator.invoke_cli(&db, &signed(get_item("milk"), &alice)).await;
-    assert_eq!((status(&r), body_json(&r)["data"]["title"].clone()), (200, json!("milk")), "{r}");
-    let (id, r) = emulator.invoke(&db, &signed(fixture("apigw-v2-get-db-todo.json"), &alice)).await;
-    assert_eq!((status(&r), body_json(&r)["error"]["code"].clone()), (404, json!("NotFound")), "{r}");
-    assert_eq!(body_json(&r)["error"]["requestId"], json!(id));
+    let r = emulator
+        .invoke_cli(&mut db, &signed(get_item("milk"), &alice))
+        .await;
+    assert_eq!(
+        (status(&r), body_json(&r)["data"]["title"].clone()),
+        (200, json!("milk")),
+        "{r}"
+    );
+    let r = emulator
+        .invoke(
+            &mut db,
+            &signed(fixture("apigw-v2-get-db-todo.json"), &alice),
+        )
+        .await;
+    assert_eq!(
+        (status(&r), body_json(&r)["error"]["code"].clone()),
+        (404, json!("NotFound")),
+        "{r}"
+    );
+    assert_eq!(body_json(&r)["error"]["requestId"], json!(request_id(&r)));
+    assert_ne!(request_id(&r), login_id, "each invocation has its own id");
 
-    assert!(!emulator.dir.path().join("target").exists(), "cargo-lambda must not build anything");
+    assert!(
+        !emulator.dir.path().join("target").exists(),
+        "cargo-lambda must not build anything"
+    );
     drop((session, db));
 }

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use integration_tests::functions::{
-    function_env, start_gateway, Client, HttpFunction, StoreMode,
-};
+use integration_tests::functions::{function_env, start_gateway, Client, HttpFunction, StoreMode};
 use integration_tests::moto::MotoServer;
 use miniapp_shared::alipay::StandinHandle;
 use miniapp_shared::time_fmt::Timestamp;
@@ -51,7 +49,13 @@ async fn world(mode: Mode, extra: &[(&str, &str)]) -> World {
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let session = HttpFunction::spawn("session", &env, dir.path());
     let db = HttpFunction::spawn("db", &env, dir.path());
-    World { client: Client::new(&session.url, &db.url), session, db, gateway, _dir: dir }
+    World {
+        client: Client::new(&session.url, &db.url),
+        session,
+        db,
+        gateway,
+        _dir: dir,
+    }
 }
 
 /// Runs a scenario against both stores.
@@ -80,7 +84,10 @@ both_stores!(
 
 fn rfc3339(v: &Value) -> Timestamp {
     let s = v.as_str().unwrap_or_default();
-    assert!(s.ends_with('Z') && s.len() == 20, "not RFC 3339 UTC whole seconds: {s}");
+    assert!(
+        s.ends_with('Z') && s.len() == 20,
+        "not RFC 3339 UTC whole seconds: {s}"
+    );
     Timestamp::parse_rfc3339(s).expect("parses")
 }
 
@@ -94,19 +101,29 @@ async fn session_routes(mode: Mode) {
     let expires_at = rfc3339(&alice.body["expiresAt"]);
     let expiration = rfc3339(&alice.body["credentials"]["expiration"]);
     assert!(expiration <= expires_at);
-    assert!(w.gateway.verified_requests() >= 1, "the gateway checked our RSA2 signature");
+    assert!(
+        w.gateway.verified_requests() >= 1,
+        "the gateway checked our RSA2 signature"
+    );
 
     let r = c.session(&alice, "GET", "/session").await;
     assert_eq!(r.status, 200);
     let v = r.json();
-    assert_eq!((v["sessionId"].as_str(), v["userId"].as_str()), (Some(alice.session_id.as_str()), Some("dev-openid-alice")));
+    assert_eq!(
+        (v["sessionId"].as_str(), v["userId"].as_str()),
+        (Some(alice.session_id.as_str()), Some("dev-openid-alice"))
+    );
     assert!(rfc3339(&v["createdAt"]) <= rfc3339(&v["expiresAt"]));
 
     let r = c.session(&alice, "POST", "/session/refresh").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let fresh = integration_tests::functions::login_from(r.json());
     assert_eq!(fresh.session_id, alice.session_id);
-    assert_eq!(rfc3339(&fresh.body["expiresAt"]), expires_at, "a refresh never extends the session");
+    assert_eq!(
+        rfc3339(&fresh.body["expiresAt"]),
+        expires_at,
+        "a refresh never extends the session"
+    );
     assert_ne!(fresh.creds.access_key_id, alice.creds.access_key_id);
     // Both the old and the new credentials work until their own expiration.
     assert_eq!(c.db(&alice, "GET", "/db/todos", None).await.status, 200);
@@ -116,9 +133,15 @@ async fn session_routes(mode: Mode) {
     assert_eq!(r.status, 204);
     assert!(r.body.is_empty());
     for who in [&alice, &fresh] {
-        c.session(who, "GET", "/session").await.assert_error(401, "SessionRevoked");
-        c.session(who, "POST", "/session/refresh").await.assert_error(401, "SessionRevoked");
-        c.db(who, "GET", "/db/todos", None).await.assert_error(401, "SessionRevoked");
+        c.session(who, "GET", "/session")
+            .await
+            .assert_error(401, "SessionRevoked");
+        c.session(who, "POST", "/session/refresh")
+            .await
+            .assert_error(401, "SessionRevoked");
+        c.db(who, "GET", "/db/todos", None)
+            .await
+            .assert_error(401, "SessionRevoked");
     }
     // Another session of the same user is unaffected.
     let again = c.login("dev-alice").await;
@@ -130,31 +153,64 @@ async fn login_outcomes(mode: Mode) {
     let c = &w.client;
     let user_only = c.login("code-user-only").await;
     assert_eq!(user_only.user_id, "2088000000000777");
-    c.login_reply("dev-invalid").await.assert_error(401, "AuthCodeInvalid");
-    c.login_reply("code-upstream-error").await.assert_error(502, "UpstreamError");
-    c.login_reply("code-tampered").await.assert_error(502, "UpstreamSignatureInvalid");
-    c.login_reply("code-http500").await.assert_error(502, "UpstreamError");
-    c.login_reply("code-slow").await.assert_error(504, "UpstreamTimeout");
+    c.login_reply("dev-invalid")
+        .await
+        .assert_error(401, "AuthCodeInvalid");
+    c.login_reply("code-upstream-error")
+        .await
+        .assert_error(502, "UpstreamError");
+    c.login_reply("code-tampered")
+        .await
+        .assert_error(502, "UpstreamSignatureInvalid");
+    c.login_reply("code-http500")
+        .await
+        .assert_error(502, "UpstreamError");
+    c.login_reply("code-slow")
+        .await
+        .assert_error(504, "UpstreamTimeout");
     let url = format!("{}/session", w.session.url);
-    c.raw("POST", &url, &[], vec![]).await.assert_error(400, "InvalidJson");
-    c.raw("POST", &url, &[], b"{\"authCode\":".to_vec()).await.assert_error(400, "InvalidJson");
-    c.raw("POST", &url, &[], b"[]".to_vec()).await.assert_error(400, "InvalidRequest");
-    c.raw("POST", &url, &[], b"{\"authCode\":5}".to_vec()).await.assert_error(400, "InvalidRequest");
-    c.raw("POST", &url, &[], b"{}".to_vec()).await.assert_error(400, "InvalidRequest");
+    c.raw("POST", &url, &[], vec![])
+        .await
+        .assert_error(400, "InvalidJson");
+    c.raw("POST", &url, &[], b"{\"authCode\":".to_vec())
+        .await
+        .assert_error(400, "InvalidJson");
+    c.raw("POST", &url, &[], b"[]".to_vec())
+        .await
+        .assert_error(400, "InvalidRequest");
+    c.raw("POST", &url, &[], b"{\"authCode\":5}".to_vec())
+        .await
+        .assert_error(400, "InvalidRequest");
+    c.raw("POST", &url, &[], b"{}".to_vec())
+        .await
+        .assert_error(400, "InvalidRequest");
 }
 
 async fn crud_and_conditions(mode: Mode) {
     let w = world(mode, &[]).await;
     let c = &w.client;
     let a = c.login("dev-alice").await;
-    let r = c.db(&a, "POST", "/db/todos", Some(json!({"title": "milk", "n": 1}))).await;
+    let r = c
+        .db(
+            &a,
+            "POST",
+            "/db/todos",
+            Some(json!({"title": "milk", "n": 1})),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let item = r.json();
     let id = item["id"].as_str().expect("id").to_owned();
-    assert_eq!(uuid::Uuid::parse_str(&id).map(|u| u.get_version_num()).ok(), Some(7));
+    assert_eq!(
+        uuid::Uuid::parse_str(&id).map(|u| u.get_version_num()).ok(),
+        Some(7)
+    );
     assert_eq!(item["version"], 1);
     assert_eq!(r.headers["etag"], "\"1\"");
-    assert_eq!(r.headers["location"].to_str().ok(), Some(format!("/db/todos/{id}").as_str()));
+    assert_eq!(
+        r.headers["location"].to_str().ok(),
+        Some(format!("/db/todos/{id}").as_str())
+    );
     assert_eq!(item["createdAt"], item["updatedAt"]);
     let path = format!("/db/todos/{id}");
 
@@ -170,40 +226,108 @@ async fn crud_and_conditions(mode: Mode) {
         }
     };
     let r = put(json!({"title": "oat milk"}), vec![("if-match", "\"1\"")]).await;
-    assert_eq!((r.status.as_u16(), r.json()["version"].as_u64()), (200, Some(2)));
+    assert_eq!(
+        (r.status.as_u16(), r.json()["version"].as_u64()),
+        (200, Some(2))
+    );
     assert_eq!(r.json()["createdAt"], item["createdAt"]);
-    put(json!({"title": "lost race"}), vec![("if-match", "\"1\"")]).await.assert_error(412, "PreconditionFailed");
-    put(json!({"x": 1}), vec![("if-none-match", "*")]).await.assert_error(412, "PreconditionFailed");
-    put(json!({"x": 1}), vec![("if-match", "\"0\"")]).await.assert_error(412, "PreconditionFailed");
-    put(json!({"x": 1}), vec![("if-match", "abc")]).await.assert_error(400, "InvalidRequest");
+    put(json!({"title": "lost race"}), vec![("if-match", "\"1\"")])
+        .await
+        .assert_error(412, "PreconditionFailed");
+    put(json!({"x": 1}), vec![("if-none-match", "*")])
+        .await
+        .assert_error(412, "PreconditionFailed");
+    put(json!({"x": 1}), vec![("if-match", "\"0\"")])
+        .await
+        .assert_error(412, "PreconditionFailed");
+    put(json!({"x": 1}), vec![("if-match", "abc")])
+        .await
+        .assert_error(400, "InvalidRequest");
 
-    let r = c.db(&a, "PATCH", &path, Some(json!({"done": true, "title": null, "tags": ["a"]}))).await;
+    let r = c
+        .db(
+            &a,
+            "PATCH",
+            &path,
+            Some(json!({"done": true, "title": null, "tags": ["a"]})),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["data"], json!({"done": true, "tags": ["a"]}));
     assert_eq!(r.json()["version"], 3);
     assert_eq!(r.headers["etag"], "\"3\"");
-    c.db(&a, "PATCH", &path, Some(json!([1]))).await.assert_error(400, "InvalidRequest");
+    c.db(&a, "PATCH", &path, Some(json!([1])))
+        .await
+        .assert_error(400, "InvalidRequest");
 
     let b = b"{}".to_vec();
-    c.signed(&a, "DELETE", &c.db_url, &path, b"", &[("if-match", "\"2\"")]).await.assert_error(412, "PreconditionFailed");
-    let r = c.signed(&a, "DELETE", &c.db_url, &path, b"", &[("if-match", "\"3\"")]).await;
+    c.signed(
+        &a,
+        "DELETE",
+        &c.db_url,
+        &path,
+        b"",
+        &[("if-match", "\"2\"")],
+    )
+    .await
+    .assert_error(412, "PreconditionFailed");
+    let r = c
+        .signed(
+            &a,
+            "DELETE",
+            &c.db_url,
+            &path,
+            b"",
+            &[("if-match", "\"3\"")],
+        )
+        .await;
     assert_eq!(r.status, 204);
-    c.db(&a, "GET", &path, None).await.assert_error(404, "NotFound");
-    c.db(&a, "DELETE", &path, None).await.assert_error(404, "NotFound");
-    c.db(&a, "PATCH", &path, Some(json!({"a": 1}))).await.assert_error(404, "NotFound");
+    c.db(&a, "GET", &path, None)
+        .await
+        .assert_error(404, "NotFound");
+    c.db(&a, "DELETE", &path, None)
+        .await
+        .assert_error(404, "NotFound");
+    c.db(&a, "PATCH", &path, Some(json!({"a": 1})))
+        .await
+        .assert_error(404, "NotFound");
     // If-Match on an absent item is 412 for PUT, PATCH and DELETE.
     for m in ["PUT", "PATCH", "DELETE"] {
-        c.signed(&a, m, &c.db_url, &path, &b, &[("if-match", "\"1\"")]).await.assert_error(412, "PreconditionFailed");
+        c.signed(&a, m, &c.db_url, &path, &b, &[("if-match", "\"1\"")])
+            .await
+            .assert_error(412, "PreconditionFailed");
     }
-    let r = c.signed(&a, "PUT", &c.db_url, "/db/todos/my-id.1", &b, &[("if-none-match", "*")]).await;
-    assert_eq!((r.status.as_u16(), r.json()["id"].as_str()), (201, Some("my-id.1")));
-    let r = c.db(&a, "PUT", "/db/todos/my-id.1", Some(json!({"v": 2}))).await;
-    assert_eq!((r.status.as_u16(), r.json()["version"].as_u64()), (200, Some(2)));
+    let r = c
+        .signed(
+            &a,
+            "PUT",
+            &c.db_url,
+            "/db/todos/my-id.1",
+            &b,
+            &[("if-none-match", "*")],
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["id"].as_str()),
+        (201, Some("my-id.1"))
+    );
+    let r = c
+        .db(&a, "PUT", "/db/todos/my-id.1", Some(json!({"v": 2})))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["version"].as_u64()),
+        (200, Some(2))
+    );
     // JSON survives exactly: big integers, unicode, empty strings, nulls, nesting.
     let awkward = json!({"big": 123456789012345678901234567890u128, "f": 0.1, "s": "", "n": null, "u": "汉字🙂", "deep": [[{"a": []}]], "size": {"ttl": 1}});
-    let r = c.db(&a, "PUT", "/db/todos/awkward", Some(awkward.clone())).await;
+    let r = c
+        .db(&a, "PUT", "/db/todos/awkward", Some(awkward.clone()))
+        .await;
     assert_eq!(r.status, 201);
-    assert_eq!(c.db(&a, "GET", "/db/todos/awkward", None).await.json()["data"], awkward);
+    assert_eq!(
+        c.db(&a, "GET", "/db/todos/awkward", None).await.json()["data"],
+        awkward
+    );
 }
 
 async fn listing(mode: Mode) {
@@ -211,7 +335,14 @@ async fn listing(mode: Mode) {
     let c = &w.client;
     let a = c.login("dev-alice").await;
     for i in 0..23 {
-        let r = c.db(&a, "PUT", &format!("/db/notes/item-{i:02}"), Some(json!({"i": i}))).await;
+        let r = c
+            .db(
+                &a,
+                "PUT",
+                &format!("/db/notes/item-{i:02}"),
+                Some(json!({"i": i})),
+            )
+            .await;
         assert_eq!(r.status, 201);
     }
     c.db(&a, "PUT", "/db/notes/other", Some(json!({}))).await;
@@ -228,7 +359,11 @@ async fn listing(mode: Mode) {
         let v = r.json();
         let items = v["items"].as_array().expect("items");
         assert!(items.len() <= limit);
-        seen.extend(items.iter().map(|i| i["id"].as_str().unwrap_or_default().to_owned()));
+        seen.extend(
+            items
+                .iter()
+                .map(|i| i["id"].as_str().unwrap_or_default().to_owned()),
+        );
         match v["nextCursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
             None => break,
@@ -237,64 +372,139 @@ async fn listing(mode: Mode) {
     }
     let expected: Vec<String> = (0..23).rev().map(|i| format!("item-{i:02}")).collect();
     assert_eq!(seen, expected, "no gaps, no duplicates, descending");
-    let all = c.db(&a, "GET", "/db/notes?limit=100&cursor=", None).await.json();
+    let all = c
+        .db(&a, "GET", "/db/notes?limit=100&cursor=", None)
+        .await
+        .json();
     assert_eq!(all["items"].as_array().map(Vec::len), Some(24));
     assert_eq!(all["nextCursor"], Value::Null);
     let first = c.db(&a, "GET", "/db/notes?limit=2", None).await.json();
     let cur = first["nextCursor"].as_str().expect("cursor").to_owned();
-    c.db(&a, "GET", &format!("/db/notes?limit=2&cursor={cur}&order=desc"), None).await.assert_error(400, "InvalidQuery");
-    c.db(&a, "GET", &format!("/db/other?limit=2&cursor={cur}"), None).await.assert_error(400, "InvalidQuery");
-    c.db(&a, "GET", "/db/notes?cursor=garbage", None).await.assert_error(400, "InvalidQuery");
-    c.db(&a, "GET", "/db/notes?limit=0", None).await.assert_error(400, "InvalidQuery");
-    c.db(&a, "GET", "/db/notes?limit=101", None).await.assert_error(400, "InvalidQuery");
-    c.db(&a, "GET", "/db/notes?limit=1&limit=2", None).await.assert_error(400, "InvalidQuery");
-    c.db(&a, "GET", "/db/notes?order=sideways", None).await.assert_error(400, "InvalidQuery");
-    let none = c.db(&a, "GET", "/db/notes?prefix=%2F%2F&unknown=1", None).await;
-    assert_eq!((none.status.as_u16(), none.json()), (200, json!({"items": [], "nextCursor": null})));
+    c.db(
+        &a,
+        "GET",
+        &format!("/db/notes?limit=2&cursor={cur}&order=desc"),
+        None,
+    )
+    .await
+    .assert_error(400, "InvalidQuery");
+    c.db(&a, "GET", &format!("/db/other?limit=2&cursor={cur}"), None)
+        .await
+        .assert_error(400, "InvalidQuery");
+    c.db(&a, "GET", "/db/notes?cursor=garbage", None)
+        .await
+        .assert_error(400, "InvalidQuery");
+    c.db(&a, "GET", "/db/notes?limit=0", None)
+        .await
+        .assert_error(400, "InvalidQuery");
+    c.db(&a, "GET", "/db/notes?limit=101", None)
+        .await
+        .assert_error(400, "InvalidQuery");
+    c.db(&a, "GET", "/db/notes?limit=1&limit=2", None)
+        .await
+        .assert_error(400, "InvalidQuery");
+    c.db(&a, "GET", "/db/notes?order=sideways", None)
+        .await
+        .assert_error(400, "InvalidQuery");
+    let none = c
+        .db(&a, "GET", "/db/notes?prefix=%2F%2F&unknown=1", None)
+        .await;
+    assert_eq!(
+        (none.status.as_u16(), none.json()),
+        (200, json!({"items": [], "nextCursor": null}))
+    );
 }
 
 async fn order_of_checks(mode: Mode) {
     let w = world(mode, &[]).await;
     let c = &w.client;
     let (s, d) = (w.session.url.clone(), w.db.url.clone());
-    c.raw("GET", &format!("{d}/nope"), &[], vec![]).await.assert_error(404, "RouteNotFound");
-    c.raw("GET", &format!("{d}/db"), &[], vec![]).await.assert_error(404, "RouteNotFound");
-    c.raw("GET", &format!("{d}/session"), &[], vec![]).await.assert_error(404, "RouteNotFound");
-    c.raw("GET", &format!("{s}/db/todos"), &[], vec![]).await.assert_error(404, "RouteNotFound");
+    c.raw("GET", &format!("{d}/nope"), &[], vec![])
+        .await
+        .assert_error(404, "RouteNotFound");
+    c.raw("GET", &format!("{d}/db"), &[], vec![])
+        .await
+        .assert_error(404, "RouteNotFound");
+    c.raw("GET", &format!("{d}/session"), &[], vec![])
+        .await
+        .assert_error(404, "RouteNotFound");
+    c.raw("GET", &format!("{s}/db/todos"), &[], vec![])
+        .await
+        .assert_error(404, "RouteNotFound");
     let r = c.raw("POST", &format!("{d}/db/todos/x"), &[], vec![]).await;
     r.assert_error(405, "MethodNotAllowed");
     assert!(r.headers.contains_key("allow"));
-    c.raw("PUT", &format!("{s}/session"), &[], vec![]).await.assert_error(405, "MethodNotAllowed");
+    c.raw("PUT", &format!("{s}/session"), &[], vec![])
+        .await
+        .assert_error(405, "MethodNotAllowed");
     // 413 before authentication; exactly 262144 bytes is accepted (and then needs a signature).
-    c.raw("POST", &format!("{d}/db/todos"), &[], vec![b' '; 262_145]).await.assert_error(413, "PayloadTooLarge");
-    c.raw("POST", &format!("{d}/db/todos"), &[], vec![b' '; 262_144]).await.assert_error(401, "MissingAuthorization");
-    c.raw("POST", &format!("{s}/session"), &[], vec![b' '; 262_145]).await.assert_error(413, "PayloadTooLarge");
+    c.raw("POST", &format!("{d}/db/todos"), &[], vec![b' '; 262_145])
+        .await
+        .assert_error(413, "PayloadTooLarge");
+    c.raw("POST", &format!("{d}/db/todos"), &[], vec![b' '; 262_144])
+        .await
+        .assert_error(401, "MissingAuthorization");
+    c.raw("POST", &format!("{s}/session"), &[], vec![b' '; 262_145])
+        .await
+        .assert_error(413, "PayloadTooLarge");
     // Bad escapes are InvalidQuery before authentication; other validation comes after it.
-    c.raw("GET", &format!("{d}/db/todos?x=%zz"), &[], vec![]).await.assert_error(400, "InvalidQuery");
-    c.raw("GET", &format!("{d}/db/todos/%E0%A4"), &[], vec![]).await.assert_error(400, "InvalidQuery");
-    c.raw("GET", &format!("{d}/db/bad.coll"), &[], vec![]).await.assert_error(401, "MissingAuthorization");
-    c.raw("GET", &format!("{d}/db/todos?limit=0"), &[], vec![]).await.assert_error(401, "MissingAuthorization");
+    c.raw("GET", &format!("{d}/db/todos?x=%zz"), &[], vec![])
+        .await
+        .assert_error(400, "InvalidQuery");
+    c.raw("GET", &format!("{d}/db/todos/%E0%A4"), &[], vec![])
+        .await
+        .assert_error(400, "InvalidQuery");
+    c.raw("GET", &format!("{d}/db/bad.coll"), &[], vec![])
+        .await
+        .assert_error(401, "MissingAuthorization");
+    c.raw("GET", &format!("{d}/db/todos?limit=0"), &[], vec![])
+        .await
+        .assert_error(401, "MissingAuthorization");
     let a = c.login("dev-alice").await;
-    c.db(&a, "GET", "/db/bad.coll", None).await.assert_error(400, "InvalidCollection");
-    c.db(&a, "GET", "/db/bad.coll/a%2Fb", None).await.assert_error(400, "InvalidCollection");
-    c.db(&a, "GET", "/db/todos/a%2Fb", None).await.assert_error(400, "InvalidId");
-    c.db(&a, "GET", "/db/todos/x%3Fy", None).await.assert_error(400, "InvalidId");
-    c.db(&a, "GET", &format!("/db/{}", "c".repeat(65)), None).await.assert_error(400, "InvalidCollection");
+    c.db(&a, "GET", "/db/bad.coll", None)
+        .await
+        .assert_error(400, "InvalidCollection");
+    c.db(&a, "GET", "/db/bad.coll/a%2Fb", None)
+        .await
+        .assert_error(400, "InvalidCollection");
+    c.db(&a, "GET", "/db/todos/a%2Fb", None)
+        .await
+        .assert_error(400, "InvalidId");
+    c.db(&a, "GET", "/db/todos/x%3Fy", None)
+        .await
+        .assert_error(400, "InvalidId");
+    c.db(&a, "GET", &format!("/db/{}", "c".repeat(65)), None)
+        .await
+        .assert_error(400, "InvalidCollection");
     let raw = |body: &[u8]| {
         let (a, body) = (a.clone(), body.to_vec());
-        async move { c.signed(&a, "POST", &c.db_url, "/db/todos", &body, &[]).await }
+        async move {
+            c.signed(&a, "POST", &c.db_url, "/db/todos", &body, &[])
+                .await
+        }
     };
     raw(b"not json").await.assert_error(400, "InvalidJson");
     raw(b"").await.assert_error(400, "InvalidJson");
     raw(b"[]").await.assert_error(400, "InvalidRequest");
     raw(b"42").await.assert_error(400, "InvalidRequest");
     let deep = |n: usize| format!("{{\"a\":{}{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
-    raw(deep(65).as_bytes()).await.assert_error(400, "InvalidJson");
+    raw(deep(65).as_bytes())
+        .await
+        .assert_error(400, "InvalidJson");
     assert_eq!(raw(deep(64).as_bytes()).await.status, 201);
     // Validation before existence: a bad id on an absent item is 400, not 404.
-    c.db(&a, "DELETE", "/db/todos/bad%20id", None).await.assert_error(400, "InvalidId");
+    c.db(&a, "DELETE", "/db/todos/bad%20id", None)
+        .await
+        .assert_error(400, "InvalidId");
     // The server's own request id: a client's x-request-id is not echoed.
-    let r = c.raw("GET", &format!("{d}/nope"), &[("x-request-id", "mine")], vec![]).await;
+    let r = c
+        .raw(
+            "GET",
+            &format!("{d}/nope"),
+            &[("x-request-id", "mine")],
+            vec![],
+        )
+        .await;
     assert_ne!(r.headers["x-request-id"], "mine");
     let ok = c.db(&a, "GET", "/db/todos", None).await;
     assert!(!ok.headers["x-request-id"].is_empty());
@@ -306,8 +516,13 @@ async fn authentication_codes(mode: Mode) {
     let a = c.login("dev-alice").await;
     let url = format!("{}/db/todos", w.db.url);
     let now = Timestamp::now();
-    let h = miniapp_shared::signing::sign_request(&a.creds, "GET", "/db/todos", "", b"", now).expect("sign");
-    let (auth, date, token) = (h.authorization.as_str(), h.date.as_str(), h.security_token.as_str());
+    let h = miniapp_shared::signing::sign_request(&a.creds, "GET", "/db/todos", "", b"", now)
+        .expect("sign");
+    let (auth, date, token) = (
+        h.authorization.as_str(),
+        h.date.as_str(),
+        h.security_token.as_str(),
+    );
     let send = |headers: Vec<(&'static str, String)>| {
         let url = url.clone();
         async move {
@@ -315,28 +530,86 @@ async fn authentication_codes(mode: Mode) {
             c.raw("GET", &url, &hs, vec![]).await
         }
     };
-    let full = |a: &str, d: &str, t: &str| vec![("authorization", a.to_owned()), ("x-miniapp-date", d.to_owned()), ("x-miniapp-security-token", t.to_owned())];
+    let full = |a: &str, d: &str, t: &str| {
+        vec![
+            ("authorization", a.to_owned()),
+            ("x-miniapp-date", d.to_owned()),
+            ("x-miniapp-security-token", t.to_owned()),
+        ]
+    };
     assert_eq!(send(full(auth, date, token)).await.status, 200);
-    send(vec![("authorization", auth.into()), ("x-miniapp-date", date.into())]).await.assert_error(401, "MissingAuthorization");
-    send(full("Bearer abc", date, token)).await.assert_error(401, "InvalidAuthorization");
-    send(full(auth, "2026-11-25", token)).await.assert_error(401, "InvalidAuthorization");
-    send(full(&auth.replace("Signature=", "Signature=zz"), date, token)).await.assert_error(401, "InvalidAuthorization");
+    send(vec![
+        ("authorization", auth.into()),
+        ("x-miniapp-date", date.into()),
+    ])
+    .await
+    .assert_error(401, "MissingAuthorization");
+    send(full("Bearer abc", date, token))
+        .await
+        .assert_error(401, "InvalidAuthorization");
+    send(full(auth, "2026-11-25", token))
+        .await
+        .assert_error(401, "InvalidAuthorization");
+    send(full(
+        &auth.replace("Signature=", "Signature=zz"),
+        date,
+        token,
+    ))
+    .await
+    .assert_error(401, "InvalidAuthorization");
     let mut bad_token = token.to_owned();
     bad_token.insert(10, 'x');
-    send(full(auth, date, &bad_token)).await.assert_error(401, "InvalidSecurityToken");
+    send(full(auth, date, &bad_token))
+        .await
+        .assert_error(401, "InvalidSecurityToken");
     let other = c.login("dev-bob").await;
-    send(full(auth, date, &other.creds.security_token)).await.assert_error(401, "InvalidSecurityToken");
+    send(full(auth, date, &other.creds.security_token))
+        .await
+        .assert_error(401, "InvalidSecurityToken");
     let last = auth.chars().last().unwrap_or('0');
-    let flipped = format!("{}{}", &auth[..auth.len() - 1], if last == '0' { '1' } else { '0' });
-    send(full(&flipped, date, token)).await.assert_error(401, "SignatureDoesNotMatch");
-    let old = c.signed_at(&a, "GET", &c.db_url, "/db/todos", b"", &[], Timestamp::from_unix(now.unix() - 301)).await;
+    let flipped = format!(
+        "{}{}",
+        &auth[..auth.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    send(full(&flipped, date, token))
+        .await
+        .assert_error(401, "SignatureDoesNotMatch");
+    let old = c
+        .signed_at(
+            &a,
+            "GET",
+            &c.db_url,
+            "/db/todos",
+            b"",
+            &[],
+            Timestamp::from_unix(now.unix() - 301),
+        )
+        .await;
     old.assert_error(401, "RequestExpired");
-    let skew = c.signed_at(&a, "GET", &c.db_url, "/db/todos", b"", &[], Timestamp::from_unix(now.unix() + 200)).await;
+    let skew = c
+        .signed_at(
+            &a,
+            "GET",
+            &c.db_url,
+            "/db/todos",
+            b"",
+            &[],
+            Timestamp::from_unix(now.unix() + 200),
+        )
+        .await;
     assert_eq!(skew.status, 200);
     // The body is signed: the same headers over another body do not verify.
-    let h = miniapp_shared::signing::sign_request(&a.creds, "POST", "/db/todos", "", b"{}", now).expect("sign");
-    let hs = [("authorization", h.authorization.as_str()), ("x-miniapp-date", h.date.as_str()), ("x-miniapp-security-token", h.security_token.as_str())];
-    c.raw("POST", &url, &hs, b"{\"a\":1}".to_vec()).await.assert_error(401, "SignatureDoesNotMatch");
+    let h = miniapp_shared::signing::sign_request(&a.creds, "POST", "/db/todos", "", b"{}", now)
+        .expect("sign");
+    let hs = [
+        ("authorization", h.authorization.as_str()),
+        ("x-miniapp-date", h.date.as_str()),
+        ("x-miniapp-security-token", h.security_token.as_str()),
+    ];
+    c.raw("POST", &url, &hs, b"{\"a\":1}".to_vec())
+        .await
+        .assert_error(401, "SignatureDoesNotMatch");
 }
 
 async fn isolation(mode: Mode) {
@@ -344,39 +617,97 @@ async fn isolation(mode: Mode) {
     let c = &w.client;
     let alice = c.login("dev-alice").await;
     let bob = c.login("dev-bob").await;
-    assert_eq!(c.db(&alice, "PUT", "/db/todos/shared-id", Some(json!({"owner": "alice"}))).await.status, 201);
+    assert_eq!(
+        c.db(
+            &alice,
+            "PUT",
+            "/db/todos/shared-id",
+            Some(json!({"owner": "alice"}))
+        )
+        .await
+        .status,
+        201
+    );
     for i in 0..3 {
-        c.db(&alice, "PUT", &format!("/db/todos/a{i}"), Some(json!({}))).await;
+        c.db(&alice, "PUT", &format!("/db/todos/a{i}"), Some(json!({})))
+            .await;
     }
-    c.db(&bob, "GET", "/db/todos/shared-id", None).await.assert_error(404, "NotFound");
+    c.db(&bob, "GET", "/db/todos/shared-id", None)
+        .await
+        .assert_error(404, "NotFound");
     let list = c.db(&bob, "GET", "/db/todos", None).await.json();
     assert_eq!(list, json!({"items": [], "nextCursor": null}));
-    c.db(&bob, "PATCH", "/db/todos/shared-id", Some(json!({"owner": "bob"}))).await.assert_error(404, "NotFound");
-    c.db(&bob, "DELETE", "/db/todos/shared-id", None).await.assert_error(404, "NotFound");
-    let r = c.db(&bob, "PUT", "/db/todos/shared-id", Some(json!({"owner": "bob"}))).await;
-    assert_eq!((r.status.as_u16(), r.json()["version"].as_u64()), (201, Some(1)));
-    let mine = c.db(&alice, "GET", "/db/todos/shared-id", None).await.json();
-    assert_eq!((mine["version"].as_u64(), mine["data"]["owner"].as_str()), (Some(1), Some("alice")));
+    c.db(
+        &bob,
+        "PATCH",
+        "/db/todos/shared-id",
+        Some(json!({"owner": "bob"})),
+    )
+    .await
+    .assert_error(404, "NotFound");
+    c.db(&bob, "DELETE", "/db/todos/shared-id", None)
+        .await
+        .assert_error(404, "NotFound");
+    let r = c
+        .db(
+            &bob,
+            "PUT",
+            "/db/todos/shared-id",
+            Some(json!({"owner": "bob"})),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["version"].as_u64()),
+        (201, Some(1))
+    );
+    let mine = c
+        .db(&alice, "GET", "/db/todos/shared-id", None)
+        .await
+        .json();
+    assert_eq!(
+        (mine["version"].as_u64(), mine["data"]["owner"].as_str()),
+        (Some(1), Some("alice"))
+    );
     let page = c.db(&alice, "GET", "/db/todos?limit=1", None).await.json();
     let cur = page["nextCursor"].as_str().expect("cursor").to_owned();
-    c.db(&bob, "GET", &format!("/db/todos?limit=1&cursor={cur}"), None).await.assert_error(400, "InvalidQuery");
+    c.db(
+        &bob,
+        "GET",
+        &format!("/db/todos?limit=1&cursor={cur}"),
+        None,
+    )
+    .await
+    .assert_error(400, "InvalidQuery");
 }
 
 async fn concurrent_updates(mode: Mode) {
     let w = world(mode, &[]).await;
     let c = &w.client;
     let a = c.login("dev-alice").await;
-    c.db(&a, "PUT", "/db/counters/n", Some(json!({"n": 0}))).await;
+    c.db(&a, "PUT", "/db/counters/n", Some(json!({"n": 0})))
+        .await;
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let (c, a) = (c.clone(), a.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let cur = c.db(&a, "GET", "/db/counters/n", None).await.json();
-                let (n, v) = (cur["data"]["n"].as_u64().unwrap_or(0), cur["version"].as_u64().unwrap_or(0));
+                let (n, v) = (
+                    cur["data"]["n"].as_u64().unwrap_or(0),
+                    cur["version"].as_u64().unwrap_or(0),
+                );
                 let body = json!({"n": n + 1}).to_string().into_bytes();
                 let etag = format!("\"{v}\"");
-                let r = c.signed(&a, "PUT", &c.db_url, "/db/counters/n", &body, &[("if-match", &etag)]).await;
+                let r = c
+                    .signed(
+                        &a,
+                        "PUT",
+                        &c.db_url,
+                        "/db/counters/n",
+                        &body,
+                        &[("if-match", &etag)],
+                    )
+                    .await;
                 match r.status.as_u16() {
                     200 => return,
                     412 => continue,
@@ -389,7 +720,10 @@ async fn concurrent_updates(mode: Mode) {
         t.await.expect("task");
     }
     let end = c.db(&a, "GET", "/db/counters/n", None).await.json();
-    assert_eq!((end["data"]["n"].as_u64(), end["version"].as_u64()), (Some(20), Some(21)));
+    assert_eq!(
+        (end["data"]["n"].as_u64(), end["version"].as_u64()),
+        (Some(20), Some(21))
+    );
 }
 
 async fn logs_hold_no_secrets(mode: Mode) {
@@ -402,15 +736,46 @@ async fn logs_hold_no_secrets(mode: Mode) {
     c.login_reply("dev-invalid").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = format!("{}{}", w.session.logs(), w.db.logs());
-    let h = miniapp_shared::signing::sign_request(&a.creds, "GET", "/db/todos", "", b"", Timestamp::now()).expect("sign");
-    let signature = h.authorization.rsplit('=').next().unwrap_or_default().to_owned();
-    for secret in [a.creds.access_key_secret.expose(), a.creds.security_token.as_str(), "dev-alice", "dev-openid-alice", signature.as_str()] {
-        assert!(!logs.contains(secret), "a secret or identity reached the logs");
+    let h = miniapp_shared::signing::sign_request(
+        &a.creds,
+        "GET",
+        "/db/todos",
+        "",
+        b"",
+        Timestamp::now(),
+    )
+    .expect("sign");
+    let signature = h
+        .authorization
+        .rsplit('=')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    for secret in [
+        a.creds.access_key_secret.expose(),
+        a.creds.security_token.as_str(),
+        "dev-alice",
+        "dev-openid-alice",
+        signature.as_str(),
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "a secret or identity reached the logs"
+        );
     }
-    let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let access: Vec<&Value> = lines.iter().filter(|l| l.to_string().contains("\"status\"")).collect();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.to_string().contains("\"status\""))
+        .collect();
     assert!(access.len() >= 4, "one JSON line per request: {logs}");
-    let login_line = access.iter().find(|l| l.to_string().contains("/session")).expect("login line");
+    let login_line = access
+        .iter()
+        .find(|l| l.to_string().contains("/session"))
+        .expect("login line");
     let text = login_line.to_string();
     for field in ["request_id", "route", "status", "latency_ms"] {
         assert!(text.contains(field), "{field} missing from {text}");
@@ -420,24 +785,42 @@ async fn logs_hold_no_secrets(mode: Mode) {
 /// Short credential and session lifetimes, via the variables.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_and_session_expiry() {
-    let w = world(Mode::Embedded, &[("MINIAPP_CREDENTIAL_TTL_SECS", "2"), ("MINIAPP_SESSION_TTL_SECS", "5")]).await;
+    let w = world(
+        Mode::Embedded,
+        &[
+            ("MINIAPP_CREDENTIAL_TTL_SECS", "2"),
+            ("MINIAPP_SESSION_TTL_SECS", "5"),
+        ],
+    )
+    .await;
     let c = &w.client;
     let a = c.login("dev-alice").await;
     let expires_at = rfc3339(&a.body["expiresAt"]);
     assert_eq!(c.db(&a, "GET", "/db/todos", None).await.status, 200);
     tokio::time::sleep(Duration::from_millis(3100)).await;
-    c.db(&a, "GET", "/db/todos", None).await.assert_error(401, "CredentialsExpired");
-    c.session(&a, "GET", "/session").await.assert_error(401, "CredentialsExpired");
+    c.db(&a, "GET", "/db/todos", None)
+        .await
+        .assert_error(401, "CredentialsExpired");
+    c.session(&a, "GET", "/session")
+        .await
+        .assert_error(401, "CredentialsExpired");
     // Expired credentials are accepted by refresh (only) while the session lives.
     let r = c.session(&a, "POST", "/session/refresh").await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let fresh = integration_tests::functions::login_from(r.json());
-    assert!(rfc3339(&fresh.body["credentials"]["expiration"]) <= expires_at, "never past the session");
+    assert!(
+        rfc3339(&fresh.body["credentials"]["expiration"]) <= expires_at,
+        "never past the session"
+    );
     assert_eq!(c.db(&fresh, "GET", "/db/todos", None).await.status, 200);
     let wait = (expires_at.unix() - Timestamp::now().unix() + 1).max(0) as u64;
     tokio::time::sleep(Duration::from_secs(wait)).await;
-    c.session(&fresh, "POST", "/session/refresh").await.assert_error(401, "SessionExpired");
-    c.db(&fresh, "GET", "/db/todos", None).await.assert_error(401, "CredentialsExpired");
+    c.session(&fresh, "POST", "/session/refresh")
+        .await
+        .assert_error(401, "SessionExpired");
+    c.db(&fresh, "GET", "/db/todos", None)
+        .await
+        .assert_error(401, "CredentialsExpired");
 }
 
 /// A bad variable stops the function at start with one line naming it.
@@ -459,12 +842,18 @@ fn bad_configuration_is_one_clear_line() {
     assert!(!err.contains("panicked"), "{err}");
     env.retain(|(k, _)| k != "ALIPAY_APP_PRIVATE_KEY");
     env.push(("ALIPAY_APP_PRIVATE_KEY".into(), "not a key".into()));
-    env.push(("MINIAPP_TOKEN_KEYS".into(), integration_tests::functions::TOKEN_KEYS.into()));
+    env.push((
+        "MINIAPP_TOKEN_KEYS".into(),
+        integration_tests::functions::TOKEN_KEYS.into(),
+    ));
     let out = std::process::Command::new(integration_tests::binary("session"))
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("ALIPAY_APP_PRIVATE_KEY"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("ALIPAY_APP_PRIVATE_KEY"),
+        "{err}"
+    );
 }

@@ -21,14 +21,30 @@ fn fixture(name: &str) -> Value {
 /// Re-signs a stored event with fresh credentials and date (the stored signature is a dummy).
 fn signed(mut event: Value, login: &Login) -> Value {
     let body = match (event["body"].as_str(), event["isBase64Encoded"].as_bool()) {
-        (Some(b), Some(true)) => base64::engine::general_purpose::STANDARD.decode(b).expect("base64 body"),
+        (Some(b), Some(true)) => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .expect("base64 body"),
         (Some(b), _) => b.as_bytes().to_vec(),
         (None, _) => Vec::new(),
     };
-    let method = event["requestContext"]["http"]["method"].as_str().unwrap_or_default().to_owned();
+    let method = event["requestContext"]["http"]["method"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
-    let query = event["rawQueryString"].as_str().unwrap_or_default().to_owned();
-    let h = sign_request(&login.creds, &method, &path, &query, &body, Timestamp::now()).expect("sign");
+    let query = event["rawQueryString"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let h = sign_request(
+        &login.creds,
+        &method,
+        &path,
+        &query,
+        &body,
+        Timestamp::now(),
+    )
+    .expect("sign");
     let headers = &mut event["headers"];
     headers["authorization"] = json!(h.authorization);
     headers["x-miniapp-date"] = json!(h.date);
@@ -55,7 +71,12 @@ impl LambdaFn {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn");
-        Self { api, child, next_id: 0, name }
+        Self {
+            api,
+            child,
+            next_id: 0,
+            name,
+        }
     }
 
     /// One invocation; returns (request id, the 2.0 response object).
@@ -64,7 +85,12 @@ impl LambdaFn {
         let id = format!("{}-req-{}", self.name, self.next_id);
         self.api.push(Scripted::event(&id, event));
         let post = self.api.next_post().await;
-        assert_eq!(post.kind, PostKind::Response(id.clone()), "{:?}", String::from_utf8_lossy(&post.body));
+        assert_eq!(
+            post.kind,
+            PostKind::Response(id.clone()),
+            "{:?}",
+            String::from_utf8_lossy(&post.body)
+        );
         (id, post.json())
     }
 }
@@ -88,58 +114,134 @@ async fn scenario(store: StoreMode) {
     login["body"] = json!(json!({"authCode": "dev-alice"}).to_string());
     let (id, resp) = session.invoke(&login).await;
     assert_eq!(status(&resp), 201, "{resp}");
-    assert_eq!(resp["headers"]["x-request-id"], json!(id), "the request id is the Lambda request id");
+    assert_eq!(
+        resp["headers"]["x-request-id"],
+        json!(id),
+        "the request id is the Lambda request id"
+    );
     assert_eq!(resp["isBase64Encoded"], json!(false));
     assert!(resp["cookies"].is_array());
     let alice = login_from(body_json(&resp));
     assert_eq!(alice.user_id, "dev-openid-alice");
 
-    for name in ["apigw-v2-get-session.json", "apigw-v2-get-session-cookies.json"] {
+    for name in [
+        "apigw-v2-get-session.json",
+        "apigw-v2-get-session-cookies.json",
+    ] {
         let (_, r) = session.invoke(&signed(fixture(name), &alice)).await;
-        assert_eq!(body_json(&r)["sessionId"], json!(alice.session_id), "{name}: {r}");
+        assert_eq!(
+            body_json(&r)["sessionId"],
+            json!(alice.session_id),
+            "{name}: {r}"
+        );
     }
-    let (_, r) = db.invoke(&signed(fixture("apigw-v2-put-db-todo.json"), &alice)).await;
+    let (_, r) = db
+        .invoke(&signed(fixture("apigw-v2-put-db-todo.json"), &alice))
+        .await;
     // The stored PUT carries If-Match "3" and the item does not exist yet: 412.
-    assert_eq!((status(&r), body_json(&r)["error"]["code"].clone()), (412, json!("PreconditionFailed")));
+    assert_eq!(
+        (status(&r), body_json(&r)["error"]["code"].clone()),
+        (412, json!("PreconditionFailed"))
+    );
     let mut put = fixture("apigw-v2-put-db-todo.json");
-    put["headers"].as_object_mut().expect("headers").remove("if-match");
+    put["headers"]
+        .as_object_mut()
+        .expect("headers")
+        .remove("if-match");
     let (_, r) = db.invoke(&signed(put, &alice)).await;
     assert_eq!(status(&r), 201, "{r}");
     assert_eq!(r["headers"]["etag"], json!("\"1\""));
-    let (_, r) = db.invoke(&signed(fixture("apigw-v2-patch-db-todo.json"), &alice)).await;
-    assert_eq!(body_json(&r)["data"], json!({"title": "milk", "note": "2 litres"}), "{r}");
-    let (_, r) = db.invoke(&signed(fixture("apigw-v2-get-db-todo.json"), &alice)).await;
-    assert_eq!((status(&r), body_json(&r)["error"]["code"].clone()), (404, json!("NotFound")));
-    let (_, r) = db.invoke(&signed(fixture("apigw-v2-post-db-todos-base64.json"), &alice)).await;
+    let (_, r) = db
+        .invoke(&signed(fixture("apigw-v2-patch-db-todo.json"), &alice))
+        .await;
+    assert_eq!(
+        body_json(&r)["data"],
+        json!({"title": "milk", "note": "2 litres"}),
+        "{r}"
+    );
+    let (_, r) = db
+        .invoke(&signed(fixture("apigw-v2-get-db-todo.json"), &alice))
+        .await;
+    assert_eq!(
+        (status(&r), body_json(&r)["error"]["code"].clone()),
+        (404, json!("NotFound"))
+    );
+    let (_, r) = db
+        .invoke(&signed(
+            fixture("apigw-v2-post-db-todos-base64.json"),
+            &alice,
+        ))
+        .await;
     assert_eq!(status(&r), 201, "{r}");
-    let title = body_json(&r)["data"]["title"].as_str().unwrap_or_default().to_owned();
-    assert!(title.contains('🥛') || !title.is_ascii(), "base64 body decoded: {title}");
-    let (_, r) = db.invoke(&signed(fixture("function-url-post-db-todos.json"), &alice)).await;
+    let title = body_json(&r)["data"]["title"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        title.contains('🥛') || !title.is_ascii(),
+        "base64 body decoded: {title}"
+    );
+    let (_, r) = db
+        .invoke(&signed(fixture("function-url-post-db-todos.json"), &alice))
+        .await;
     assert_eq!(status(&r), 201, "{r}");
-    let (_, r) = db.invoke(&signed(fixture("apigw-v2-list-db-todos.json"), &alice)).await;
-    assert_eq!(body_json(&r), json!({"items": [], "nextCursor": null}), "prefix 2026- matches nothing");
-    let (_, r) = db.invoke(&signed(fixture("apigw-v2-delete-db-todo.json"), &alice)).await;
-    assert_eq!(body_json(&r)["error"]["code"], json!("InvalidId"), "a%2Fb names the id a/b");
+    let (_, r) = db
+        .invoke(&signed(fixture("apigw-v2-list-db-todos.json"), &alice))
+        .await;
+    assert_eq!(
+        body_json(&r),
+        json!({"items": [], "nextCursor": null}),
+        "prefix 2026- matches nothing"
+    );
+    let (_, r) = db
+        .invoke(&signed(fixture("apigw-v2-delete-db-todo.json"), &alice))
+        .await;
+    assert_eq!(
+        body_json(&r)["error"]["code"],
+        json!("InvalidId"),
+        "a%2Fb names the id a/b"
+    );
     let (_, r) = db.invoke(&fixture("apigw-v2-get-db-todo.json")).await;
-    assert_eq!(body_json(&r)["error"]["code"], json!("InvalidSecurityToken"), "the stored token is a dummy");
+    assert_eq!(
+        body_json(&r)["error"]["code"],
+        json!("InvalidSecurityToken"),
+        "the stored token is a dummy"
+    );
 
-    let (_, r) = session.invoke(&signed(fixture("apigw-v2-post-session-refresh.json"), &alice)).await;
+    let (_, r) = session
+        .invoke(&signed(
+            fixture("apigw-v2-post-session-refresh.json"),
+            &alice,
+        ))
+        .await;
     assert_eq!(status(&r), 200, "{r}");
     let fresh = login_from(body_json(&r));
 
     // Events that are not HTTP events are that invocation's error; the next one is served.
-    for name in ["unsupported-sqs.json", "unsupported-s3.json", "unsupported-apigw-rest-v1.json"] {
+    for name in [
+        "unsupported-sqs.json",
+        "unsupported-s3.json",
+        "unsupported-apigw-rest-v1.json",
+    ] {
         db.api.push(Scripted::event("odd", &fixture(name)));
         let post = db.api.next_post().await;
         assert_eq!(post.kind, PostKind::Error("odd".into()), "{name}");
         assert_eq!(post.json()["errorType"], json!("Runtime.UnsupportedEvent"));
     }
 
-    let (_, r) = session.invoke(&signed(fixture("apigw-v2-delete-session.json"), &alice)).await;
+    let (_, r) = session
+        .invoke(&signed(fixture("apigw-v2-delete-session.json"), &alice))
+        .await;
     assert_eq!(status(&r), 204);
     for who in [&alice, &fresh] {
-        let (_, r) = db.invoke(&signed(fixture("apigw-v2-list-db-todos.json"), who)).await;
-        assert_eq!(body_json(&r)["error"]["code"], json!("SessionRevoked"), "revocation holds on the next request");
+        let (_, r) = db
+            .invoke(&signed(fixture("apigw-v2-list-db-todos.json"), who))
+            .await;
+        assert_eq!(
+            body_json(&r)["error"]["code"],
+            json!("SessionRevoked"),
+            "revocation holds on the next request"
+        );
     }
     drop((session.child.start_kill(), db.child.start_kill()));
 }
@@ -154,7 +256,12 @@ async fn every_route_in_lambda_mode_embedded() {
 async fn every_route_in_lambda_mode_dynamodb() {
     let moto = integration_tests::moto::MotoServer::start();
     let s = uuid::Uuid::new_v4().simple().to_string();
-    scenario(StoreMode::Dynamo { endpoint: moto.endpoint(), sessions_table: format!("s-{s}"), data_table: format!("d-{s}") }).await;
+    scenario(StoreMode::Dynamo {
+        endpoint: moto.endpoint(),
+        sessions_table: format!("s-{s}"),
+        data_table: format!("d-{s}"),
+    })
+    .await;
 }
 
 /// Both modes answer the same request with the same status, headers and body.
@@ -162,12 +269,18 @@ async fn every_route_in_lambda_mode_dynamodb() {
 async fn both_modes_answer_identically() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gateway = start_gateway().await;
-    let env = function_env(&gateway.url(), &StoreMode::Embedded(dir.path().join("data.db")));
-    let http_session = integration_tests::functions::HttpFunction::spawn("session", &env, dir.path());
+    let env = function_env(
+        &gateway.url(),
+        &StoreMode::Embedded(dir.path().join("data.db")),
+    );
+    let http_session =
+        integration_tests::functions::HttpFunction::spawn("session", &env, dir.path());
     let http_db = integration_tests::functions::HttpFunction::spawn("db", &env, dir.path());
     let client = integration_tests::functions::Client::new(&http_session.url, &http_db.url);
     let alice = client.login("dev-alice").await;
-    client.db(&alice, "PUT", "/db/todos/milk", Some(json!({"t": "x"}))).await;
+    client
+        .db(&alice, "PUT", "/db/todos/milk", Some(json!({"t": "x"})))
+        .await;
     let mut db = LambdaFn::spawn("db", &env).await;
     let cases = [
         signed(fixture("apigw-v2-get-db-todo.json"), &alice),
@@ -184,26 +297,54 @@ async fn both_modes_answer_identically() {
     ];
     for event in cases {
         let (id, lambda) = db.invoke(&event).await;
-        let method = event["requestContext"]["http"]["method"].as_str().unwrap_or_default();
-        let url = format!("{}{}?{}", http_db.url, event["rawPath"].as_str().unwrap_or_default(), event["rawQueryString"].as_str().unwrap_or_default());
+        let method = event["requestContext"]["http"]["method"]
+            .as_str()
+            .unwrap_or_default();
+        let url = format!(
+            "{}{}?{}",
+            http_db.url,
+            event["rawPath"].as_str().unwrap_or_default(),
+            event["rawQueryString"].as_str().unwrap_or_default()
+        );
         let mut headers: Vec<(String, String)> = event["headers"]
             .as_object()
-            .map(|h| h.iter().filter(|(k, _)| !matches!(k.as_str(), "content-length" | "host")).map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .map(|h| {
+                h.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "content-length" | "host"))
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
             .unwrap_or_default();
         headers.push(("x-fc-request-id".into(), id.clone()));
-        let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let hs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let http = client.raw(method, &url, &hs, Vec::new()).await;
         assert_eq!(status(&lambda), u64::from(http.status.as_u16()), "{url}");
-        assert_eq!(lambda["body"].as_str().unwrap_or_default().as_bytes(), http.body.as_slice(), "{url}");
+        assert_eq!(
+            lambda["body"].as_str().unwrap_or_default().as_bytes(),
+            http.body.as_slice(),
+            "{url}"
+        );
         let mut from_http: Vec<(String, String)> = http
             .headers
             .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "date" | "content-length" | "connection" | "transfer-encoding"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "date" | "content-length" | "connection" | "transfer-encoding"
+                )
+            })
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
             .collect();
         let mut from_lambda: Vec<(String, String)> = lambda["headers"]
             .as_object()
-            .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
             .unwrap_or_default();
         from_http.sort();
         from_lambda.sort();
@@ -215,12 +356,21 @@ async fn both_modes_answer_identically() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_error_is_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut env = function_env("http://127.0.0.1:9/gateway.do", &StoreMode::Embedded(dir.path().join("d.db")));
+    let mut env = function_env(
+        "http://127.0.0.1:9/gateway.do",
+        &StoreMode::Embedded(dir.path().join("d.db")),
+    );
     env.retain(|(k, _)| k != "MINIAPP_TOKEN_KEYS");
     let mut f = LambdaFn::spawn("db", &env).await;
     let post = f.api.next_post().await;
     assert_eq!(post.kind, PostKind::InitError);
-    assert!(post.json()["errorMessage"].as_str().unwrap_or_default().contains("MINIAPP_TOKEN_KEYS"));
-    let status = tokio::time::timeout(std::time::Duration::from_secs(10), f.child.wait()).await.expect("exits").expect("status");
+    assert!(post.json()["errorMessage"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("MINIAPP_TOKEN_KEYS"));
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), f.child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
     assert!(!status.success());
 }

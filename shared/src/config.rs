@@ -63,7 +63,10 @@ fn positive_secs(env: &dyn Env, var: &'static str, default: u64) -> Result<u64, 
         Some(v) => match v.trim().parse::<u64>() {
             // Above ten years is a typo, and keeps every timestamp sum far from overflow.
             Ok(n) if (1..=315_360_000).contains(&n) => Ok(n),
-            _ => Err(invalid(var, format!("{v:?} is not a whole number of seconds between 1 and 315360000"))),
+            _ => Err(invalid(
+                var,
+                format!("{v:?} is not a whole number of seconds between 1 and 315360000"),
+            )),
         },
     }
 }
@@ -109,11 +112,17 @@ fn store_kind(env: &dyn Env) -> Result<StoreKind, ConfigError> {
         Some(v) if v.starts_with("embedded:") => {
             let path = &v["embedded:".len()..];
             if path.is_empty() {
-                return Err(invalid("MINIAPP_STORE", "embedded: needs a file path, e.g. embedded:.miniapp/data.db"));
+                return Err(invalid(
+                    "MINIAPP_STORE",
+                    "embedded: needs a file path, e.g. embedded:.miniapp/data.db",
+                ));
             }
             Ok(StoreKind::Embedded(PathBuf::from(path)))
         }
-        Some(v) => Err(invalid("MINIAPP_STORE", format!("{v:?} is neither \"dynamodb\" nor \"embedded:<path>\""))),
+        Some(v) => Err(invalid(
+            "MINIAPP_STORE",
+            format!("{v:?} is neither \"dynamodb\" nor \"embedded:<path>\""),
+        )),
         None if tables_set => dynamo_kind(env),
         None => Ok(StoreKind::Embedded(PathBuf::from(DEFAULT_EMBEDDED_PATH))),
     }
@@ -123,7 +132,12 @@ fn dynamo_kind(env: &dyn Env) -> Result<StoreKind, ConfigError> {
     let create_tables = match env.get("MINIAPP_CREATE_TABLES").as_deref().map(str::trim) {
         None | Some("false") => false,
         Some("true") => true,
-        Some(v) => return Err(invalid("MINIAPP_CREATE_TABLES", format!("{v:?} is neither true nor false"))),
+        Some(v) => {
+            return Err(invalid(
+                "MINIAPP_CREATE_TABLES",
+                format!("{v:?} is neither true nor false"),
+            ))
+        }
     };
     Ok(StoreKind::Dynamo {
         sessions_table: required(env, "SESSIONS_TABLE")?,
@@ -156,7 +170,12 @@ impl SessionConfig {
             None => 5000,
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) if (1..=120_000).contains(&n) => n,
-                _ => return Err(invalid("ALIPAY_TIMEOUT_MS", format!("{v:?} is not a number of milliseconds between 1 and 120000"))),
+                _ => {
+                    return Err(invalid(
+                        "ALIPAY_TIMEOUT_MS",
+                        format!("{v:?} is not a number of milliseconds between 1 and 120000"),
+                    ))
+                }
             },
         };
         Ok(Self {

@@ -73,7 +73,8 @@ impl Response {
 
     /// The contract's error body, `{"error": {"code", "message", "requestId"}}`.
     pub fn error(code: ErrorCode, message: &str, request_id: &str) -> Self {
-        let body = json!({"error": {"code": code.as_str(), "message": message, "requestId": request_id}});
+        let body =
+            json!({"error": {"code": code.as_str(), "message": message, "requestId": request_id}});
         let mut r = Self::json(code.status(), &body);
         if code == ErrorCode::TooManyRequests {
             r.headers

@@ -4,14 +4,14 @@
 //! One module per concern; the functions' binaries are thin `main`s over [`runtime`] and [`api`].
 
 pub mod alipay;
+pub mod api;
+pub mod config;
 pub mod credentials;
 pub mod http;
 pub mod ids;
+pub mod init;
 pub mod runtime;
 pub mod secret;
 pub mod signing;
 pub mod store;
 pub mod time_fmt;
-pub mod api;
-pub mod config;
-pub mod init;

@@ -2,7 +2,7 @@
 //!
 //! - HTTP-server mode: spawn → the "listening" log line (ready) → the answer to the first
 //!   request (`POST /session` → 201, or a signed `GET /db/todos` → 200).
-//! - Lambda mode: spawn → the first `/invocation/next` (ready, 1 ms resolution) → the
+//! - Lambda mode: spawn → the first connection to the Runtime API (ready: init is over) → the
 //!   function's successful response to that event, through the test Runtime API.
 //!
 //! Both stores (embedded SQLite, DynamoDB on moto) with the release binaries, and the Node.js
@@ -23,7 +23,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use integration_tests::functions::{function_env, login_from, start_gateway, Client, Login, Reply, StoreMode};
+use integration_tests::functions::{
+    function_env, login_from, start_gateway, Client, Login, Reply, StoreMode,
+};
 use integration_tests::moto::MotoServer;
 use integration_tests::runtime_api::{PostKind, RuntimeApi, Scripted};
 use integration_tests::{binary, repo_root, target_dir};
@@ -35,6 +37,9 @@ use serde_json::{json, Value};
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Unmeasured runs before each case: the page cache holds the binary and its libraries.
 const WARMUP_RUNS: usize = 2;
+
+/// What a function process is started with: its program for a given environment.
+type MakeProgram<'a> = dyn Fn(Function, &[(String, String)]) -> Program + 'a;
 
 /// How the bench was asked to run.
 struct Settings {
@@ -49,19 +54,28 @@ impl Settings {
     fn from_env() -> Self {
         // `cargo bench` passes `--bench`; `cargo test --benches` does not.
         let full = std::env::args().any(|a| a == "--bench");
-        let runs = std::env::var("COLD_START_RUNS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0);
+        let runs = std::env::var("COLD_START_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0);
         Self {
             runs: if full { runs.unwrap_or(30) } else { 1 },
             warmups: if full { WARMUP_RUNS } else { 0 },
             release: full,
-            node_peer: std::env::var_os("COLD_START_NODE_PEER").filter(|_| full).map(PathBuf::from),
+            node_peer: std::env::var_os("COLD_START_NODE_PEER")
+                .filter(|_| full)
+                .map(PathBuf::from),
         }
     }
 }
 
 fn main() {
     let settings = Settings::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let rows = rt.block_on(bench(&settings));
     print_report(&settings, &rows);
 }
@@ -108,8 +122,18 @@ struct Program {
 
 impl Program {
     fn rust(function: Function, env: &[(String, String)], release: bool) -> Self {
-        let command = if release { release_binary(function.name()) } else { binary(function.name()) };
-        Self { runtime: "Rust", command, args: Vec::new(), cwd: None, env: env.to_vec() }
+        let command = if release {
+            release_binary(function.name())
+        } else {
+            binary(function.name())
+        };
+        Self {
+            runtime: "Rust",
+            command,
+            args: Vec::new(),
+            cwd: None,
+            env: env.to_vec(),
+        }
     }
 
     /// The peer serves one function per process, as our binaries do, on loopback only.
@@ -122,14 +146,23 @@ impl Program {
             ("TZ".to_owned(), "Asia/Shanghai".to_owned()),
         ]);
         let node = std::env::var_os("NODE").map_or_else(|| PathBuf::from("node"), PathBuf::from);
-        Self { runtime: "Node.js", command: node, args: vec!["src/server.js".into()], cwd: Some(peer.to_owned()), env }
+        Self {
+            runtime: "Node.js",
+            command: node,
+            args: vec!["src/server.js".into()],
+            cwd: Some(peer.to_owned()),
+            env,
+        }
     }
 
     /// The command, with nothing of our own environment but `PATH`.
     fn command(&self, extra: &[(&str, String)]) -> Command {
         let mut cmd = Command::new(&self.command);
-        cmd.args(&self.args).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v))).envs(extra.iter().map(|(k, v)| (k, v)));
+        cmd.args(&self.args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(extra.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
@@ -145,7 +178,15 @@ fn release_binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(repo_root())
-            .args(["build", "--release", "--quiet", "--bin", "session", "--bin", "db"])
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "--bin",
+                "session",
+                "--bin",
+                "db",
+            ])
             .status()
             .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
         assert!(status.success(), "cargo build --release failed: {status}");
@@ -181,7 +222,11 @@ struct Running {
 impl Running {
     /// Spawns `program`; with `watch_stdout` its stdout is scanned for the "listening" line.
     fn spawn(program: &Program, extra: &[(&str, String)], watch_stdout: bool) -> Self {
-        let stdout = if watch_stdout { Stdio::piped() } else { Stdio::null() };
+        let stdout = if watch_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
         let mut child = program
             .command(extra)
             .stdin(Stdio::null())
@@ -194,7 +239,11 @@ impl Running {
         let pipe = child.stderr.take().expect("piped stderr");
         std::thread::spawn(move || drain_into(pipe, &sink));
         let port = child.stdout.take().map(watch_listening);
-        Self { child, stderr, port }
+        Self {
+            child,
+            stderr,
+            port,
+        }
     }
 
     /// Waits for the port of the "listening" line.
@@ -245,7 +294,9 @@ fn drain_into(pipe: impl Read, sink: &Captured) {
 }
 
 /// Reads stdout on a thread, sends the port of the first "listening" line, keeps draining.
-fn watch_listening(stdout: impl Read + Send + 'static) -> tokio::sync::mpsc::UnboundedReceiver<u16> {
+fn watch_listening(
+    stdout: impl Read + Send + 'static,
+) -> tokio::sync::mpsc::UnboundedReceiver<u16> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -293,10 +344,18 @@ impl Call {
 
     async fn http(&self, http: &reqwest::Client, port: u16) -> Reply {
         let url = format!("http://127.0.0.1:{port}");
-        let client = Client { http: http.clone(), session_url: url.clone(), db_url: url.clone() };
+        let client = Client {
+            http: http.clone(),
+            session_url: url.clone(),
+            db_url: url.clone(),
+        };
         match self {
             Self::Login => client.login_reply("dev-alice").await,
-            Self::List(login) => client.signed(login, "GET", &url, "/db/todos", b"", &[]).await,
+            Self::List(login) => {
+                client
+                    .signed(login, "GET", &url, "/db/todos", b"", &[])
+                    .await
+            }
         }
     }
 
@@ -328,10 +387,17 @@ fn fixture(name: &str) -> Value {
 
 /// Re-signs a stored event (bodyless here) with `login`'s credentials and the current date.
 fn signed(mut event: Value, login: &Login) -> Value {
-    let method = event["requestContext"]["http"]["method"].as_str().unwrap_or_default().to_owned();
+    let method = event["requestContext"]["http"]["method"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
-    let query = event["rawQueryString"].as_str().unwrap_or_default().to_owned();
-    let h = sign_request(&login.creds, &method, &path, &query, b"", Timestamp::now()).expect("sign");
+    let query = event["rawQueryString"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let h =
+        sign_request(&login.creds, &method, &path, &query, b"", Timestamp::now()).expect("sign");
     let headers = &mut event["headers"];
     headers["authorization"] = json!(h.authorization);
     headers["x-miniapp-date"] = json!(h.date);
@@ -361,24 +427,74 @@ async fn http_once(program: &Program, call: &Call, http: &reqwest::Client) -> Sa
     };
     let first = started.elapsed();
     if reply.status.as_u16() != call.expected() {
-        proc.fail(&format!("answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body)));
+        proc.fail(&format!(
+            "answered {}: {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        ));
     }
-    Sample { ready, first, rss_kib: proc.peak_rss_kib() }
+    Sample {
+        ready,
+        first,
+        rss_kib: proc.peak_rss_kib(),
+    }
+}
+
+/// A loopback relay in front of the test Runtime API that notes when the function first
+/// connects, i.e. when its init is over and it polls `/next`: the Runtime API counts polls
+/// but does not time them. The extra hop costs both runtimes the same.
+struct Relay {
+    addr: std::net::SocketAddr,
+    first_connect: Arc<OnceLock<Instant>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
+        let addr = listener.local_addr().expect("relay address");
+        let first_connect = Arc::new(OnceLock::new());
+        let seen = Arc::clone(&first_connect);
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let _ = seen.set(Instant::now());
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            first_connect,
+            task,
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// Lambda mode: the event is queued before the spawn, so the first `/next` gets it at once.
 async fn lambda_once(program: &Program, call: &Call) -> Sample {
     let mut api = RuntimeApi::start("").await;
     api.push(Scripted::event("cold-1", &call.event()));
+    let relay = Relay::start(api.addr).await;
     let started = Instant::now();
-    let mut proc = Running::spawn(program, &[("AWS_LAMBDA_RUNTIME_API", api.bare())], false);
-    let mut ready = None;
+    let mut proc = Running::spawn(
+        program,
+        &[("AWS_LAMBDA_RUNTIME_API", relay.addr.to_string())],
+        false,
+    );
     let post = loop {
-        // The test Runtime API counts polls but does not time them: look every millisecond.
-        if ready.is_none() && api.polls() > 0 {
-            ready = Some(started.elapsed());
-        }
-        if let Ok(post) = tokio::time::timeout(Duration::from_millis(1), api.next_post()).await {
+        // The post wakes this at once; the timeout only paces the checks on the process.
+        if let Ok(post) = tokio::time::timeout(Duration::from_millis(50), api.next_post()).await {
             break post;
         }
         proc.check_alive();
@@ -389,9 +505,21 @@ async fn lambda_once(program: &Program, call: &Call) -> Sample {
     let first = started.elapsed();
     let status = post.json()["statusCode"].as_u64().unwrap_or_default();
     if post.kind != PostKind::Response("cold-1".into()) || status != u64::from(call.expected()) {
-        proc.fail(&format!("posted {:?}: {}", post.kind, String::from_utf8_lossy(&post.body)));
+        proc.fail(&format!(
+            "posted {:?}: {}",
+            post.kind,
+            String::from_utf8_lossy(&post.body)
+        ));
     }
-    Sample { ready: ready.unwrap_or(first), first, rss_kib: proc.peak_rss_kib() }
+    let ready = relay
+        .first_connect
+        .get()
+        .map_or(first, |t| t.duration_since(started));
+    Sample {
+        ready,
+        first,
+        rss_kib: proc.peak_rss_kib(),
+    }
 }
 
 /// One measured configuration and its samples.
@@ -403,8 +531,20 @@ struct Row {
     samples: Vec<Sample>,
 }
 
-async fn measure(settings: &Settings, program: &Program, function: Function, mode: Mode, store: &'static str, call: &Call) -> Row {
-    eprintln!("cold_start: {} {} {} on {store}", program.runtime, function.name(), mode.name());
+async fn measure(
+    settings: &Settings,
+    program: &Program,
+    function: Function,
+    mode: Mode,
+    store: &'static str,
+    call: &Call,
+) -> Row {
+    eprintln!(
+        "cold_start: {} {} {} on {store}",
+        program.runtime,
+        function.name(),
+        mode.name()
+    );
     let http = reqwest::Client::new();
     let mut samples = Vec::with_capacity(settings.runs);
     for i in 0..settings.warmups + settings.runs {
@@ -416,7 +556,13 @@ async fn measure(settings: &Settings, program: &Program, function: Function, mod
             samples.push(sample);
         }
     }
-    Row { runtime: program.runtime, function, mode, store, samples }
+    Row {
+        runtime: program.runtime,
+        function,
+        mode,
+        store,
+        samples,
+    }
 }
 
 /// Logs in through a warm session process and reads once through a warm db process, with
@@ -427,29 +573,58 @@ async fn warm_up(session: &Program, db: &Program) -> Login {
         let mut proc = Running::spawn(session, &[("PORT", "0".to_owned())], true);
         let reply = Call::Login.http(&http, proc.port().await).await;
         if reply.status.as_u16() != 201 {
-            proc.fail(&format!("warm login answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body)));
+            proc.fail(&format!(
+                "warm login answered {}: {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            ));
         }
         login_from(reply.json())
     };
     let mut proc = Running::spawn(db, &[("PORT", "0".to_owned())], true);
-    let reply = Call::List(login.clone()).http(&http, proc.port().await).await;
+    let reply = Call::List(login.clone())
+        .http(&http, proc.port().await)
+        .await;
     if reply.status.as_u16() != 200 {
-        proc.fail(&format!("warm read answered {}: {}", reply.status, String::from_utf8_lossy(&reply.body)));
+        proc.fail(&format!(
+            "warm read answered {}: {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        ));
     }
     login
 }
 
 /// Every case of one runtime on one store. `make` builds a program from an environment.
-async fn run_store(settings: &Settings, store: &'static str, env: &[(String, String)], make: &dyn Fn(Function, &[(String, String)]) -> Program) -> Vec<Row> {
+async fn run_store(
+    settings: &Settings,
+    store: &'static str,
+    env: &[(String, String)],
+    make: &MakeProgram<'_>,
+) -> Vec<Row> {
     let warm_env = with_var(env, "MINIAPP_CREATE_TABLES", "true");
     // Cold processes start as deployed ones do: the tables exist, nobody creates them.
     let cold_env = with_var(env, "MINIAPP_CREATE_TABLES", "false");
-    let login = warm_up(&make(Function::Session, &warm_env), &make(Function::Db, &warm_env)).await;
+    let login = warm_up(
+        &make(Function::Session, &warm_env),
+        &make(Function::Db, &warm_env),
+    )
+    .await;
     let mut rows = Vec::new();
     for function in [Function::Session, Function::Db] {
         let call = Call::for_function(function, &login);
         for mode in [Mode::Http, Mode::Lambda] {
-            rows.push(measure(settings, &make(function, &cold_env), function, mode, store, &call).await);
+            rows.push(
+                measure(
+                    settings,
+                    &make(function, &cold_env),
+                    function,
+                    mode,
+                    store,
+                    &call,
+                )
+                .await,
+            );
         }
     }
     rows
@@ -470,7 +645,10 @@ async fn bench(settings: &Settings) -> Vec<Row> {
     let dir = tempfile::tempdir().expect("tempdir");
     let release = settings.release;
     let rust = move |f: Function, env: &[(String, String)]| Program::rust(f, env, release);
-    let embedded = function_env(&gateway.url(), &StoreMode::Embedded(dir.path().join("data.db")));
+    let embedded = function_env(
+        &gateway.url(),
+        &StoreMode::Embedded(dir.path().join("data.db")),
+    );
     let mut rows = run_store(settings, "embedded", &embedded, &rust).await;
     let moto_env = function_env(&gateway.url(), &dynamo(&moto, "rust"));
     rows.extend(run_store(settings, "DynamoDB (moto)", &moto_env, &rust).await);
@@ -505,7 +683,10 @@ fn median_rss(samples: &[Sample]) -> Option<u64> {
 }
 
 fn mib(kib: Option<u64>) -> String {
-    kib.map_or_else(|| "n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    kib.map_or_else(
+        || "n/a".to_owned(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
 }
 
 impl Row {
@@ -537,8 +718,15 @@ impl Row {
 }
 
 fn print_report(settings: &Settings, rows: &[Row]) {
-    let build = if settings.release { "release" } else { "debug (smoke run)" };
-    println!("## Cold start ({build} binaries, {} runs per case after {} warm-up runs)\n", settings.runs, settings.warmups);
+    let build = if settings.release {
+        "release"
+    } else {
+        "debug (smoke run)"
+    };
+    println!(
+        "## Cold start ({build} binaries, {} runs per case after {} warm-up runs)\n",
+        settings.runs, settings.warmups
+    );
     println!("| runtime | function | mode | store | runs | ready (median) | first answer: median | p90 | min | peak RSS (median) |");
     println!("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for row in rows {
@@ -555,11 +743,20 @@ fn print_comparison(rows: &[Row]) {
         return;
     }
     println!("\n## Node.js peer vs Rust, same moto server (medians of spawn → first answer)\n");
-    println!("| function | mode | Rust | Node.js | Node.js / Rust | Rust peak RSS | Node.js peak RSS |");
+    println!(
+        "| function | mode | Rust | Node.js | Node.js / Rust | Rust peak RSS | Node.js peak RSS |"
+    );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for n in node {
-        let same = |r: &&Row| r.runtime == "Rust" && r.store == n.store && r.function == n.function && r.mode == n.mode;
-        let Some(r) = rows.iter().find(same) else { continue };
+        let same = |r: &&Row| {
+            r.runtime == "Rust"
+                && r.store == n.store
+                && r.function == n.function
+                && r.mode == n.mode
+        };
+        let Some(r) = rows.iter().find(same) else {
+            continue;
+        };
         let ratio = n.median().as_secs_f64() / r.median().as_secs_f64().max(f64::MIN_POSITIVE);
         println!(
             "| {} | {} | {} | {} | {ratio:.1}× | {} | {} |",
@@ -581,7 +778,9 @@ fn print_sizes(settings: &Settings) {
     println!("| binary | bytes | MiB |");
     println!("| --- | ---: | ---: |");
     for name in ["session", "db"] {
-        let len = std::fs::metadata(release_binary(name)).map(|m| m.len()).unwrap_or_default();
+        let len = std::fs::metadata(release_binary(name))
+            .map(|m| m.len())
+            .unwrap_or_default();
         println!("| {name} | {len} | {:.1} |", len as f64 / (1024.0 * 1024.0));
     }
 }

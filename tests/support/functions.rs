@@ -31,10 +31,19 @@ pub fn test_scripts() -> HashMap<String, StandinAnswer> {
         expires_in_as_string: false,
     };
     s.insert("code-user-only".into(), ok(None, Some("2088000000000777")));
-    s.insert("code-upstream-error".into(), StandinAnswer::OtherError { code: "40004".into(), sub_code: "isv.some-business-failure".into() });
+    s.insert(
+        "code-upstream-error".into(),
+        StandinAnswer::OtherError {
+            code: "40004".into(),
+            sub_code: "isv.some-business-failure".into(),
+        },
+    );
     s.insert("code-tampered".into(), StandinAnswer::TamperedSuccess);
     s.insert("code-http500".into(), StandinAnswer::Http500);
-    s.insert("code-slow".into(), StandinAnswer::Slow(Duration::from_secs(3)));
+    s.insert(
+        "code-slow".into(),
+        StandinAnswer::Slow(Duration::from_secs(3)),
+    );
     s
 }
 
@@ -42,12 +51,18 @@ pub fn test_scripts() -> HashMap<String, StandinAnswer> {
 pub async fn start_gateway() -> StandinHandle {
     let config = StandinConfig {
         app_id: APP_ID.into(),
-        app_public_key: AlipayPublicKey::parse(&key("app_public_spki.b64"), "test").expect("app public key"),
-        gateway_private_key: AppPrivateKey::parse(&key("gateway_private_pkcs1.pem"), "test").expect("gateway key"),
+        app_public_key: AlipayPublicKey::parse(&key("app_public_spki.b64"), "test")
+            .expect("app public key"),
+        gateway_private_key: AppPrivateKey::parse(&key("gateway_private_pkcs1.pem"), "test")
+            .expect("gateway key"),
         scripts: test_scripts(),
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    standin::start(listener, config).await.expect("stand-in starts")
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    standin::start(listener, config)
+        .await
+        .expect("stand-in starts")
 }
 
 /// Which store the functions use.
@@ -56,14 +71,21 @@ pub enum StoreMode {
     /// A SQLite file both processes open.
     Embedded(PathBuf),
     /// DynamoDB at this endpoint, with these tables (created at start).
-    Dynamo { endpoint: String, sessions_table: String, data_table: String },
+    Dynamo {
+        endpoint: String,
+        sessions_table: String,
+        data_table: String,
+    },
 }
 
 /// The environment of both functions for a test.
 pub fn function_env(gateway_url: &str, store: &StoreMode) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("ALIPAY_APP_ID".into(), APP_ID.into()),
-        ("ALIPAY_APP_PRIVATE_KEY".into(), key("app_private_pkcs8.b64")),
+        (
+            "ALIPAY_APP_PRIVATE_KEY".into(),
+            key("app_private_pkcs8.b64"),
+        ),
         ("ALIPAY_PUBLIC_KEY".into(), key("gateway_public_spki.b64")),
         ("ALIPAY_GATEWAY_URL".into(), gateway_url.into()),
         ("ALIPAY_TIMEOUT_MS".into(), "1500".into()),
@@ -71,8 +93,15 @@ pub fn function_env(gateway_url: &str, store: &StoreMode) -> Vec<(String, String
         ("RUST_LOG".into(), "info".into()),
     ];
     match store {
-        StoreMode::Embedded(path) => env.push(("MINIAPP_STORE".into(), format!("embedded:{}", path.display()))),
-        StoreMode::Dynamo { endpoint, sessions_table, data_table } => env.extend([
+        StoreMode::Embedded(path) => env.push((
+            "MINIAPP_STORE".into(),
+            format!("embedded:{}", path.display()),
+        )),
+        StoreMode::Dynamo {
+            endpoint,
+            sessions_table,
+            data_table,
+        } => env.extend([
             ("MINIAPP_STORE".into(), "dynamodb".into()),
             ("AWS_ENDPOINT_URL_DYNAMODB".into(), endpoint.clone()),
             ("AWS_REGION".into(), "us-east-1".into()),
@@ -89,7 +118,10 @@ pub fn function_env(gateway_url: &str, store: &StoreMode) -> Vec<(String, String
 
 /// A free loopback port (bound then released; the OS does not hand it out again at once).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A function binary serving HTTP on a loopback port; killed on drop.
@@ -116,7 +148,11 @@ impl HttpFunction {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn function");
-        let mut f = Self { child, url: format!("http://127.0.0.1:{port}"), log_path };
+        let mut f = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log_path,
+        };
         f.wait_ready(port);
         f
     }
@@ -167,12 +203,24 @@ impl Reply {
     }
     /// `error.code` of an error body.
     pub fn code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
     /// Asserts the status and the error code, and that `x-request-id` equals `error.requestId`.
     pub fn assert_error(&self, status: u16, code: &str) {
-        assert_eq!((self.status.as_u16(), self.code().as_str()), (status, code), "body: {}", String::from_utf8_lossy(&self.body));
-        let rid = self.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert_eq!(
+            (self.status.as_u16(), self.code().as_str()),
+            (status, code),
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let rid = self
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         assert!(!rid.is_empty());
         assert_eq!(self.json()["error"]["requestId"], rid);
     }
@@ -197,11 +245,21 @@ pub struct Client {
 
 impl Client {
     pub fn new(session_url: &str, db_url: &str) -> Self {
-        Self { http: reqwest::Client::new(), session_url: session_url.into(), db_url: db_url.into() }
+        Self {
+            http: reqwest::Client::new(),
+            session_url: session_url.into(),
+            db_url: db_url.into(),
+        }
     }
 
     /// Sends a request as given (no signing).
-    pub async fn raw(&self, method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+    pub async fn raw(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut rb = self.http.request(method, url).body(body);
         for (k, v) in headers {
@@ -211,31 +269,76 @@ impl Client {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.expect("body").to_vec();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// `POST /session` with this auth code.
     pub async fn login_reply(&self, code: &str) -> Reply {
-        let body = serde_json::json!({ "authCode": code }).to_string().into_bytes();
-        self.raw("POST", &format!("{}/session", self.session_url), &[("content-type", "application/json")], body).await
+        let body = serde_json::json!({ "authCode": code })
+            .to_string()
+            .into_bytes();
+        self.raw(
+            "POST",
+            &format!("{}/session", self.session_url),
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await
     }
 
     /// Logs in and panics unless it worked.
     pub async fn login(&self, code: &str) -> Login {
         let r = self.login_reply(code).await;
-        assert_eq!(r.status, StatusCode::CREATED, "login: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "login: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         login_from(r.json())
     }
 
     /// A request signed with `login`'s credentials; `path_and_query` as sent.
-    pub async fn signed(&self, login: &Login, method: &str, base: &str, path_and_query: &str, body: &[u8], extra: &[(&str, &str)]) -> Reply {
-        self.signed_at(login, method, base, path_and_query, body, extra, Timestamp::now()).await
+    pub async fn signed(
+        &self,
+        login: &Login,
+        method: &str,
+        base: &str,
+        path_and_query: &str,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        self.signed_at(
+            login,
+            method,
+            base,
+            path_and_query,
+            body,
+            extra,
+            Timestamp::now(),
+        )
+        .await
     }
 
     /// As [`Client::signed`], dated `at`.
     #[allow(clippy::too_many_arguments)]
-    pub async fn signed_at(&self, login: &Login, method: &str, base: &str, path_and_query: &str, body: &[u8], extra: &[(&str, &str)], at: Timestamp) -> Reply {
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    pub async fn signed_at(
+        &self,
+        login: &Login,
+        method: &str,
+        base: &str,
+        path_and_query: &str,
+        body: &[u8],
+        extra: &[(&str, &str)],
+        at: Timestamp,
+    ) -> Reply {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
         let h = sign_request(&login.creds, method, path, query, body, at).expect("sign");
         let mut headers: Vec<(&str, &str)> = vec![
             ("authorization", &h.authorization),
@@ -243,18 +346,32 @@ impl Client {
             ("x-miniapp-security-token", &h.security_token),
         ];
         headers.extend_from_slice(extra);
-        self.raw(method, &format!("{base}{path_and_query}"), &headers, body.to_vec()).await
+        self.raw(
+            method,
+            &format!("{base}{path_and_query}"),
+            &headers,
+            body.to_vec(),
+        )
+        .await
     }
 
     /// A signed request to the db function.
-    pub async fn db(&self, login: &Login, method: &str, path_and_query: &str, body: Option<Value>) -> Reply {
+    pub async fn db(
+        &self,
+        login: &Login,
+        method: &str,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        self.signed(login, method, &self.db_url, path_and_query, &body, &[]).await
+        self.signed(login, method, &self.db_url, path_and_query, &body, &[])
+            .await
     }
 
     /// A signed request to the session function.
     pub async fn session(&self, login: &Login, method: &str, path: &str) -> Reply {
-        self.signed(login, method, &self.session_url, path, b"", &[]).await
+        self.signed(login, method, &self.session_url, path, b"", &[])
+            .await
     }
 }
 

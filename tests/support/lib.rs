@@ -24,7 +24,13 @@ pub fn repo_root() -> PathBuf {
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { repo_root().join(p) })
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                repo_root().join(p)
+            }
+        })
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
@@ -36,7 +42,9 @@ pub fn binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(repo_root())
-            .args(["build", "--quiet", "--bin", "session", "--bin", "db", "--bin", "miniapp"])
+            .args([
+                "build", "--quiet", "--bin", "session", "--bin", "db", "--bin", "miniapp",
+            ])
             .status()
             .map_err(|e| format!("cannot run cargo: {e}"))?;
         if status.success() {
@@ -53,7 +61,9 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// The test keys of `shared/tests/fixtures/alipay/keys` (synthetic, see its README).
 pub fn key(file: &str) -> String {
-    let path = repo_root().join("shared/tests/fixtures/alipay/keys").join(file);
+    let path = repo_root()
+        .join("shared/tests/fixtures/alipay/keys")
+        .join(file);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
         .trim()

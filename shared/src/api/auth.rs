@@ -42,7 +42,11 @@ pub fn route(req: &Request, serves: fn(&Route) -> bool) -> Result<Routed, Box<Re
         }
         Err(e) => {
             // A malformed escape only matters once the path's shape is ours.
-            let e = if shape_is_ours(&req.raw_path, serves) { e } else { super::routes::RouteError::NotFound };
+            let e = if shape_is_ours(&req.raw_path, serves) {
+                e
+            } else {
+                super::routes::RouteError::NotFound
+            };
             return Err(Box::new(ApiError::from(e).into_response(rid)));
         }
     };
@@ -51,12 +55,18 @@ pub fn route(req: &Request, serves: fn(&Route) -> bool) -> Result<Routed, Box<Re
     }
     if req.body_too_large {
         let msg = format!("the body is over {} bytes", crate::http::MAX_BODY_BYTES);
-        return Err(Box::new(ApiError::new(ErrorCode::PayloadTooLarge, msg).into_response(rid)));
+        return Err(Box::new(
+            ApiError::new(ErrorCode::PayloadTooLarge, msg).into_response(rid),
+        ));
     }
-    let query = parse_query(&req.raw_query)
-        .map_err(|e| Box::new(ApiError::from(e).into_response(rid)))?;
+    let query =
+        parse_query(&req.raw_query).map_err(|e| Box::new(ApiError::from(e).into_response(rid)))?;
     let canonical_query = canonical_query_from_pairs(&query);
-    Ok(Routed { route, query, canonical_query })
+    Ok(Routed {
+        route,
+        query,
+        canonical_query,
+    })
 }
 
 fn shape_is_ours(raw_path: &str, serves: fn(&Route) -> bool) -> bool {
@@ -70,7 +80,11 @@ fn shape_is_ours(raw_path: &str, serves: fn(&Route) -> bool) -> bool {
 
 fn method_not_allowed(route: &Route, method: &Method, rid: &str) -> Response {
     let allow: Vec<&str> = route.allowed().iter().map(Method::as_str).collect();
-    let msg = format!("{method} is not allowed on {}; use {}", route.template(), allow.join(", "));
+    let msg = format!(
+        "{method} is not allowed on {}; use {}",
+        route.template(),
+        allow.join(", ")
+    );
     let mut resp = ApiError::new(ErrorCode::MethodNotAllowed, msg).into_response(rid);
     if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
         resp.headers.insert(http::header::ALLOW, v);
@@ -95,20 +109,35 @@ pub async fn authenticate(
         headers: &req.headers,
         body: &req.body,
     };
-    let verified = verify_with_canonical_query(&signed, &routed.canonical_query, keys, now, expiry)?;
+    let verified =
+        verify_with_canonical_query(&signed, &routed.canonical_query, keys, now, expiry)?;
     let session = store
         .get_session(&verified.session_id, now)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::SessionExpired, "the session has expired; log in again"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::SessionExpired,
+                "the session has expired; log in again",
+            )
+        })?;
     if session.revoked {
-        return Err(ApiError::new(ErrorCode::SessionRevoked, "the session was ended; log in again"));
+        return Err(ApiError::new(
+            ErrorCode::SessionRevoked,
+            "the session was ended; log in again",
+        ));
     }
     if now >= session.expires_at {
-        return Err(ApiError::new(ErrorCode::SessionExpired, "the session has expired; log in again"));
+        return Err(ApiError::new(
+            ErrorCode::SessionExpired,
+            "the session has expired; log in again",
+        ));
     }
     if session.user_id != verified.user_id {
         // Cannot happen with tokens we issued; refuse rather than trust either side.
-        return Err(ApiError::new(ErrorCode::InvalidSecurityToken, "the token does not match its session"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidSecurityToken,
+            "the token does not match its session",
+        ));
     }
     Ok(Caller {
         session_id: verified.session_id,

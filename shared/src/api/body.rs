@@ -12,11 +12,18 @@ pub const MAX_DEPTH: usize = 64;
 /// Parses a body that must be JSON (`InvalidJson` when empty, malformed or too deep).
 pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(ErrorCode::InvalidJson, "the body is empty; send a JSON object"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            "the body is empty; send a JSON object",
+        ));
     }
     // serde_json refuses nesting past 128 itself, so this never recurses deeper than that.
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
     if depth(&value) > MAX_DEPTH {
         return Err(ApiError::new(
             ErrorCode::InvalidJson,
@@ -77,8 +84,14 @@ mod tests {
     fn shapes() {
         assert_eq!(parse_json(b"").unwrap_err().code, ErrorCode::InvalidJson);
         assert_eq!(parse_json(b"{").unwrap_err().code, ErrorCode::InvalidJson);
-        assert_eq!(parse_object(b"[1]").unwrap_err().code, ErrorCode::InvalidRequest);
-        assert_eq!(parse_object(b"\"x\"").unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            parse_object(b"[1]").unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            parse_object(b"\"x\"").unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
         assert!(parse_object(br#"{"a":{"b":[1]}}"#).is_ok());
     }
 }

@@ -40,27 +40,45 @@ impl DbApi {
 
     async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
         let s = &self.0;
-        let caller = authenticate(req, routed, &s.token_keys, &s.store, ExpiryPolicy::Enforce).await?;
+        let caller =
+            authenticate(req, routed, &s.token_keys, &s.store, ExpiryPolicy::Enforce).await?;
         let mut resp = match &routed.route {
-            Route::Collection(c) => self.collection(req, routed, &caller, &Collection::parse(c)?).await,
+            Route::Collection(c) => {
+                self.collection(req, routed, &caller, &Collection::parse(c)?)
+                    .await
+            }
             Route::Item(c, id) => {
                 let coll = Collection::parse(c)?;
                 let id = ItemId::parse(id)?;
                 self.item(req, &caller, &coll, &id).await
             }
             // `route` only lets db routes through.
-            Route::Session | Route::SessionRefresh => Err(ApiError::new(ErrorCode::RouteNotFound, "no such route")),
+            Route::Session | Route::SessionRefresh => {
+                Err(ApiError::new(ErrorCode::RouteNotFound, "no such route"))
+            }
         }?;
         resp.log.user_hash = Some(caller.user_id.log_hash());
         Ok(resp)
     }
 
-    async fn collection(&self, req: &Request, routed: &Routed, caller: &Caller, coll: &Collection) -> Result<Response, ApiError> {
+    async fn collection(
+        &self,
+        req: &Request,
+        routed: &Routed,
+        caller: &Caller,
+        coll: &Collection,
+    ) -> Result<Response, ApiError> {
         let store = &self.0.store;
         if req.method == Method::POST {
             let data = parse_object(&req.body)?;
             let item = store
-                .create_item(&caller.user_id, coll, &ItemId::generate(), data, Timestamp::now())
+                .create_item(
+                    &caller.user_id,
+                    coll,
+                    &ItemId::generate(),
+                    data,
+                    Timestamp::now(),
+                )
                 .await?;
             let mut resp = item_response(StatusCode::CREATED, &item);
             let location = format!("/db/{}/{}", coll, item.id);
@@ -72,30 +90,47 @@ impl DbApi {
         let query = list_query(&routed.query)?;
         let page = store.list_items(&caller.user_id, coll, &query).await?;
         let items: Vec<Value> = page.items.iter().map(item_json).collect();
-        Ok(Response::json(StatusCode::OK, &json!({"items": items, "nextCursor": page.next_cursor})))
+        Ok(Response::json(
+            StatusCode::OK,
+            &json!({"items": items, "nextCursor": page.next_cursor}),
+        ))
     }
 
-    async fn item(&self, req: &Request, caller: &Caller, coll: &Collection, id: &ItemId) -> Result<Response, ApiError> {
+    async fn item(
+        &self,
+        req: &Request,
+        caller: &Caller,
+        coll: &Collection,
+        id: &ItemId,
+    ) -> Result<Response, ApiError> {
         let store = &self.0.store;
         let user = &caller.user_id;
         let now = Timestamp::now();
         match req.method {
             Method::GET => {
                 let item = store.get_item(user, coll, id).await?;
-                let item = item.ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no item {id} in {coll}")))?;
+                let item = item.ok_or_else(|| {
+                    ApiError::new(ErrorCode::NotFound, format!("no item {id} in {coll}"))
+                })?;
                 Ok(item_response(StatusCode::OK, &item))
             }
             Method::PUT => {
                 let cond = put_condition(&req.headers)?;
                 let data = parse_object(&req.body)?;
                 let (item, created) = store.put_item(user, coll, id, data, cond, now).await?;
-                let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+                let status = if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
                 Ok(item_response(status, &item))
             }
             Method::PATCH => {
                 let if_match = if_match(&req.headers)?;
                 let patch = Value::Object(parse_object(&req.body)?);
-                let item = store.patch_item(user, coll, id, &patch, if_match, now).await?;
+                let item = store
+                    .patch_item(user, coll, id, &patch, if_match, now)
+                    .await?;
                 Ok(item_response(StatusCode::OK, &item))
             }
             _ => {
@@ -133,7 +168,9 @@ fn bad_header(msg: &str) -> ApiError {
 /// (whether or not the item exists, as for any If-Match on an absent item).
 fn if_match(headers: &HeaderMap) -> Result<Option<Version>, ApiError> {
     let mut values = headers.get_all(http::header::IF_MATCH).iter();
-    let Some(v) = values.next() else { return Ok(None) };
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
     if values.next().is_some() {
         return Err(bad_header("send one If-Match header"));
     }
@@ -145,7 +182,10 @@ fn if_match(headers: &HeaderMap) -> Result<Option<Version>, ApiError> {
         .ok_or_else(|| bad_header("If-Match must be a quoted version, e.g. If-Match: \"3\""))?;
     match Version::new(n) {
         Some(v) => Ok(Some(v)),
-        None => Err(ApiError::new(ErrorCode::PreconditionFailed, "no item has version 0")),
+        None => Err(ApiError::new(
+            ErrorCode::PreconditionFailed,
+            "no item has version 0",
+        )),
     }
 }
 
@@ -185,12 +225,20 @@ fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
-            .ok_or_else(|| invalid_query(format!("limit must be a whole number from 1 to {MAX_LIST_LIMIT}, got {v:?}")))?,
+            .ok_or_else(|| {
+                invalid_query(format!(
+                    "limit must be a whole number from 1 to {MAX_LIST_LIMIT}, got {v:?}"
+                ))
+            })?,
     };
     let order = match single(pairs, "order")? {
         None | Some("asc") => Order::Asc,
         Some("desc") => Order::Desc,
-        Some(v) => return Err(invalid_query(format!("order must be asc or desc, got {v:?}"))),
+        Some(v) => {
+            return Err(invalid_query(format!(
+                "order must be asc or desc, got {v:?}"
+            )))
+        }
     };
     Ok(ListQuery {
         prefix: single(pairs, "prefix")?.map(str::to_owned),
@@ -228,18 +276,38 @@ mod tests {
     use super::*;
 
     fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
-        q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        q.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn list_query_rules() {
-        let q = list_query(&pairs(&[("limit", "5"), ("order", "desc"), ("cursor", ""), ("x", "1"), ("x", "2")])).unwrap();
+        let q = list_query(&pairs(&[
+            ("limit", "5"),
+            ("order", "desc"),
+            ("cursor", ""),
+            ("x", "1"),
+            ("x", "2"),
+        ]))
+        .unwrap();
         assert_eq!((q.limit, q.order, q.cursor), (5, Order::Desc, None));
-        for bad in [("limit", "0"), ("limit", "101"), ("limit", "abc"), ("order", "up")] {
-            assert_eq!(list_query(&pairs(&[bad])).unwrap_err().code, ErrorCode::InvalidQuery);
+        for bad in [
+            ("limit", "0"),
+            ("limit", "101"),
+            ("limit", "abc"),
+            ("order", "up"),
+        ] {
+            assert_eq!(
+                list_query(&pairs(&[bad])).unwrap_err().code,
+                ErrorCode::InvalidQuery
+            );
         }
         let twice = pairs(&[("limit", "1"), ("limit", "2")]);
-        assert_eq!(list_query(&twice).unwrap_err().code, ErrorCode::InvalidQuery);
+        assert_eq!(
+            list_query(&twice).unwrap_err().code,
+            ErrorCode::InvalidQuery
+        );
         assert_eq!(list_query(&[]).unwrap().limit, DEFAULT_LIMIT);
     }
 
@@ -248,9 +316,15 @@ mod tests {
         let mut h = HeaderMap::new();
         assert_eq!(put_condition(&h).unwrap(), PutCondition::None);
         h.insert(http::header::IF_MATCH, HeaderValue::from_static("\"3\""));
-        assert_eq!(put_condition(&h).unwrap(), PutCondition::IfMatch(Version::new(3).unwrap()));
+        assert_eq!(
+            put_condition(&h).unwrap(),
+            PutCondition::IfMatch(Version::new(3).unwrap())
+        );
         h.insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert_eq!(put_condition(&h).unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            put_condition(&h).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
         h.remove(http::header::IF_MATCH);
         assert_eq!(put_condition(&h).unwrap(), PutCondition::IfNoneMatch);
         h.insert(http::header::IF_MATCH, HeaderValue::from_static("3"));

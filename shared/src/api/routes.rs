@@ -93,9 +93,8 @@ fn well_formed_escapes(s: &str) -> bool {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let ok = i + 2 < b.len()
-                && b[i + 1].is_ascii_hexdigit()
-                && b[i + 2].is_ascii_hexdigit();
+            let ok =
+                i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
             if !ok {
                 return false;
             }
@@ -115,7 +114,10 @@ mod tests {
     fn matches_contract_routes() {
         assert_eq!(match_path("/session"), Ok(Route::Session));
         assert_eq!(match_path("/session/refresh"), Ok(Route::SessionRefresh));
-        assert_eq!(match_path("/db/todos"), Ok(Route::Collection("todos".into())));
+        assert_eq!(
+            match_path("/db/todos"),
+            Ok(Route::Collection("todos".into()))
+        );
         assert_eq!(
             match_path("/db/todos/a%2Fb"),
             Ok(Route::Item("todos".into(), "a/b".into()))

@@ -82,7 +82,10 @@ impl SessionApi {
             revoked: false,
         };
         s.store.create_session(&record).await?;
-        let mut resp = Response::json(StatusCode::CREATED, &self.session_with_credentials(&record, now));
+        let mut resp = Response::json(
+            StatusCode::CREATED,
+            &self.session_with_credentials(&record, now),
+        );
         resp.log.user_hash = Some(record.user_id.log_hash());
         Ok(resp)
     }
@@ -95,7 +98,12 @@ impl SessionApi {
     fn session_with_credentials(&self, session: &SessionRecord, now: Timestamp) -> Value {
         let s = &self.0;
         let expiration = expiration_for(now, s.credential_ttl_secs, session.expires_at);
-        let creds = issue(&s.token_keys, &session.session_id, &session.user_id, expiration);
+        let creds = issue(
+            &s.token_keys,
+            &session.session_id,
+            &session.user_id,
+            expiration,
+        );
         json!({
             "sessionId": session.session_id.as_str(),
             "userId": session.user_id.as_str(),
@@ -129,7 +137,9 @@ fn auth_code(body: &Value) -> Result<&str, ApiError> {
         .as_str()
         .ok_or_else(|| bad("authCode must be a string"))?;
     if code.is_empty() || code.len() > MAX_AUTH_CODE_LEN || code.chars().any(char::is_control) {
-        return Err(bad("authCode must be 1 to 256 characters from my.getAuthCode"));
+        return Err(bad(
+            "authCode must be 1 to 256 characters from my.getAuthCode",
+        ));
     }
     Ok(code)
 }
