@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use crate::http::ErrorCode;
+use crate::store::merge_patch::kind_name;
 use crate::store::JsonObject;
 
 /// Deepest accepted nesting; the outermost object or array is level 1.
@@ -39,19 +40,8 @@ pub fn parse_object(body: &[u8]) -> Result<JsonObject, ApiError> {
         Value::Object(map) => Ok(map),
         other => Err(ApiError::new(
             ErrorCode::InvalidRequest,
-            format!("the body must be a JSON object, not {}", kind(&other)),
+            format!("the body must be a JSON object, not {}", kind_name(&other)),
         )),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

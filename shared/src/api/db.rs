@@ -6,13 +6,14 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::auth::{authenticate, route, Caller, Routed};
+use super::auth::{authenticate, Caller, Routed};
+use super::RoutedApi;
 use super::body::parse_object;
 use super::error::ApiError;
 use super::routes::Route;
 use crate::config::CommonConfig;
 use crate::credentials::TokenKeys;
-use crate::http::{ErrorCode, Handler, Request, Response};
+use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{Collection, ItemId, Version};
 use crate::signing::ExpiryPolicy;
 use crate::store::{Item, ListQuery, Order, PutCondition, Store, MAX_LIST_LIMIT};
@@ -248,26 +249,13 @@ fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
     })
 }
 
-fn serves(r: &Route) -> bool {
-    matches!(r, Route::Collection(_) | Route::Item(..))
-}
+impl RoutedApi for DbApi {
+    fn serves(r: &Route) -> bool {
+        matches!(r, Route::Collection(_) | Route::Item(..))
+    }
 
-impl Handler for DbApi {
-    async fn call(&self, req: Request) -> Response {
-        let rid = req.request_id.clone();
-        let resp = match route(&req, serves) {
-            Err(resp) => *resp,
-            Ok(routed) => {
-                let template = routed.route.template();
-                let mut resp = match self.dispatch(&req, &routed).await {
-                    Ok(r) => r,
-                    Err(e) => e.into_response(&rid),
-                };
-                resp.log.route = Some(template);
-                resp
-            }
-        };
-        resp.with_request_id(&rid)
+    async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
+        DbApi::dispatch(self, req, routed).await
     }
 }
 

@@ -12,6 +12,42 @@ mod error;
 mod routes;
 mod session;
 
+use std::future::Future;
+
 pub use db::DbApi;
 pub use error::ApiError;
 pub use session::SessionApi;
+
+use crate::http::{Handler, Request, Response};
+use auth::Routed;
+use routes::Route;
+
+/// One function's part of the API: which routes it owns and how it answers them. The checks
+/// before authentication, the route template for the log and `x-request-id` are done once,
+/// in the [`Handler`] impl below.
+trait RoutedApi: Send + Sync + 'static {
+    fn serves(route: &Route) -> bool;
+    fn dispatch(
+        &self,
+        req: &Request,
+        routed: &Routed,
+    ) -> impl Future<Output = Result<Response, ApiError>> + Send;
+}
+
+impl<T: RoutedApi> Handler for T {
+    async fn call(&self, req: Request) -> Response {
+        let rid = req.request_id.clone();
+        let resp = match auth::route(&req, T::serves) {
+            Err(resp) => *resp,
+            Ok(routed) => {
+                let mut resp = match self.dispatch(&req, &routed).await {
+                    Ok(r) => r,
+                    Err(e) => e.into_response(&rid),
+                };
+                resp.log.route = Some(routed.route.template());
+                resp
+            }
+        };
+        resp.with_request_id(&rid)
+    }
+}

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::auth::{authenticate, route, Caller, Routed};
+use super::auth::{authenticate, Caller, Routed};
+use super::RoutedApi;
 use super::body::parse_json;
 use super::error::ApiError;
 use super::routes::Route;
 use crate::alipay::AlipayClient;
 use crate::config::SessionConfig;
 use crate::credentials::{expiration_for, issue, TokenKeys};
-use crate::http::{ErrorCode, Handler, Request, Response};
+use crate::http::{ErrorCode, Request, Response};
 use crate::ids::SessionId;
 use crate::signing::ExpiryPolicy;
 use crate::store::{SessionRecord, Store};
@@ -144,25 +145,12 @@ fn auth_code(body: &Value) -> Result<&str, ApiError> {
     Ok(code)
 }
 
-fn serves(r: &Route) -> bool {
-    matches!(r, Route::Session | Route::SessionRefresh)
-}
+impl RoutedApi for SessionApi {
+    fn serves(r: &Route) -> bool {
+        matches!(r, Route::Session | Route::SessionRefresh)
+    }
 
-impl Handler for SessionApi {
-    async fn call(&self, req: Request) -> Response {
-        let rid = req.request_id.clone();
-        let resp = match route(&req, serves) {
-            Err(resp) => *resp,
-            Ok(routed) => {
-                let template = routed.route.template();
-                let mut resp = match self.dispatch(&req, &routed).await {
-                    Ok(r) => r,
-                    Err(e) => e.into_response(&rid),
-                };
-                resp.log.route = Some(template);
-                resp
-            }
-        };
-        resp.with_request_id(&rid)
+    async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
+        SessionApi::dispatch(self, req, routed).await
     }
 }

@@ -21,10 +21,12 @@ pub struct MotoServer {
     port: u16,
 }
 
-/// Where the `moto_server` program is: `$MOTO_SERVER`, else the project's virtualenv.
-fn moto_program() -> PathBuf {
+/// What runs the server: `$MOTO_SERVER` if set, else the project virtualenv's Python with
+/// `scripts/moto_serial.py` (moto with one request at a time: `moto_server` itself lets two
+/// conditional writes to one item race, which real DynamoDB never does).
+fn moto_command() -> (PathBuf, Vec<PathBuf>) {
     if let Some(p) = std::env::var_os("MOTO_SERVER") {
-        return PathBuf::from(p);
+        return (PathBuf::from(p), Vec::new());
     }
     let venv = std::env::var_os("MINIAPP_VENV")
         .map(PathBuf::from)
@@ -32,7 +34,9 @@ fn moto_program() -> PathBuf {
             let home = std::env::var_os("HOME").unwrap_or_default();
             PathBuf::from(home).join(".cache/miniapp/venv")
         });
-    venv.join("bin/moto_server")
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts/moto_serial.py");
+    (venv.join("bin/python"), vec![script])
 }
 
 impl MotoServer {
@@ -43,21 +47,22 @@ impl MotoServer {
 
     /// Starts a server on `port` (0: the OS picks one; the server prints which).
     pub fn start_on(port: u16) -> Self {
-        let program = moto_program();
+        let (program, args) = moto_command();
         assert!(
-            program.is_file(),
-            "moto_server not found at {} (set MOTO_SERVER, or run `bash scripts/ensure-venv.sh` \
+            program.is_file() && args.iter().all(|a| a.is_file()),
+            "moto not found at {} (set MOTO_SERVER, or run `bash scripts/ensure-venv.sh` \
              to install it)",
             program.display()
         );
         // `read` returns when our end of the pipe closes, for whatever reason; then the server
         // is stopped and waited for.
-        let script = r#""$0" -H 127.0.0.1 -p "$1" & pid=$!; read -r _; kill "$pid"; wait "$pid""#;
+        let script = r#"port="$1"; shift; "$0" "$@" -H 127.0.0.1 -p "$port" & pid=$!; read -r _; kill "$pid"; wait "$pid""#;
         let mut wrapper = Command::new("sh")
             .arg("-c")
             .arg(script)
             .arg(&program)
             .arg(port.to_string())
+            .args(&args)
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
