@@ -76,8 +76,22 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let load_before = load_average();
     let rows = rt.block_on(bench(&settings));
     print_report(&settings, &rows);
+    // Other work on the machine shows up in every number: say how busy it was.
+    println!(
+        "\nLoad average (1, 5, 15 min) before: {load_before}; after: {}",
+        load_average()
+    );
+}
+
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -412,31 +426,44 @@ struct Sample {
     ready: Duration,
     /// Spawn → the first successful answer.
     first: Duration,
+    /// The same call once more on the now warm process: what the cold start adds is
+    /// `first - ready - warm`.
+    warm: Duration,
     rss_kib: Option<u64>,
 }
 
-/// HTTP mode: spawn with `PORT=0`, send the call as soon as the process says where it listens.
+/// HTTP mode: spawn with `PORT=0`, send the call as soon as the process says where it
+/// listens, then once more on the warm process.
 async fn http_once(program: &Program, call: &Call, http: &reqwest::Client) -> Sample {
     let started = Instant::now();
     let mut proc = Running::spawn(program, &[("PORT", "0".to_owned())], true);
     let port = proc.port().await;
     let ready = started.elapsed();
+    http_call(&mut proc, call, http, port).await;
+    let first = started.elapsed();
+    let rss_kib = proc.peak_rss_kib();
+    let again = Instant::now();
+    http_call(&mut proc, call, http, port).await;
+    Sample {
+        ready,
+        first,
+        warm: again.elapsed(),
+        rss_kib,
+    }
+}
+
+/// Sends `call` and fails the run unless it got the expected status.
+async fn http_call(proc: &mut Running, call: &Call, http: &reqwest::Client, port: u16) {
     let reply = match tokio::time::timeout(RUN_TIMEOUT, call.http(http, port)).await {
         Ok(reply) => reply,
-        Err(_) => proc.fail("did not answer its first request in time"),
+        Err(_) => proc.fail("did not answer in time"),
     };
-    let first = started.elapsed();
     if reply.status.as_u16() != call.expected() {
         proc.fail(&format!(
             "answered {}: {}",
             reply.status,
             String::from_utf8_lossy(&reply.body)
         ));
-    }
-    Sample {
-        ready,
-        first,
-        rss_kib: proc.peak_rss_kib(),
     }
 }
 
@@ -481,7 +508,8 @@ impl Drop for Relay {
     }
 }
 
-/// Lambda mode: the event is queued before the spawn, so the first `/next` gets it at once.
+/// Lambda mode: the event is queued before the spawn, so the first `/next` gets it at once;
+/// then a second event for the warm process.
 async fn lambda_once(program: &Program, call: &Call) -> Sample {
     let mut api = RuntimeApi::start("").await;
     api.push(Scripted::event("cold-1", &call.event()));
@@ -492,33 +520,44 @@ async fn lambda_once(program: &Program, call: &Call) -> Sample {
         &[("AWS_LAMBDA_RUNTIME_API", relay.addr.to_string())],
         false,
     );
+    lambda_answer(&mut api, &mut proc, call, "cold-1").await;
+    let first = started.elapsed();
+    let rss_kib = proc.peak_rss_kib();
+    let ready = relay
+        .first_connect
+        .get()
+        .map_or(first, |t| t.duration_since(started));
+    let again = Instant::now();
+    api.push(Scripted::event("cold-2", &call.event()));
+    lambda_answer(&mut api, &mut proc, call, "cold-2").await;
+    Sample {
+        ready,
+        first,
+        warm: again.elapsed(),
+        rss_kib,
+    }
+}
+
+/// Waits for the response to invocation `id` and fails the run unless it is the expected one.
+async fn lambda_answer(api: &mut RuntimeApi, proc: &mut Running, call: &Call, id: &str) {
+    let deadline = Instant::now() + RUN_TIMEOUT;
     let post = loop {
         // The post wakes this at once; the timeout only paces the checks on the process.
         if let Ok(post) = tokio::time::timeout(Duration::from_millis(50), api.next_post()).await {
             break post;
         }
         proc.check_alive();
-        if started.elapsed() > RUN_TIMEOUT {
-            proc.fail("posted no response in time");
+        if Instant::now() > deadline {
+            proc.fail(&format!("posted no response to {id} in time"));
         }
     };
-    let first = started.elapsed();
     let status = post.json()["statusCode"].as_u64().unwrap_or_default();
-    if post.kind != PostKind::Response("cold-1".into()) || status != u64::from(call.expected()) {
+    if post.kind != PostKind::Response(id.into()) || status != u64::from(call.expected()) {
         proc.fail(&format!(
             "posted {:?}: {}",
             post.kind,
             String::from_utf8_lossy(&post.body)
         ));
-    }
-    let ready = relay
-        .first_connect
-        .get()
-        .map_or(first, |t| t.duration_since(started));
-    Sample {
-        ready,
-        first,
-        rss_kib: proc.peak_rss_kib(),
     }
 }
 
@@ -701,8 +740,9 @@ impl Row {
     fn markdown(&self) -> String {
         let first = self.first_sorted();
         let ready = sorted(self.samples.iter().map(|s| s.ready));
+        let warm = sorted(self.samples.iter().map(|s| s.warm));
         format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.runtime,
             self.function.name(),
             self.mode.name(),
@@ -712,6 +752,7 @@ impl Row {
             ms(percentile(&first, 50)),
             ms(percentile(&first, 90)),
             ms(first.first().copied().unwrap_or_default()),
+            ms(percentile(&warm, 50)),
             mib(median_rss(&self.samples)),
         )
     }
@@ -727,8 +768,8 @@ fn print_report(settings: &Settings, rows: &[Row]) {
         "## Cold start ({build} binaries, {} runs per case after {} warm-up runs)\n",
         settings.runs, settings.warmups
     );
-    println!("| runtime | function | mode | store | runs | ready (median) | first answer: median | p90 | min | peak RSS (median) |");
-    println!("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| runtime | function | mode | store | runs | ready (median) | first answer: median | p90 | min | warm answer (median) | peak RSS (median) |");
+    println!("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for row in rows {
         println!("{}", row.markdown());
     }
