@@ -13,12 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use integration_tests::functions::{
-    free_port, function_env, login_from, start_gateway, Login, StoreMode,
-};
+use integration_tests::events::{fixture, signed};
+use integration_tests::functions::{free_port, function_env, login_from, start_gateway, StoreMode};
 use integration_tests::{binary, repo_root};
-use miniapp_shared::signing::sign_request;
-use miniapp_shared::time_fmt::Timestamp;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -327,45 +324,6 @@ impl LambdaProcess {
     fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = repo_root().join("shared/tests/fixtures/events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Re-signs a stored event with `login`'s credentials and the current date (the stored
-/// signature and token are dummies).
-fn signed(mut event: Value, login: &Login) -> Value {
-    let body = event["body"]
-        .as_str()
-        .unwrap_or_default()
-        .as_bytes()
-        .to_vec();
-    let method = event["requestContext"]["http"]["method"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
-    let query = event["rawQueryString"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let h = sign_request(
-        &login.creds,
-        &method,
-        &path,
-        &query,
-        &body,
-        Timestamp::now(),
-    )
-    .expect("sign");
-    let headers = &mut event["headers"];
-    headers["authorization"] = json!(h.authorization);
-    headers["x-miniapp-date"] = json!(h.date);
-    headers["x-miniapp-security-token"] = json!(h.security_token);
-    event
 }
 
 /// The stored GET, aimed at item `id`.

@@ -3,54 +3,12 @@
 
 use std::process::Stdio;
 
-use base64::Engine;
-use integration_tests::functions::{function_env, login_from, start_gateway, Login, StoreMode};
+use integration_tests::binary;
+use integration_tests::events::{fixture, signed};
+use integration_tests::functions::{function_env, login_from, start_gateway, StoreMode};
 use integration_tests::runtime_api::{PostKind, RuntimeApi, Scripted};
-use integration_tests::{binary, repo_root};
-use miniapp_shared::signing::sign_request;
-use miniapp_shared::time_fmt::Timestamp;
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
-
-fn fixture(name: &str) -> Value {
-    let path = repo_root().join("shared/tests/fixtures/events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("fixture is JSON")
-}
-
-/// Re-signs a stored event with fresh credentials and date (the stored signature is a dummy).
-fn signed(mut event: Value, login: &Login) -> Value {
-    let body = match (event["body"].as_str(), event["isBase64Encoded"].as_bool()) {
-        (Some(b), Some(true)) => base64::engine::general_purpose::STANDARD
-            .decode(b)
-            .expect("base64 body"),
-        (Some(b), _) => b.as_bytes().to_vec(),
-        (None, _) => Vec::new(),
-    };
-    let method = event["requestContext"]["http"]["method"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
-    let query = event["rawQueryString"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let h = sign_request(
-        &login.creds,
-        &method,
-        &path,
-        &query,
-        &body,
-        Timestamp::now(),
-    )
-    .expect("sign");
-    let headers = &mut event["headers"];
-    headers["authorization"] = json!(h.authorization);
-    headers["x-miniapp-date"] = json!(h.date);
-    headers["x-miniapp-security-token"] = json!(h.security_token);
-    event
-}
 
 struct LambdaFn {
     api: RuntimeApi,

@@ -29,8 +29,18 @@ async fn open_store(config: &CommonConfig) -> Result<Store, InitError> {
     Ok(store)
 }
 
+/// aws-lc seeds its random generator on first use, from CPU jitter where the VM offers no
+/// faster source (about 30 ms measured here): pay that during init, not in the first login.
+fn seed_random_generator() {
+    let mut byte = [0u8; 1];
+    if aws_lc_rs::rand::fill(&mut byte).is_err() {
+        tracing::warn!("the system random number generator is not available yet");
+    }
+}
+
 /// Builds the session function's handler from the environment.
 pub async fn session_api(env: &dyn Env) -> Result<SessionApi, InitError> {
+    seed_random_generator();
     let config = SessionConfig::from_env(env)?;
     let alipay = AlipayClient::new(config.alipay.clone())?;
     let store = open_store(&config.common).await?;

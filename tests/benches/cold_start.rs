@@ -23,14 +23,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use integration_tests::events::{fixture, signed};
 use integration_tests::functions::{
     function_env, login_from, start_gateway, Client, Login, Reply, StoreMode,
 };
 use integration_tests::moto::MotoServer;
 use integration_tests::runtime_api::{PostKind, RuntimeApi, Scripted};
 use integration_tests::{binary, repo_root, target_dir};
-use miniapp_shared::signing::sign_request;
-use miniapp_shared::time_fmt::Timestamp;
 use serde_json::{json, Value};
 
 /// Longest wait for one cold process to answer before the bench gives up on it.
@@ -391,32 +390,6 @@ impl Call {
             }
         }
     }
-}
-
-fn fixture(name: &str) -> Value {
-    let path = repo_root().join("shared/tests/fixtures/events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Re-signs a stored event (bodyless here) with `login`'s credentials and the current date.
-fn signed(mut event: Value, login: &Login) -> Value {
-    let method = event["requestContext"]["http"]["method"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let path = event["rawPath"].as_str().unwrap_or_default().to_owned();
-    let query = event["rawQueryString"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let h =
-        sign_request(&login.creds, &method, &path, &query, b"", Timestamp::now()).expect("sign");
-    let headers = &mut event["headers"];
-    headers["authorization"] = json!(h.authorization);
-    headers["x-miniapp-date"] = json!(h.date);
-    headers["x-miniapp-security-token"] = json!(h.security_token);
-    event
 }
 
 /// One cold start.

@@ -7,10 +7,10 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::auth::{authenticate, Caller, Routed};
-use super::RoutedApi;
 use super::body::parse_object;
 use super::error::ApiError;
 use super::routes::Route;
+use super::RoutedApi;
 use crate::config::CommonConfig;
 use crate::credentials::TokenKeys;
 use crate::http::{ErrorCode, Request, Response};

@@ -7,10 +7,10 @@ use http::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::auth::{authenticate, Caller, Routed};
-use super::RoutedApi;
 use super::body::parse_json;
 use super::error::ApiError;
 use super::routes::Route;
+use super::RoutedApi;
 use crate::alipay::AlipayClient;
 use crate::config::SessionConfig;
 use crate::credentials::{expiration_for, issue, TokenKeys};

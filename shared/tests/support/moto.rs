@@ -34,8 +34,7 @@ fn moto_command() -> (PathBuf, Vec<PathBuf>) {
             let home = std::env::var_os("HOME").unwrap_or_default();
             PathBuf::from(home).join(".cache/miniapp/venv")
         });
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scripts/moto_serial.py");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto_serial.py");
     (venv.join("bin/python"), vec![script])
 }
 
