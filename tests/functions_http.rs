@@ -857,3 +857,57 @@ fn bad_configuration_is_one_clear_line() {
         "{err}"
     );
 }
+
+/// DynamoDB unreachable: 503 `StorageUnavailable` in bounded time, no crash, and the same
+/// processes serve again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_outage_is_503_then_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gateway = start_gateway().await;
+    let moto = MotoServer::start();
+    let port = moto.port();
+    let s = uuid::Uuid::new_v4().simple().to_string();
+    let store = StoreMode::Dynamo {
+        endpoint: moto.endpoint(),
+        sessions_table: format!("s-{s}"),
+        data_table: format!("d-{s}"),
+    };
+    let env = function_env(&gateway.url(), &store);
+    let session = HttpFunction::spawn("session", &env, dir.path());
+    let db = HttpFunction::spawn("db", &env, dir.path());
+    let c = Client::new(&session.url, &db.url);
+    let a = c.login("dev-alice").await;
+    assert_eq!(
+        c.db(&a, "PUT", "/db/todos/x", Some(json!({}))).await.status,
+        201
+    );
+
+    tokio::task::spawn_blocking(move || moto.stop())
+        .await
+        .expect("stop");
+    let started = std::time::Instant::now();
+    c.db(&a, "GET", "/db/todos/x", None)
+        .await
+        .assert_error(503, "StorageUnavailable");
+    c.login_reply("dev-alice")
+        .await
+        .assert_error(503, "StorageUnavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "bounded retries"
+    );
+
+    // moto keeps nothing across a restart: a new process recreates the tables at its start.
+    let moto = tokio::task::spawn_blocking(move || MotoServer::start_on(port))
+        .await
+        .expect("start");
+    drop(HttpFunction::spawn("db", &env, dir.path()));
+    let again = c.login("dev-alice").await;
+    assert_eq!(
+        c.db(&again, "PUT", "/db/todos/x", Some(json!({})))
+            .await
+            .status,
+        201
+    );
+    drop(moto);
+}
