@@ -454,6 +454,13 @@ async fn order_of_checks(mode: Mode) {
     c.raw("GET", &format!("{d}/db/todos/%E0%A4"), &[], vec![])
         .await
         .assert_error(400, "InvalidQuery");
+    // A bad escape still comes after the method and the body size.
+    c.raw("POST", &format!("{d}/db/todos/%zz"), &[], vec![])
+        .await
+        .assert_error(405, "MethodNotAllowed");
+    c.raw("POST", &format!("{d}/db/to%zz"), &[], vec![b' '; 262_145])
+        .await
+        .assert_error(413, "PayloadTooLarge");
     c.raw("GET", &format!("{d}/db/bad.coll"), &[], vec![])
         .await
         .assert_error(401, "MissingAuthorization");

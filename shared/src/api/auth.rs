@@ -4,7 +4,7 @@
 use http::{HeaderValue, Method};
 
 use super::error::ApiError;
-use super::routes::{match_path, Route};
+use super::routes::{bad_escape, match_path, not_found, Route, RouteError};
 use crate::credentials::TokenKeys;
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{SessionId, UserId};
@@ -34,48 +34,32 @@ pub struct Caller {
 /// `serves` says which routes this function owns; the others are 404 here.
 pub fn route(req: &Request, serves: fn(&Route) -> bool) -> Result<Routed, Box<Response>> {
     let rid = req.request_id.as_str();
-    let route = match match_path(&req.raw_path) {
-        Ok(r) if serves(&r) => r,
-        Ok(_) => {
-            let e = ApiError::new(ErrorCode::RouteNotFound, "no such route");
-            return Err(Box::new(e.into_response(rid)));
-        }
-        Err(e) => {
-            // A malformed escape only matters once the path's shape is ours.
-            let e = if shape_is_ours(&req.raw_path, serves) {
-                e
-            } else {
-                super::routes::RouteError::NotFound
-            };
-            return Err(Box::new(ApiError::from(e).into_response(rid)));
-        }
+    let fail = |e: ApiError| Box::new(e.into_response(rid));
+    let (route, escapes_ok) = match match_path(&req.raw_path) {
+        Ok(r) => (r, true),
+        Err(RouteError::BadEscape(shape)) => (shape, false),
+        Err(RouteError::NotFound) => return Err(fail(not_found())),
     };
+    if !serves(&route) {
+        return Err(fail(not_found()));
+    }
     if !route.allowed().contains(&req.method) {
         return Err(Box::new(method_not_allowed(&route, &req.method, rid)));
     }
     if req.body_too_large {
         let msg = format!("the body is over {} bytes", crate::http::MAX_BODY_BYTES);
-        return Err(Box::new(
-            ApiError::new(ErrorCode::PayloadTooLarge, msg).into_response(rid),
-        ));
+        return Err(fail(ApiError::new(ErrorCode::PayloadTooLarge, msg)));
     }
-    let query =
-        parse_query(&req.raw_query).map_err(|e| Box::new(ApiError::from(e).into_response(rid)))?;
+    if !escapes_ok {
+        return Err(fail(bad_escape()));
+    }
+    let query = parse_query(&req.raw_query).map_err(|e| fail(e.into()))?;
     let canonical_query = canonical_query_from_pairs(&query);
     Ok(Routed {
         route,
         query,
         canonical_query,
     })
-}
-
-fn shape_is_ours(raw_path: &str, serves: fn(&Route) -> bool) -> bool {
-    let probe = if raw_path.starts_with("/db/") {
-        Route::Collection(String::new())
-    } else {
-        Route::Session
-    };
-    serves(&probe)
 }
 
 fn method_not_allowed(route: &Route, method: &Method, rid: &str) -> Response {

@@ -46,21 +46,23 @@ impl Route {
 pub enum RouteError {
     /// No route has this shape: 404 `RouteNotFound`.
     NotFound,
-    /// A segment has a malformed escape or is not UTF-8: 400 `InvalidQuery`, checked before
-    /// authentication like the query's escapes.
-    BadEscape,
+    /// The path has a route's shape (given, with its segments still encoded) but a segment has
+    /// a malformed escape or is not UTF-8: 400 `InvalidQuery`, once the method and body size
+    /// have been checked, before authentication like the query's escapes.
+    BadEscape(Route),
 }
 
-impl From<RouteError> for ApiError {
-    fn from(e: RouteError) -> Self {
-        match e {
-            RouteError::NotFound => ApiError::new(ErrorCode::RouteNotFound, "no such route"),
-            RouteError::BadEscape => ApiError::new(
-                ErrorCode::InvalidQuery,
-                "the path has a malformed percent-escape or is not UTF-8",
-            ),
-        }
-    }
+/// The contract's answer to a path that does not route at all.
+pub fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::RouteNotFound, "no such route")
+}
+
+/// The contract's answer to a path whose escapes do not decode.
+pub fn bad_escape() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidQuery,
+        "the path has a malformed percent-escape or is not UTF-8",
+    )
 }
 
 /// Matches a raw (still percent-encoded) path. Splitting happens before decoding, so
@@ -68,23 +70,29 @@ impl From<RouteError> for ApiError {
 pub fn match_path(raw_path: &str) -> Result<Route, RouteError> {
     let rest = raw_path.strip_prefix('/').ok_or(RouteError::NotFound)?;
     let raw: Vec<&str> = rest.split('/').collect();
-    match raw.as_slice() {
-        ["session"] => Ok(Route::Session),
-        ["session", "refresh"] => Ok(Route::SessionRefresh),
-        ["db", c] => Ok(Route::Collection(decode(c)?)),
-        ["db", c, id] => Ok(Route::Item(decode(c)?, decode(id)?)),
-        _ => Err(RouteError::NotFound),
-    }
+    let shape = match raw.as_slice() {
+        ["session"] => return Ok(Route::Session),
+        ["session", "refresh"] => return Ok(Route::SessionRefresh),
+        ["db", c] => Route::Collection((*c).to_owned()),
+        ["db", c, id] => Route::Item((*c).to_owned(), (*id).to_owned()),
+        _ => return Err(RouteError::NotFound),
+    };
+    let decoded = match &shape {
+        Route::Collection(c) => decode(c).map(Route::Collection),
+        Route::Item(c, id) => decode(c).and_then(|c| Ok(Route::Item(c, decode(id)?))),
+        Route::Session | Route::SessionRefresh => Ok(shape.clone()),
+    };
+    decoded.map_err(|()| RouteError::BadEscape(shape))
 }
 
-fn decode(segment: &str) -> Result<String, RouteError> {
+fn decode(segment: &str) -> Result<String, ()> {
     if !well_formed_escapes(segment) {
-        return Err(RouteError::BadEscape);
+        return Err(());
     }
     percent_decode_str(segment)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| RouteError::BadEscape)
+        .map_err(|_| ())
 }
 
 /// `percent_decode_str` passes malformed escapes through; the contract refuses them.
@@ -126,8 +134,17 @@ mod tests {
         assert_eq!(match_path("/db/a/b/c"), Err(RouteError::NotFound));
         assert_eq!(match_path("/session/"), Err(RouteError::NotFound));
         assert_eq!(match_path(""), Err(RouteError::NotFound));
-        assert_eq!(match_path("/db/to%zzdos"), Err(RouteError::BadEscape));
-        assert_eq!(match_path("/db/todos/a%2"), Err(RouteError::BadEscape));
-        assert_eq!(match_path("/db/todos/%ff"), Err(RouteError::BadEscape));
+        assert_eq!(
+            match_path("/db/to%zzdos"),
+            Err(RouteError::BadEscape(Route::Collection("to%zzdos".into())))
+        );
+        assert!(matches!(
+            match_path("/db/todos/a%2"),
+            Err(RouteError::BadEscape(Route::Item(..)))
+        ));
+        assert!(matches!(
+            match_path("/db/todos/%ff"),
+            Err(RouteError::BadEscape(_))
+        ));
     }
 }
