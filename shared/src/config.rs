@@ -139,6 +139,11 @@ fn dynamo_kind(env: &dyn Env) -> Result<StoreKind, ConfigError> {
             ))
         }
     };
+    // Without a region the SDK would ask instance metadata for one: a network probe at every
+    // cold start outside AWS (Lambda always sets AWS_REGION).
+    if env.get("AWS_REGION").is_none() && env.get("AWS_DEFAULT_REGION").is_none() {
+        return Err(ConfigError::Missing("AWS_REGION"));
+    }
     Ok(StoreKind::Dynamo {
         sessions_table: required(env, "SESSIONS_TABLE")?,
         data_table: required(env, "DATA_TABLE")?,
@@ -188,5 +193,153 @@ impl SessionConfig {
                 timeout: Duration::from_millis(timeout_ms),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const KEYS: &str = "k1:Zmlyc3Qta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVzLWxvbmchISE=";
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = CommonConfig::from_env(&env(&[("MINIAPP_TOKEN_KEYS", KEYS)])).unwrap();
+        assert_eq!((c.credential_ttl_secs, c.session_ttl_secs), (3600, 604_800));
+        assert_eq!(
+            c.store.kind,
+            StoreKind::Embedded(DEFAULT_EMBEDDED_PATH.into())
+        );
+    }
+
+    #[test]
+    fn dynamodb_when_tables_are_set() {
+        let e = env(&[
+            ("MINIAPP_TOKEN_KEYS", KEYS),
+            ("SESSIONS_TABLE", "s"),
+            ("DATA_TABLE", "d"),
+            ("AWS_REGION", "us-east-1"),
+            ("MINIAPP_CREATE_TABLES", "true"),
+        ]);
+        let c = CommonConfig::from_env(&e).unwrap();
+        let want = StoreKind::Dynamo {
+            sessions_table: "s".into(),
+            data_table: "d".into(),
+            create_tables: true,
+        };
+        assert_eq!(c.store.kind, want);
+    }
+
+    #[test]
+    fn each_bad_variable_is_named() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "MINIAPP_TOKEN_KEYS"),
+            (
+                &[("MINIAPP_TOKEN_KEYS", "k1:c2hvcnQ=")],
+                "MINIAPP_TOKEN_KEYS",
+            ),
+            (
+                &[
+                    ("MINIAPP_TOKEN_KEYS", KEYS),
+                    ("MINIAPP_CREDENTIAL_TTL_SECS", "0"),
+                ],
+                "MINIAPP_CREDENTIAL_TTL_SECS",
+            ),
+            (
+                &[
+                    ("MINIAPP_TOKEN_KEYS", KEYS),
+                    ("MINIAPP_SESSION_TTL_SECS", "1h"),
+                ],
+                "MINIAPP_SESSION_TTL_SECS",
+            ),
+            (
+                &[("MINIAPP_TOKEN_KEYS", KEYS), ("MINIAPP_STORE", "redis")],
+                "MINIAPP_STORE",
+            ),
+            (
+                &[("MINIAPP_TOKEN_KEYS", KEYS), ("MINIAPP_STORE", "embedded:")],
+                "MINIAPP_STORE",
+            ),
+            (
+                &[
+                    ("MINIAPP_TOKEN_KEYS", KEYS),
+                    ("MINIAPP_STORE", "dynamodb"),
+                    ("AWS_REGION", "x"),
+                ],
+                "SESSIONS_TABLE",
+            ),
+            (
+                &[
+                    ("MINIAPP_TOKEN_KEYS", KEYS),
+                    ("SESSIONS_TABLE", "s"),
+                    ("DATA_TABLE", "d"),
+                ],
+                "AWS_REGION",
+            ),
+            (
+                &[
+                    ("MINIAPP_TOKEN_KEYS", KEYS),
+                    ("SESSIONS_TABLE", "s"),
+                    ("DATA_TABLE", "d"),
+                    ("AWS_REGION", "x"),
+                    ("MINIAPP_CREATE_TABLES", "yes"),
+                ],
+                "MINIAPP_CREATE_TABLES",
+            ),
+        ];
+        for (pairs, var) in cases {
+            let err = CommonConfig::from_env(&env(pairs)).unwrap_err().to_string();
+            assert!(err.contains(var), "{err} should name {var}");
+        }
+    }
+
+    #[test]
+    fn session_variables() {
+        let key =
+            std::fs::read_to_string("tests/fixtures/alipay/keys/app_private_pkcs8.b64").unwrap();
+        let public =
+            std::fs::read_to_string("tests/fixtures/alipay/keys/gateway_public_spki.b64").unwrap();
+        let base = [
+            ("MINIAPP_TOKEN_KEYS", KEYS),
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_APP_PRIVATE_KEY", key.trim()),
+            ("ALIPAY_PUBLIC_KEY", public.trim()),
+        ];
+        let c = SessionConfig::from_env(&env(&base)).unwrap();
+        assert_eq!(c.alipay.gateway_url, DEFAULT_GATEWAY_URL);
+        assert_eq!(c.alipay.timeout, Duration::from_millis(5000));
+        for (var, bad) in [
+            ("ALIPAY_APP_PRIVATE_KEY", "not a key"),
+            ("ALIPAY_PUBLIC_KEY", "MIIB"),
+            ("ALIPAY_TIMEOUT_MS", "0"),
+        ] {
+            let mut pairs: Vec<(&str, &str)> =
+                base.iter().copied().filter(|(k, _)| *k != var).collect();
+            pairs.push((var, bad));
+            let err = SessionConfig::from_env(&env(&pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(var), "{err}");
+            assert!(!err.contains(key.trim()), "key material never echoed");
+        }
+        let without: Vec<(&str, &str)> = base
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "ALIPAY_APP_ID")
+            .collect();
+        assert_eq!(
+            SessionConfig::from_env(&env(&without)).unwrap_err(),
+            ConfigError::Missing("ALIPAY_APP_ID")
+        );
     }
 }
