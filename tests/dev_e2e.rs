@@ -3,14 +3,12 @@
 //! (embedded, and DynamoDB served by `moto_server`). Also the `login`/`sign`/`curl` commands,
 //! with the real curl.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
+use integration_tests::dev_banner;
 use integration_tests::functions::{login_from, Client, Login, Reply};
 use integration_tests::moto::MotoServer;
 use integration_tests::{binary, repo_root};
@@ -20,7 +18,7 @@ use serde_json::{json, Value};
 struct Dev {
     child: Child,
     url: String,
-    stdout: Arc<Mutex<Vec<String>>>,
+    stdout: dev_banner::Lines,
     state: tempfile::TempDir,
 }
 
@@ -54,26 +52,10 @@ impl Dev {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", miniapp.display()));
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        if let Some(out) = child.stdout.take() {
-            let lines = Arc::clone(&stdout);
-            std::thread::spawn(move || {
-                let mut url = String::new();
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if let Some(u) = line.trim().strip_prefix("API") {
-                        url = u.trim().to_owned();
-                    }
-                    // The banner's last line: everything above it has been read.
-                    if line.starts_with("Ctrl-C stops") {
-                        let _ = tx.send(url.clone());
-                    }
-                    if let Ok(mut l) = lines.lock() {
-                        l.push(line);
-                    }
-                }
-            });
-        }
+        let Some(out) = child.stdout.take() else {
+            panic!("miniapp dev has no stdout");
+        };
+        let (rx, stdout) = dev_banner::follow(out);
         // A first build of the functions can take minutes on two cores.
         let url = match rx.recv_timeout(Duration::from_secs(600)) {
             Ok(url) => url,

@@ -2,14 +2,15 @@
 //! whose functions are the real test function `cli/examples/dev_function.rs` running on the
 //! real runtime in Lambda mode. Every test starts its own emulator on an OS-chosen port.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[path = "../../tests/support/dev_banner.rs"]
+mod dev_banner;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -50,7 +51,7 @@ fn bin_dir() -> PathBuf {
 struct Dev {
     child: Child,
     url: String,
-    stdout: Arc<Mutex<Vec<String>>>,
+    stdout: dev_banner::Lines,
     _state: tempfile::TempDir,
 }
 
@@ -67,26 +68,10 @@ impl Dev {
         let mut child = dev_command(state.path(), extra, env)
             .stdout(Stdio::piped())
             .spawn()?;
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        if let Some(out) = child.stdout.take() {
-            let lines = Arc::clone(&stdout);
-            std::thread::spawn(move || {
-                let mut url = String::new();
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if let Some(u) = line.trim().strip_prefix("API") {
-                        url = u.trim().to_owned();
-                    }
-                    // The banner's last line: everything above it has been read.
-                    if line.starts_with("Ctrl-C stops") {
-                        let _ = tx.send(url.clone());
-                    }
-                    if let Ok(mut l) = lines.lock() {
-                        l.push(line);
-                    }
-                }
-            });
-        }
+        let Some(out) = child.stdout.take() else {
+            panic!("miniapp dev has no stdout");
+        };
+        let (rx, stdout) = dev_banner::follow(out);
         let url = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(url) => url,
             Err(_) => {

@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests: build and spawn the real binaries, start the Alipay
 //! gateway stand-in and a DynamoDB-compatible server on loopback, and sign requests.
 
+pub mod dev_banner;
 pub mod events;
 pub mod functions;
 /// The store tests' `moto_server` wrapper, shared rather than copied.
