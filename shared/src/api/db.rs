@@ -39,29 +39,6 @@ impl DbApi {
         }))
     }
 
-    async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
-        let s = &self.0;
-        let caller =
-            authenticate(req, routed, &s.token_keys, &s.store, ExpiryPolicy::Enforce).await?;
-        let mut resp = match &routed.route {
-            Route::Collection(c) => {
-                self.collection(req, routed, &caller, &Collection::parse(c)?)
-                    .await
-            }
-            Route::Item(c, id) => {
-                let coll = Collection::parse(c)?;
-                let id = ItemId::parse(id)?;
-                self.item(req, &caller, &coll, &id).await
-            }
-            // `route` only lets db routes through.
-            Route::Session | Route::SessionRefresh => {
-                Err(ApiError::new(ErrorCode::RouteNotFound, "no such route"))
-            }
-        }?;
-        resp.log.user_hash = Some(caller.user_id.log_hash());
-        Ok(resp)
-    }
-
     async fn collection(
         &self,
         req: &Request,
@@ -255,7 +232,26 @@ impl RoutedApi for DbApi {
     }
 
     async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
-        DbApi::dispatch(self, req, routed).await
+        let s = &self.0;
+        let caller =
+            authenticate(req, routed, &s.token_keys, &s.store, ExpiryPolicy::Enforce).await?;
+        let mut resp = match &routed.route {
+            Route::Collection(c) => {
+                self.collection(req, routed, &caller, &Collection::parse(c)?)
+                    .await
+            }
+            Route::Item(c, id) => {
+                let coll = Collection::parse(c)?;
+                let id = ItemId::parse(id)?;
+                self.item(req, &caller, &coll, &id).await
+            }
+            // `route` only lets db routes through.
+            Route::Session | Route::SessionRefresh => {
+                Err(ApiError::new(ErrorCode::RouteNotFound, "no such route"))
+            }
+        }?;
+        resp.log.user_hash = Some(caller.user_id.log_hash());
+        Ok(resp)
     }
 }
 

@@ -47,28 +47,6 @@ impl SessionApi {
         }))
     }
 
-    async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
-        let s = &self.0;
-        let expiry = match routed.route {
-            Route::SessionRefresh => ExpiryPolicy::AllowExpired,
-            _ => ExpiryPolicy::Enforce,
-        };
-        if routed.route == Route::Session && req.method == Method::POST {
-            return self.login(req).await;
-        }
-        let caller = authenticate(req, routed, &s.token_keys, &s.store, expiry).await?;
-        let mut resp = match (&routed.route, &req.method) {
-            (Route::Session, &Method::GET) => Ok(describe(&caller)),
-            (Route::Session, &Method::DELETE) => {
-                s.store.revoke_session(&caller.session_id).await?;
-                Ok(Response::new(StatusCode::NO_CONTENT))
-            }
-            _ => self.refresh(&caller),
-        }?;
-        resp.log.user_hash = Some(caller.user_id.log_hash());
-        Ok(resp)
-    }
-
     async fn login(&self, req: &Request) -> Result<Response, ApiError> {
         let s = &self.0;
         let body = parse_json(&req.body)?;
@@ -151,6 +129,24 @@ impl RoutedApi for SessionApi {
     }
 
     async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
-        SessionApi::dispatch(self, req, routed).await
+        let s = &self.0;
+        let expiry = match routed.route {
+            Route::SessionRefresh => ExpiryPolicy::AllowExpired,
+            _ => ExpiryPolicy::Enforce,
+        };
+        if routed.route == Route::Session && req.method == Method::POST {
+            return self.login(req).await;
+        }
+        let caller = authenticate(req, routed, &s.token_keys, &s.store, expiry).await?;
+        let mut resp = match (&routed.route, &req.method) {
+            (Route::Session, &Method::GET) => Ok(describe(&caller)),
+            (Route::Session, &Method::DELETE) => {
+                s.store.revoke_session(&caller.session_id).await?;
+                Ok(Response::new(StatusCode::NO_CONTENT))
+            }
+            _ => self.refresh(&caller),
+        }?;
+        resp.log.user_hash = Some(caller.user_id.log_hash());
+        Ok(resp)
     }
 }
