@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 use time::OffsetDateTime;
 
 /// An instant with one-second resolution (the contract's timestamps have whole seconds).
@@ -28,18 +30,23 @@ impl Timestamp {
     }
     /// RFC 3339 UTC with whole seconds and `Z`: `2026-11-25T14:36:40Z`.
     pub fn rfc3339(self) -> String {
-        match OffsetDateTime::from_unix_timestamp(self.0) {
-            Ok(t) => format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            ),
-            Err(_) => "9999-12-31T23:59:59Z".to_owned(),
-        }
+        self.format_at_offset(
+            0,
+            format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
+        )
+        .unwrap_or_else(|| "9999-12-31T23:59:59Z".to_owned())
+    }
+    /// This instant's wall-clock time at a fixed UTC offset, formatted; `None` when out of range.
+    pub fn format_at_offset(
+        self,
+        offset_secs: i64,
+        format: &[BorrowedFormatItem<'_>],
+    ) -> Option<String> {
+        let shifted = self.0.checked_add(offset_secs)?;
+        OffsetDateTime::from_unix_timestamp(shifted)
+            .ok()?
+            .format(format)
+            .ok()
     }
     /// Parses what [`Timestamp::rfc3339`] writes.
     pub fn parse_rfc3339(s: &str) -> Option<Self> {

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use thiserror::Error;
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::PrimitiveDateTime;
 
 use super::keys::{AlipayPublicKey, AppPrivateKey};
 use crate::time_fmt::Timestamp;
@@ -138,19 +138,11 @@ const BEIJING_OFFSET_SECS: i64 = 8 * 3600;
 
 /// `yyyy-MM-dd HH:mm:ss` in Beijing time, from UTC: never reads the host's time zone.
 pub fn beijing_timestamp(at: Timestamp) -> String {
-    let shifted = at.unix().saturating_add(BEIJING_OFFSET_SECS);
-    match OffsetDateTime::from_unix_timestamp(shifted) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => "9999-12-31 23:59:59".to_owned(),
-    }
+    at.format_at_offset(
+        BEIJING_OFFSET_SECS,
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .unwrap_or_else(|| "9999-12-31 23:59:59".to_owned())
 }
 
 /// Parses what [`beijing_timestamp`] writes back into an instant.
