@@ -437,36 +437,40 @@ async fn order_of_checks(mode: Mode) {
     c.raw("PUT", &format!("{s}/session"), &[], vec![])
         .await
         .assert_error(405, "MethodNotAllowed");
-    // 413 before authentication; exactly 262144 bytes is accepted (and then needs a signature).
-    c.raw("POST", &format!("{d}/db/todos"), &[], vec![b' '; 262_145])
-        .await
-        .assert_error(413, "PayloadTooLarge");
-    c.raw("POST", &format!("{d}/db/todos"), &[], vec![b' '; 262_144])
-        .await
-        .assert_error(401, "MissingAuthorization");
-    c.raw("POST", &format!("{s}/session"), &[], vec![b' '; 262_145])
-        .await
-        .assert_error(413, "PayloadTooLarge");
-    // Bad escapes are InvalidQuery before authentication; other validation comes after it.
-    c.raw("GET", &format!("{d}/db/todos?x=%zz"), &[], vec![])
-        .await
-        .assert_error(400, "InvalidQuery");
-    c.raw("GET", &format!("{d}/db/todos/%E0%A4"), &[], vec![])
-        .await
-        .assert_error(400, "InvalidQuery");
-    // A bad escape still comes after the method and the body size.
-    c.raw("POST", &format!("{d}/db/todos/%zz"), &[], vec![])
-        .await
-        .assert_error(405, "MethodNotAllowed");
-    c.raw("POST", &format!("{d}/db/to%zz"), &[], vec![b' '; 262_145])
-        .await
-        .assert_error(413, "PayloadTooLarge");
-    c.raw("GET", &format!("{d}/db/bad.coll"), &[], vec![])
-        .await
-        .assert_error(401, "MissingAuthorization");
-    c.raw("GET", &format!("{d}/db/todos?limit=0"), &[], vec![])
-        .await
-        .assert_error(401, "MissingAuthorization");
+    // Unsigned requests: (method, base, path, body bytes, status, code).
+    let unsigned: &[(&str, &str, &str, usize, u16, &str)] = &[
+        // 413 before authentication; exactly 262144 bytes is accepted (then needs a signature).
+        ("POST", &d, "/db/todos", 262_145, 413, "PayloadTooLarge"),
+        (
+            "POST",
+            &d,
+            "/db/todos",
+            262_144,
+            401,
+            "MissingAuthorization",
+        ),
+        ("POST", &s, "/session", 262_145, 413, "PayloadTooLarge"),
+        // Bad escapes are InvalidQuery before authentication, after the method and body size.
+        ("GET", &d, "/db/todos?x=%zz", 0, 400, "InvalidQuery"),
+        ("GET", &d, "/db/todos/%E0%A4", 0, 400, "InvalidQuery"),
+        ("POST", &d, "/db/todos/%zz", 0, 405, "MethodNotAllowed"),
+        ("POST", &d, "/db/to%zz", 262_145, 413, "PayloadTooLarge"),
+        // Other validation comes after authentication.
+        ("GET", &d, "/db/bad.coll", 0, 401, "MissingAuthorization"),
+        (
+            "GET",
+            &d,
+            "/db/todos?limit=0",
+            0,
+            401,
+            "MissingAuthorization",
+        ),
+    ];
+    for (method, base, path, len, status, code) in unsigned {
+        c.raw(method, &format!("{base}{path}"), &[], vec![b' '; *len])
+            .await
+            .assert_error(*status, code);
+    }
     let a = c.login("dev-alice").await;
     c.db(&a, "GET", "/db/bad.coll", None)
         .await
