@@ -78,6 +78,19 @@ fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
         == Some("ConditionalCheckFailedException")
 }
 
+/// The outcome of a conditional write: a failed condition is `PreconditionFailed`, any other
+/// error `Unavailable` (or `Config` for a missing table).
+fn conditional<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<T, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Err(e) if condition_failed(&e) => Err(StoreError::PreconditionFailed),
+        other => other.map_err(unavailable),
+    }
+}
+
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
 }
@@ -252,11 +265,7 @@ impl DynamoStore {
             .expression_attribute_names("#pk", "pk")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(StoreError::PreconditionFailed),
-            Err(e) => Err(unavailable(e)),
-        }
+        conditional(result).map(|_| ())
     }
 
     pub(crate) async fn get_session(
@@ -325,17 +334,14 @@ impl DynamoStore {
             .expression_attribute_names("#pk", "pk")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Item {
-                id: id.clone(),
-                version: Version::FIRST,
-                created_at: now,
-                updated_at: now,
-                data,
-            }),
-            Err(e) if condition_failed(&e) => Err(StoreError::PreconditionFailed),
-            Err(e) => Err(unavailable(e)),
-        }
+        conditional(result)?;
+        Ok(Item {
+            id: id.clone(),
+            version: Version::FIRST,
+            created_at: now,
+            updated_at: now,
+            data,
+        })
     }
 
     pub(crate) async fn put_item(
@@ -377,11 +383,7 @@ impl DynamoStore {
                 .condition_expression("attribute_not_exists(#pk)")
                 .expression_attribute_names("#pk", "pk"),
         };
-        let out = match req.send().await {
-            Ok(out) => out,
-            Err(e) if condition_failed(&e) => return Err(StoreError::PreconditionFailed),
-            Err(e) => return Err(unavailable(e)),
-        };
+        let out = conditional(req.send().await)?;
         let attrs = out.attributes.unwrap_or_default();
         let version = attr_version(&attrs)?;
         let item = Item {
@@ -480,11 +482,7 @@ impl DynamoStore {
             .expression_attribute_values(":d", json_av::object_to_av(&item.data))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(StoreError::PreconditionFailed),
-            Err(e) => Err(unavailable(e)),
-        }
+        conditional(result).map(|_| ())
     }
 
     pub(crate) async fn delete_item(
