@@ -43,8 +43,6 @@ export class MiniappError extends Error {
 
   constructor(init: MiniappErrorInit) {
     super(init.message);
-    // Restores the prototype where `extends Error` is compiled down (older toolchains).
-    Object.setPrototypeOf(this, new.target.prototype);
     this.name = 'MiniappError';
     this.code = init.code;
     this.status = init.status === undefined ? 0 : init.status;
@@ -60,7 +58,6 @@ export class MiniappError extends Error {
 export class LoggedOutError extends MiniappError {
   constructor(init: MiniappErrorInit) {
     super(init);
-    Object.setPrototypeOf(this, new.target.prototype);
     this.name = 'LoggedOutError';
   }
 }
@@ -69,7 +66,6 @@ export class LoggedOutError extends MiniappError {
 export class NetworkError extends MiniappError {
   constructor(init: MiniappErrorInit) {
     super(init);
-    Object.setPrototypeOf(this, new.target.prototype);
     this.name = 'NetworkError';
   }
 }

@@ -1,5 +1,6 @@
 // The HTTP API's shapes, written by hand from openapi.yaml (CONTRACT.md §3-§5).
-// test/types.test.mjs checks that ErrorCode below equals the Error schema's code enum.
+// test/unit/types.test.mjs checks that ErrorCode below equals the Error schema's code enum in
+// openapi.yaml.
 
 /** Every `error.code` the API answers with (CONTRACT.md §3). */
 export type ErrorCode =
@@ -28,35 +29,6 @@ export type ErrorCode =
   | 'StorageUnavailable'
   | 'UpstreamTimeout'
   | 'InternalError';
-
-/** The codes above as a list, for code that checks a string at run time. */
-export const ERROR_CODES: readonly ErrorCode[] = [
-  'InvalidRequest',
-  'InvalidJson',
-  'InvalidCollection',
-  'InvalidId',
-  'InvalidQuery',
-  'MissingAuthorization',
-  'InvalidAuthorization',
-  'InvalidSecurityToken',
-  'CredentialsExpired',
-  'RequestExpired',
-  'SignatureDoesNotMatch',
-  'SessionRevoked',
-  'SessionExpired',
-  'AuthCodeInvalid',
-  'NotFound',
-  'RouteNotFound',
-  'MethodNotAllowed',
-  'PreconditionFailed',
-  'PayloadTooLarge',
-  'TooManyRequests',
-  'UpstreamError',
-  'UpstreamSignatureInvalid',
-  'StorageUnavailable',
-  'UpstreamTimeout',
-  'InternalError',
-];
 
 /** The body of every error answer. */
 export interface ErrorBody {

@@ -1,0 +1,2 @@
+// The SDK's public interfaces. Kept stable: apps (examples/todo) are written against them.
+export {};

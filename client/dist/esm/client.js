@@ -1,0 +1,446 @@
+// The client: session state, the signed-request pipeline (refresh, clock skew, retries).
+import { createDb } from './db.js';
+import { LoggedOutError, MiniappError, NetworkError } from './errors.js';
+import { encodeRfc3986, formatDate, parseDate, signRequest } from './signing.js';
+import { defaultStorage } from './storage.js';
+import { alipayApi, resolveTransport, wechatApi } from './transport.js';
+const RETRY_STATUSES = [429, 503, 504];
+const LOGGED_OUT_CODES = ['SessionExpired', 'SessionRevoked'];
+const DEFAULTS = { attempts: 3, baseDelayMs: 200, maxDelayMs: 2000, maxRetryAfterMs: 10000 };
+function sleep(ms) {
+    return new Promise((resolve) => {
+        setTimeout(resolve, ms);
+    });
+}
+function lowerHeaders(raw) {
+    const out = {};
+    if (!raw)
+        return out;
+    for (const name of Object.keys(raw)) {
+        const v = raw[name];
+        if (v === undefined || v === null)
+            continue;
+        out[name.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+    }
+    return out;
+}
+/** Retry-After: seconds, or an HTTP date. */
+function parseRetryAfter(value, nowMs) {
+    if (!value)
+        return undefined;
+    if (/^\s*\d+\s*$/.test(value))
+        return parseInt(value, 10);
+    const at = Date.parse(value);
+    return isNaN(at) ? undefined : Math.max(0, Math.ceil((at - nowMs) / 1000));
+}
+function stateOf(s) {
+    return {
+        sessionId: s.sessionId,
+        userId: s.userId,
+        expiresAt: s.expiresAt,
+        credentialsExpireAt: s.credentials.expiration,
+    };
+}
+function isSessionResponse(v) {
+    const s = v;
+    return (!!s &&
+        typeof s.sessionId === 'string' &&
+        typeof s.userId === 'string' &&
+        typeof s.expiresAt === 'string' &&
+        !!s.credentials &&
+        typeof s.credentials.accessKeyId === 'string' &&
+        typeof s.credentials.accessKeySecret === 'string' &&
+        typeof s.credentials.securityToken === 'string' &&
+        typeof s.credentials.expiration === 'string');
+}
+class Client {
+    constructor(options_) {
+        this.options_ = options_;
+        this.offsetMs_ = 0;
+        this.loading_ = null;
+        this.refreshing_ = null;
+        this.notifiedLogout_ = null;
+        const options = options_;
+        if (!options || typeof options.baseUrl !== 'string' || !/^https?:\/\//.test(options.baseUrl)) {
+            throw new MiniappError({ code: 'InvalidArgument', message: 'baseUrl must be an http(s) URL' });
+        }
+        this.baseUrl_ = options.baseUrl.replace(/\/+$/, '');
+        this.transport_ = resolveTransport(options.transport);
+        this.storage_ = options.storage || defaultStorage();
+        const prefix = options.storageKey || 'miniapp';
+        this.sessionKey_ = `${prefix}:session`;
+        this.clockKey_ = `${prefix}:clock`;
+        this.now_ = options.now || (() => Date.now());
+        this.retry_ =
+            options.retry === false ? Object.assign({}, DEFAULTS, { attempts: 1 }) : Object.assign({}, DEFAULTS, options.retry);
+        this.refreshMarginMs_ = options.refreshMarginMs === undefined ? 60000 : options.refreshMarginMs;
+        this.timeoutMs_ = options.timeoutMs || 15000;
+        const patch = options.patch || (this.transport_.name === 'alipay' || this.transport_.name === 'wechat' ? 'emulate' : 'native');
+        this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
+    }
+    // ---- state ----
+    load_() {
+        if (this.current_ !== undefined)
+            return Promise.resolve();
+        if (!this.loading_) {
+            this.loading_ = (async () => {
+                const [raw, clock] = await Promise.all([this.storage_.get(this.sessionKey_), this.storage_.get(this.clockKey_)]);
+                let session = null;
+                try {
+                    const parsed = raw ? JSON.parse(raw) : null;
+                    if (isSessionResponse(parsed))
+                        session = parsed;
+                }
+                catch (_a) {
+                    // A corrupt entry is no session.
+                }
+                // A login that finished meanwhile wins over what storage held.
+                if (this.current_ === undefined)
+                    this.current_ = session;
+                const offset = clock ? Number(clock) : NaN;
+                if (isFinite(offset) && this.offsetMs_ === 0)
+                    this.offsetMs_ = offset;
+            })();
+            this.loading_.catch(() => {
+                this.loading_ = null;
+            });
+        }
+        return this.loading_;
+    }
+    async save_(s) {
+        this.current_ = s;
+        if (s)
+            await this.storage_.set(this.sessionKey_, JSON.stringify(s));
+        else
+            await this.storage_.remove(this.sessionKey_);
+    }
+    serverNow_() {
+        return this.now_() + this.offsetMs_;
+    }
+    clockOffset() {
+        return this.offsetMs_;
+    }
+    async setClockOffset(ms) {
+        this.offsetMs_ = Math.round(ms);
+        await this.storage_.set(this.clockKey_, String(this.offsetMs_));
+    }
+    /** Learns the offset from the answer's Date header, else from a RequestExpired message. */
+    async learnOffset_(ans) {
+        let server = ans.headers.date ? Date.parse(ans.headers.date) : NaN;
+        if (!isNaN(server)) {
+            // Date has whole seconds: the server's clock was somewhere in the next second.
+            server += 500;
+        }
+        else {
+            // Cross-origin fetch hides Date unless exposed; the RequestExpired message names the time.
+            const err = ans.data;
+            const m = err && err.error && err.error.message ? /server time (\d{8}T\d{6}Z)/.exec(err.error.message) : null;
+            server = m ? parseDate(m[1]) + 500 : NaN;
+        }
+        if (isNaN(server))
+            return false;
+        await this.setClockOffset(server - this.now_());
+        return true;
+    }
+    async session() {
+        await this.load_();
+        return this.current_ ? stateOf(this.current_) : null;
+    }
+    async requireSession_() {
+        await this.load_();
+        if (!this.current_) {
+            throw new LoggedOutError({ code: 'NotLoggedIn', message: 'not signed in: call login() first' });
+        }
+        return this.current_;
+    }
+    /** Credentials need renewing: less than the margin (at most half their lifetime) remains. */
+    expiresSoon_(s) {
+        const exp = Date.parse(s.credentials.expiration);
+        if (isNaN(exp))
+            return true;
+        const margin = Math.min(this.refreshMarginMs_, Math.max(0, (exp - s.receivedAt) / 2));
+        return exp - this.serverNow_() < margin;
+    }
+    async accept_(data) {
+        if (!isSessionResponse(data)) {
+            throw new MiniappError({ code: 'InvalidResponse', message: 'the session answer lacks credentials' });
+        }
+        const s = {
+            sessionId: data.sessionId,
+            userId: data.userId,
+            expiresAt: data.expiresAt,
+            credentials: data.credentials,
+            receivedAt: this.serverNow_(),
+        };
+        await this.save_(s);
+        return s;
+    }
+    /** Forgets the session (if still current), tells onLoggedOut once, returns the error. */
+    async loggedOut_(err, used, quiet) {
+        const out = new LoggedOutError({
+            code: err.code,
+            message: err.message,
+            status: err.status,
+            requestId: err.requestId,
+        });
+        if (this.current_ && this.current_.sessionId === used.sessionId)
+            await this.save_(null);
+        if (!quiet && this.notifiedLogout_ !== used.sessionId && this.options_.onLoggedOut) {
+            this.notifiedLogout_ = used.sessionId;
+            try {
+                this.options_.onLoggedOut(out);
+            }
+            catch (_a) {
+                // The app's callback must not change what the call reports.
+            }
+        }
+        return out;
+    }
+    // ---- session calls ----
+    async login(authCode) {
+        const code = authCode === undefined ? await this.authCode_() : authCode;
+        if (typeof code !== 'string' || code === '') {
+            throw new MiniappError({ code: 'InvalidArgument', message: 'login needs a non-empty auth code' });
+        }
+        await this.load_().catch(() => undefined);
+        const ans = await this.send_('POST', '/session', '', JSON.stringify({ authCode: code }), {}, undefined);
+        if (ans.status !== 201 && ans.status !== 200)
+            throw this.errorFrom_(ans);
+        await this.learnOffset_(ans);
+        const s = await this.accept_(ans.data);
+        this.notifiedLogout_ = null;
+        return stateOf(s);
+    }
+    authCode_() {
+        if (this.options_.getAuthCode)
+            return this.options_.getAuthCode();
+        const my = alipayApi();
+        if (my && typeof my.getAuthCode === 'function') {
+            return new Promise((resolve, reject) => {
+                my.getAuthCode({
+                    scopes: 'auth_base',
+                    success: (res) => resolve(res.authCode || ''),
+                    fail: (res) => reject(new MiniappError({
+                        code: 'Unsupported',
+                        message: `my.getAuthCode failed (error ${res && res.error}): ${(res && res.errorMessage) || ''}`,
+                    })),
+                });
+            });
+        }
+        if (wechatApi()) {
+            // TODO(wechat): wx.login() then POST /session {"provider":"wechat","code"} once the session
+            // function accepts WeChat codes; until then pass a code to login() yourself.
+            return Promise.reject(new MiniappError({ code: 'Unsupported', message: 'WeChat sign-in is not supported by the server yet' }));
+        }
+        return Promise.reject(new MiniappError({ code: 'Unsupported', message: 'no auth code: pass one to login() or set getAuthCode' }));
+    }
+    async logout() {
+        await this.load_();
+        const s = this.current_;
+        if (!s)
+            return;
+        try {
+            await this.call_({ method: 'DELETE', path: '/session', query: '', headers: {}, idempotent: true, quiet: true });
+        }
+        catch (err) {
+            // Already dead on the server (401 of any kind): signed out all the same.
+            if (!(err instanceof MiniappError && err.status === 401))
+                throw err;
+        }
+        finally {
+            if (this.current_ && this.current_.sessionId === s.sessionId)
+                await this.save_(null);
+        }
+    }
+    refresh() {
+        return this.refreshShared_().then(stateOf);
+    }
+    /** One refresh at a time: concurrent callers share it. */
+    refreshShared_() {
+        if (!this.refreshing_) {
+            this.refreshing_ = (async () => {
+                try {
+                    const s = await this.requireSession_();
+                    const ans = await this.call_({
+                        method: 'POST',
+                        path: '/session/refresh',
+                        query: '',
+                        headers: {},
+                        idempotent: false,
+                        session: s,
+                    });
+                    // A logout or new login meanwhile wins.
+                    if (!this.current_ || this.current_.sessionId !== s.sessionId) {
+                        throw new LoggedOutError({ code: 'NotLoggedIn', message: 'signed out during the refresh' });
+                    }
+                    return await this.accept_(ans.data);
+                }
+                finally {
+                    this.refreshing_ = null;
+                }
+            })();
+        }
+        return this.refreshing_;
+    }
+    async fetchSession() {
+        return (await this.request('GET', '/session')).data;
+    }
+    // ---- the pipeline ----
+    async request(method, path, options = {}) {
+        const m = method.toUpperCase();
+        const q = path.indexOf('?');
+        const rawPath = q < 0 ? path : path.slice(0, q);
+        const pieces = q < 0 || q === path.length - 1 ? [] : [path.slice(q + 1)];
+        const query = options.query || {};
+        for (const key of Object.keys(query)) {
+            const v = query[key];
+            if (v !== undefined)
+                pieces.push(`${encodeRfc3986(key)}=${encodeRfc3986(String(v))}`);
+        }
+        const headers = {};
+        const extra = options.headers || {};
+        for (const name of Object.keys(extra))
+            headers[name.toLowerCase()] = extra[name];
+        let body;
+        if (options.body !== undefined) {
+            body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+        }
+        const safe = m === 'GET' || m === 'HEAD' || m === 'PUT' || m === 'DELETE' || (m === 'PATCH' && 'if-match' in headers);
+        const idempotent = m !== 'POST' && (options.idempotent === undefined ? safe : options.idempotent);
+        const ans = await this.call_({ method: m, path: rawPath, query: pieces.join('&'), body, headers, idempotent });
+        return { status: ans.status, headers: ans.headers, data: ans.data, requestId: ans.requestId };
+    }
+    /** Signs and sends, renewing credentials, correcting the clock and retrying as needed. */
+    async call_(plan) {
+        let attempt = 1;
+        let clockFixed = false;
+        let renewed = false;
+        for (;;) {
+            let s = plan.session || (await this.requireSession_());
+            if (!plan.session && this.expiresSoon_(s))
+                s = await this.refreshShared_();
+            let ans;
+            try {
+                ans = await this.send_(plan.method, plan.path, plan.query, plan.body, plan.headers, s);
+            }
+            catch (err) {
+                if (err instanceof NetworkError && plan.idempotent && attempt < this.retry_.attempts) {
+                    await sleep(this.backoff_(attempt++));
+                    continue;
+                }
+                throw err;
+            }
+            if (ans.status < 400)
+                return ans;
+            const err = this.errorFrom_(ans);
+            if (ans.status === 401) {
+                if (err.code === 'RequestExpired' && !clockFixed) {
+                    clockFixed = true;
+                    if (await this.learnOffset_(ans))
+                        continue;
+                }
+                if (err.code === 'CredentialsExpired' && !renewed && !plan.session) {
+                    renewed = true;
+                    // Someone else may have refreshed since this request was signed.
+                    if (this.current_ && this.current_.credentials.accessKeyId === s.credentials.accessKeyId) {
+                        await this.refreshShared_();
+                    }
+                    continue;
+                }
+                if (LOGGED_OUT_CODES.indexOf(String(err.code)) >= 0)
+                    throw await this.loggedOut_(err, s, !!plan.quiet);
+            }
+            if (plan.idempotent && RETRY_STATUSES.indexOf(ans.status) >= 0 && attempt < this.retry_.attempts) {
+                const wait = err.retryAfter === undefined ? this.backoff_(attempt) : err.retryAfter * 1000;
+                if (wait <= this.retry_.maxRetryAfterMs) {
+                    attempt++;
+                    await sleep(wait);
+                    continue;
+                }
+            }
+            throw err;
+        }
+    }
+    /** Jittered exponential backoff before retry number `attempt`. */
+    backoff_(attempt) {
+        const ceiling = Math.min(this.retry_.maxDelayMs, this.retry_.baseDelayMs * Math.pow(2, attempt - 1));
+        return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    }
+    /** One exchange; signs when given a session. Rejects only without an HTTP answer. */
+    async send_(method, path, query, body, extra, s) {
+        const headers = {};
+        for (const name of Object.keys(extra))
+            headers[name] = extra[name];
+        if (body !== undefined)
+            headers['content-type'] = 'application/json';
+        if (s) {
+            const signed = signRequest(s.credentials, {
+                method,
+                path,
+                query,
+                body: body === undefined ? '' : body,
+                date: formatDate(this.serverNow_()),
+            });
+            headers.authorization = signed.authorization;
+            headers['x-miniapp-date'] = signed['x-miniapp-date'];
+            headers['x-miniapp-security-token'] = signed['x-miniapp-security-token'];
+        }
+        let res;
+        try {
+            res = await this.transport_.send({
+                method,
+                url: this.baseUrl_ + path + (query ? '?' + query : ''),
+                headers,
+                body: body === undefined || body === '' ? undefined : body,
+                timeoutMs: this.timeoutMs_,
+            });
+        }
+        catch (err) {
+            if (err instanceof MiniappError)
+                throw err;
+            throw new NetworkError({ code: 'NetworkError', message: err instanceof Error ? err.message : String(err) });
+        }
+        const ans = { status: Number(res.status), headers: lowerHeaders(res.headers), data: undefined };
+        const raw = res.body;
+        if (typeof raw === 'string') {
+            if (raw !== '') {
+                try {
+                    ans.data = JSON.parse(raw);
+                }
+                catch (_a) {
+                    ans.unparsable = raw;
+                }
+            }
+        }
+        else if (raw !== null && raw !== undefined) {
+            ans.data = raw; // already parsed by the platform
+        }
+        const errBody = ans.data;
+        ans.requestId = ans.headers['x-request-id'] || (errBody && errBody.error && errBody.error.requestId) || undefined;
+        if (ans.status < 400 && ans.unparsable !== undefined) {
+            throw new MiniappError({
+                code: 'InvalidResponse',
+                status: ans.status,
+                requestId: ans.requestId,
+                message: `the answer to ${method} ${path} is not JSON`,
+            });
+        }
+        return ans;
+    }
+    /** The MiniappError of a 4xx/5xx answer. */
+    errorFrom_(ans) {
+        const body = ans.data;
+        const e = body && typeof body === 'object' && body.error && typeof body.error.code === 'string' ? body.error : null;
+        return new MiniappError({
+            code: e ? e.code : 'InvalidResponse',
+            message: e ? e.message || String(e.code) : `HTTP ${ans.status} without an API error body`,
+            status: ans.status,
+            requestId: ans.requestId,
+            retryAfter: parseRetryAfter(ans.headers['retry-after'], this.serverNow_()),
+        });
+    }
+}
+/** Creates a client. Nothing is sent until the first call. */
+export function createClient(options) {
+    return new Client(options);
+}

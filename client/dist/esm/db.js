@@ -1,0 +1,200 @@
+// The data API: collections of the signed-in user's items (CONTRACT.md §5).
+import { MiniappError, isMiniappError } from './errors.js';
+const COLLECTION = /^[A-Za-z0-9_-]{1,64}$/;
+const ID = /^[A-Za-z0-9_.-]{1,128}$/;
+/** Emulated PATCH: how many lost races before giving up. */
+const MAX_MERGE_TRIES = 5;
+function invalid(message) {
+    return new MiniappError({ code: 'InvalidArgument', message });
+}
+function checkId(id) {
+    // Checked here too: a URL parser would turn /db/c/.. into /db/, which is not what was signed.
+    if (typeof id !== 'string' || !ID.test(id) || id === '.' || id === '..') {
+        throw invalid(`item id ${JSON.stringify(id)} must match ^[A-Za-z0-9_.-]{1,128}$ and not be . or ..`);
+    }
+    return encodeURIComponent(id);
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+/** `"<version>"`, or `*`. */
+function etag(ref) {
+    if (ref === '*')
+        return '*';
+    const v = typeof ref === 'number' ? ref : ref && ref.version;
+    if (typeof v !== 'number' || !isFinite(v))
+        throw invalid('ifMatch must be a version number, an item, or *');
+    return `"${v}"`;
+}
+/** RFC 7396 JSON Merge Patch. */
+export function mergePatch(target, patch) {
+    if (!isObject(patch))
+        return patch;
+    const out = Object.assign({}, isObject(target) ? target : {});
+    for (const key of Object.keys(patch)) {
+        const value = patch[key];
+        if (value === null)
+            delete out[key];
+        else
+            out[key] = mergePatch(out[key], value);
+    }
+    return out;
+}
+function preconditionFailed(message) {
+    return new MiniappError({ code: 'PreconditionFailed', status: 412, message });
+}
+class Items {
+    constructor(list_, options_) {
+        this.list_ = list_;
+        this.options_ = options_;
+        this.buffer_ = [];
+        this.finished_ = false;
+        /** next() calls run one after another. */
+        this.chain_ = Promise.resolve();
+        this.cursor_ = options_.cursor;
+    }
+    next() {
+        const step = this.chain_.then(() => this.step_());
+        this.chain_ = step.catch(() => undefined);
+        return step;
+    }
+    async step_() {
+        // Pages may hold fewer items than asked, even none, before the end.
+        while (this.buffer_.length === 0 && !this.finished_) {
+            const page = await this.list_(Object.assign({}, this.options_, { cursor: this.cursor_ }));
+            this.buffer_ = page.items;
+            if (page.nextCursor === null)
+                this.finished_ = true;
+            else
+                this.cursor_ = page.nextCursor;
+        }
+        const item = this.buffer_.shift();
+        return item === undefined ? { done: true, value: undefined } : { done: false, value: item };
+    }
+    return() {
+        this.finished_ = true;
+        this.buffer_ = [];
+        return Promise.resolve({ done: true, value: undefined });
+    }
+    [Symbol.asyncIterator]() {
+        return this;
+    }
+    async forEach(fn) {
+        for (;;) {
+            const r = await this.next();
+            if (r.done)
+                return;
+            await fn(r.value);
+        }
+    }
+    async toArray() {
+        const all = [];
+        await this.forEach((item) => {
+            all.push(item);
+        });
+        return all;
+    }
+}
+class ItemCollection {
+    constructor(name, send_, patchMode_) {
+        this.name = name;
+        this.send_ = send_;
+        this.patchMode_ = patchMode_;
+        if (typeof name !== 'string' || !COLLECTION.test(name)) {
+            throw invalid(`collection ${JSON.stringify(name)} must match ^[A-Za-z0-9_-]{1,64}$`);
+        }
+        this.base_ = `/db/${encodeURIComponent(name)}`;
+    }
+    data_(value, what) {
+        if (!isObject(value))
+            throw invalid(`${what} must be a JSON object`);
+        return value;
+    }
+    async add(data) {
+        const res = await this.send_('POST', this.base_, { body: this.data_(data, 'data') });
+        return res.data;
+    }
+    async get(id) {
+        const res = await this.send_('GET', `${this.base_}/${checkId(id)}`);
+        return res.data;
+    }
+    async set(id, data, options = {}) {
+        const headers = {};
+        if (options.ifMatch !== undefined)
+            headers['if-match'] = etag(options.ifMatch);
+        if (options.ifNoneMatch !== undefined) {
+            if (options.ifNoneMatch !== '*')
+                throw invalid("ifNoneMatch must be '*'");
+            headers['if-none-match'] = '*';
+        }
+        const res = await this.send_('PUT', `${this.base_}/${checkId(id)}`, { body: this.data_(data, 'data'), headers });
+        return res.data;
+    }
+    async update(id, patch, options = {}) {
+        const path = `${this.base_}/${checkId(id)}`;
+        this.data_(patch, 'patch');
+        if (this.patchMode_ === 'native') {
+            const headers = {};
+            if (options.ifMatch !== undefined)
+                headers['if-match'] = etag(options.ifMatch);
+            const res = await this.send_('PATCH', path, { body: patch, headers });
+            return res.data;
+        }
+        return this.emulatedUpdate_(id, patch, options);
+    }
+    /** GET, merge locally, PUT with If-Match of the version read; again when a writer raced us. */
+    async emulatedUpdate_(id, patch, options) {
+        const wanted = options.ifMatch === undefined ? undefined : etag(options.ifMatch);
+        for (let i = 0; i < MAX_MERGE_TRIES; i++) {
+            let current;
+            try {
+                current = await this.get(id);
+            }
+            catch (err) {
+                // The server answers 412 to If-Match on an absent item (CONTRACT.md §5).
+                if (wanted !== undefined && isMiniappError(err, 'NotFound')) {
+                    throw preconditionFailed(`item ${id} does not exist`);
+                }
+                throw err;
+            }
+            if (wanted !== undefined && wanted !== '*' && wanted !== `"${current.version}"`) {
+                throw preconditionFailed(`item ${id} is at version ${current.version}, not ${wanted}`);
+            }
+            const merged = mergePatch(current.data, patch);
+            try {
+                return await this.set(id, merged, { ifMatch: current.version });
+            }
+            catch (err) {
+                if (wanted === undefined && isMiniappError(err, 'PreconditionFailed'))
+                    continue;
+                throw err;
+            }
+        }
+        throw preconditionFailed(`item ${id} kept changing: ${MAX_MERGE_TRIES} updates lost the race`);
+    }
+    async remove(id, options = {}) {
+        const headers = {};
+        if (options.ifMatch !== undefined)
+            headers['if-match'] = etag(options.ifMatch);
+        await this.send_('DELETE', `${this.base_}/${checkId(id)}`, { headers });
+    }
+    async list(options = {}) {
+        const res = await this.send_('GET', this.base_, {
+            query: { limit: options.limit, prefix: options.prefix, order: options.order, cursor: options.cursor },
+        });
+        return res.data;
+    }
+    all(options = {}) {
+        return new Items((o) => this.list(o), options);
+    }
+    [Symbol.asyncIterator]() {
+        return this.all();
+    }
+}
+export function createDb(send, patchMode) {
+    return {
+        collection(name) {
+            return new ItemCollection(name, send, patchMode);
+        },
+    };
+}

@@ -1,0 +1,49 @@
+import type { ErrorCode } from './types.js';
+/** Codes the client makes itself (no HTTP answer, or no usable one). */
+export type ClientErrorCode = 
+/** No answer: connection refused, DNS, reset, offline. */
+'NetworkError'
+/** No answer within `timeoutMs`. */
+ | 'Timeout'
+/** A call that needs a session, with none kept on this device. */
+ | 'NotLoggedIn'
+/** An answer that is not the API's JSON (e.g. a proxy's HTML error page). */
+ | 'InvalidResponse'
+/** Not possible on this platform (e.g. login() without a code outside Alipay). */
+ | 'Unsupported'
+/** A bad argument, found before sending (e.g. an id the API would refuse). */
+ | 'InvalidArgument';
+/** An API code, a client code, or (from a newer server or `miniapp dev`) another string. */
+export type AnyErrorCode = ErrorCode | ClientErrorCode | (string & {});
+export interface MiniappErrorInit {
+    code: AnyErrorCode;
+    message: string;
+    /** HTTP status; 0 when there was no HTTP answer. */
+    status?: number;
+    requestId?: string;
+    /** Seconds, from `Retry-After`. */
+    retryAfter?: number;
+}
+export declare class MiniappError extends Error {
+    readonly code: AnyErrorCode;
+    /** HTTP status; 0 when there was no HTTP answer. */
+    readonly status: number;
+    /** The server's request id (`x-request-id`), when it answered. */
+    readonly requestId?: string;
+    /** Seconds the server asked to wait (`Retry-After`), on 429 and 503. */
+    readonly retryAfter?: number;
+    constructor(init: MiniappErrorInit);
+}
+/**
+ * The session is over (`SessionExpired`, `SessionRevoked`) or there is none (`NotLoggedIn`):
+ * sign in again.
+ */
+export declare class LoggedOutError extends MiniappError {
+    constructor(init: MiniappErrorInit);
+}
+/** No HTTP answer: `NetworkError` or `Timeout` (status 0). */
+export declare class NetworkError extends MiniappError {
+    constructor(init: MiniappErrorInit);
+}
+/** Whether `err` is a MiniappError with this code. */
+export declare function isMiniappError(err: unknown, code?: AnyErrorCode): err is MiniappError;

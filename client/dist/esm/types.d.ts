@@ -1,0 +1,56 @@
+/** Every `error.code` the API answers with (CONTRACT.md §3). */
+export type ErrorCode = 'InvalidRequest' | 'InvalidJson' | 'InvalidCollection' | 'InvalidId' | 'InvalidQuery' | 'MissingAuthorization' | 'InvalidAuthorization' | 'InvalidSecurityToken' | 'CredentialsExpired' | 'RequestExpired' | 'SignatureDoesNotMatch' | 'SessionRevoked' | 'SessionExpired' | 'AuthCodeInvalid' | 'NotFound' | 'RouteNotFound' | 'MethodNotAllowed' | 'PreconditionFailed' | 'PayloadTooLarge' | 'TooManyRequests' | 'UpstreamError' | 'UpstreamSignatureInvalid' | 'StorageUnavailable' | 'UpstreamTimeout' | 'InternalError';
+/** The body of every error answer. */
+export interface ErrorBody {
+    error: {
+        code: ErrorCode;
+        message: string;
+        requestId: string;
+    };
+}
+/** Short-lived signing credentials (STS style). `expiration` is RFC 3339 UTC. */
+export interface Credentials {
+    /** Starts with `STS.`; sent as `Credential=` in `Authorization`. */
+    accessKeyId: string;
+    /** Signs requests; never sent to the server again. */
+    accessKeySecret: string;
+    /** Sent as `x-miniapp-security-token`. */
+    securityToken: string;
+    expiration: string;
+}
+/** `POST /session` (201) and `POST /session/refresh` (200). */
+export interface SessionResponse {
+    sessionId: string;
+    userId: string;
+    /** When the session ends (RFC 3339 UTC); a refresh never extends it. */
+    expiresAt: string;
+    credentials: Credentials;
+}
+/** `GET /session` (200). */
+export interface SessionInfo {
+    sessionId: string;
+    userId: string;
+    expiresAt: string;
+    createdAt: string;
+}
+/** A JSON value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+/** A JSON object: what an item's `data` is. */
+export interface JsonObject {
+    [key: string]: JsonValue;
+}
+/** A stored item (CONTRACT.md §5). Its version is also its ETag (`"<version>"`). */
+export interface Item<T extends object = JsonObject> {
+    id: string;
+    /** 1 when created, +1 on every write. */
+    version: number;
+    createdAt: string;
+    updatedAt: string;
+    data: T;
+}
+/** `GET /db/{collection}`: one page of items, ordered by id. */
+export interface Page<T extends object = JsonObject> {
+    items: Item<T>[];
+    /** `null` exactly when nothing follows. */
+    nextCursor: string | null;
+}
