@@ -1,0 +1,213 @@
+// The Todo page: log in with Alipay, then list (paged, newest first), add, complete, rename and
+// delete todos. Every change of an item names the version it was made on (If-Match), so a change
+// made meanwhile on another device is never overwritten: the page says so and reloads.
+const { LoggedOutError } = require('@miniapp/client');
+const config = require('../../config');
+const logic = require('./logic');
+
+function client() {
+  return getApp().client;
+}
+
+function todos() {
+  return client().db.collection(config.collection);
+}
+
+/** Asks before something that cannot be undone; resolves true for yes. */
+function confirm(content) {
+  return new Promise((resolve) => {
+    my.confirm({
+      title: 'Delete todo',
+      content,
+      confirmButtonText: 'Delete',
+      cancelButtonText: 'Cancel',
+      success: (res) => resolve(Boolean(res && res.confirm)),
+      fail: () => resolve(false),
+    });
+  });
+}
+
+/** The list part of the page's data, empty. */
+function emptyList() {
+  return { todos: [], left: 0, nextCursor: null, newTitle: '', editingId: '', editTitle: '' };
+}
+
+Page({
+  data: Object.assign(
+    {
+      checked: false, // the stored session has been looked at
+      loggedIn: false,
+      userId: '',
+      loggingIn: false,
+      loading: false,
+      loadingMore: false,
+    },
+    emptyList(),
+  ),
+
+  async onLoad() {
+    this.pending = {};
+    const session = await client().session();
+    this.setData({ checked: true, loggedIn: Boolean(session), userId: session ? session.userId : '' });
+    if (session) await this.reload();
+  },
+
+  async onPullDownRefresh() {
+    try {
+      if (this.data.loggedIn) await this.reload();
+    } finally {
+      my.stopPullDownRefresh();
+    }
+  },
+
+  onReachBottom() {
+    return this.onLoadMore();
+  },
+
+  async onLogin() {
+    if (this.data.loggingIn) return;
+    this.setData({ loggingIn: true });
+    try {
+      const session = await client().login(); // my.getAuthCode, then POST /session
+      this.setData({ loggedIn: true, userId: session.userId });
+      await this.reload();
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.setData({ loggingIn: false });
+    }
+  },
+
+  async onLogout() {
+    try {
+      await client().logout();
+    } catch (err) {
+      // Offline: the server could not be told, but this device has forgotten the session.
+    }
+    this.setData(Object.assign({ loggedIn: false, userId: '' }, emptyList()));
+  },
+
+  /** The first page again, in place of everything shown. */
+  async reload() {
+    this.setData({ loading: true });
+    try {
+      const page = await todos().list({ order: 'desc', limit: config.pageSize });
+      const rows = page.items.map(logic.toRow);
+      this.setData({ todos: rows, left: logic.countLeft(rows), nextCursor: page.nextCursor, editingId: '' });
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.setData({ loading: false });
+    }
+  },
+
+  async onLoadMore() {
+    const cursor = this.data.nextCursor;
+    if (!cursor || this.data.loading || this.data.loadingMore) return;
+    this.setData({ loadingMore: true });
+    try {
+      const page = await todos().list({ order: 'desc', limit: config.pageSize, cursor });
+      const rows = logic.appendRows(this.data.todos, page.items);
+      this.setData({ todos: rows, left: logic.countLeft(rows), nextCursor: page.nextCursor });
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.setData({ loadingMore: false });
+    }
+  },
+
+  onNewInput(e) {
+    this.setData({ newTitle: e.detail.value });
+  },
+
+  async onAdd() {
+    const title = logic.cleanTitle(this.data.newTitle);
+    if (!title) {
+      my.showToast({ type: 'none', content: 'Type a todo first' });
+      return;
+    }
+    if (this.adding) return;
+    this.adding = true;
+    try {
+      const item = await todos().add({ title, done: false });
+      const rows = [logic.toRow(item)].concat(this.data.todos);
+      this.setData({ todos: rows, left: logic.countLeft(rows), newTitle: '' });
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.adding = false;
+    }
+  },
+
+  onToggle(e) {
+    const row = this.rowOf(e);
+    if (!row) return undefined;
+    return this.write(row, () => todos().update(row.id, { done: !row.done }, { ifMatch: row.version }));
+  },
+
+  onEditStart(e) {
+    const row = this.rowOf(e);
+    if (row) this.setData({ editingId: row.id, editTitle: row.title });
+  },
+
+  onEditInput(e) {
+    this.setData({ editTitle: e.detail.value });
+  },
+
+  onEditCancel() {
+    this.setData({ editingId: '', editTitle: '' });
+  },
+
+  /** On confirm and on blur: whichever comes first saves, the other finds nothing to do. */
+  async onEditSave() {
+    const row = this.data.todos.find((r) => r.id === this.data.editingId);
+    if (!row) return;
+    const title = logic.cleanTitle(this.data.editTitle);
+    this.setData({ editingId: '', editTitle: '' });
+    if (!title || title === row.title) return;
+    await this.write(row, () => todos().update(row.id, { title }, { ifMatch: row.version }));
+  },
+
+  async onDelete(e) {
+    const row = this.rowOf(e);
+    if (!row || !(await confirm(`“${row.title}” will be gone for good.`))) return;
+    await this.write(row, async () => {
+      await todos().remove(row.id, { ifMatch: row.version });
+      return null;
+    });
+  },
+
+  /** Sends one change of `row`; its answer (null: deleted) takes the row's place. */
+  async write(row, send) {
+    this.pending = this.pending || {};
+    if (this.pending[row.id]) return; // a second tap while the first is on its way
+    this.pending[row.id] = true;
+    try {
+      const item = await send();
+      const rows = item
+        ? logic.replaceRow(this.data.todos, item)
+        : this.data.todos.filter((r) => r.id !== row.id);
+      this.setData({ todos: rows, left: logic.countLeft(rows) });
+    } catch (err) {
+      this.fail(err);
+      if (logic.needsReload(err) && this.data.loggedIn) await this.reload();
+    } finally {
+      delete this.pending[row.id];
+    }
+  },
+
+  rowOf(e) {
+    const id = e.currentTarget.dataset.id;
+    return this.data.todos.find((r) => r.id === id);
+  },
+
+  /** Tells what went wrong; a session that ended brings back the login screen. */
+  fail(err) {
+    if (err instanceof LoggedOutError) {
+      this.setData(Object.assign({ loggedIn: false, userId: '' }, emptyList()));
+      my.showToast({ type: 'fail', content: 'Signed out: please log in again' });
+      return;
+    }
+    my.showToast({ type: 'fail', content: logic.messageOf(err) });
+  },
+});

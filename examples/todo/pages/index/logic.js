@@ -1,0 +1,56 @@
+// What the Todo page shows, as plain functions of the SDK's items (no `my`, no `this`): the
+// Mini Program page and its tests share them.
+
+/** The row of one stored item `{id, version, createdAt, updatedAt, data}`. */
+function toRow(item) {
+  const data = item.data || {};
+  return {
+    id: item.id,
+    version: item.version,
+    title: typeof data.title === 'string' ? data.title : '',
+    done: data.done === true,
+    updatedAt: item.updatedAt,
+  };
+}
+
+/** `rows` with the page's rows appended; an id already shown is not shown twice. */
+function appendRows(rows, items) {
+  const seen = {};
+  rows.forEach((r) => {
+    seen[r.id] = true;
+  });
+  return rows.concat(items.filter((it) => !seen[it.id]).map(toRow));
+}
+
+/** `rows` with the row of `item` in place of the row of the same id. */
+function replaceRow(rows, item) {
+  return rows.map((r) => (r.id === item.id ? toRow(item) : r));
+}
+
+/** How many rows are not done yet. */
+function countLeft(rows) {
+  return rows.filter((r) => !r.done).length;
+}
+
+/** A title as typed: trimmed, at most 200 characters; '' when nothing is left. */
+function cleanTitle(text) {
+  return String(text == null ? '' : text).trim().slice(0, 200);
+}
+
+/** What went wrong, in words for a toast. */
+function messageOf(err) {
+  const code = err && err.code;
+  if (code === 'PreconditionFailed') return 'Changed on another device: list reloaded';
+  if (code === 'NotFound') return 'Already deleted elsewhere: list reloaded';
+  if (code === 'NetworkError' || code === 'Timeout') return 'No connection: try again';
+  if (code === 'AuthCodeInvalid') return 'Sign-in refused: try again';
+  return (err && err.message) || 'Something went wrong';
+}
+
+/** Whether the list must be read again after `err` (someone else changed it). */
+function needsReload(err) {
+  const code = err && err.code;
+  return code === 'PreconditionFailed' || code === 'NotFound';
+}
+
+module.exports = { toRow, appendRows, replaceRow, countLeft, cleanTitle, messageOf, needsReload };

@@ -1,0 +1,207 @@
+// The Mini Program's real page file, run under the runtime stand-in against a real `miniapp dev`:
+// each handler is called as the runtime would call it, and its effect is checked both in the
+// page's data and on the server (through a second device).
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { memoryStorage } = require('@miniapp/client');
+const { MiniProgram, event } = require('./support/miniprogram');
+const { apiUrl, freshUser, otherDevice } = require('./support/env');
+
+const PAGE_SIZE = 5;
+const mp = new MiniProgram({
+  root: path.join(__dirname, '..'),
+  config: { apiBase: apiUrl(), pageSize: PAGE_SIZE },
+});
+const my = mp.my;
+const alice = freshUser('mp');
+let page;
+let other; // alice on another device
+
+const titles = () => page.data.todos.map((r) => r.title);
+const rowTitled = (title) => page.data.todos.find((r) => r.title === title);
+const input = (value) => event({}, { value });
+const header = (req, name) => {
+  const key = Object.keys(req.headers).find((k) => k.toLowerCase() === name);
+  return key && req.headers[key];
+};
+
+test('starts logged out, then logs in through my.getAuthCode', async () => {
+  mp.launch();
+  page = mp.open('pages/index/index');
+  await page.onLoad({});
+  assert.equal(page.data.checked, true);
+  assert.equal(page.data.loggedIn, false);
+  assert.deepEqual(page.data.todos, []);
+
+  my.authCode = alice.code;
+  await page.onLogin();
+  assert.equal(page.data.loggedIn, true);
+  assert.equal(page.data.userId, alice.userId);
+  assert.equal(page.data.loggingIn, false);
+  assert.deepEqual(page.data.todos, []);
+  assert.equal(page.data.nextCursor, null);
+  const session = my.storage.get('miniapp:session');
+  assert.ok(session && session.includes(alice.userId), 'the session is kept in my storage');
+  other = await otherDevice(alice.code);
+});
+
+test('a refused auth code keeps the login screen and says so', async () => {
+  const p = mp.open('pages/index/index');
+  p.data.checked = true;
+  my.authCode = 'dev-invalid';
+  await p.onLogin();
+  assert.equal(p.data.loggedIn, false);
+  assert.equal(p.data.loggingIn, false);
+  assert.match(my.lastToast(), /refused/i);
+  my.authCode = alice.code;
+});
+
+test('adds todos, newest first; a blank title sends nothing', async () => {
+  page.onNewInput(input('   '));
+  const sent = my.requests.length;
+  await page.onAdd();
+  assert.equal(my.requests.length, sent);
+  assert.match(my.lastToast(), /type a todo/i);
+
+  for (const t of ['Buy milk', '  Call Bob ', 'Water plants']) {
+    page.onNewInput(input(t));
+    await page.onAdd();
+    assert.equal(page.data.newTitle, '');
+  }
+  assert.deepEqual(titles(), ['Water plants', 'Call Bob', 'Buy milk']);
+  assert.equal(page.data.left, 3);
+  const { items } = await other.db.collection('todos').list({ order: 'desc' });
+  assert.deepEqual(
+    items.map((i) => [i.data.title, i.data.done, i.version]),
+    [['Water plants', false, 1], ['Call Bob', false, 1], ['Buy milk', false, 1]],
+  );
+});
+
+test('toggles done with If-Match on the version shown; PATCH is never sent', async () => {
+  const row = rowTitled('Call Bob');
+  const sent = my.requests.length;
+  await page.onToggle(event({ id: row.id }));
+  assert.equal(rowTitled('Call Bob').done, true);
+  assert.equal(rowTitled('Call Bob').version, 2);
+  assert.equal(page.data.left, 2);
+  const writes = my.requests.slice(sent).filter((r) => r.method !== 'GET');
+  assert.deepEqual(writes.map((r) => r.method), ['PUT'], 'my.request cannot PATCH: the SDK PUTs');
+  assert.equal(header(writes[0], 'if-match'), '"1"');
+  const stored = await other.db.collection('todos').get(row.id);
+  assert.deepEqual([stored.data, stored.version], [{ title: 'Call Bob', done: true }, 2]);
+
+  await page.onToggle(event({ id: row.id }));
+  assert.equal(rowTitled('Call Bob').done, false);
+  assert.equal(page.data.left, 3);
+});
+
+test('renames a todo; the blur after the confirm sends nothing more', async () => {
+  const row = rowTitled('Buy milk');
+  page.onEditStart(event({ id: row.id }));
+  assert.equal(page.data.editingId, row.id);
+  assert.equal(page.data.editTitle, 'Buy milk');
+  page.onEditInput(input('Buy oat milk '));
+  await page.onEditSave();
+  const sent = my.requests.length;
+  await page.onEditSave();
+  assert.equal(my.requests.length, sent);
+  assert.equal(page.data.editingId, '');
+  assert.equal(rowTitled('Buy oat milk').id, row.id);
+  const stored = await other.db.collection('todos').get(row.id);
+  assert.equal(stored.data.title, 'Buy oat milk');
+});
+
+test('a todo changed on another device meanwhile: the toggle is refused, a toast says so, the list reloads', async () => {
+  const row = rowTitled('Water plants');
+  await other.db.collection('todos').update(row.id, { title: 'Water the plants', done: true });
+  await page.onToggle(event({ id: row.id }));
+  assert.match(my.lastToast(), /another device/);
+  const shown = page.data.todos.find((r) => r.id === row.id);
+  assert.deepEqual([shown.title, shown.done, shown.version], ['Water the plants', true, 2]);
+  const stored = await other.db.collection('todos').get(row.id);
+  assert.equal(stored.version, 2, 'the stale toggle wrote nothing');
+});
+
+test('deletes after a confirm; a cancel or a stale version deletes nothing', async () => {
+  const row = rowTitled('Buy oat milk');
+  my.confirmAnswer = false;
+  const sent = my.requests.length;
+  await page.onDelete(event({ id: row.id }));
+  assert.equal(my.requests.length, sent);
+  assert.ok(rowTitled('Buy oat milk'));
+
+  my.confirmAnswer = true;
+  await other.db.collection('todos').update(row.id, { note: 'changed elsewhere' });
+  await page.onDelete(event({ id: row.id }));
+  assert.match(my.lastToast(), /another device/);
+  assert.equal(rowTitled('Buy oat milk').version, 3, 'reloaded with the new version');
+
+  await page.onDelete(event({ id: row.id }));
+  assert.equal(rowTitled('Buy oat milk'), undefined);
+  assert.deepEqual(titles(), ['Water the plants', 'Call Bob']);
+  assert.equal(page.data.left, 1);
+  await assert.rejects(other.db.collection('todos').get(row.id), { code: 'NotFound', status: 404 });
+});
+
+test('pull-down refresh shows the first page; reaching the bottom loads the rest', async () => {
+  const col = other.db.collection('todos');
+  for (let i = 1; i <= 12; i += 1) await col.add({ title: `Task ${i}`, done: i % 3 === 0 });
+  const stops = my.pullDownStops;
+  await page.onPullDownRefresh();
+  assert.equal(my.pullDownStops, stops + 1);
+  assert.equal(page.data.todos.length, PAGE_SIZE);
+  assert.ok(page.data.nextCursor);
+  assert.deepEqual(titles(), ['Task 12', 'Task 11', 'Task 10', 'Task 9', 'Task 8']);
+
+  for (let i = 0; page.data.nextCursor && i < 10; i += 1) await page.onReachBottom();
+  assert.equal(page.data.nextCursor, null);
+  assert.equal(page.data.todos.length, 14);
+  const ids = page.data.todos.map((r) => r.id);
+  assert.equal(new Set(ids).size, 14);
+  assert.deepEqual(ids, [...ids].sort().reverse(), 'newest first');
+  assert.equal(page.data.left, 9); // Call Bob and the 8 tasks not divisible by 3
+  const sent = my.requests.length;
+  await page.onReachBottom();
+  assert.equal(my.requests.length, sent, 'nothing more to load');
+});
+
+test('the session outlives a restart of the app', async () => {
+  mp.launch();
+  page = mp.open('pages/index/index');
+  await page.onLoad({});
+  assert.equal(page.data.loggedIn, true);
+  assert.equal(page.data.userId, alice.userId);
+  assert.equal(page.data.todos.length, PAGE_SIZE);
+});
+
+test('a session ended elsewhere brings back the login screen', async () => {
+  const copy = memoryStorage();
+  for (const [k, v] of my.storage) copy.set(k, v);
+  const sameSession = await otherDevice(null, copy);
+  await sameSession.logout(); // DELETE /session: revoked everywhere
+  await page.onToggle(event({ id: page.data.todos[0].id }));
+  assert.equal(page.data.loggedIn, false);
+  assert.deepEqual(page.data.todos, []);
+  assert.match(my.lastToast(), /log in again/);
+});
+
+test('logs in again, then logs out: the server forgets the session', async () => {
+  await page.onLogin();
+  assert.equal(page.data.loggedIn, true);
+  assert.equal(page.data.todos.length, PAGE_SIZE);
+  const copy = memoryStorage();
+  for (const [k, v] of my.storage) copy.set(k, v);
+  await page.onLogout();
+  assert.equal(page.data.loggedIn, false);
+  assert.deepEqual(page.data.todos, []);
+  assert.equal(my.storage.has('miniapp:session'), false);
+  const stale = await otherDevice(null, copy);
+  await assert.rejects(stale.fetchSession(), { name: 'LoggedOutError' });
+
+  const fresh = mp.open('pages/index/index');
+  await fresh.onLoad({});
+  assert.equal(fresh.data.loggedIn, false);
+});
