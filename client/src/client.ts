@@ -58,6 +58,18 @@ function sleep(ms: number): Promise<void> {
   });
 }
 
+/** Runs a storage call; its failures become MiniappError `StorageError`. */
+async function stored<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new MiniappError({
+      code: 'StorageError',
+      message: `storage failed: ${err instanceof Error ? err.message : String(err)}`,
+    });
+  }
+}
+
 function lowerHeaders(raw: Record<string, unknown> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!raw) return out;
@@ -145,7 +157,9 @@ class Client implements MiniappClient {
     if (this.current_ !== undefined) return Promise.resolve();
     if (!this.loading_) {
       this.loading_ = (async () => {
-        const [raw, clock] = await Promise.all([this.storage_.get(this.sessionKey_), this.storage_.get(this.clockKey_)]);
+        const [raw, clock] = await stored(() =>
+          Promise.all([this.storage_.get(this.sessionKey_), this.storage_.get(this.clockKey_)]),
+        );
         let session: StoredSession | null = null;
         try {
           const parsed = raw ? JSON.parse(raw) : null;
@@ -167,8 +181,10 @@ class Client implements MiniappClient {
 
   private async save_(s: StoredSession | null): Promise<void> {
     this.current_ = s;
-    if (s) await this.storage_.set(this.sessionKey_, JSON.stringify(s));
-    else await this.storage_.remove(this.sessionKey_);
+    await stored(async () => {
+      if (s) await this.storage_.set(this.sessionKey_, JSON.stringify(s));
+      else await this.storage_.remove(this.sessionKey_);
+    });
   }
 
   private serverNow_(): number {
@@ -181,7 +197,7 @@ class Client implements MiniappClient {
 
   async setClockOffset(ms: number): Promise<void> {
     this.offsetMs_ = Math.round(ms);
-    await this.storage_.set(this.clockKey_, String(this.offsetMs_));
+    await stored(() => this.storage_.set(this.clockKey_, String(this.offsetMs_)));
   }
 
   /** Learns the offset from the answer's Date header, else from a RequestExpired message. */
@@ -218,7 +234,8 @@ class Client implements MiniappClient {
   private expiresSoon_(s: StoredSession): boolean {
     const exp = Date.parse(s.credentials.expiration);
     if (isNaN(exp)) return true;
-    const margin = Math.min(this.refreshMarginMs_, Math.max(0, (exp - s.receivedAt) / 2));
+    const half = (exp - s.receivedAt) / 2;
+    const margin = isNaN(half) ? this.refreshMarginMs_ : Math.min(this.refreshMarginMs_, Math.max(0, half));
     return exp - this.serverNow_() < margin;
   }
 

@@ -15,7 +15,9 @@ export type ClientErrorCode =
   /** Not possible on this platform (e.g. login() without a code outside Alipay). */
   | 'Unsupported'
   /** A bad argument, found before sending (e.g. an id the API would refuse). */
-  | 'InvalidArgument';
+  | 'InvalidArgument'
+  /** The storage (`storage` option, my/wx storage, localStorage) failed, e.g. full. */
+  | 'StorageError';
 
 /** An API code, a client code, or (from a newer server or `miniapp dev`) another string. */
 // `string & {}` keeps editor completion for the known codes.

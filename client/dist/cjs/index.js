@@ -1069,6 +1069,16 @@ function sleep(ms) {
     setTimeout(resolve, ms);
   });
 }
+async function stored(fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new MiniappError({
+      code: "StorageError",
+      message: `storage failed: ${err instanceof Error ? err.message : String(err)}`
+    });
+  }
+}
 function lowerHeaders(raw) {
   const out = {};
   if (!raw) return out;
@@ -1126,7 +1136,9 @@ var Client = class {
     if (this.current_ !== void 0) return Promise.resolve();
     if (!this.loading_) {
       this.loading_ = (async () => {
-        const [raw, clock] = await Promise.all([this.storage_.get(this.sessionKey_), this.storage_.get(this.clockKey_)]);
+        const [raw, clock] = await stored(
+          () => Promise.all([this.storage_.get(this.sessionKey_), this.storage_.get(this.clockKey_)])
+        );
         let session = null;
         try {
           const parsed = raw ? JSON.parse(raw) : null;
@@ -1145,8 +1157,10 @@ var Client = class {
   }
   async save_(s) {
     this.current_ = s;
-    if (s) await this.storage_.set(this.sessionKey_, JSON.stringify(s));
-    else await this.storage_.remove(this.sessionKey_);
+    await stored(async () => {
+      if (s) await this.storage_.set(this.sessionKey_, JSON.stringify(s));
+      else await this.storage_.remove(this.sessionKey_);
+    });
   }
   serverNow_() {
     return this.now_() + this.offsetMs_;
@@ -1156,7 +1170,7 @@ var Client = class {
   }
   async setClockOffset(ms) {
     this.offsetMs_ = Math.round(ms);
-    await this.storage_.set(this.clockKey_, String(this.offsetMs_));
+    await stored(() => this.storage_.set(this.clockKey_, String(this.offsetMs_)));
   }
   /** Learns the offset from the answer's Date header, else from a RequestExpired message. */
   async learnOffset_(ans) {
@@ -1187,7 +1201,8 @@ var Client = class {
   expiresSoon_(s) {
     const exp = Date.parse(s.credentials.expiration);
     if (isNaN(exp)) return true;
-    const margin = Math.min(this.refreshMarginMs_, Math.max(0, (exp - s.receivedAt) / 2));
+    const half = (exp - s.receivedAt) / 2;
+    const margin = isNaN(half) ? this.refreshMarginMs_ : Math.min(this.refreshMarginMs_, Math.max(0, half));
     return exp - this.serverNow_() < margin;
   }
   async accept_(data) {

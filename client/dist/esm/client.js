@@ -12,6 +12,18 @@ function sleep(ms) {
         setTimeout(resolve, ms);
     });
 }
+/** Runs a storage call; its failures become MiniappError `StorageError`. */
+async function stored(fn) {
+    try {
+        return await fn();
+    }
+    catch (err) {
+        throw new MiniappError({
+            code: 'StorageError',
+            message: `storage failed: ${err instanceof Error ? err.message : String(err)}`,
+        });
+    }
+}
 function lowerHeaders(raw) {
     const out = {};
     if (!raw)
@@ -84,7 +96,7 @@ class Client {
             return Promise.resolve();
         if (!this.loading_) {
             this.loading_ = (async () => {
-                const [raw, clock] = await Promise.all([this.storage_.get(this.sessionKey_), this.storage_.get(this.clockKey_)]);
+                const [raw, clock] = await stored(() => Promise.all([this.storage_.get(this.sessionKey_), this.storage_.get(this.clockKey_)]));
                 let session = null;
                 try {
                     const parsed = raw ? JSON.parse(raw) : null;
@@ -109,10 +121,12 @@ class Client {
     }
     async save_(s) {
         this.current_ = s;
-        if (s)
-            await this.storage_.set(this.sessionKey_, JSON.stringify(s));
-        else
-            await this.storage_.remove(this.sessionKey_);
+        await stored(async () => {
+            if (s)
+                await this.storage_.set(this.sessionKey_, JSON.stringify(s));
+            else
+                await this.storage_.remove(this.sessionKey_);
+        });
     }
     serverNow_() {
         return this.now_() + this.offsetMs_;
@@ -122,7 +136,7 @@ class Client {
     }
     async setClockOffset(ms) {
         this.offsetMs_ = Math.round(ms);
-        await this.storage_.set(this.clockKey_, String(this.offsetMs_));
+        await stored(() => this.storage_.set(this.clockKey_, String(this.offsetMs_)));
     }
     /** Learns the offset from the answer's Date header, else from a RequestExpired message. */
     async learnOffset_(ans) {
@@ -158,7 +172,8 @@ class Client {
         const exp = Date.parse(s.credentials.expiration);
         if (isNaN(exp))
             return true;
-        const margin = Math.min(this.refreshMarginMs_, Math.max(0, (exp - s.receivedAt) / 2));
+        const half = (exp - s.receivedAt) / 2;
+        const margin = isNaN(half) ? this.refreshMarginMs_ : Math.min(this.refreshMarginMs_, Math.max(0, half));
         return exp - this.serverNow_() < margin;
     }
     async accept_(data) {

@@ -404,6 +404,31 @@ describe('errors', () => {
     assert.equal(api.log.filter((l) => l.path.startsWith('/db')).length, 0);
   });
 
+  test('a failing storage is a StorageError', async (t) => {
+    const full = {
+      get: () => null,
+      set: () => {
+        throw new Error('quota exceeded');
+      },
+      remove: () => undefined,
+    };
+    const { client } = await setup(t, { storage: full });
+    await rejects(client.login('dev-alice'), { code: 'StorageError', status: 0 });
+  });
+
+  test('an async storage works', async (t) => {
+    const map = new Map();
+    const storage = {
+      get: async (k) => map.get(k),
+      set: async (k, v) => void map.set(k, v),
+      remove: async (k) => void map.delete(k),
+    };
+    const { api, client } = await setup(t, { storage });
+    await client.login('dev-alice');
+    const again = createClient({ baseUrl: api.url, transport: 'fetch', storage });
+    assert.equal((await again.fetchSession()).userId, 'u-alice');
+  });
+
   test('createClient checks baseUrl and transport', () => {
     assert.throws(() => createClient({ baseUrl: 'ftp://x' }), (e) => e.code === 'InvalidArgument');
     assert.throws(() => createClient({ baseUrl: 'http://x', transport: 'carrier-pigeon' }), (e) => e.code === 'InvalidArgument');
