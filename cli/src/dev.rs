@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::app_files::AppFiles;
 use crate::devenv::{DevEnvError, DevKeys, StateDir};
 use crate::emulator::gateway::{self, Gateway};
 use crate::emulator::pool::{FunctionSpec, Pool};
@@ -589,6 +590,7 @@ async fn start(
         routes,
         pools,
         output,
+        app: AppFiles::find(&template_dir(&opts.template)),
     });
     Ok(Running { gateway, standin })
 }
@@ -646,6 +648,9 @@ fn print_banner(opts: &DevOptions, plan: &Plan, running: &Running, url: &str) {
     out.line(&format!("miniapp dev: {}", opts.template.display()));
     out.line("");
     out.line(&format!("  API         {url}"));
+    if running.gateway.app.is_some() {
+        out.line(&format!("  App         {url}{}/", crate::app_files::PREFIX));
+    }
     for (i, f) in template.functions.iter().enumerate() {
         let keys = running.gateway.routes.keys_of(i).join(", ");
         let label = if i == 0 { "Functions" } else { "" };

@@ -5,6 +5,7 @@
 //! do ([`routes`]), turns them into payload format 2.0 events ([`event`]) and runs each
 //! function's real binary in Lambda mode ([`emulator`]).
 
+pub mod app_files;
 pub mod cli;
 pub mod dev;
 pub mod devenv;

@@ -31,6 +31,8 @@ pub struct Gateway {
     /// Indexed like the template's functions.
     pub pools: Vec<Arc<Pool>>,
     pub output: Arc<Output>,
+    /// The example web app under `/app` (`None`: not beside this template).
+    pub app: Option<crate::app_files::AppFiles>,
 }
 
 /// Serves `listener` until `shutdown` turns true.
@@ -107,6 +109,11 @@ async fn dispatch(
     gateway: &Gateway,
     request_id: &str,
 ) -> (Result<HttpResponse, Failure>, Option<String>, Option<bool>) {
+    if let Some(app) = &gateway.app {
+        if let Some(resp) = app.answer(req.method(), req.uri().path()).await {
+            return (Ok(resp), None, None);
+        }
+    }
     let route = match gateway.routes.find(req.method().as_str(), req.uri().path()) {
         Ok(r) => r,
         Err(no) => {
