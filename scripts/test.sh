@@ -40,6 +40,12 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 section "benches (each once, test mode)"
 cargo test --workspace --locked --bench '*'
 
+section "client SDK (scripts/test-client.sh)"
+bash scripts/test-client.sh 2>&1 | tee -a "$log"
+
+section "Todo app: Mini Program page and web page (scripts/test-todo.sh)"
+bash scripts/test-todo.sh 2>&1 | tee -a "$log"
+
 # Advisories need the RustSec database from the network; the other checks work offline.
 section "cargo deny (bans, licenses, sources)"
 if command -v cargo-deny >/dev/null 2>&1; then
@@ -50,4 +56,7 @@ fi
 
 section "all checks passed"
 # One closing line for the whole run: the sums of every test binary's "test result" line.
-awk '/^test result: /{p+=$4; f+=$6; i+=$8} END{printf "tests: %d passed, %d failed, %d skipped\n", p, f, i}' "$log"
+# The JS suites print "client tests: N passed, M failed" and "todo tests: ...".
+awk '/^test result: /{p+=$4; f+=$6; i+=$8}
+     /^(client|todo) tests: /{p+=$3; f+=$5}
+     END{printf "tests: %d passed, %d failed, %d skipped\n", p, f, i}' "$log"
