@@ -1,10 +1,10 @@
 //! Route matching on percent-decoded path segments.
 
 use http::Method;
-use percent_encoding::percent_decode_str;
 
 use super::error::ApiError;
 use crate::http::ErrorCode;
+use crate::percent;
 
 /// The routes of both functions. Each binary serves its own and answers 404 to the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,32 +86,7 @@ pub fn match_path(raw_path: &str) -> Result<Route, RouteError> {
 }
 
 fn decode(segment: &str) -> Result<String, ()> {
-    if !well_formed_escapes(segment) {
-        return Err(());
-    }
-    percent_decode_str(segment)
-        .decode_utf8()
-        .map(|s| s.into_owned())
-        .map_err(|_| ())
-}
-
-/// `percent_decode_str` passes malformed escapes through; the contract refuses them.
-fn well_formed_escapes(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let ok =
-                i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
-            if !ok {
-                return false;
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    true
+    percent::decode(segment).map_err(|_| ())
 }
 
 #[cfg(test)]
