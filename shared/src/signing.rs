@@ -121,49 +121,14 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
     hex::encode(hmac::sign(&key, string_to_sign.as_bytes()))
 }
 
-/// `YYYYMMDDTHHMMSSZ` (UTC) for the date header.
+/// The date header's form, `YYYYMMDDTHHMMSSZ` (UTC).
 pub fn format_date(t: Timestamp) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(t.unix()) {
-        Ok(d) if (0..=9999).contains(&d.year()) => format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        ),
-        // Outside four-digit years: clamp like `Timestamp::rfc3339`; no real client sends these.
-        _ => "99991231T235959Z".to_owned(),
-    }
+    t.iso8601_basic()
 }
 
-fn digits(s: &str) -> Option<u32> {
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// Parses `YYYYMMDDTHHMMSSZ`; `None` unless it names a real instant (no Feb 30, no second 60).
+/// Parses the date header; `None` unless it names a real instant (no Feb 30, no second 60).
 pub fn parse_date(s: &str) -> Option<Timestamp> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(digits);
-    let year = i32::try_from(num(0..4)?).ok()?;
-    let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
-    let day = u8::try_from(num(6..8)?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let hms = [num(9..11)?, num(11..13)?, num(13..15)?].map(u8::try_from);
-    let [Ok(h), Ok(m), Ok(sec)] = hms else {
-        return None;
-    };
-    let clock = time::Time::from_hms(h, m, sec).ok()?;
-    let instant = time::PrimitiveDateTime::new(date, clock).assume_utc();
-    Some(Timestamp::from_unix(instant.unix_timestamp()))
+    Timestamp::parse_iso8601_basic(s)
 }
 
 /// What a client needs to sign requests: the three values `POST /session` returned.
