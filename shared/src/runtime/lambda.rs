@@ -18,12 +18,11 @@ use thiserror::Error;
 use tokio::net::TcpStream;
 
 use super::{event, handle, report_startup_failure, HandlerPanicked};
+use crate::config::vars;
 use crate::http::Handler;
 use crate::percent;
 
 const API_VERSION: &str = "/2018-06-01/runtime";
-/// The environment variable that carries the X-Ray trace id to the handler (and SDKs).
-pub const TRACE_ID_VAR: &str = "_X_AMZN_TRACE_ID";
 /// Attempts of one Runtime API call before the process gives up (Lambda restarts it).
 const MAX_ATTEMPTS: u32 = 5;
 /// First retry delay; doubled on each further attempt.
@@ -197,8 +196,8 @@ struct InvocationError {
 fn set_trace_env(trace_id: Option<&str>) {
     // Edition 2021: safe to call; the current-thread runtime runs no other task meanwhile.
     match trace_id {
-        Some(id) => std::env::set_var(TRACE_ID_VAR, id),
-        None => std::env::remove_var(TRACE_ID_VAR),
+        Some(id) => std::env::set_var(vars::X_AMZN_TRACE_ID, id),
+        None => std::env::remove_var(vars::X_AMZN_TRACE_ID),
     }
 }
 
