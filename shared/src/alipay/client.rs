@@ -61,7 +61,7 @@ fn upstream(message: impl Into<String>) -> AlipayError {
 }
 
 /// Who the user is, from a verified answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AlipayIdentity {
     /// `open_id` when Alipay sent one, else `user_id`.
     pub user_id: UserId,
@@ -171,7 +171,7 @@ impl AlipayClient {
             .http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, FORM_CONTENT_TYPE)
-            .body(wire.form_body)
+            .body(wire.form_body.expose().to_owned())
             .send()
             .await
             .map_err(transport_error)?;
@@ -342,10 +342,10 @@ mod tests {
             match (case["must_verify"].as_bool(), case["signed_node"].as_str()) {
                 (Some(true), Some(OAUTH_TOKEN_NODE)) => assert!(outcome.is_ok(), "{name}"),
                 (Some(false), _) => {
-                    assert_eq!(outcome, Err(AlipayError::SignatureInvalid), "{name}")
+                    assert_eq!(outcome.err(), Some(AlipayError::SignatureInvalid), "{name}")
                 }
                 _ if case["body"].as_str().unwrap().contains("isv.code-invalid") => {
-                    assert_eq!(outcome, Err(AlipayError::AuthCodeInvalid), "{name}")
+                    assert_eq!(outcome.err(), Some(AlipayError::AuthCodeInvalid), "{name}")
                 }
                 _ => assert!(
                     matches!(outcome, Err(AlipayError::Upstream { .. })),
