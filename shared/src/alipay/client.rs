@@ -19,8 +19,9 @@ const OAUTH_TOKEN_NODE: &str = "alipay_system_oauth_token_response";
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded;charset=UTF-8";
 /// Token answers are well under 2 KiB; anything far larger is not the gateway talking.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
-/// Real auth codes are 32 hex digits; a huge one is refused without a gateway call.
-const MAX_CODE_BYTES: usize = 512;
+/// The longest auth code (or refresh token) accepted, in bytes: real ones are 32 hex digits
+/// (refresh tokens about 40 characters), so anything far longer is refused without a call.
+pub const MAX_AUTH_CODE_BYTES: usize = 256;
 /// Alipay's `msg` is copied into errors; keep log lines bounded.
 const MAX_MESSAGE_CHARS: usize = 200;
 
@@ -140,7 +141,7 @@ impl AlipayClient {
         field: &str,
         value: &str,
     ) -> Result<AlipayIdentity, AlipayError> {
-        if value.is_empty() || value.len() > MAX_CODE_BYTES {
+        if value.is_empty() || value.len() > MAX_AUTH_CODE_BYTES {
             return Err(AlipayError::AuthCodeInvalid);
         }
         let timestamp = beijing_timestamp(Timestamp::now());
