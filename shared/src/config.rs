@@ -36,7 +36,7 @@ fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 /// Reads variables: the process environment in production, a map in tests.
-pub trait Env {
+pub trait EnvSource {
     /// The variable's value; empty values count as unset.
     fn get(&self, name: &str) -> Option<String>;
 }
@@ -44,23 +44,23 @@ pub trait Env {
 /// The process environment.
 pub struct ProcessEnv;
 
-impl Env for ProcessEnv {
+impl EnvSource for ProcessEnv {
     fn get(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.trim().is_empty())
     }
 }
 
-impl<F: Fn(&str) -> Option<String>> Env for F {
+impl<F: Fn(&str) -> Option<String>> EnvSource for F {
     fn get(&self, name: &str) -> Option<String> {
         self(name).filter(|v| !v.trim().is_empty())
     }
 }
 
-fn required(env: &dyn Env, var: &'static str) -> Result<String, ConfigError> {
+fn required(env: &dyn EnvSource, var: &'static str) -> Result<String, ConfigError> {
     env.get(var).ok_or(ConfigError::Missing(var))
 }
 
-fn positive_secs(env: &dyn Env, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+fn positive_secs(env: &dyn EnvSource, var: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env.get(var) {
         None => Ok(default),
         Some(v) => match v.trim().parse::<u64>() {
@@ -89,7 +89,7 @@ pub struct CommonConfig {
 
 impl CommonConfig {
     /// Reads the variables of both functions.
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let token_keys = TokenKeys::parse(&required(env, vars::MINIAPP_TOKEN_KEYS)?)
             .map_err(|e| invalid(vars::MINIAPP_TOKEN_KEYS, e.to_string()))?;
         let store = StoreConfig {
@@ -122,7 +122,7 @@ pub enum StoreChoice {
 /// The one rule choosing the store, for the functions and `miniapp dev` alike:
 /// `MINIAPP_STORE` when set; else DynamoDB when `SESSIONS_TABLE` or a DynamoDB endpoint
 /// ([`dynamodb_endpoint`]) is set; else the embedded store.
-pub fn store_choice(env: &dyn Env) -> Result<StoreChoice, ConfigError> {
+pub fn store_choice(env: &dyn EnvSource) -> Result<StoreChoice, ConfigError> {
     let store = env.get(vars::MINIAPP_STORE);
     match store.as_deref().map(str::trim) {
         Some("dynamodb") => Ok(StoreChoice::DynamoDb),
@@ -149,12 +149,12 @@ pub fn store_choice(env: &dyn Env) -> Result<StoreChoice, ConfigError> {
 
 /// The DynamoDB endpoint the AWS SDK uses when one is set: `AWS_ENDPOINT_URL_DYNAMODB`, else
 /// `AWS_ENDPOINT_URL`.
-pub fn dynamodb_endpoint(env: &dyn Env) -> Option<String> {
+pub fn dynamodb_endpoint(env: &dyn EnvSource) -> Option<String> {
     env.get(vars::AWS_ENDPOINT_URL_DYNAMODB)
         .or_else(|| env.get(vars::AWS_ENDPOINT_URL))
 }
 
-fn store_kind(env: &dyn Env) -> Result<StoreKind, ConfigError> {
+fn store_kind(env: &dyn EnvSource) -> Result<StoreKind, ConfigError> {
     match store_choice(env)? {
         StoreChoice::DynamoDb => dynamo_kind(env),
         StoreChoice::Embedded(path) => Ok(StoreKind::Embedded(path)),
@@ -164,7 +164,7 @@ fn store_kind(env: &dyn Env) -> Result<StoreKind, ConfigError> {
     }
 }
 
-fn dynamo_kind(env: &dyn Env) -> Result<StoreKind, ConfigError> {
+fn dynamo_kind(env: &dyn EnvSource) -> Result<StoreKind, ConfigError> {
     let create_tables = match env
         .get(vars::MINIAPP_CREATE_TABLES)
         .as_deref()
@@ -200,7 +200,7 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// Reads the session function's variables.
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let app_id = required(env, vars::ALIPAY_APP_ID)?;
         let private = required(env, vars::ALIPAY_APP_PRIVATE_KEY)?;
         let app_private_key = AppPrivateKey::parse(&private, vars::ALIPAY_APP_PRIVATE_KEY)

@@ -5,7 +5,7 @@ use thiserror::Error;
 
 use crate::alipay::{AlipayClient, AlipayError};
 use crate::api::{DbApi, SessionApi};
-use crate::config::{CommonConfig, ConfigError, Env, SessionConfig};
+use crate::config::{CommonConfig, ConfigError, EnvSource, SessionConfig};
 use crate::store::{Store, StoreError};
 
 /// Why a function could not start; Display is the one line reported.
@@ -39,7 +39,7 @@ fn seed_random_generator() {
 }
 
 /// Builds the session function's handler from the environment.
-pub async fn session_api(env: &dyn Env) -> Result<SessionApi, InitError> {
+pub async fn session_api(env: &dyn EnvSource) -> Result<SessionApi, InitError> {
     seed_random_generator();
     let config = SessionConfig::from_env(env)?;
     let alipay = AlipayClient::new(config.alipay.clone())?;
@@ -48,7 +48,7 @@ pub async fn session_api(env: &dyn Env) -> Result<SessionApi, InitError> {
 }
 
 /// Builds the db function's handler from the environment.
-pub async fn db_api(env: &dyn Env) -> Result<DbApi, InitError> {
+pub async fn db_api(env: &dyn EnvSource) -> Result<DbApi, InitError> {
     let config = CommonConfig::from_env(env)?;
     let store = open_store(&config).await?;
     Ok(DbApi::new(config, store))

@@ -37,6 +37,6 @@ pub use response::{
 };
 pub use sign::{
     beijing_timestamp, parse_beijing_timestamp, rsa2_sign, rsa2_verify, sign_content,
-    signed_wire_request, SignError, WireRequest,
+    signed_wire_request, Rsa2SignError, WireRequest,
 };
 pub use standin::{StandinAnswer, StandinConfig, StandinHandle};

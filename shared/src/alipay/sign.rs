@@ -13,7 +13,7 @@ use crate::time_fmt::Timestamp;
 
 /// Why signing or verifying failed.
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum SignError {
+pub enum Rsa2SignError {
     /// aws-lc refused to sign (never expected with a key that parsed).
     #[error("RSA2 signing failed")]
     Signing,
@@ -64,12 +64,12 @@ pub fn sign_content<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) ->
 }
 
 /// RSA2-signs arbitrary content: SHA256withRSA, PKCS#1 v1.5, standard padded base64.
-pub fn rsa2_sign(key: &AppPrivateKey, content: &[u8]) -> Result<String, SignError> {
+pub fn rsa2_sign(key: &AppPrivateKey, content: &[u8]) -> Result<String, Rsa2SignError> {
     let pair = key.key_pair();
     let mut sig = vec![0u8; pair.public_modulus_len()];
     // aws-lc's PKCS#1 v1.5 signing is deterministic; the RNG argument is ignored.
     pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), content, &mut sig)
-        .map_err(|_| SignError::Signing)?;
+        .map_err(|_| Rsa2SignError::Signing)?;
     Ok(STANDARD.encode(sig))
 }
 
@@ -78,13 +78,13 @@ pub fn rsa2_verify(
     key: &AlipayPublicKey,
     content: &[u8],
     signature: &str,
-) -> Result<(), SignError> {
+) -> Result<(), Rsa2SignError> {
     let sig = STANDARD
         .decode(signature.trim())
-        .map_err(|_| SignError::SignatureEncoding)?;
+        .map_err(|_| Rsa2SignError::SignatureEncoding)?;
     key.parsed()
         .verify_sig(content, &sig)
-        .map_err(|_| SignError::Mismatch)
+        .map_err(|_| Rsa2SignError::Mismatch)
 }
 
 /// A signed request as it goes on the wire.
@@ -102,7 +102,7 @@ pub struct WireRequest {
 pub fn signed_wire_request(
     params: &[(&str, &str)],
     key: &AppPrivateKey,
-) -> Result<WireRequest, SignError> {
+) -> Result<WireRequest, Rsa2SignError> {
     let sent: Vec<(&str, &str)> = params
         .iter()
         .copied()
