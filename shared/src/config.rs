@@ -1,4 +1,4 @@
-//! Configuration (CONTRACT.md §1), read once at start into typed values; the variables' names
+//! Configuration (docs/api.md §7), read once at start into typed values; the variables' names
 //! are in [`vars`], the store-choice rule shared with `miniapp dev` is [`store_choice`].
 //!
 //! A missing or malformed variable is one clear error naming it; key material is never echoed.
@@ -83,7 +83,7 @@ pub struct CommonConfig {
     pub credential_ttl_secs: u64,
     /// `MINIAPP_SESSION_TTL_SECS`.
     pub session_ttl_secs: u64,
-    /// `MINIAPP_STORE` and the table variables.
+    /// The store [`store_choice`] selects, with its variables.
     pub store: StoreConfig,
 }
 

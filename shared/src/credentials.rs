@@ -1,4 +1,4 @@
-//! Stateless STS-style credentials (CONTRACT.md §4, §6).
+//! Stateless STS-style credentials (docs/api.md §3, §5).
 //!
 //! A security token is `v1.<kid>.<base64url(payload)>.<base64url(mac)>`:
 //! - `payload` is binary: `exp` (i64, big endian), then `sid`, `uid` and `akid`, each a

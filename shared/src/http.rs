@@ -1,5 +1,5 @@
 //! The one request/response boundary that both runtime modes (Lambda and HTTP server) adapt
-//! to, and the contract's error codes (CONTRACT.md §3).
+//! to, and the contract's error codes (docs/api.md §2).
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -90,7 +90,7 @@ pub trait Handler: Send + Sync + 'static {
     fn call(&self, req: Request) -> impl Future<Output = Response> + Send;
 }
 
-/// Every error code of CONTRACT.md §3, each with its fixed status.
+/// Every error code of docs/api.md §2.2, each with its fixed status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     InvalidRequest,

@@ -29,8 +29,9 @@ async fn open_store(config: &CommonConfig) -> Result<Store, InitError> {
     Ok(store)
 }
 
-/// aws-lc seeds its random generator on first use, from CPU jitter where the VM offers no
-/// faster source (about 30 ms measured here): pay that during init, not in the first login.
+/// aws-lc seeds its random generator on first use, from the kernel's getrandom (the build
+/// turns its CPU-jitter source off: `.cargo/config.toml`, docs/benchmarks.md): pay that first
+/// seeding during init, not in the first login.
 fn seed_random_generator() {
     let mut byte = [0u8; 1];
     if aws_lc_rs::rand::fill(&mut byte).is_err() {

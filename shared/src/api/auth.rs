@@ -87,7 +87,7 @@ fn method_not_allowed(
     resp
 }
 
-/// Verifies the signature (§6) and then the session: revoked → `SessionRevoked` (even when
+/// Verifies the signature (docs/api.md §5.5) and then the session: revoked → `SessionRevoked` (even when
 /// also expired), expired or gone → `SessionExpired`.
 pub(crate) async fn authenticate<O>(
     req: &Request,

@@ -1,4 +1,4 @@
-//! The db function: per-user items (CONTRACT.md §5). The user always comes from the verified
+//! The db function: per-user items (docs/api.md §4). The user always comes from the verified
 //! credential; no part of the request can name another user's data.
 
 use std::sync::Arc;

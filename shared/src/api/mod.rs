@@ -1,8 +1,8 @@
-//! The contract's routes (CONTRACT.md §3–§6): one router and one set of handlers, behind the
-//! single [`crate::http::Handler`] boundary that both runtime modes adapt to.
+//! The API's routes (docs/api.md §1.3, §3, §4): one routing table and one set of handlers,
+//! behind the single [`crate::http::Handler`] boundary that both runtime modes adapt to.
 //!
-//! Checks run in the contract's order: route (404/405), body size (413), query and path
-//! escapes (400 `InvalidQuery`, before authentication), authentication (401), validation (400),
+//! Checks run in the order of docs/api.md §2.3: route (404/405), body size (413), path and
+//! query escapes (400 `InvalidQuery`, before authentication), authentication (401), validation (400),
 //! then existence and conditions (404/412).
 
 mod auth;

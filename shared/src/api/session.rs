@@ -1,5 +1,5 @@
 //! The session function: `POST /session` (log in with an auth code), `GET /session`,
-//! `POST /session/refresh`, `DELETE /session` (CONTRACT.md §4).
+//! `POST /session/refresh`, `DELETE /session` (docs/api.md §3).
 
 use std::sync::Arc;
 

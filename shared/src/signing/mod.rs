@@ -1,4 +1,4 @@
-//! Request signing, CONTRACT.md §6: the canonical query, the string to sign, a client-side
+//! Request signing, docs/api.md §5: the canonical query, the string to sign, a client-side
 //! signer (reference for the CLI and the JS SDK) and the server-side verifier.
 //!
 //! Choices where the contract is silent:

@@ -70,7 +70,7 @@ pub fn canonical_query_from_pairs(pairs: &[(String, String)]) -> String {
     joined.join("&")
 }
 
-/// The canonical query of a raw query string (CONTRACT.md §6).
+/// The canonical query of a raw query string (docs/api.md §5.3).
 pub fn canonical_query(raw: &str) -> Result<String, QueryError> {
     parse_query(raw).map(|pairs| canonical_query_from_pairs(&pairs))
 }
