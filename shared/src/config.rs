@@ -22,10 +22,17 @@ pub const DEFAULT_EMBEDDED_PATH: &str = ".miniapp/data.db";
 /// What is wrong with the configuration; Display is the one line printed at start.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// The named variable is required but not set.
     #[error("configuration: {0} is required but not set")]
     Missing(&'static str),
+    /// A variable's value is unusable.
     #[error("configuration: {var} is invalid: {reason}")]
-    Invalid { var: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with its value (never quoting key material).
+        reason: String,
+    },
 }
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -194,7 +201,9 @@ fn dynamo_kind(env: &dyn EnvSource) -> Result<StoreKind, ConfigError> {
 /// What the session function needs on top of [`CommonConfig`].
 #[derive(Debug)]
 pub struct SessionConfig {
+    /// What both functions need.
     pub common: CommonConfig,
+    /// The Alipay client's configuration.
     pub alipay: AlipayConfig,
 }
 

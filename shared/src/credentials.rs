@@ -21,7 +21,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::config::vars;
-use crate::ids::{SessionId, UserId};
+use crate::ids::{random_bytes, SessionId, UserId};
 use crate::secret::{SecretBytes, SecretString, SecurityToken};
 use crate::time_fmt::Timestamp;
 
@@ -50,39 +50,63 @@ pub enum TokenKeysError {
     Empty,
     /// An empty entry between commas.
     #[error("{var} entry {index} is empty (stray comma?)", var = vars::MINIAPP_TOKEN_KEYS)]
-    EmptyEntry { index: usize },
+    EmptyEntry {
+        /// The entry's position in the list, from 1.
+        index: usize,
+    },
     /// An entry without `kid:`.
     #[error(
         "{var} entry {index} has no ':' between kid and base64 key",
         var = vars::MINIAPP_TOKEN_KEYS
     )]
-    MissingColon { index: usize },
+    MissingColon {
+        /// The entry's position in the list, from 1.
+        index: usize,
+    },
     /// A kid outside `[A-Za-z0-9_-]{1,32}`. Not quoted: a key pasted in the wrong place
     /// must not reach the log.
     #[error(
         "{var} entry {index}: the kid ({len} characters before ':') must match ^[A-Za-z0-9_-]{{1,32}}$",
         var = vars::MINIAPP_TOKEN_KEYS
     )]
-    InvalidKid { index: usize, len: usize },
+    InvalidKid {
+        /// The entry's position in the list, from 1.
+        index: usize,
+        /// How many characters precede the `:`.
+        len: usize,
+    },
     /// A key that is not base64 (standard or URL-safe, padded or not).
     #[error(
         "{var} entry {index} (kid {kid:?}): the key is not valid base64",
         var = vars::MINIAPP_TOKEN_KEYS
     )]
-    InvalidBase64 { index: usize, kid: String },
+    InvalidBase64 {
+        /// The entry's position in the list, from 1.
+        index: usize,
+        /// The entry's key id.
+        kid: String,
+    },
     /// A key shorter than [`MIN_KEY_BYTES`].
     #[error(
         "{var} entry {index} (kid {kid:?}): the key is {len} bytes, at least 32 are required",
         var = vars::MINIAPP_TOKEN_KEYS
     )]
     KeyTooShort {
+        /// The entry's position in the list, from 1.
         index: usize,
+        /// The entry's key id.
         kid: String,
+        /// The key's length in bytes.
         len: usize,
     },
     /// The same kid twice.
     #[error("{var} entry {index}: kid {kid:?} is listed twice", var = vars::MINIAPP_TOKEN_KEYS)]
-    DuplicateKid { index: usize, kid: String },
+    DuplicateKid {
+        /// The entry's position in the list, from 1.
+        index: usize,
+        /// The entry's key id.
+        kid: String,
+    },
 }
 
 /// Why a security token was refused. Messages never quote the token.
@@ -309,9 +333,7 @@ pub fn verify_token(
 }
 
 fn new_access_key_id() -> String {
-    let mut bytes = [0u8; ACCESS_KEY_RANDOM_BYTES];
-    // aws-lc's DRBG only fails if the OS has no entropy source at all.
-    aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator is unavailable");
+    let bytes = random_bytes::<ACCESS_KEY_RANDOM_BYTES>();
     format!("{ACCESS_KEY_ID_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 

@@ -11,10 +11,13 @@ use crate::store::{Store, StoreError};
 /// Why a function could not start; Display is the one line reported.
 #[derive(Debug, Error)]
 pub enum InitError {
+    /// The configuration is missing or malformed.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The Alipay client could not be built.
     #[error("alipay client: {0}")]
     Alipay(#[from] AlipayError),
 }

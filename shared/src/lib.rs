@@ -3,6 +3,8 @@
 //!
 //! One module per concern; the functions' binaries are thin `main`s over [`runtime`] and [`api`].
 
+#![warn(missing_docs)]
+
 pub mod alipay;
 pub mod api;
 pub mod config;

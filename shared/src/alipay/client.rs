@@ -298,7 +298,6 @@ fn upstream_from(fields: &Map<String, Value>) -> AlipayError {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

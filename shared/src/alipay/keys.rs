@@ -268,7 +268,6 @@ pub fn generate_rsa2048_keypair() -> Result<(String, String), KeyError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

@@ -137,7 +137,6 @@ pub fn parse_beijing_timestamp(s: &str) -> Option<Timestamp> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

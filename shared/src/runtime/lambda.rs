@@ -35,17 +35,30 @@ const EMPTY_POLL_BACKOFF: Duration = Duration::from_millis(20);
 pub enum LambdaError {
     /// `AWS_LAMBDA_RUNTIME_API` is not `host:port` or `http://host:port/base`.
     #[error("AWS_LAMBDA_RUNTIME_API {value:?} is not usable: {reason}")]
-    BadEndpoint { value: String, reason: &'static str },
+    BadEndpoint {
+        /// The variable's value.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The Runtime API could not be reached or kept failing.
     #[error("Runtime API {path} failed after {attempts} attempts: {last}")]
     Unreachable {
+        /// The Runtime API path called.
         path: String,
+        /// How many attempts were made.
         attempts: u32,
+        /// The last attempt's failure.
         last: String,
     },
     /// The Runtime API refused a call in a way retrying cannot fix.
     #[error("Runtime API {path} answered {status}")]
-    Refused { path: String, status: StatusCode },
+    Refused {
+        /// The Runtime API path called.
+        path: String,
+        /// The status it answered.
+        status: StatusCode,
+    },
     /// The tokio runtime could not be built.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),

@@ -49,11 +49,18 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 pub enum ServerError {
     /// A port variable holds something other than a port number.
     #[error("{var}={value:?} is not a port number (0-65535)")]
-    BadPort { var: &'static str, value: String },
+    BadPort {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// Why binding failed.
         source: std::io::Error,
     },
     /// Signal handlers could not be installed.

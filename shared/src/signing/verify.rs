@@ -73,7 +73,12 @@ pub enum AuthError {
     CredentialsExpired(Timestamp),
     /// `RequestExpired`: the date is more than [`MAX_CLOCK_SKEW_SECS`] from the server clock.
     #[error("x-miniapp-date {date} is more than 300 seconds from the server time {now}")]
-    RequestExpired { date: String, now: String },
+    RequestExpired {
+        /// The request's date header.
+        date: String,
+        /// The server's time, in the same form.
+        now: String,
+    },
     /// `SignatureDoesNotMatch`: the HMAC differs (compared in constant time).
     #[error("the request signature does not match; check the string to sign and the secret")]
     SignatureDoesNotMatch,
