@@ -88,7 +88,7 @@ impl SavedCredentials {
         ClientCredentials {
             access_key_id: self.access_key_id.clone(),
             access_key_secret: SecretString::new(self.access_key_secret.clone()),
-            security_token: self.security_token.clone(),
+            security_token: self.security_token.clone().into(),
         }
     }
 }
@@ -207,7 +207,9 @@ pub fn sign(
 pub fn header_lines(h: &SignedHeaders) -> String {
     format!(
         "Authorization: {}\nx-miniapp-date: {}\nx-miniapp-security-token: {}\n",
-        h.authorization, h.date, h.security_token
+        h.authorization.expose(),
+        h.date,
+        h.security_token.expose()
     )
 }
 
@@ -314,9 +316,9 @@ pub async fn send(
         .map_err(|_| SignError::BadMethod(target.method.clone()))?;
     let mut req = client()
         .request(method, &url)
-        .header("authorization", &headers.authorization)
+        .header("authorization", headers.authorization.expose())
         .header("x-miniapp-date", &headers.date)
-        .header("x-miniapp-security-token", &headers.security_token);
+        .header("x-miniapp-security-token", headers.security_token.expose());
     if !target.body.is_empty() {
         req = req
             .header("content-type", "application/json")
@@ -402,9 +404,12 @@ mod tests {
             now,
         )
         .map_err(|e| SignError::Query(e.to_string()))?;
-        assert!(h == direct);
+        assert_eq!(h.authorization.expose(), direct.authorization.expose());
+        assert_eq!(h.date, direct.date);
+        assert_eq!(h.security_token.expose(), direct.security_token.expose());
         assert!(h
             .authorization
+            .expose()
             .starts_with("MINIAPP-HMAC-SHA256 Credential=STS.abc, Signature="));
         assert_eq!(h.date, "20261125T143640Z");
         let shell = shell_args(&h);

@@ -3,6 +3,8 @@
 //!
 //! One module per concern; the functions' binaries are thin `main`s over [`runtime`] and [`api`].
 
+#![warn(missing_docs)]
+
 pub mod alipay;
 pub mod api;
 pub mod config;
@@ -10,6 +12,7 @@ pub mod credentials;
 pub mod http;
 pub mod ids;
 pub mod init;
+pub mod percent;
 pub mod runtime;
 pub mod secret;
 pub mod signing;
