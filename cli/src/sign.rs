@@ -10,11 +10,11 @@ use miniapp_shared::time_fmt::Timestamp;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::devenv::{write_private, DevEnvError, StateDir};
+use crate::state_dir::{write_private, StateDir, StateDirError};
 
 /// Why a client command failed.
 #[derive(Debug, Error)]
-pub enum SignError {
+pub enum ClientSignError {
     #[error("no saved credentials at {0:?}; run `miniapp login <authCode>` first")]
     NotLoggedIn(String),
     #[error("{path:?} is not what `miniapp login` writes ({source}); log in again")]
@@ -47,7 +47,7 @@ pub enum SignError {
         source: serde_json::Error,
     },
     #[error(transparent)]
-    State(#[from] DevEnvError),
+    State(#[from] StateDirError),
 }
 
 /// What `POST /session` and `POST /session/refresh` answer, plus the URL it came from.
@@ -104,13 +104,13 @@ pub struct Target {
 
 impl Target {
     /// `GET`, `/db/todos?limit=5`, and `--data` (text, `@file` or `@-` for stdin).
-    pub fn parse(method: &str, target: &str, data: Option<&str>) -> Result<Self, SignError> {
+    pub fn parse(method: &str, target: &str, data: Option<&str>) -> Result<Self, ClientSignError> {
         let method = method.to_ascii_uppercase();
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(SignError::BadMethod(method));
+            return Err(ClientSignError::BadMethod(method));
         }
         if !target.starts_with('/') {
-            return Err(SignError::BadPath(target.to_owned()));
+            return Err(ClientSignError::BadPath(target.to_owned()));
         }
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         Ok(Self {
@@ -131,21 +131,21 @@ impl Target {
     }
 }
 
-fn read_data(data: Option<&str>) -> Result<Vec<u8>, SignError> {
+fn read_data(data: Option<&str>) -> Result<Vec<u8>, ClientSignError> {
     match data {
         None => Ok(Vec::new()),
         Some("@-") => {
             let mut buf = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut buf)
-                .map_err(|source| SignError::Read {
+                .map_err(|source| ClientSignError::Read {
                     path: "<stdin>".to_owned(),
                     source,
                 })?;
             Ok(buf)
         }
         Some(d) => match d.strip_prefix('@') {
-            Some(file) => std::fs::read(file).map_err(|source| SignError::Read {
+            Some(file) => std::fs::read(file).map_err(|source| ClientSignError::Read {
                 path: file.to_owned(),
                 source,
             }),
@@ -155,33 +155,34 @@ fn read_data(data: Option<&str>) -> Result<Vec<u8>, SignError> {
 }
 
 /// Reads what `miniapp login` saved.
-pub fn load_session(state: &StateDir) -> Result<SavedSession, SignError> {
+pub fn load_session(state: &StateDir) -> Result<SavedSession, ClientSignError> {
     let path = state.credentials_path();
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(SignError::NotLoggedIn(path.display().to_string()))
+            return Err(ClientSignError::NotLoggedIn(path.display().to_string()))
         }
         Err(source) => {
-            return Err(SignError::Read {
+            return Err(ClientSignError::Read {
                 path: path.display().to_string(),
                 source,
             })
         }
     };
-    serde_json::from_slice(&bytes).map_err(|source| SignError::BadCredentialsFile {
+    serde_json::from_slice(&bytes).map_err(|source| ClientSignError::BadCredentialsFile {
         path: path.display().to_string(),
         source,
     })
 }
 
-fn save_session(state: &StateDir, session: &SavedSession) -> Result<(), SignError> {
+fn save_session(state: &StateDir, session: &SavedSession) -> Result<(), ClientSignError> {
     let path = state.credentials_path();
-    let text =
-        serde_json::to_vec_pretty(session).map_err(|source| SignError::BadCredentialsFile {
+    let text = serde_json::to_vec_pretty(session).map_err(|source| {
+        ClientSignError::BadCredentialsFile {
             path: path.display().to_string(),
             source,
-        })?;
+        }
+    })?;
     write_private(&path, &text)?;
     Ok(())
 }
@@ -191,7 +192,7 @@ pub fn sign(
     creds: &SavedCredentials,
     target: &Target,
     now: Timestamp,
-) -> Result<SignedHeaders, SignError> {
+) -> Result<SignedHeaders, ClientSignError> {
     sign_request(
         &creds.client(),
         &target.method,
@@ -200,7 +201,7 @@ pub fn sign(
         &target.body,
         now,
     )
-    .map_err(|e| SignError::Query(e.to_string()))
+    .map_err(|e| ClientSignError::Query(e.to_string()))
 }
 
 /// The three headers as `Name: value` lines.
@@ -222,7 +223,7 @@ pub fn shell_args(h: &SignedHeaders) -> String {
 
 /// Writes the headers to `.miniapp/signed-headers` and returns `-H @<that file>`: one word
 /// without spaces, so that `curl $(miniapp sign GET /db/todos) URL` survives word splitting.
-pub fn curl_file_arg(state: &StateDir, h: &SignedHeaders) -> Result<String, SignError> {
+pub fn curl_file_arg(state: &StateDir, h: &SignedHeaders) -> Result<String, ClientSignError> {
     let path = state.signed_headers_path();
     write_private(&path, header_lines(h).as_bytes())?;
     Ok(format!("-H @{}", shortest_path(&path).display()))
@@ -245,7 +246,7 @@ pub async fn login(
     state: &StateDir,
     url: &str,
     auth_code: &str,
-) -> Result<SavedSession, SignError> {
+) -> Result<SavedSession, ClientSignError> {
     let url = url.trim_end_matches('/').to_owned();
     let endpoint = format!("{url}/session");
     let body = serde_json::json!({ "authCode": auth_code }).to_string();
@@ -255,7 +256,7 @@ pub async fn login(
         .body(body)
         .send()
         .await
-        .map_err(|source| SignError::Http {
+        .map_err(|source| ClientSignError::Http {
             url: endpoint.clone(),
             source,
         })?;
@@ -265,7 +266,7 @@ pub async fn login(
 }
 
 /// `POST /session/refresh` with the saved credentials; saves the fresh ones.
-pub async fn refresh(state: &StateDir) -> Result<SavedSession, SignError> {
+pub async fn refresh(state: &StateDir) -> Result<SavedSession, ClientSignError> {
     let saved = load_session(state)?;
     let target = Target::parse("POST", "/session/refresh", None)?;
     let resp = send(&saved, &target, None).await?;
@@ -279,21 +280,21 @@ async fn session_answer(
     endpoint: &str,
     resp: reqwest::Response,
     url: &str,
-) -> Result<SavedSession, SignError> {
+) -> Result<SavedSession, ClientSignError> {
     let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.map_err(|source| SignError::Http {
+    let bytes = resp.bytes().await.map_err(|source| ClientSignError::Http {
         url: endpoint.to_owned(),
         source,
     })?;
     if !(200..300).contains(&status) {
-        return Err(SignError::Refused {
+        return Err(ClientSignError::Refused {
             url: endpoint.to_owned(),
             status,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         });
     }
     let mut session: SavedSession =
-        serde_json::from_slice(&bytes).map_err(|source| SignError::BadAnswer {
+        serde_json::from_slice(&bytes).map_err(|source| ClientSignError::BadAnswer {
             url: endpoint.to_owned(),
             source,
         })?;
@@ -306,12 +307,12 @@ pub async fn send(
     saved: &SavedSession,
     target: &Target,
     base_url: Option<&str>,
-) -> Result<reqwest::Response, SignError> {
+) -> Result<reqwest::Response, ClientSignError> {
     let base = base_url.unwrap_or(&saved.url).trim_end_matches('/');
     let url = format!("{base}{}", target.path_and_query());
     let headers = sign(&saved.credentials, target, Timestamp::now())?;
     let method = reqwest::Method::from_bytes(target.method.as_bytes())
-        .map_err(|_| SignError::BadMethod(target.method.clone()))?;
+        .map_err(|_| ClientSignError::BadMethod(target.method.clone()))?;
     let mut req = client()
         .request(method, &url)
         .header("authorization", &headers.authorization)
@@ -324,7 +325,7 @@ pub async fn send(
     }
     req.send()
         .await
-        .map_err(|source| SignError::Http { url, source })
+        .map_err(|source| ClientSignError::Http { url, source })
 }
 
 /// `miniapp curl`: the status line, optionally the headers, then the body.
@@ -333,7 +334,7 @@ pub async fn curl(
     target: &Target,
     base_url: Option<&str>,
     include_headers: bool,
-) -> Result<(u16, String), SignError> {
+) -> Result<(u16, String), ClientSignError> {
     let saved = load_session(state)?;
     let resp = send(&saved, target, base_url).await?;
     let status = resp.status();
@@ -348,7 +349,7 @@ pub async fn curl(
         }
         text.push('\n');
     }
-    let body = resp.bytes().await.map_err(|source| SignError::Http {
+    let body = resp.bytes().await.map_err(|source| ClientSignError::Http {
         url: target.path.clone(),
         source,
     })?;
@@ -370,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn target_parses_method_path_query_and_data() -> Result<(), SignError> {
+    fn target_parses_method_path_query_and_data() -> Result<(), ClientSignError> {
         let t = Target::parse("get", "/db/todos?limit=5", Some(r#"{"a":1}"#))?;
         assert_eq!(
             (t.method.as_str(), t.path.as_str(), t.query.as_str()),
@@ -379,17 +380,17 @@ mod tests {
         assert_eq!(t.body, br#"{"a":1}"#);
         assert!(matches!(
             Target::parse("GET", "db", None),
-            Err(SignError::BadPath(_))
+            Err(ClientSignError::BadPath(_))
         ));
         assert!(matches!(
             Target::parse("G T", "/x", None),
-            Err(SignError::BadMethod(_))
+            Err(ClientSignError::BadMethod(_))
         ));
         Ok(())
     }
 
     #[test]
-    fn signing_matches_the_shared_signer() -> Result<(), SignError> {
+    fn signing_matches_the_shared_signer() -> Result<(), ClientSignError> {
         let t = Target::parse("POST", "/db/todos?b=2&a=1", Some("{}"))?;
         let now = Timestamp::from_unix(1_795_617_400);
         let h = sign(&creds(), &t, now)?;
@@ -401,7 +402,7 @@ mod tests {
             b"{}",
             now,
         )
-        .map_err(|e| SignError::Query(e.to_string()))?;
+        .map_err(|e| ClientSignError::Query(e.to_string()))?;
         assert!(h == direct);
         assert!(h
             .authorization

@@ -17,10 +17,10 @@ use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::event::{build_event, parse_response, HttpResponse, RequestFacts};
+use super::output::{Output, RequestLine};
 use super::pool::{InvokeError, Pool};
-use crate::event::{build_event, parse_response, HttpResponse, RequestFacts};
-use crate::output::{Output, RequestLine};
-use crate::routes::{NoRoute, RouteMatch, RouteTable};
+use super::routes::{NoRoute, RouteMatch, RouteTable};
 
 /// Lambda's limit on a synchronous invocation payload: bigger requests never reach a function.
 pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;

@@ -14,8 +14,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, Semaphore};
 
+use super::output::Output;
 use super::runtime_api::{Invocation, Outcome, RuntimeApi, RuntimeApiError};
-use crate::output::Output;
 
 /// How long a process may take to pick up its first event (Lambda's init phase is separate
 /// from the invocation timeout, too). Debug builds creating tables need a few seconds.

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use crate::routes::RouteMatch;
+use super::routes::RouteMatch;
 use crate::template::LOCAL_ACCOUNT_ID;
 
 /// The `apiId` of every event (there is one local API).
