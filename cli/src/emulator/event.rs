@@ -1,5 +1,9 @@
 //! API Gateway HTTP API payload format 2.0: the event a request becomes, and the response a
 //! function answers with (the full form, or the "simple" form of a bare JSON value).
+//!
+//! Both are the runtime's own types ([`HttpEvent`], [`HttpEventResponse`]), so the emulator
+//! and the functions cannot disagree on the shape. The event's fields that those types keep
+//! in `other` (route key, parameters, request context details) come from typed structs here.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,7 +12,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use serde_json::{json, Map, Value};
+use miniapp_shared::runtime::event::{HttpContext, HttpEvent, HttpEventResponse, RequestContext};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use thiserror::Error;
 use time::OffsetDateTime;
 
@@ -20,9 +26,11 @@ pub const LOCAL_API_ID: &str = "local";
 
 /// Why a function's answer is not a usable response.
 #[derive(Debug, Error)]
-pub enum EventError {
+pub enum FunctionResponseError {
     #[error("the function's response is not JSON: {0}")]
     NotJson(serde_json::Error),
+    #[error("the function's response is not a payload format 2.0 response object: {0}")]
+    NotAResponse(serde_json::Error),
     #[error("the function's response has statusCode {0}, not an HTTP status")]
     BadStatus(String),
     #[error("the function's response has header {name:?} with a value HTTP cannot carry")]
@@ -48,56 +56,96 @@ pub struct RequestFacts<'a> {
     pub protocol: &'a str,
 }
 
+/// The top-level event fields [`HttpEvent`] keeps in `other`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteFields {
+    route_key: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    query_string_parameters: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    path_parameters: BTreeMap<String, String>,
+}
+
+/// The `requestContext` fields [`RequestContext`] keeps in `other`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContextFields<'a> {
+    account_id: &'a str,
+    api_id: &'a str,
+    domain_name: &'a str,
+    domain_prefix: &'a str,
+    route_key: &'a str,
+    stage: &'a str,
+    time: String,
+    time_epoch: i64,
+}
+
+/// The `requestContext.http` fields [`HttpContext`] keeps in `other`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpFields<'a> {
+    path: String,
+    protocol: &'a str,
+    user_agent: &'a str,
+}
+
 /// Builds the 2.0 event for a matched request.
-pub fn build_event(req: &RequestFacts<'_>, route: &RouteMatch) -> Value {
+pub fn build_event(req: &RequestFacts<'_>, route: &RouteMatch) -> HttpEvent {
     let (headers, cookies) = event_headers(req);
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route.route_key,
-        "rawPath": req.raw_path,
-        "rawQueryString": req.raw_query,
-        "headers": headers,
-        "requestContext": request_context(req, route),
-        "isBase64Encoded": false,
-    });
-    if !cookies.is_empty() {
-        event["cookies"] = json!(cookies);
+    let (body, is_base64_encoded) = event_body(req.body);
+    let route_fields = RouteFields {
+        route_key: route.route_key.clone(),
+        query_string_parameters: query_parameters(req.raw_query),
+        path_parameters: route.path_parameters.clone(),
+    };
+    HttpEvent {
+        version: Some("2.0".to_owned()),
+        raw_path: req.raw_path.to_owned(),
+        raw_query_string: req.raw_query.to_owned(),
+        cookies: (!cookies.is_empty()).then_some(cookies),
+        headers,
+        request_context: request_context(req, route),
+        body,
+        is_base64_encoded,
+        other: fields_of(&route_fields),
     }
-    let query = query_parameters(req.raw_query);
-    if !query.is_empty() {
-        event["queryStringParameters"] = json!(query);
+}
+
+/// The event as the bytes a function reads.
+pub fn event_payload(event: &HttpEvent) -> Result<Bytes, serde_json::Error> {
+    serde_json::to_vec(event).map(Bytes::from)
+}
+
+/// A struct's fields as a JSON object, for the `other` maps of the runtime's event types.
+/// The structs here have string keys only, so serializing them cannot fail.
+fn fields_of(fields: &impl Serialize) -> Map<String, Value> {
+    match serde_json::to_value(fields) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
     }
-    if !route.path_parameters.is_empty() {
-        event["pathParameters"] = json!(route.path_parameters);
+}
+
+/// Text goes as is; bytes that are not UTF-8 go base64, as API Gateway does. No body: absent.
+fn event_body(body: &[u8]) -> (Option<String>, bool) {
+    if body.is_empty() {
+        return (None, false);
     }
-    if !req.body.is_empty() {
-        // Text goes as is; bytes that are not UTF-8 go base64, as API Gateway does.
-        match std::str::from_utf8(req.body) {
-            Ok(text) => event["body"] = json!(text),
-            Err(_) => {
-                event["body"] = json!(STANDARD.encode(req.body));
-                event["isBase64Encoded"] = json!(true);
-            }
-        }
+    match std::str::from_utf8(body) {
+        Ok(text) => (Some(text.to_owned()), false),
+        Err(_) => (Some(STANDARD.encode(body)), true),
     }
-    event
 }
 
 /// Lower-case headers, repeated ones joined by `,`; the `cookie` header moves to `cookies`.
 /// API Gateway's `x-forwarded-*` headers are added.
-fn event_headers(req: &RequestFacts<'_>) -> (Map<String, Value>, Vec<String>) {
+fn event_headers(req: &RequestFacts<'_>) -> (BTreeMap<String, String>, Vec<String>) {
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut cookies = Vec::new();
     for (name, value) in req.headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == http::header::COOKIE {
-            cookies.extend(
-                value
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned),
-            );
+            cookies.extend(split_cookies(&value));
         } else {
             headers
                 .entry(name.as_str().to_owned())
@@ -105,25 +153,33 @@ fn event_headers(req: &RequestFacts<'_>) -> (Map<String, Value>, Vec<String>) {
                 .push(value);
         }
     }
-    let ip = req.peer.ip().to_string();
+    add_forwarded(&mut headers, req);
+    let joined = headers.into_iter().map(|(k, v)| (k, v.join(","))).collect();
+    (joined, cookies)
+}
+
+fn split_cookies(header: &str) -> impl Iterator<Item = String> + '_ {
+    header
+        .split(';')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+}
+
+/// `x-forwarded-for` (the client's address appended), `-proto` and `-port`.
+fn add_forwarded(headers: &mut BTreeMap<String, Vec<String>>, req: &RequestFacts<'_>) {
     let forwarded = headers.entry("x-forwarded-for".to_owned()).or_default();
-    forwarded.push(ip);
+    forwarded.push(req.peer.ip().to_string());
     let forwarded = forwarded.join(", ");
     headers.insert("x-forwarded-for".to_owned(), vec![forwarded]);
     headers.insert("x-forwarded-proto".to_owned(), vec!["http".to_owned()]);
-    let port = req.peer.port();
     let local_port = req
         .headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.rsplit_once(':'))
-        .map_or_else(|| port.to_string(), |(_, p)| p.to_owned());
+        .map_or_else(|| req.peer.port().to_string(), |(_, p)| p.to_owned());
     headers.insert("x-forwarded-port".to_owned(), vec![local_port]);
-    let map = headers
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v.join(","))))
-        .collect();
-    (map, cookies)
 }
 
 /// `queryStringParameters`: decoded, repeated keys joined by `,` (API Gateway's rule).
@@ -149,36 +205,37 @@ fn decode(s: &str) -> String {
         .into_owned()
 }
 
-fn request_context(req: &RequestFacts<'_>, route: &RouteMatch) -> Value {
-    let host = req
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+fn header_text<'a>(req: &RequestFacts<'a>, name: http::header::HeaderName) -> Option<&'a str> {
+    req.headers.get(name).and_then(|h| h.to_str().ok())
+}
+
+fn request_context(req: &RequestFacts<'_>, route: &RouteMatch) -> RequestContext {
+    let host = header_text(req, http::header::HOST).unwrap_or("localhost");
     let domain = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    let user_agent = req
-        .headers
-        .get(http::header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    json!({
-        "accountId": LOCAL_ACCOUNT_ID,
-        "apiId": LOCAL_API_ID,
-        "domainName": domain,
-        "domainPrefix": domain.split('.').next().unwrap_or(domain),
-        "http": {
-            "method": req.method,
-            "path": decode(req.raw_path),
-            "protocol": req.protocol,
-            "sourceIp": req.peer.ip().to_string(),
-            "userAgent": user_agent,
+    let context = ContextFields {
+        account_id: LOCAL_ACCOUNT_ID,
+        api_id: LOCAL_API_ID,
+        domain_name: domain,
+        domain_prefix: domain.split('.').next().unwrap_or(domain),
+        route_key: &route.route_key,
+        stage: "$default",
+        time: clf_time(req.received),
+        time_epoch: i64::try_from(req.received.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+    };
+    let http = HttpFields {
+        path: decode(req.raw_path),
+        protocol: req.protocol,
+        user_agent: header_text(req, http::header::USER_AGENT).unwrap_or(""),
+    };
+    RequestContext {
+        http: HttpContext {
+            method: req.method.to_owned(),
+            source_ip: Some(req.peer.ip().to_string()),
+            other: fields_of(&http),
         },
-        "requestId": req.request_id,
-        "routeKey": route.route_key,
-        "stage": "$default",
-        "time": clf_time(req.received),
-        "timeEpoch": i64::try_from(req.received.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
-    })
+        request_id: Some(req.request_id.to_owned()),
+        other: fields_of(&context),
+    }
 }
 
 /// `25/Nov/2026:14:36:40 +0000`, the format of `requestContext.time`.
@@ -205,13 +262,19 @@ pub struct HttpResponse {
     pub body: Bytes,
 }
 
-/// Turns a function's 2.0 answer into an HTTP response.
-pub fn parse_response(payload: &[u8]) -> Result<HttpResponse, EventError> {
-    let value: Value = serde_json::from_slice(payload).map_err(EventError::NotJson)?;
-    match value.as_object() {
-        Some(obj) if obj.contains_key("statusCode") => full_response(obj),
-        _ => Ok(simple_response(payload)),
+/// Turns a function's 2.0 answer into an HTTP response: an object with `statusCode` is the
+/// full form, anything else the simple form.
+pub fn parse_response(payload: &[u8]) -> Result<HttpResponse, FunctionResponseError> {
+    let value: Value = serde_json::from_slice(payload).map_err(FunctionResponseError::NotJson)?;
+    let is_full = value
+        .as_object()
+        .is_some_and(|obj| obj.contains_key("statusCode"));
+    if !is_full {
+        return Ok(simple_response(payload));
     }
+    let full: HttpEventResponse =
+        serde_json::from_value(value).map_err(FunctionResponseError::NotAResponse)?;
+    full_response(full)
 }
 
 /// A value without `statusCode`: 200 with the value as a JSON body.
@@ -228,36 +291,24 @@ fn simple_response(payload: &[u8]) -> HttpResponse {
     }
 }
 
-fn full_response(obj: &Map<String, Value>) -> Result<HttpResponse, EventError> {
-    let status = status_of(&obj["statusCode"])?;
+fn full_response(r: HttpEventResponse) -> Result<HttpResponse, FunctionResponseError> {
+    let status = StatusCode::from_u16(r.status_code)
+        .map_err(|_| FunctionResponseError::BadStatus(r.status_code.to_string()))?;
     let mut headers = HeaderMap::new();
-    if let Some(Value::Object(h)) = obj.get("headers") {
-        for (name, value) in h {
-            append_header(&mut headers, name, &scalar(value))?;
-        }
+    for (name, value) in &r.headers {
+        append_header(&mut headers, name, value)?;
     }
-    if let Some(Value::Object(h)) = obj.get("multiValueHeaders") {
-        for (name, values) in h {
-            for value in values.as_array().into_iter().flatten() {
-                append_header(&mut headers, name, &scalar(value))?;
-            }
-        }
+    for cookie in &r.cookies {
+        append_header(&mut headers, "set-cookie", cookie)?;
     }
-    if let Some(Value::Array(cookies)) = obj.get("cookies") {
-        for cookie in cookies {
-            append_header(&mut headers, "set-cookie", &scalar(cookie))?;
-        }
-    }
-    let body = match obj.get("body") {
-        None | Some(Value::Null) => Bytes::new(),
-        Some(b) => {
-            let text = scalar(b);
-            if obj.get("isBase64Encoded") == Some(&Value::Bool(true)) {
-                Bytes::from(STANDARD.decode(text).map_err(EventError::BadBase64)?)
-            } else {
-                Bytes::from(text)
-            }
-        }
+    let body = if r.is_base64_encoded {
+        Bytes::from(
+            STANDARD
+                .decode(&r.body)
+                .map_err(FunctionResponseError::BadBase64)?,
+        )
+    } else {
+        Bytes::from(r.body)
     };
     Ok(HttpResponse {
         status,
@@ -266,25 +317,12 @@ fn full_response(obj: &Map<String, Value>) -> Result<HttpResponse, EventError> {
     })
 }
 
-fn status_of(v: &Value) -> Result<StatusCode, EventError> {
-    let code = v
-        .as_u64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()));
-    code.and_then(|c| u16::try_from(c).ok())
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .ok_or_else(|| EventError::BadStatus(v.to_string()))
-}
-
-/// Strings as they are, other scalars as their JSON text.
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn append_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), EventError> {
-    let bad = || EventError::BadHeader {
+fn append_header(
+    headers: &mut HeaderMap,
+    name: &str,
+    value: &str,
+) -> Result<(), FunctionResponseError> {
+    let bad = || FunctionResponseError::BadHeader {
         name: name.to_owned(),
     };
     let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
@@ -295,7 +333,15 @@ fn append_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(),
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    /// The event as the function reads it.
+    fn event_json(req: &RequestFacts<'_>, route: &RouteMatch) -> Value {
+        let payload = event_payload(&build_event(req, route)).unwrap();
+        serde_json::from_slice(&payload).unwrap()
+    }
 
     fn facts<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> RequestFacts<'a> {
         RequestFacts {
@@ -328,7 +374,7 @@ mod tests {
         h.append("X-Multi", HeaderValue::from_static("1"));
         h.append("X-Multi", HeaderValue::from_static("2"));
         h.insert("Cookie", HeaderValue::from_static("a=1; b=2"));
-        let e = build_event(&facts(&h, br#"{"x":1}"#), &route());
+        let e = event_json(&facts(&h, br#"{"x":1}"#), &route());
         assert_eq!(e["version"], "2.0");
         assert_eq!(e["routeKey"], "ANY /db/{proxy+}");
         assert_eq!(e["rawPath"], "/db/todos/a%20b");
@@ -361,18 +407,18 @@ mod tests {
     #[test]
     fn binary_bodies_go_base64_and_empty_ones_are_absent() {
         let h = HeaderMap::new();
-        let e = build_event(&facts(&h, &[0xff, 0x00]), &route());
+        let e = event_json(&facts(&h, &[0xff, 0x00]), &route());
         assert_eq!(
             (e["body"].as_str(), e["isBase64Encoded"].as_bool()),
             (Some("/wA="), Some(true))
         );
-        let e = build_event(&facts(&h, b""), &route());
+        let e = event_json(&facts(&h, b""), &route());
         assert!(e.get("body").is_none());
         assert!(e.get("cookies").is_none());
     }
 
     #[test]
-    fn full_response_with_cookies_and_base64() -> Result<(), EventError> {
+    fn full_response_with_cookies_and_base64() -> Result<(), FunctionResponseError> {
         let r = parse_response(
             br#"{"statusCode":201,"headers":{"x-request-id":"r","etag":"\"1\""},
                 "cookies":["a=1","b=2"],"body":"aGk=","isBase64Encoded":true}"#,
@@ -385,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn simple_response_is_a_200_json_body() -> Result<(), EventError> {
+    fn simple_response_is_a_200_json_body() -> Result<(), FunctionResponseError> {
         let r = parse_response(br#"{"hello":"world"}"#)?;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.headers["content-type"], "application/json");
@@ -397,15 +443,47 @@ mod tests {
     fn malformed_responses_are_errors() {
         assert!(matches!(
             parse_response(b"nope"),
-            Err(EventError::NotJson(_))
+            Err(FunctionResponseError::NotJson(_))
         ));
         assert!(matches!(
             parse_response(br#"{"statusCode":99}"#),
-            Err(EventError::BadStatus(_))
+            Err(FunctionResponseError::BadStatus(_))
         ));
         assert!(matches!(
             parse_response(br#"{"statusCode":200,"headers":{"bad name":"x"}}"#),
-            Err(EventError::BadHeader { .. })
+            Err(FunctionResponseError::BadHeader { .. })
         ));
+    }
+
+    #[test]
+    fn responses_of_the_wrong_shape_are_errors() {
+        for payload in [
+            &br#"{"statusCode":"soon"}"#[..],
+            br#"{"statusCode":200,"headers":["x"]}"#,
+            br#"{"statusCode":200,"body":"%%","isBase64Encoded":true}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_response(payload),
+                    Err(FunctionResponseError::NotAResponse(_)
+                        | FunctionResponseError::BadBase64(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+    }
+
+    #[test]
+    fn the_runtime_reads_the_event_the_emulator_builds() {
+        let mut h = HeaderMap::new();
+        h.insert("Cookie", HeaderValue::from_static("a=1; b=2"));
+        let payload = event_payload(&build_event(&facts(&h, &[0xff]), &route())).unwrap();
+        let req = miniapp_shared::runtime::event::parse_request(&payload, "rid-1").unwrap();
+        assert_eq!(req.method, http::Method::POST);
+        assert_eq!(req.raw_path, "/db/todos/a%20b");
+        assert_eq!(req.raw_query, "limit=5&tag=x&tag=y&empty=&plus=a+b");
+        assert_eq!(req.headers[http::header::COOKIE], "a=1; b=2");
+        assert_eq!(&req.body[..], &[0xff]);
     }
 }

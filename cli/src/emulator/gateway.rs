@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::event::{build_event, parse_response, HttpResponse, RequestFacts};
+use super::event::{build_event, event_payload, parse_response, HttpResponse, RequestFacts};
 use super::output::{Output, RequestLine};
 use super::pool::{InvokeError, Pool};
 use super::routes::{NoRoute, RouteMatch, RouteTable};
@@ -176,7 +176,12 @@ async fn read_event(
         received: OffsetDateTime::now_utc(),
         protocol: &protocol,
     };
-    Ok(Bytes::from(build_event(&facts, route).to_string()))
+    event_payload(&build_event(&facts, route)).map_err(|e| Failure {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "EventNotEncodable",
+        message: format!("the emulator could not encode the event: {e}"),
+        note: "emulator error",
+    })
 }
 
 fn no_route(no: NoRoute, method: &str, path: &str) -> Failure {
