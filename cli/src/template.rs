@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use thiserror::Error;
 
 /// SAM's default function timeout, in seconds.
@@ -30,7 +30,7 @@ pub enum TemplateError {
     #[error("template {path:?} is not valid YAML: {source}")]
     Yaml {
         path: String,
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     #[error("template has no Resources mapping")]
     NoResources,
@@ -147,7 +147,7 @@ impl Template {
         overrides: &BTreeMap<String, String>,
         pseudo: &Pseudo,
     ) -> Result<Self, TemplateError> {
-        let doc: Value = serde_yaml::from_str(text).map_err(|source| TemplateError::Yaml {
+        let doc: Value = serde_norway::from_str(text).map_err(|source| TemplateError::Yaml {
             path: "<text>".to_owned(),
             source,
         })?;
@@ -367,7 +367,7 @@ fn route_spec(
 
 /// A value shown in one line for error messages.
 fn yaml_inline(v: &Value) -> String {
-    serde_yaml::to_string(v)
+    serde_norway::to_string(v)
         .map(|s| s.trim().replace('\n', " "))
         .unwrap_or_else(|_| "?".to_owned())
 }
