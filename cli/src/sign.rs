@@ -64,21 +64,29 @@ pub struct SavedSession {
 }
 
 /// The credentials part of a session answer.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedCredentials {
     pub access_key_id: String,
-    pub access_key_secret: String,
-    pub security_token: String,
+    #[serde(with = "secret_text")]
+    pub access_key_secret: SecretString,
+    /// Not enough to sign alone, but a credential all the same: kept out of `Debug` too.
+    #[serde(with = "secret_text")]
+    pub security_token: SecretString,
     pub expiration: String,
 }
 
-impl std::fmt::Debug for SavedCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SavedCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("expiration", &self.expiration)
-            .finish_non_exhaustive()
+/// A [`SecretString`] as the plain JSON string the session answer and the saved file hold.
+mod secret_text {
+    use miniapp_shared::secret::SecretString;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+        String::deserialize(d).map(SecretString::new)
     }
 }
 
@@ -87,8 +95,8 @@ impl SavedCredentials {
     pub fn client(&self) -> ClientCredentials {
         ClientCredentials {
             access_key_id: self.access_key_id.clone(),
-            access_key_secret: SecretString::new(self.access_key_secret.clone()),
-            security_token: self.security_token.clone(),
+            access_key_secret: self.access_key_secret.clone(),
+            security_token: self.security_token.expose().to_owned(),
         }
     }
 }
@@ -364,8 +372,8 @@ mod tests {
     fn creds() -> SavedCredentials {
         SavedCredentials {
             access_key_id: "STS.abc".into(),
-            access_key_secret: "secret".into(),
-            security_token: "v1.k.p.m".into(),
+            access_key_secret: SecretString::new("secret".into()),
+            security_token: SecretString::new("v1.k.p.m".into()),
             expiration: "2026-11-25T15:36:40Z".into(),
         }
     }
@@ -413,6 +421,21 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn saved_secret_round_trips_as_text_and_never_prints() -> Result<(), serde_json::Error> {
+        let text = serde_json::to_string(&creds())?;
+        assert!(text.contains(r#""accessKeySecret":"secret""#), "{text}");
+        let back: SavedCredentials = serde_json::from_str(&text)?;
+        assert_eq!(back.access_key_secret.expose(), "secret");
+        let debug = format!("{back:?}");
+        assert!(
+            !debug.contains("\"secret\"") && !debug.contains("v1.k.p.m"),
+            "{debug}"
+        );
+        Ok(())
+    }
+
+    #[cfg(unix)]
     #[test]
     fn curl_arg_is_one_word_and_the_file_is_private() -> Result<(), Box<dyn std::error::Error>> {
         use std::os::unix::fs::PermissionsExt;
