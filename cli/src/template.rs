@@ -264,8 +264,24 @@ fn read_function(
     let timeout = positive_int(setting("Timeout"), id, "Timeout")?.unwrap_or(DEFAULT_TIMEOUT_SECS);
     let memory_mb =
         positive_int(setting("MemorySize"), id, "MemorySize")?.unwrap_or(DEFAULT_MEMORY_MB);
+    Ok(Function {
+        logical_id: id.to_owned(),
+        binary: binary_name(id, res),
+        timeout: Duration::from_secs(timeout),
+        memory_mb,
+        env: read_env(id, [globals, props], resolver)?,
+        routes: read_routes(id, props)?,
+    })
+}
+
+/// `Environment.Variables` of the Globals, then of the function (which wins), resolved.
+fn read_env(
+    id: &str,
+    sources: [Option<&Value>; 2],
+    resolver: &Resolver<'_>,
+) -> Result<BTreeMap<String, EnvValue>, TemplateError> {
     let mut env = BTreeMap::new();
-    for source in [globals, props] {
+    for source in sources {
         let vars = source
             .and_then(|s| s.get("Environment"))
             .and_then(|e| e.get("Variables"))
@@ -276,14 +292,7 @@ fn read_function(
             env.insert(name.to_owned(), resolver.resolve(value, &at)?);
         }
     }
-    Ok(Function {
-        logical_id: id.to_owned(),
-        binary: binary_name(id, res),
-        timeout: Duration::from_secs(timeout),
-        memory_mb,
-        env,
-        routes: read_routes(id, props)?,
-    })
+    Ok(env)
 }
 
 /// A positive integer setting such as `Timeout: 10`; `None` when absent.
