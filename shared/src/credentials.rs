@@ -22,6 +22,7 @@ use base64::Engine;
 use serde_json::json;
 use thiserror::Error;
 
+use crate::config::vars;
 use crate::ids::{SessionId, UserId};
 use crate::secret::{SecretBytes, SecretString};
 use crate::time_fmt::Timestamp;
@@ -44,26 +45,37 @@ const MAX_KID_LEN: usize = 32;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TokenKeysError {
     /// Nothing but whitespace.
-    #[error("MINIAPP_TOKEN_KEYS is empty: expected a comma-separated list of kid:base64key")]
+    #[error(
+        "{var} is empty: expected a comma-separated list of kid:base64key",
+        var = vars::MINIAPP_TOKEN_KEYS
+    )]
     Empty,
     /// An empty entry between commas.
-    #[error("MINIAPP_TOKEN_KEYS entry {index} is empty (stray comma?)")]
+    #[error("{var} entry {index} is empty (stray comma?)", var = vars::MINIAPP_TOKEN_KEYS)]
     EmptyEntry { index: usize },
     /// An entry without `kid:`.
-    #[error("MINIAPP_TOKEN_KEYS entry {index} has no ':' between kid and base64 key")]
+    #[error(
+        "{var} entry {index} has no ':' between kid and base64 key",
+        var = vars::MINIAPP_TOKEN_KEYS
+    )]
     MissingColon { index: usize },
     /// A kid outside `[A-Za-z0-9_-]{1,32}`. Not quoted: a key pasted in the wrong place
     /// must not reach the log.
     #[error(
-        "MINIAPP_TOKEN_KEYS entry {index}: the kid ({len} characters before ':') must match ^[A-Za-z0-9_-]{{1,32}}$"
+        "{var} entry {index}: the kid ({len} characters before ':') must match ^[A-Za-z0-9_-]{{1,32}}$",
+        var = vars::MINIAPP_TOKEN_KEYS
     )]
     InvalidKid { index: usize, len: usize },
     /// A key that is not base64 (standard or URL-safe, padded or not).
-    #[error("MINIAPP_TOKEN_KEYS entry {index} (kid {kid:?}): the key is not valid base64")]
+    #[error(
+        "{var} entry {index} (kid {kid:?}): the key is not valid base64",
+        var = vars::MINIAPP_TOKEN_KEYS
+    )]
     InvalidBase64 { index: usize, kid: String },
     /// A key shorter than [`MIN_KEY_BYTES`].
     #[error(
-        "MINIAPP_TOKEN_KEYS entry {index} (kid {kid:?}): the key is {len} bytes, at least 32 are required"
+        "{var} entry {index} (kid {kid:?}): the key is {len} bytes, at least 32 are required",
+        var = vars::MINIAPP_TOKEN_KEYS
     )]
     KeyTooShort {
         index: usize,
@@ -71,7 +83,7 @@ pub enum TokenKeysError {
         len: usize,
     },
     /// The same kid twice.
-    #[error("MINIAPP_TOKEN_KEYS entry {index}: kid {kid:?} is listed twice")]
+    #[error("{var} entry {index}: kid {kid:?} is listed twice", var = vars::MINIAPP_TOKEN_KEYS)]
     DuplicateKid { index: usize, kid: String },
 }
 

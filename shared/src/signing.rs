@@ -14,12 +14,12 @@ use std::fmt;
 
 use aws_lc_rs::{digest, hmac};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use thiserror::Error;
 
 use crate::credentials::{verify_token, Credentials, TokenError, TokenKeys};
 use crate::http::ErrorCode;
 use crate::ids::{SessionId, UserId};
+use crate::percent::{self, PercentDecodeError};
 use crate::secret::SecretString;
 use crate::time_fmt::Timestamp;
 
@@ -33,14 +33,6 @@ pub const DATE_HEADER: &str = "x-miniapp-date";
 pub const SECURITY_TOKEN_HEADER: &str = "x-miniapp-security-token";
 /// Largest accepted distance between the request date and the server clock, either way.
 pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
-
-/// RFC 3986 unreserved characters stay; everything else is `%XX` (percent-encoding writes
-/// upper-case hex).
-const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 
 /// Longest query piece quoted in an error message.
 const QUOTE_MAX: usize = 64;
@@ -67,35 +59,12 @@ fn quote(piece: &str) -> String {
     piece.chars().take(QUOTE_MAX).collect()
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Strict percent-decoding: `%` must start a two-hex-digit escape, `+` stays `+`.
-fn percent_decode(piece: &str) -> Result<String, QueryError> {
-    let bytes = piece.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = bytes.get(i + 1).copied().and_then(hex_val);
-            let lo = bytes.get(i + 2).copied().and_then(hex_val);
-            let (Some(hi), Some(lo)) = (hi, lo) else {
-                return Err(QueryError::MalformedEscape(quote(piece)));
-            };
-            out.push((hi << 4) | lo);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| QueryError::NotUtf8(quote(piece)))
+/// Strict percent-decoding of one query piece, quoting it in the error.
+fn decode_piece(piece: &str) -> Result<String, QueryError> {
+    percent::decode(piece).map_err(|e| match e {
+        PercentDecodeError::MalformedEscape => QueryError::MalformedEscape(quote(piece)),
+        PercentDecodeError::NotUtf8 => QueryError::NotUtf8(quote(piece)),
+    })
 }
 
 /// Decodes a raw query string (without `?`) into pairs, in order, as the server reads them.
@@ -104,7 +73,7 @@ pub fn parse_query(raw: &str) -> Result<Vec<(String, String)>, QueryError> {
         .filter(|piece| !piece.is_empty())
         .map(|piece| {
             let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
-            Ok((percent_decode(k)?, percent_decode(v)?))
+            Ok((decode_piece(k)?, decode_piece(v)?))
         })
         .collect()
 }
@@ -115,8 +84,8 @@ pub fn canonical_query_from_pairs(pairs: &[(String, String)]) -> String {
         .iter()
         .map(|(k, v)| {
             (
-                utf8_percent_encode(k, ENCODE).to_string(),
-                utf8_percent_encode(v, ENCODE).to_string(),
+                percent::encode(k).to_string(),
+                percent::encode(v).to_string(),
             )
         })
         .collect();
@@ -152,49 +121,14 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
     hex::encode(hmac::sign(&key, string_to_sign.as_bytes()))
 }
 
-/// `YYYYMMDDTHHMMSSZ` (UTC) for the date header.
+/// The date header's form, `YYYYMMDDTHHMMSSZ` (UTC).
 pub fn format_date(t: Timestamp) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(t.unix()) {
-        Ok(d) if (0..=9999).contains(&d.year()) => format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute(),
-            d.second()
-        ),
-        // Outside four-digit years: clamp like `Timestamp::rfc3339`; no real client sends these.
-        _ => "99991231T235959Z".to_owned(),
-    }
+    t.iso8601_basic()
 }
 
-fn digits(s: &str) -> Option<u32> {
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().ok()
-    } else {
-        None
-    }
-}
-
-/// Parses `YYYYMMDDTHHMMSSZ`; `None` unless it names a real instant (no Feb 30, no second 60).
+/// Parses the date header; `None` unless it names a real instant (no Feb 30, no second 60).
 pub fn parse_date(s: &str) -> Option<Timestamp> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(digits);
-    let year = i32::try_from(num(0..4)?).ok()?;
-    let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
-    let day = u8::try_from(num(6..8)?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let hms = [num(9..11)?, num(11..13)?, num(13..15)?].map(u8::try_from);
-    let [Ok(h), Ok(m), Ok(sec)] = hms else {
-        return None;
-    };
-    let clock = time::Time::from_hms(h, m, sec).ok()?;
-    let instant = time::PrimitiveDateTime::new(date, clock).assume_utc();
-    Some(Timestamp::from_unix(instant.unix_timestamp()))
+    Timestamp::parse_iso8601_basic(s)
 }
 
 /// What a client needs to sign requests: the three values `POST /session` returned.

@@ -8,6 +8,7 @@ use thiserror::Error;
 use super::keys::{AlipayPublicKey, AppPrivateKey};
 use super::response::{extract_signed_node, verify_signed_node, NodeKind, ResponseError};
 use super::sign::{beijing_timestamp, signed_wire_request, WireRequest};
+use crate::config::vars;
 use crate::ids::UserId;
 use crate::secret::SecretString;
 use crate::time_fmt::Timestamp;
@@ -101,7 +102,10 @@ impl AlipayClient {
     /// Validates the configuration and builds the one HTTP client.
     pub fn new(config: AlipayConfig) -> Result<Self, AlipayError> {
         if config.app_id.trim().is_empty() {
-            return Err(AlipayError::Config("ALIPAY_APP_ID: is empty".into()));
+            return Err(AlipayError::Config(format!(
+                "{}: is empty",
+                vars::ALIPAY_APP_ID
+            )));
         }
         let gateway = parse_gateway_url(&config.gateway_url)?;
         let http = reqwest::Client::builder()
@@ -183,7 +187,7 @@ impl AlipayClient {
 }
 
 fn parse_gateway_url(text: &str) -> Result<reqwest::Url, AlipayError> {
-    let bad = |why: &str| AlipayError::Config(format!("ALIPAY_GATEWAY_URL: {why}"));
+    let bad = |why: &str| AlipayError::Config(format!("{}: {why}", vars::ALIPAY_GATEWAY_URL));
     let url = reqwest::Url::parse(text.trim()).map_err(|_| bad("is not a valid URL"))?;
     match url.scheme() {
         "http" | "https" if url.host().is_some() => Ok(url),

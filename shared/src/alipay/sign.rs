@@ -6,8 +6,6 @@ use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use thiserror::Error;
-use time::macros::format_description;
-use time::PrimitiveDateTime;
 
 use super::keys::{AlipayPublicKey, AppPrivateKey};
 use crate::time_fmt::Timestamp;
@@ -133,24 +131,14 @@ pub fn signed_wire_request(
     })
 }
 
-/// Beijing is UTC+8 all year (no daylight saving), so the offset is a constant.
-const BEIJING_OFFSET_SECS: i64 = 8 * 3600;
-
-/// `yyyy-MM-dd HH:mm:ss` in Beijing time, from UTC: never reads the host's time zone.
+/// Alipay's `timestamp` parameter: `yyyy-MM-dd HH:mm:ss` in Beijing time.
 pub fn beijing_timestamp(at: Timestamp) -> String {
-    at.format_at_offset(
-        BEIJING_OFFSET_SECS,
-        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
-    )
-    .unwrap_or_else(|| "9999-12-31 23:59:59".to_owned())
+    at.beijing()
 }
 
 /// Parses what [`beijing_timestamp`] writes back into an instant.
 pub fn parse_beijing_timestamp(s: &str) -> Option<Timestamp> {
-    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let local = PrimitiveDateTime::parse(s, &format).ok()?;
-    let unix = local.assume_utc().unix_timestamp();
-    Some(Timestamp::from_unix(unix - BEIJING_OFFSET_SECS))
+    Timestamp::parse_beijing(s)
 }
 
 #[cfg(test)]

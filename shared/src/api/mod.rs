@@ -16,35 +16,42 @@ use std::future::Future;
 
 pub use db::DbApi;
 pub use error::ApiError;
+pub use routes::{api_routes, ApiRoute, FunctionKind};
 pub use session::SessionApi;
 
 use crate::http::{Handler, Request, Response};
 use auth::Routed;
-use routes::Route;
+use routes::Op;
 
 /// One function's part of the API: which routes it owns and how it answers them. The checks
 /// before authentication, the route template for the log and `x-request-id` are done once,
 /// in the [`Handler`] impl below.
 trait RoutedApi: Send + Sync + 'static {
-    fn serves(route: &Route) -> bool;
+    /// The function whose routes these are; the other function's are 404 here.
+    const FUNCTION: FunctionKind;
+    /// This function's operations.
+    type Op: Send + Sync;
+    /// This function's operation out of all routed ones.
+    fn narrow(op: Op) -> Option<Self::Op>;
+    /// Answers a routed request.
     fn dispatch(
         &self,
         req: &Request,
-        routed: &Routed,
+        routed: &Routed<Self::Op>,
     ) -> impl Future<Output = Result<Response, ApiError>> + Send;
 }
 
 impl<T: RoutedApi> Handler for T {
     async fn call(&self, req: Request) -> Response {
         let rid = req.request_id.clone();
-        let resp = match auth::route(&req, T::serves) {
+        let resp = match auth::route(&req, T::FUNCTION, T::narrow) {
             Err(resp) => *resp,
             Ok(routed) => {
                 let mut resp = match self.dispatch(&req, &routed).await {
                     Ok(r) => r,
                     Err(e) => e.into_response(&rid),
                 };
-                resp.log.route = Some(routed.route.template());
+                resp.log.route = Some(routed.template);
                 resp
             }
         };

@@ -19,10 +19,8 @@ use std::time::Instant;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 
+use crate::config::vars;
 use crate::http::{ErrorCode, Handler, Request, Response};
-
-/// The variable whose presence selects Lambda mode.
-pub const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
 
 /// Entry point for a function binary: picks Lambda mode when `AWS_LAMBDA_RUNTIME_API` is set
 /// (and not empty), else HTTP-server mode.
@@ -41,7 +39,7 @@ where
     E: Display,
 {
     logging::init();
-    match std::env::var(RUNTIME_API_VAR) {
+    match std::env::var(vars::AWS_LAMBDA_RUNTIME_API) {
         Ok(endpoint) if !endpoint.trim().is_empty() => lambda::run(function_name, &endpoint, init),
         _ => server::run(function_name, init),
     }

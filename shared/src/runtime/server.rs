@@ -25,11 +25,10 @@ use tokio::sync::{mpsc, watch};
 use super::{
     finish_response, handle, logging, panic_response, report_startup_failure, HandlerPanicked,
 };
+use crate::config::vars;
 use crate::http::{generate_request_id, ErrorCode, Handler, Request, Response, MAX_BODY_BYTES};
 
-/// The port variables, first set wins (Function Compute sets one of the first two).
-pub const PORT_VARS: [&str; 3] = ["FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT", "PORT"];
-/// The port when none of [`PORT_VARS`] is set.
+/// The port when none of [`vars::PORTS`] is set.
 pub const DEFAULT_PORT: u16 = 9000;
 /// The header carrying Function Compute's request id.
 pub const FC_REQUEST_ID: &str = "x-fc-request-id";
@@ -65,9 +64,10 @@ pub enum ServerError {
     Runtime(std::io::Error),
 }
 
-/// The listen port from the first of [`PORT_VARS`] that `lookup` finds non-empty.
+/// The listen port from the first of [`vars::PORTS`] that `lookup` finds non-empty (Function
+/// Compute sets one of the first two).
 pub fn listen_port(lookup: impl Fn(&str) -> Option<String>) -> Result<u16, ServerError> {
-    for var in PORT_VARS {
+    for var in vars::PORTS {
         let Some(value) = lookup(var).filter(|v| !v.trim().is_empty()) else {
             continue;
         };
