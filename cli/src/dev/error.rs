@@ -1,5 +1,6 @@
 //! Why `miniapp dev` stopped, and the exit code each reason gets.
 
+use miniapp_shared::config::ConfigError;
 use thiserror::Error;
 
 use crate::state_dir::StateDirError;
@@ -18,10 +19,13 @@ pub enum DevError {
     )]
     Remote { what: &'static str, url: String },
     #[error(
-        "MINIAPP_STORE=dynamodb without AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL would use \
-         real AWS DynamoDB; set a local endpoint, or pass --allow-remote if you really mean it"
+        "the store is DynamoDB (MINIAPP_STORE=dynamodb or SESSIONS_TABLE) without \
+         AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL: that would use real AWS DynamoDB; set a \
+         local endpoint, or pass --allow-remote if you really mean it"
     )]
     RemoteDynamoDb,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("cannot read --env-file {path:?}: {source}")]
     EnvFile {
         path: String,
@@ -65,6 +69,7 @@ impl DevError {
         match self {
             Self::Remote { .. }
             | Self::RemoteDynamoDb
+            | Self::Config(_)
             | Self::Template(_)
             | Self::EnvFileLine { .. }
             | Self::EnvFile { .. } => 2,

@@ -4,29 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use miniapp_shared::config::vars;
+
 use super::env_file::EnvVars;
 use super::policy::DevStore;
 use crate::state_dir::DevKeys;
 use crate::template::Function;
-
-/// The configuration variables of CONTRACT.md §1 that `miniapp dev` passes from its own
-/// environment to the functions (HTTP-mode ports excepted: the functions run in Lambda mode).
-const CONTRACT_VARIABLES: [&str; 14] = [
-    "ALIPAY_APP_ID",
-    "ALIPAY_APP_PRIVATE_KEY",
-    "ALIPAY_PUBLIC_KEY",
-    "ALIPAY_GATEWAY_URL",
-    "ALIPAY_TIMEOUT_MS",
-    "MINIAPP_TOKEN_KEYS",
-    "MINIAPP_CREDENTIAL_TTL_SECS",
-    "MINIAPP_SESSION_TTL_SECS",
-    "SESSIONS_TABLE",
-    "DATA_TABLE",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "AWS_ENDPOINT_URL",
-    "MINIAPP_STORE",
-    "MINIAPP_CREATE_TABLES",
-];
 
 /// Variables of the process that the functions also get, because tools need them.
 const PASS_THROUGH: [&str; 11] = [
@@ -34,7 +17,7 @@ const PASS_THROUGH: [&str; 11] = [
     "HOME",
     "TMPDIR",
     "LANG",
-    "RUST_LOG",
+    vars::RUST_LOG,
     "RUST_BACKTRACE",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -45,10 +28,10 @@ const PASS_THROUGH: [&str; 11] = [
 
 /// The stand-in's keys replace these; the user's own values would not match the stand-in.
 const STANDIN_OWNED: [&str; 4] = [
-    "ALIPAY_APP_ID",
-    "ALIPAY_APP_PRIVATE_KEY",
-    "ALIPAY_PUBLIC_KEY",
-    "ALIPAY_GATEWAY_URL",
+    vars::ALIPAY_APP_ID,
+    vars::ALIPAY_APP_PRIVATE_KEY,
+    vars::ALIPAY_PUBLIC_KEY,
+    vars::ALIPAY_GATEWAY_URL,
 ];
 
 /// What the functions' environments are made from.
@@ -77,49 +60,57 @@ pub(super) fn function_env(f: &Function, inputs: &EnvInputs<'_>) -> BTreeMap<Str
     if let (Some((url, keys)), true) = (inputs.standin, uses_alipay(f)) {
         apply_standin(&mut env, url, keys);
     }
-    if env.get("MINIAPP_TOKEN_KEYS").is_none_or(|v| v.is_empty()) {
-        env.insert("MINIAPP_TOKEN_KEYS".into(), inputs.token_keys.to_owned());
+    if env
+        .get(vars::MINIAPP_TOKEN_KEYS)
+        .is_none_or(|v| v.is_empty())
+    {
+        set(&mut env, vars::MINIAPP_TOKEN_KEYS, inputs.token_keys);
     }
     apply_own_env(&mut env, inputs);
     apply_aws_basics(&mut env, inputs);
     env
 }
 
+fn set(env: &mut BTreeMap<String, String>, var: &str, value: &str) {
+    env.insert(var.to_owned(), value.to_owned());
+}
+
 fn apply_store(env: &mut BTreeMap<String, String>, store: &DevStore) {
     match store {
         DevStore::Embedded(path) => {
             // The tables only matter to DynamoDB; leaving them would suggest otherwise.
-            for var in ["SESSIONS_TABLE", "DATA_TABLE", "MINIAPP_CREATE_TABLES"] {
+            for var in [
+                vars::SESSIONS_TABLE,
+                vars::DATA_TABLE,
+                vars::MINIAPP_CREATE_TABLES,
+            ] {
                 env.remove(var);
             }
-            env.insert("MINIAPP_STORE".into(), format!("embedded:{path}"));
+            set(env, vars::MINIAPP_STORE, &format!("embedded:{path}"));
         }
         DevStore::DynamoDb { endpoint } => {
-            env.insert("MINIAPP_STORE".into(), "dynamodb".into());
+            set(env, vars::MINIAPP_STORE, "dynamodb");
             if endpoint.is_some() {
-                env.insert("MINIAPP_CREATE_TABLES".into(), "true".into());
+                set(env, vars::MINIAPP_CREATE_TABLES, "true");
             }
         }
     }
 }
 
 fn apply_standin(env: &mut BTreeMap<String, String>, url: &str, keys: &DevKeys) {
-    env.insert("ALIPAY_APP_ID".into(), keys.app_id.clone());
-    env.insert(
-        "ALIPAY_APP_PRIVATE_KEY".into(),
-        keys.app_private_key.clone(),
-    );
-    env.insert("ALIPAY_PUBLIC_KEY".into(), keys.gateway_public_key.clone());
-    env.insert("ALIPAY_GATEWAY_URL".into(), url.to_owned());
+    set(env, vars::ALIPAY_APP_ID, &keys.app_id);
+    set(env, vars::ALIPAY_APP_PRIVATE_KEY, &keys.app_private_key);
+    set(env, vars::ALIPAY_PUBLIC_KEY, &keys.gateway_public_key);
+    set(env, vars::ALIPAY_GATEWAY_URL, url);
 }
 
-/// The contract's and pass-through variables that `miniapp dev` itself has, except those the
-/// stand-in owns.
+/// The contract's configuration and the pass-through variables that `miniapp dev` itself has,
+/// except those the stand-in owns.
 fn apply_own_env(env: &mut BTreeMap<String, String>, inputs: &EnvInputs<'_>) {
-    for var in CONTRACT_VARIABLES.iter().chain(PASS_THROUGH.iter()) {
+    for var in vars::CONFIGURATION.iter().chain(PASS_THROUGH.iter()) {
         let owned_by_standin = inputs.standin.is_some() && STANDIN_OWNED.contains(var);
         if let (Some(v), false) = (inputs.own.get(*var), owned_by_standin) {
-            env.insert((*var).to_owned(), v.clone());
+            set(env, var, v);
         }
     }
 }
@@ -127,14 +118,13 @@ fn apply_own_env(env: &mut BTreeMap<String, String>, inputs: &EnvInputs<'_>) {
 /// Region, and stand-in credentials for a local DynamoDB, so the SDK never goes looking for
 /// real ones (instance metadata is off the machine).
 fn apply_aws_basics(env: &mut BTreeMap<String, String>, inputs: &EnvInputs<'_>) {
-    env.insert("AWS_REGION".into(), inputs.region.to_owned());
-    env.insert("AWS_DEFAULT_REGION".into(), inputs.region.to_owned());
+    set(env, vars::AWS_REGION, inputs.region);
+    set(env, vars::AWS_DEFAULT_REGION, inputs.region);
     if let DevStore::DynamoDb { endpoint: Some(_) } = inputs.store {
-        env.entry("AWS_ACCESS_KEY_ID".into())
-            .or_insert_with(|| "local".into());
-        env.entry("AWS_SECRET_ACCESS_KEY".into())
-            .or_insert_with(|| "local".into());
-        env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            env.entry(var.to_owned()).or_insert_with(|| "local".into());
+        }
+        set(env, "AWS_EC2_METADATA_DISABLED", "true");
     }
 }
 

@@ -23,6 +23,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use miniapp_shared::config::vars;
 use tokio::net::TcpListener;
 
 pub use env_file::EnvVars;
@@ -125,8 +126,8 @@ fn plan(opts: &DevOptions, own_env: EnvVars) -> Result<Plan, DevError> {
 
 /// `AWS_REGION`, else `AWS_DEFAULT_REGION`, else `us-east-1`.
 fn region_of(env: &EnvVars) -> String {
-    non_empty(env, "AWS_REGION")
-        .or(non_empty(env, "AWS_DEFAULT_REGION"))
+    non_empty(env, vars::AWS_REGION)
+        .or(non_empty(env, vars::AWS_DEFAULT_REGION))
         .unwrap_or("us-east-1")
         .to_owned()
 }

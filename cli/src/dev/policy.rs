@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use miniapp_shared::config::{dynamodb_endpoint, store_choice, vars, StoreChoice};
+
 use super::env_file::{non_empty, EnvVars};
 use super::DevError;
 use crate::state_dir::StateDir;
@@ -44,35 +46,36 @@ pub(super) fn decide_modes(
     Ok((store, gateway))
 }
 
+/// The shared store rule ([`store_choice`], as the functions apply it), with the default file
+/// in the state folder and remote DynamoDB refused unless allowed.
 fn decide_store(env: &EnvVars, state: &StateDir, allow_remote: bool) -> Result<DevStore, DevError> {
-    let endpoint =
-        non_empty(env, "AWS_ENDPOINT_URL_DYNAMODB").or(non_empty(env, "AWS_ENDPOINT_URL"));
-    let store = non_empty(env, "MINIAPP_STORE");
-    if let Some(path) = store.and_then(|s| s.strip_prefix("embedded:")) {
-        return Ok(DevStore::Embedded(path.to_owned()));
-    }
-    if store == Some("dynamodb") || endpoint.is_some() {
-        match endpoint {
-            Some(url) => check_local("the DynamoDB endpoint", url, allow_remote)?,
-            None if !allow_remote => return Err(DevError::RemoteDynamoDb),
-            None => {}
+    let lookup = |name: &str| env.get(name).cloned();
+    match store_choice(&lookup)? {
+        StoreChoice::Embedded(path) => Ok(DevStore::Embedded(path.display().to_string())),
+        StoreChoice::EmbeddedDefault => {
+            Ok(DevStore::Embedded(state.store_path().display().to_string()))
         }
-        return Ok(DevStore::DynamoDb {
-            endpoint: endpoint.map(str::to_owned),
-        });
+        StoreChoice::DynamoDb => {
+            let endpoint = dynamodb_endpoint(&lookup);
+            match &endpoint {
+                Some(url) => check_local("the DynamoDB endpoint", url, allow_remote)?,
+                None if !allow_remote => return Err(DevError::RemoteDynamoDb),
+                None => {}
+            }
+            Ok(DevStore::DynamoDb { endpoint })
+        }
     }
-    Ok(DevStore::Embedded(state.store_path().display().to_string()))
 }
 
 /// `ALIPAY_GATEWAY_URL` from the environment, or from a parameter the user overrode.
 fn explicit_gateway(env: &EnvVars, template: &Template) -> Option<String> {
-    if let Some(url) = non_empty(env, "ALIPAY_GATEWAY_URL") {
+    if let Some(url) = non_empty(env, vars::ALIPAY_GATEWAY_URL) {
         return Some(url.to_owned());
     }
     template
         .functions
         .iter()
-        .filter_map(|f| f.env.get("ALIPAY_GATEWAY_URL"))
+        .filter_map(|f| f.env.get(vars::ALIPAY_GATEWAY_URL))
         .find(|v| v.from_override && !v.value.is_empty())
         .map(|v| v.value.clone())
 }
@@ -192,5 +195,20 @@ mod tests {
             }
         );
         Ok(())
+    }
+
+    #[test]
+    fn the_shared_store_rule_applies() {
+        assert!(matches!(
+            modes(&[("SESSIONS_TABLE", "Sessions")], false),
+            Err(DevError::RemoteDynamoDb)
+        ));
+        let e = modes(&[("MINIAPP_STORE", "postgres")], false);
+        assert!(matches!(e, Err(DevError::Config(_))), "{e:?}");
+        assert_eq!(e.err().map(|e| e.exit_code()), Some(2));
+        assert!(matches!(
+            modes(&[("MINIAPP_STORE", "embedded:/tmp/x.db")], false),
+            Ok((DevStore::Embedded(p), _)) if p == "/tmp/x.db"
+        ));
     }
 }

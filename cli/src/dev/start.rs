@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use miniapp_shared::alipay::standin::{self, StandinHandle};
 use miniapp_shared::alipay::{AlipayPublicKey, AppPrivateKey, StandinConfig};
+use miniapp_shared::config::vars;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -34,7 +35,7 @@ pub(super) async fn start(
     binaries: &HashMap<String, PathBuf>,
     output: Arc<Output>,
 ) -> Result<Running, DevError> {
-    let token_keys = match non_empty(&plan.env, "MINIAPP_TOKEN_KEYS") {
+    let token_keys = match non_empty(&plan.env, vars::MINIAPP_TOKEN_KEYS) {
         Some(k) => k.to_owned(),
         None => plan.state.token_keys()?,
     };

@@ -13,12 +13,13 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use miniapp_shared::runtime::event::{HttpContext, HttpEvent, HttpEventResponse, RequestContext};
+use miniapp_shared::time_fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
 use time::OffsetDateTime;
 
-use super::routes::RouteMatch;
+use super::routes::{decode_or_raw, RouteMatch};
 use crate::template::LOCAL_ACCOUNT_ID;
 
 /// The `apiId` of every event (there is one local API).
@@ -187,8 +188,8 @@ fn query_parameters(raw: &str) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     for piece in raw.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
-        let k = decode(k);
-        let v = decode(v);
+        let k = decode_or_raw(k);
+        let v = decode_or_raw(v);
         out.entry(k)
             .and_modify(|old| {
                 old.push(',');
@@ -197,12 +198,6 @@ fn query_parameters(raw: &str) -> BTreeMap<String, String> {
             .or_insert(v);
     }
     out
-}
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 fn header_text<'a>(req: &RequestFacts<'a>, name: http::header::HeaderName) -> Option<&'a str> {
@@ -219,11 +214,11 @@ fn request_context(req: &RequestFacts<'_>, route: &RouteMatch) -> RequestContext
         domain_prefix: domain.split('.').next().unwrap_or(domain),
         route_key: &route.route_key,
         stage: "$default",
-        time: clf_time(req.received),
-        time_epoch: i64::try_from(req.received.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+        time: time_fmt::api_gateway_time(req.received),
+        time_epoch: time_fmt::api_gateway_time_epoch(req.received),
     };
     let http = HttpFields {
-        path: decode(req.raw_path),
+        path: decode_or_raw(req.raw_path),
         protocol: req.protocol,
         user_agent: header_text(req, http::header::USER_AGENT).unwrap_or(""),
     };
@@ -236,22 +231,6 @@ fn request_context(req: &RequestFacts<'_>, route: &RouteMatch) -> RequestContext
         request_id: Some(req.request_id.to_owned()),
         other: fields_of(&context),
     }
-}
-
-/// `25/Nov/2026:14:36:40 +0000`, the format of `requestContext.time`.
-fn clf_time(t: OffsetDateTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = MONTHS[usize::from(u8::from(t.month())) - 1];
-    format!(
-        "{:02}/{month}/{:04}:{:02}:{:02}:{:02} +0000",
-        t.day(),
-        t.year(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 /// A response to send back to the client.
