@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use miniapp_shared::config::vars;
 use thiserror::Error;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
@@ -302,7 +303,7 @@ fn lambda_variables(spec: &FunctionSpec, runtime_api: &str, n: u64) -> Vec<(Stri
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     [
-        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
+        (vars::AWS_LAMBDA_RUNTIME_API, runtime_api.to_owned()),
         ("AWS_LAMBDA_FUNCTION_NAME", spec.name.clone()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
         (
