@@ -530,9 +530,9 @@ async fn authentication_codes(mode: Mode) {
     let h = miniapp_shared::signing::sign_request(&a.creds, "GET", "/db/todos", "", b"", now)
         .expect("sign");
     let (auth, date, token) = (
-        h.authorization.as_str(),
+        h.authorization.expose(),
         h.date.as_str(),
-        h.security_token.as_str(),
+        h.security_token.expose(),
     );
     let send = |headers: Vec<(&'static str, String)>| {
         let url = url.clone();
@@ -574,7 +574,7 @@ async fn authentication_codes(mode: Mode) {
         .await
         .assert_error(401, "InvalidSecurityToken");
     let other = c.login("dev-bob").await;
-    send(full(auth, date, &other.creds.security_token))
+    send(full(auth, date, other.creds.security_token.expose()))
         .await
         .assert_error(401, "InvalidSecurityToken");
     let last = auth.chars().last().unwrap_or('0');
@@ -614,9 +614,9 @@ async fn authentication_codes(mode: Mode) {
     let h = miniapp_shared::signing::sign_request(&a.creds, "POST", "/db/todos", "", b"{}", now)
         .expect("sign");
     let hs = [
-        ("authorization", h.authorization.as_str()),
+        ("authorization", h.authorization.expose()),
         ("x-miniapp-date", h.date.as_str()),
-        ("x-miniapp-security-token", h.security_token.as_str()),
+        ("x-miniapp-security-token", h.security_token.expose()),
     ];
     c.raw("POST", &url, &hs, b"{\"a\":1}".to_vec())
         .await
@@ -758,13 +758,14 @@ async fn logs_hold_no_secrets(mode: Mode) {
     .expect("sign");
     let signature = h
         .authorization
+        .expose()
         .rsplit('=')
         .next()
         .unwrap_or_default()
         .to_owned();
     for secret in [
         a.creds.access_key_secret.expose(),
-        a.creds.security_token.as_str(),
+        a.creds.security_token.expose(),
         "dev-alice",
         "dev-openid-alice",
         signature.as_str(),

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use miniapp_shared::secret::SecretString;
+use miniapp_shared::secret::{SecretString, SecurityToken};
 use miniapp_shared::signing::{sign_request, ClientCredentials, SignedHeaders};
 use miniapp_shared::time_fmt::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -70,23 +70,44 @@ pub struct SavedCredentials {
     pub access_key_id: String,
     #[serde(with = "secret_text")]
     pub access_key_secret: SecretString,
-    /// Not enough to sign alone, but a credential all the same: kept out of `Debug` too.
     #[serde(with = "secret_text")]
-    pub security_token: SecretString,
+    pub security_token: SecurityToken,
     pub expiration: String,
 }
 
-/// A [`SecretString`] as the plain JSON string the session answer and the saved file hold.
+/// A secret as the plain JSON string the session answer and the saved file hold.
 mod secret_text {
-    use miniapp_shared::secret::SecretString;
+    use miniapp_shared::secret::{SecretString, SecurityToken};
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(secret.expose())
+    /// The secret types kept in the credentials file.
+    pub(super) trait Exposed {
+        fn text(&self) -> &str;
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
-        String::deserialize(d).map(SecretString::new)
+    impl Exposed for SecretString {
+        fn text(&self) -> &str {
+            self.expose()
+        }
+    }
+
+    impl Exposed for SecurityToken {
+        fn text(&self) -> &str {
+            self.expose()
+        }
+    }
+
+    pub(super) fn serialize<T: Exposed, S: Serializer>(
+        secret: &T,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.text())
+    }
+
+    pub(super) fn deserialize<'de, T: From<String>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        String::deserialize(d).map(T::from)
     }
 }
 
@@ -96,7 +117,7 @@ impl SavedCredentials {
         ClientCredentials {
             access_key_id: self.access_key_id.clone(),
             access_key_secret: self.access_key_secret.clone(),
-            security_token: self.security_token.expose().to_owned(),
+            security_token: self.security_token.clone(),
         }
     }
 }
@@ -216,7 +237,9 @@ pub fn sign(
 pub fn header_lines(h: &SignedHeaders) -> String {
     format!(
         "Authorization: {}\nx-miniapp-date: {}\nx-miniapp-security-token: {}\n",
-        h.authorization, h.date, h.security_token
+        h.authorization.expose(),
+        h.date,
+        h.security_token.expose()
     )
 }
 
@@ -323,9 +346,9 @@ pub async fn send(
         .map_err(|_| ClientSignError::BadMethod(target.method.clone()))?;
     let mut req = client()
         .request(method, &url)
-        .header("authorization", &headers.authorization)
+        .header("authorization", headers.authorization.expose())
         .header("x-miniapp-date", &headers.date)
-        .header("x-miniapp-security-token", &headers.security_token);
+        .header("x-miniapp-security-token", headers.security_token.expose());
     if !target.body.is_empty() {
         req = req
             .header("content-type", "application/json")
@@ -373,7 +396,7 @@ mod tests {
         SavedCredentials {
             access_key_id: "STS.abc".into(),
             access_key_secret: SecretString::new("secret".into()),
-            security_token: SecretString::new("v1.k.p.m".into()),
+            security_token: SecurityToken::new("v1.k.p.m".into()),
             expiration: "2026-11-25T15:36:40Z".into(),
         }
     }
@@ -411,9 +434,12 @@ mod tests {
             now,
         )
         .map_err(|e| ClientSignError::Query(e.to_string()))?;
-        assert!(h == direct);
+        assert_eq!(h.authorization.expose(), direct.authorization.expose());
+        assert_eq!(h.date, direct.date);
+        assert_eq!(h.security_token.expose(), direct.security_token.expose());
         assert!(h
             .authorization
+            .expose()
             .starts_with("MINIAPP-HMAC-SHA256 Credential=STS.abc, Signature="));
         assert_eq!(h.date, "20261125T143640Z");
         let shell = shell_args(&h);

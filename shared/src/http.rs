@@ -83,14 +83,6 @@ impl Response {
         r.log.error_code = Some(code.as_str());
         r
     }
-
-    /// Sets `x-request-id`; every response carries it.
-    pub fn with_request_id(mut self, request_id: &str) -> Self {
-        if let Ok(v) = HeaderValue::from_str(request_id) {
-            self.headers.insert("x-request-id", v);
-        }
-        self
-    }
 }
 
 /// The single boundary: both runtime adapters call this and nothing else.

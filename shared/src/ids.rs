@@ -46,6 +46,7 @@ impl UserId {
 }
 
 impl fmt::Debug for UserId {
+    // A user id is personal data: logs and debug output carry its stable hash instead.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "UserId({})", self.log_hash())
     }

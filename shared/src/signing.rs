@@ -10,8 +10,6 @@
 //! - `Authorization` is `MINIAPP-HMAC-SHA256` + one space + `Credential=<id>,` + any number of
 //!   spaces + `Signature=<64 hex>`; nothing else.
 
-use std::fmt;
-
 use aws_lc_rs::{digest, hmac};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use thiserror::Error;
@@ -20,7 +18,7 @@ use crate::credentials::{verify_token, Credentials, TokenError, TokenKeys};
 use crate::http::ErrorCode;
 use crate::ids::{SessionId, UserId};
 use crate::percent::{self, PercentDecodeError};
-use crate::secret::SecretString;
+use crate::secret::{SecretString, SecurityToken};
 use crate::time_fmt::Timestamp;
 
 /// The signing scheme, first word of `Authorization` and first line of the string to sign.
@@ -132,14 +130,14 @@ pub fn parse_date(s: &str) -> Option<Timestamp> {
 }
 
 /// What a client needs to sign requests: the three values `POST /session` returned.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ClientCredentials {
     /// `accessKeyId`, sent as `Credential`.
     pub access_key_id: String,
     /// `accessKeySecret`, never sent.
     pub access_key_secret: SecretString,
     /// `securityToken`, sent as `x-miniapp-security-token`.
-    pub security_token: String,
+    pub security_token: SecurityToken,
 }
 
 impl From<&Credentials> for ClientCredentials {
@@ -152,50 +150,31 @@ impl From<&Credentials> for ClientCredentials {
     }
 }
 
-impl fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("access_key_secret", &"<redacted>")
-            .field("security_token", &"<redacted>")
-            .finish()
-    }
-}
-
 /// The three header values of a signed request.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct SignedHeaders {
-    /// `MINIAPP-HMAC-SHA256 Credential=<akid>, Signature=<hex>`.
-    pub authorization: String,
+    /// `MINIAPP-HMAC-SHA256 Credential=<akid>, Signature=<hex>`: with the token, a request
+    /// that replays within the clock window, so redacted like a secret.
+    pub authorization: SecretString,
     /// `x-miniapp-date`, e.g. `20261125T143640Z`.
     pub date: String,
     /// `x-miniapp-security-token`.
-    pub security_token: String,
+    pub security_token: SecurityToken,
 }
 
 impl SignedHeaders {
     /// Sets the three headers on `headers`, replacing any earlier values.
     pub fn insert_into(&self, headers: &mut HeaderMap) -> Result<(), http::Error> {
         let pairs = [
-            (AUTHORIZATION_HEADER, &self.authorization),
+            (AUTHORIZATION_HEADER, self.authorization.expose()),
             (DATE_HEADER, &self.date),
-            (SECURITY_TOKEN_HEADER, &self.security_token),
+            (SECURITY_TOKEN_HEADER, self.security_token.expose()),
         ];
         for (name, value) in pairs {
             let value = HeaderValue::from_str(value)?;
             headers.insert(HeaderName::from_static(name), value);
         }
         Ok(())
-    }
-}
-
-impl fmt::Debug for SignedHeaders {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignedHeaders")
-            .field("date", &self.date)
-            .field("authorization", &"<redacted>")
-            .field("security_token", &"<redacted>")
-            .finish()
     }
 }
 
@@ -212,10 +191,10 @@ pub fn sign_request(
     let sts = string_to_sign(&date, method, path, &canonical_query(raw_query)?, body);
     let signature = sign(creds.access_key_secret.expose(), &sts);
     Ok(SignedHeaders {
-        authorization: format!(
+        authorization: SecretString::new(format!(
             "{ALGORITHM} Credential={}, Signature={signature}",
             creds.access_key_id
-        ),
+        )),
         date,
         security_token: creds.security_token.clone(),
     })
@@ -620,7 +599,8 @@ mod tests {
         let h = h.unwrap_or_else(|e| panic!("{e}"));
         let printed = format!("{h:?} {creds:?}");
         assert!(!printed.contains("s3cr3t") && !printed.contains("tok.mac"));
-        assert!(!printed.contains(&h.authorization[h.authorization.len() - 64..]));
+        let authorization = h.authorization.expose();
+        assert!(!printed.contains(&authorization[authorization.len() - 64..]));
         let mut map = HeaderMap::new();
         assert!(h.insert_into(&mut map).is_ok());
         assert_eq!(map.len(), 3);

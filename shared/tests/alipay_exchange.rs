@@ -286,7 +286,7 @@ async fn refresh_token_round_trip() {
     let refresh = first.refresh_token.unwrap();
     let again = client.refresh(refresh.expose()).await.unwrap();
     assert_eq!(again.user_id, first.user_id);
-    assert_ne!(again.access_token, first.access_token);
+    assert_ne!(again.access_token.expose(), first.access_token.expose());
     assert_eq!(
         client.refresh("authusrRnot-issued").await.unwrap_err(),
         AlipayError::AuthCodeInvalid
@@ -346,7 +346,7 @@ async fn raw_exchange(gateway: &StandinHandle, method: &str, timestamp: Timestam
             "content-type",
             "application/x-www-form-urlencoded;charset=UTF-8",
         )
-        .body(wire.form_body)
+        .body(wire.form_body.expose().to_owned())
         .send()
         .await
         .unwrap()

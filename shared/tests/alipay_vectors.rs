@@ -259,7 +259,7 @@ fn wire_encoding_matches_the_vectors() {
             case["name"]
         );
         assert_eq!(
-            wire.form_body,
+            wire.form_body.expose(),
             text(&case["wire_post"], "form_body"),
             "{}",
             case["name"]

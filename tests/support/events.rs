@@ -38,8 +38,8 @@ pub fn signed(mut event: Value, login: &Login) -> Value {
     )
     .expect("sign");
     let headers = &mut event["headers"];
-    headers["authorization"] = json!(h.authorization);
+    headers["authorization"] = json!(h.authorization.expose());
     headers["x-miniapp-date"] = json!(h.date);
-    headers["x-miniapp-security-token"] = json!(h.security_token);
+    headers["x-miniapp-security-token"] = json!(h.security_token.expose());
     event
 }

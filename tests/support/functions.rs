@@ -341,9 +341,9 @@ impl Client {
             .unwrap_or((path_and_query, ""));
         let h = sign_request(&login.creds, method, path, query, body, at).expect("sign");
         let mut headers: Vec<(&str, &str)> = vec![
-            ("authorization", &h.authorization),
+            ("authorization", h.authorization.expose()),
             ("x-miniapp-date", &h.date),
-            ("x-miniapp-security-token", &h.security_token),
+            ("x-miniapp-security-token", h.security_token.expose()),
         ];
         headers.extend_from_slice(extra);
         self.raw(
@@ -385,7 +385,7 @@ pub fn login_from(v: Value) -> Login {
         creds: ClientCredentials {
             access_key_id: s(&c["accessKeyId"]),
             access_key_secret: SecretString::new(s(&c["accessKeySecret"])),
-            security_token: s(&c["securityToken"]),
+            security_token: s(&c["securityToken"]).into(),
         },
         body: v,
     }

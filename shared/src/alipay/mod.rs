@@ -24,7 +24,10 @@ pub mod response;
 pub mod sign;
 pub mod standin;
 
-pub use client::{AlipayClient, AlipayConfig, AlipayError, AlipayIdentity, OAUTH_TOKEN_METHOD};
+pub use client::{
+    AlipayClient, AlipayConfig, AlipayError, AlipayIdentity, MAX_AUTH_CODE_BYTES,
+    OAUTH_TOKEN_METHOD,
+};
 pub use keys::{
     generate_rsa2048_keypair, AlipayPublicKey, AppPrivateKey, GatewayPrivateKey, KeyError,
 };

@@ -8,6 +8,7 @@ use base64::Engine;
 use thiserror::Error;
 
 use super::keys::{AlipayPublicKey, AppPrivateKey};
+use crate::secret::SecretString;
 use crate::time_fmt::Timestamp;
 
 /// Why signing or verifying failed.
@@ -87,19 +88,13 @@ pub fn rsa2_verify(
 }
 
 /// A signed request as it goes on the wire.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct WireRequest {
     /// The common parameters and `sign`, form-encoded, to append after `gateway.do?`.
     pub query: String,
-    /// `application/x-www-form-urlencoded` UTF-8 body with the other parameters.
-    pub form_body: String,
-}
-
-impl std::fmt::Debug for WireRequest {
-    // The body carries the auth code or refresh token.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WireRequest(<redacted>)")
-    }
+    /// `application/x-www-form-urlencoded` UTF-8 body with the other parameters; it carries
+    /// the auth code or refresh token.
+    pub form_body: SecretString,
 }
 
 /// Signs `params` (without `sign`; order kept) and splits them into query and form body.
@@ -127,7 +122,7 @@ pub fn signed_wire_request(
     }
     Ok(WireRequest {
         query: query.finish(),
-        form_body: body.finish(),
+        form_body: SecretString::new(body.finish()),
     })
 }
 

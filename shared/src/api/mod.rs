@@ -24,8 +24,8 @@ use auth::Routed;
 use routes::Op;
 
 /// One function's part of the API: which routes it owns and how it answers them. The checks
-/// before authentication, the route template for the log and `x-request-id` are done once,
-/// in the [`Handler`] impl below.
+/// before authentication and the route template for the log are done once, in the
+/// [`Handler`] impl below (`x-request-id` is the runtime's, for every response of both modes).
 trait RoutedApi: Send + Sync + 'static {
     /// The function whose routes these are; the other function's are 404 here.
     const FUNCTION: FunctionKind;
@@ -43,18 +43,16 @@ trait RoutedApi: Send + Sync + 'static {
 
 impl<T: RoutedApi> Handler for T {
     async fn call(&self, req: Request) -> Response {
-        let rid = req.request_id.clone();
-        let resp = match auth::route(&req, T::FUNCTION, T::narrow) {
+        match auth::route(&req, T::FUNCTION, T::narrow) {
             Err(resp) => *resp,
             Ok(routed) => {
                 let mut resp = match self.dispatch(&req, &routed).await {
                     Ok(r) => r,
-                    Err(e) => e.into_response(&rid),
+                    Err(e) => e.into_response(&req.request_id),
                 };
                 resp.log.route = Some(routed.template);
                 resp
             }
-        };
-        resp.with_request_id(&rid)
+        }
     }
 }

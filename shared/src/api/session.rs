@@ -11,7 +11,7 @@ use super::body::parse_json;
 use super::error::ApiError;
 use super::routes::{FunctionKind, Op, SessionOp};
 use super::RoutedApi;
-use crate::alipay::AlipayClient;
+use crate::alipay::{AlipayClient, MAX_AUTH_CODE_BYTES};
 use crate::config::SessionConfig;
 use crate::credentials::{expiration_for, issue, TokenKeys};
 use crate::http::{ErrorCode, Request, Response};
@@ -19,9 +19,6 @@ use crate::ids::SessionId;
 use crate::signing::ExpiryPolicy;
 use crate::store::{SessionRecord, Store};
 use crate::time_fmt::Timestamp;
-
-/// Real auth codes are 32 hex digits; anything far longer is not one.
-const MAX_AUTH_CODE_LEN: usize = 256;
 
 struct State {
     token_keys: TokenKeys,
@@ -115,10 +112,11 @@ fn auth_code(body: &Value) -> Result<&str, ApiError> {
         .ok_or_else(|| bad("authCode is required"))?
         .as_str()
         .ok_or_else(|| bad("authCode must be a string"))?;
-    if code.is_empty() || code.len() > MAX_AUTH_CODE_LEN || code.chars().any(char::is_control) {
-        return Err(bad(
-            "authCode must be 1 to 256 characters from my.getAuthCode",
-        ));
+    let too_long = code.len() > MAX_AUTH_CODE_BYTES;
+    if code.is_empty() || too_long || code.chars().any(char::is_control) {
+        return Err(bad(&format!(
+            "authCode must be 1 to {MAX_AUTH_CODE_BYTES} characters from my.getAuthCode"
+        )));
     }
     Ok(code)
 }
