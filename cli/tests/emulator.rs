@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 #[path = "../../tests/support/dev_banner.rs"]
+#[allow(unreachable_pub, reason = "pub in the test-support library")]
 mod dev_banner;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -98,8 +98,9 @@ pub struct HttpContext {
 }
 
 /// The 2.0 response object; always sent in full so no API Gateway inference applies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Absent fields read as empty (status 0), as a function's partial answer means.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct HttpEventResponse {
     /// The HTTP status.
     pub status_code: u16,
