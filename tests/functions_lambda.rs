@@ -8,6 +8,7 @@ use integration_tests::functions::{
 };
 use serde_json::{json, Value};
 use test_support::fixtures::event as fixture;
+use test_support::headers;
 use test_support::process::{Launch, Proc};
 use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
 
@@ -280,28 +281,11 @@ async fn both_modes_answer_identically() {
             http.body.as_slice(),
             "{url}"
         );
-        let mut from_http: Vec<(String, String)> = http
-            .headers
-            .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "date" | "content-length" | "connection" | "transfer-encoding"
-                )
-            })
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let mut from_lambda: Vec<(String, String)> = lambda["headers"]
-            .as_object()
-            .map(|h| {
-                h.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        from_http.sort();
-        from_lambda.sort();
-        assert_eq!(from_lambda, from_http, "{url}");
+        assert_eq!(
+            headers::of_lambda(&lambda),
+            headers::of_http(&http.headers),
+            "{url}"
+        );
     }
 }
 

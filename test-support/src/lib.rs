@@ -12,6 +12,7 @@
 pub mod build;
 pub mod dev;
 pub mod fixtures;
+pub mod headers;
 pub mod moto;
 pub mod process;
 pub mod runtime_api;

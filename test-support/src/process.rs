@@ -178,6 +178,25 @@ impl Proc {
         found.ok().flatten()
     }
 
+    /// The first (new) JSON log line of request `id` (its `request_id`), parsed (`Null` when
+    /// it is not JSON).
+    pub async fn log_of_request(&mut self, id: &str) -> Value {
+        let field = format!("\"request_id\":\"{id}\"");
+        let line = self.wait_stdout(|l| l.contains(&field)).await;
+        serde_json::from_str(&line).unwrap_or_default()
+    }
+
+    /// Fails the test if any stdout line so far holds one of `secrets`.
+    pub fn assert_stdout_lacks(&self, secrets: &[&str]) {
+        let lines = self.stdout_lines();
+        for secret in secrets {
+            assert!(
+                lines.iter().all(|l| !l.contains(secret)),
+                "{secret} leaked into the log"
+            );
+        }
+    }
+
     /// Waits for the process to exit (at most [`WAIT`]).
     pub async fn wait_exit(&mut self) -> ExitStatus {
         match tokio::time::timeout(WAIT, self.child.wait()).await {

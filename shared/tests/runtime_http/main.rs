@@ -11,6 +11,7 @@ use client::{raw_until_close, request, Conn, Reply, ReqBody};
 use serde_json::{json, Value};
 use test_support::build::{build, Profile, Target};
 use test_support::fixtures::event as fixture;
+use test_support::headers;
 use test_support::process::Launch;
 use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
 
@@ -286,20 +287,12 @@ async fn access_line_per_request_without_secrets() {
         ReqBody::full("body-secret-value"),
     )
     .await;
-    let line = proc
-        .wait_stdout(|l| l.contains("\"request_id\":\"acc-1\""))
-        .await;
-    let v: Value = serde_json::from_str(&line).unwrap_or_default();
+    let v = proc.log_of_request("acc-1").await;
     assert_eq!(v["method"], "PATCH");
     assert_eq!(v["status"], 200);
     assert_eq!(v["route"], "/echo");
-    assert!(v["latency_ms"].is_u64(), "{line}");
-    for secret in ["deadbeef", "token-secret-value", "body-secret-value"] {
-        assert!(
-            proc.stdout_lines().iter().all(|l| !l.contains(secret)),
-            "{secret} leaked"
-        );
-    }
+    assert!(v["latency_ms"].is_u64(), "{v}");
+    proc.assert_stdout_lacks(&["deadbeef", "token-secret-value", "body-secret-value"]);
 }
 
 /// One request in both forms: for the HTTP server, and as the 2.0 event API Gateway would send.
@@ -337,34 +330,14 @@ type Seen = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// Headers that belong to the connection, not the function: the HTTP server adds them, API
 /// Gateway adds its own in Lambda mode.
-const TRANSPORT: [&str; 4] = ["date", "content-length", "connection", "transfer-encoding"];
-
 fn seen_over_http(reply: &Reply) -> Seen {
-    let mut headers: Vec<(String, String)> = reply
-        .headers
-        .iter()
-        .filter(|(n, _)| !TRANSPORT.contains(&n.as_str()))
-        .map(|(n, v)| {
-            (
-                n.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    headers.sort();
+    let headers = headers::of_http(&reply.headers);
     (reply.status.as_u16(), headers, reply.body.to_vec())
 }
 
 fn seen_over_lambda(resp: &Value) -> Seen {
-    let mut headers: Vec<(String, String)> = resp["headers"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    for name in TRANSPORT {
+    let mut headers = headers::of_lambda(resp);
+    for name in headers::TRANSPORT {
         assert!(
             headers.iter().all(|(n, _)| n != name),
             "{name} in a Lambda response"
