@@ -141,9 +141,14 @@ impl HttpFunction {
         }
     }
 
-    /// Everything the function logged so far (its stdout, the JSON log lines).
+    /// Everything the function logged so far (its stdout, the JSON log lines), each line
+    /// ended by a newline as in a log file.
     pub fn logs(&self) -> String {
-        self.proc.stdout_lines().join("\n")
+        self.proc
+            .stdout_lines()
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 }
 
