@@ -1,4 +1,4 @@
-/*! @miniapp/client 0.1.0 | MIT | includes @noble/hashes (MIT, Paul Miller) */
+/*! @miniapp/client 0.1.0 | Apache-2.0 | includes @noble/hashes (MIT, Paul Miller) */
 "use strict";
 var __defProp = Object.defineProperty;
 var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
