@@ -90,6 +90,9 @@ pub struct CommonConfig {
     pub credential_ttl_secs: u64,
     /// `MINIAPP_SESSION_TTL_SECS`.
     pub session_ttl_secs: u64,
+    /// `MINIAPP_REFRESH_GRACE_SECS`: how long after their expiration credentials may still
+    /// refresh.
+    pub refresh_grace_secs: u64,
     /// The store [`store_choice`] selects, with its variables.
     pub store: StoreConfig,
 }
@@ -109,6 +112,7 @@ impl CommonConfig {
             token_keys,
             credential_ttl_secs: positive_secs(env, vars::MINIAPP_CREDENTIAL_TTL_SECS, 3600)?,
             session_ttl_secs: positive_secs(env, vars::MINIAPP_SESSION_TTL_SECS, 604_800)?,
+            refresh_grace_secs: positive_secs(env, vars::MINIAPP_REFRESH_GRACE_SECS, 86_400)?,
             store,
         })
     }
@@ -265,6 +269,7 @@ mod tests {
     fn defaults() {
         let c = CommonConfig::from_env(&env(&[("MINIAPP_TOKEN_KEYS", KEYS)])).unwrap();
         assert_eq!((c.credential_ttl_secs, c.session_ttl_secs), (3600, 604_800));
+        assert_eq!(c.refresh_grace_secs, 86_400);
         assert_eq!(
             c.store.kind,
             StoreKind::Embedded(DEFAULT_EMBEDDED_PATH.into())
@@ -338,6 +343,13 @@ mod tests {
                     ("MINIAPP_SESSION_TTL_SECS", "1h"),
                 ],
                 "MINIAPP_SESSION_TTL_SECS",
+            ),
+            (
+                &[
+                    ("MINIAPP_TOKEN_KEYS", KEYS),
+                    ("MINIAPP_REFRESH_GRACE_SECS", "-1"),
+                ],
+                "MINIAPP_REFRESH_GRACE_SECS",
             ),
             (
                 &[("MINIAPP_TOKEN_KEYS", KEYS), ("MINIAPP_STORE", "redis")],

@@ -751,11 +751,19 @@ mod tests {
         let contains = |needle: &[u8]| sealed.windows(needle.len()).any(|w| w == needle);
         assert!(!contains(sid.as_str().as_bytes()), "session id in clear");
         assert!(!contains(uid.as_str().as_bytes()), "user id in clear");
-        assert!(!contains(c.access_key_id.as_bytes()), "access key id in clear");
+        assert!(
+            !contains(c.access_key_id.as_bytes()),
+            "access key id in clear"
+        );
         let v = verify_token(&k, c.security_token.expose(), &c.access_key_id)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.generation, 41);
-        assert_eq!(issue(&k, &sid, &uid, Timestamp::from_unix(1000)).expiration.unix(), 1000);
+        assert_eq!(
+            issue(&k, &sid, &uid, Timestamp::from_unix(1000))
+                .expiration
+                .unix(),
+            1000
+        );
         // A payload MACed with the right key but not sealed by us is refused as altered.
         let signed = format!("v2.k1.{}", URL_SAFE_NO_PAD.encode([0u8; 40]));
         let mac = hmac::sign(&k.signing().key, &token_mac_input(&signed));

@@ -162,6 +162,7 @@ conformance!(
     size_limit_is_enforced_before_the_backend,
     sessions_expire_by_ttl,
     sessions_revocation,
+    refresh_generation_advances_once,
 );
 
 mod cases {
@@ -880,7 +881,52 @@ mod cases {
             created_at: created,
             expires_at: created.plus_secs(lifetime),
             revoked: false,
+            refresh_generation: 0,
         }
+    }
+
+    pub(crate) async fn refresh_generation_advances_once(s: &Store) {
+        let rec = session("alice", T0, 3600);
+        s.create_session(&rec).await.unwrap();
+        let read = |s: &Store, id: SessionId| {
+            let s = s.clone();
+            async move { s.get_session(&id, T0).await.unwrap().unwrap() }
+        };
+        assert_eq!(read(s, rec.session_id.clone()).await.refresh_generation, 0);
+        s.advance_refresh(&rec.session_id, 0).await.unwrap();
+        // The same generation again (a replayed refresh) loses.
+        assert_eq!(
+            s.advance_refresh(&rec.session_id, 0).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert_eq!(
+            s.advance_refresh(&rec.session_id, 5).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        s.advance_refresh(&rec.session_id, 1).await.unwrap();
+        let got = read(s, rec.session_id.clone()).await;
+        assert_eq!(got.refresh_generation, 2);
+        assert_eq!((got.user_id, got.expires_at), (rec.user_id, rec.expires_at));
+        // Racing advances from one generation: exactly one wins.
+        let tries = (0..6).map(|_| {
+            let (s, id) = (s.clone(), rec.session_id.clone());
+            tokio::spawn(async move { s.advance_refresh(&id, 2).await })
+        });
+        let mut won = 0;
+        for t in tries.collect::<Vec<_>>() {
+            match t.await.unwrap() {
+                Ok(()) => won += 1,
+                Err(e) => assert_eq!(e, StoreError::PreconditionFailed),
+            }
+        }
+        assert_eq!(won, 1);
+        // An unknown session never gets a record.
+        let unknown = SessionId::generate();
+        assert_eq!(
+            s.advance_refresh(&unknown, 0).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert_eq!(s.get_session(&unknown, T0).await.unwrap(), None);
     }
 
     pub(crate) async fn sessions_expire_by_ttl(s: &Store) {

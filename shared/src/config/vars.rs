@@ -16,6 +16,8 @@ pub const MINIAPP_TOKEN_KEYS: &str = "MINIAPP_TOKEN_KEYS";
 pub const MINIAPP_CREDENTIAL_TTL_SECS: &str = "MINIAPP_CREDENTIAL_TTL_SECS";
 /// The lifetime of a session, in seconds.
 pub const MINIAPP_SESSION_TTL_SECS: &str = "MINIAPP_SESSION_TTL_SECS";
+/// How long after their expiration credentials may still refresh, in seconds.
+pub const MINIAPP_REFRESH_GRACE_SECS: &str = "MINIAPP_REFRESH_GRACE_SECS";
 /// The sessions table (DynamoDB).
 pub const SESSIONS_TABLE: &str = "SESSIONS_TABLE";
 /// The data table (DynamoDB).
@@ -47,7 +49,7 @@ pub const RUST_LOG: &str = "RUST_LOG";
 
 /// The configuration variables of docs/api.md §7 that a deployment sets (the runtime's own
 /// variables, ports and `RUST_LOG` aside): what `miniapp dev` passes on to the functions.
-pub const CONFIGURATION: [&str; 14] = [
+pub const CONFIGURATION: [&str; 15] = [
     ALIPAY_APP_ID,
     ALIPAY_APP_PRIVATE_KEY,
     ALIPAY_PUBLIC_KEY,
@@ -56,6 +58,7 @@ pub const CONFIGURATION: [&str; 14] = [
     MINIAPP_TOKEN_KEYS,
     MINIAPP_CREDENTIAL_TTL_SECS,
     MINIAPP_SESSION_TTL_SECS,
+    MINIAPP_REFRESH_GRACE_SECS,
     SESSIONS_TABLE,
     DATA_TABLE,
     AWS_ENDPOINT_URL_DYNAMODB,

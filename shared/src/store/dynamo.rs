@@ -3,7 +3,8 @@
 //! - Sessions: partition key `pk` (S) = the session id; attributes `userId` (S), `createdAt`,
 //!   `expiresAt` (N, Unix seconds), `revoked` (BOOL) and `ttl` (N, Unix seconds, the table's TTL
 //!   attribute) = `expiresAt` + one day. Reads filter on `ttl` themselves, since DynamoDB deletes
-//!   expired items lazily (up to days later) and emulators never.
+//!   expired items lazily (up to days later) and emulators never. `refreshGen` (N) is the
+//!   session's refresh generation (absent on records from before it existed: 0).
 //! - Data: partition key `pk` (S) = `<length of user id>:<user id>/<collection>`, sort key `sk`
 //!   (S) = the item id; attributes `version`, `createdAt`, `updatedAt` (N) and `data` (a native
 //!   map, see [`super::json_av`]). The length prefix makes the partition key unambiguous: user
@@ -157,6 +158,8 @@ fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
     })
 }
 
+const REFRESH_GEN: &str = "refreshGen";
+
 fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
         session_id: id.clone(),
@@ -164,6 +167,12 @@ fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreE
         created_at: Timestamp::from_unix(attr_i64(attrs, "createdAt")?),
         expires_at: Timestamp::from_unix(attr_i64(attrs, "expiresAt")?),
         revoked: matches!(attrs.get("revoked"), Some(AttributeValue::Bool(true))),
+        refresh_generation: match attrs.get(REFRESH_GEN) {
+            None => 0,
+            Some(_) => {
+                u64::try_from(attr_i64(attrs, REFRESH_GEN)?).map_err(|_| corrupt(REFRESH_GEN))?
+            }
+        },
     })
 }
 
@@ -263,6 +272,7 @@ impl DynamoStore {
             .item("expiresAt", n(r.expires_at.unix()))
             .item("revoked", AttributeValue::Bool(r.revoked))
             .item("ttl", n(r.ttl().unix()))
+            .item(REFRESH_GEN, n(r.refresh_generation))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "pk")
             .send()
@@ -291,6 +301,35 @@ impl DynamoStore {
             return Ok(None);
         }
         decode_session(id, &attrs).map(Some)
+    }
+
+    pub(crate) async fn advance_refresh(
+        &self,
+        id: &SessionId,
+        from: u64,
+    ) -> Result<(), StoreError> {
+        // Generation 0 may also be a record written before the attribute existed.
+        let condition = match from {
+            0 => "attribute_exists(#pk) AND (attribute_not_exists(#g) OR #g = :from)",
+            // Every name must be used: DynamoDB refuses unused ExpressionAttributeNames.
+            _ => "attribute_exists(#pk) AND #g = :from",
+        };
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.inner.sessions_table)
+            .key("pk", s(id.as_str()))
+            .update_expression("SET #g = :next")
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(HashMap::from([
+                ("#g".to_owned(), REFRESH_GEN.to_owned()),
+                ("#pk".to_owned(), "pk".to_owned()),
+            ])))
+            .expression_attribute_values(":from", n(from))
+            .expression_attribute_values(":next", n(from.saturating_add(1)))
+            .send()
+            .await;
+        conditional(result).map(|_| ())
     }
 
     pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     revoked    INTEGER NOT NULL DEFAULT 0,
-    ttl        INTEGER NOT NULL
+    ttl        INTEGER NOT NULL,
+    refresh_gen INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_ttl ON sessions (ttl);
 CREATE TABLE IF NOT EXISTS items (
@@ -70,6 +71,11 @@ struct Inner {
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+/// SQLite integers are signed; a generation past `i64::MAX` (never reached) is refused.
+fn gen_to_sql(generation: u64) -> Result<i64, StoreError> {
+    i64::try_from(generation).map_err(|_| StoreError::PreconditionFailed)
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -146,8 +152,22 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| config(&e))?;
     tx.execute_batch(SCHEMA).map_err(|e| config(&e))?;
+    add_refresh_generation(&tx).map_err(|e| config(&e))?;
     tx.commit().map_err(|e| config(&e))?;
     Ok(conn)
+}
+
+/// Files made before sessions had a refresh generation get the column (0: never refreshed).
+fn add_refresh_generation(c: &Connection) -> rusqlite::Result<()> {
+    let present: bool = c.query_row(
+        "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'refresh_gen'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !present {
+        c.execute_batch("ALTER TABLE sessions ADD COLUMN refresh_gen INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
 }
 
 impl EmbeddedStore {
@@ -207,15 +227,17 @@ impl EmbeddedStore {
                 .map_err(unavailable)?;
             let inserted = c
                 .execute(
-                    "INSERT INTO sessions (session_id, user_id, created_at, expires_at, revoked, ttl)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (session_id) DO NOTHING",
+                    "INSERT INTO sessions
+                     (session_id, user_id, created_at, expires_at, revoked, ttl, refresh_gen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (session_id) DO NOTHING",
                     params![
                         s.session_id.as_str(),
                         s.user_id.as_str(),
                         s.created_at.unix(),
                         s.expires_at.unix(),
                         s.revoked,
-                        s.ttl().unix()
+                        s.ttl().unix(),
+                        gen_to_sql(s.refresh_generation)?
                     ],
                 )
                 .map_err(unavailable)?;
@@ -236,7 +258,7 @@ impl EmbeddedStore {
         self.with_conn(move |c| {
             let row = c
                 .query_row(
-                    "SELECT user_id, created_at, expires_at, revoked FROM sessions
+                    "SELECT user_id, created_at, expires_at, revoked, refresh_gen FROM sessions
                      WHERE session_id = ?1 AND ttl >= ?2",
                     params![id.as_str(), now.unix()],
                     |r| {
@@ -245,21 +267,47 @@ impl EmbeddedStore {
                             r.get::<_, i64>(1)?,
                             r.get::<_, i64>(2)?,
                             r.get::<_, bool>(3)?,
+                            r.get::<_, i64>(4)?,
                         ))
                     },
                 )
                 .optional()
                 .map_err(unavailable)?;
-            row.map(|(user, created, expires, revoked)| {
+            row.map(|(user, created, expires, revoked, generation)| {
                 Ok(SessionRecord {
                     user_id: UserId::parse(&user).map_err(|_| corrupt("user id"))?,
                     session_id: id,
                     created_at: Timestamp::from_unix(created),
                     expires_at: Timestamp::from_unix(expires),
                     revoked,
+                    refresh_generation: u64::try_from(generation)
+                        .map_err(|_| corrupt("refresh generation"))?,
                 })
             })
             .transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn advance_refresh(
+        &self,
+        id: &SessionId,
+        from: u64,
+    ) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.with_conn(move |c| {
+            let from = gen_to_sql(from)?;
+            let changed = c
+                .execute(
+                    "UPDATE sessions SET refresh_gen = ?2 + 1
+                     WHERE session_id = ?1 AND refresh_gen = ?2",
+                    params![id.as_str(), from],
+                )
+                .map_err(unavailable)?;
+            match changed {
+                0 => Err(StoreError::PreconditionFailed),
+                _ => Ok(()),
+            }
         })
         .await
     }

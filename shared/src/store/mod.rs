@@ -81,6 +81,9 @@ pub struct SessionRecord {
     pub expires_at: Timestamp,
     /// Set by `DELETE /session`; never cleared.
     pub revoked: bool,
+    /// How many refreshes the session has had: only credentials issued at this generation may
+    /// refresh (once), which makes a replayed refresh request useless. 0 at log-in.
+    pub refresh_generation: u64,
 }
 
 impl SessionRecord {
@@ -274,6 +277,13 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<SessionRecord>, StoreError> {
         dispatch!(self.get_session(id, now))
+    }
+
+    /// Advances the session's refresh generation from `from` to `from + 1`, atomically (a
+    /// conditional write): `PreconditionFailed` when it is no longer at `from` (another refresh
+    /// from the same credentials won) or the session is absent.
+    pub async fn advance_refresh(&self, id: &SessionId, from: u64) -> Result<(), StoreError> {
+        dispatch!(self.advance_refresh(id, from))
     }
 
     /// Marks the session revoked; idempotent, and a no-op for an absent session. The record stays
