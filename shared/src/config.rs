@@ -14,6 +14,9 @@ use crate::alipay::{AlipayConfig, AlipayPublicKey, AppPrivateKey};
 use crate::credentials::TokenKeys;
 use crate::store::{StoreConfig, StoreKind};
 
+/// What cursor keys are derived from the token keys with.
+const CURSOR_KEY_LABEL: &[u8] = b"miniapp-cursor-v1";
+
 /// The contract's default gateway.
 pub const DEFAULT_GATEWAY_URL: &str = "https://openapi.alipay.com/gateway.do";
 /// Where the embedded store lives when nothing else is configured.
@@ -104,9 +107,10 @@ impl CommonConfig {
             .map_err(|e| invalid(vars::MINIAPP_TOKEN_KEYS, e.to_string()))?;
         let store = StoreConfig {
             kind: store_kind(env)?,
-            // Cursors are signed with a key derived from the token key, so no extra secret is
-            // needed; rotating the signing key only makes open listings start over.
-            cursor_key: token_keys.derive_key(b"miniapp-cursor-v1"),
+            // Cursors are signed with a key derived from the signing token key, so no extra
+            // secret is needed, and verified under the keys derived from every listed one, so a
+            // key rotation does not break open listings.
+            cursor_key: token_keys.derive_keys(CURSOR_KEY_LABEL),
         };
         Ok(Self {
             token_keys,

@@ -509,9 +509,21 @@ impl TokenKeys {
     /// HMAC-SHA256 of `label` under the signing key: a separate key per purpose (e.g. list
     /// cursors), useless for forging tokens.
     pub fn derive_key(&self, label: &[u8]) -> SecretBytes {
-        let tag = hmac::sign(&self.signing().key, label);
-        SecretBytes::new(tag.as_ref().to_vec())
+        derive(&self.signing().key, label)
     }
+
+    /// [`Self::derive_key`] under every listed key, the signing one first: for things signed
+    /// with the newest key and accepted under any listed one (list cursors).
+    pub fn derive_keys(&self, label: &[u8]) -> crate::store::CursorKeys {
+        let mut all = self.keys.iter().map(|k| derive(&k.key, label));
+        let first = all.next().unwrap_or_else(|| self.derive_key(label));
+        crate::store::CursorKeys::new(first, all.collect())
+    }
+}
+
+fn derive(key: &hmac::Key, label: &[u8]) -> SecretBytes {
+    let tag = hmac::sign(key, label);
+    SecretBytes::new(tag.as_ref().to_vec())
 }
 
 #[cfg(test)]

@@ -236,6 +236,7 @@ proptest! {
                 user_id: user,
                 access_key_id: creds.access_key_id.clone(),
                 expiration: Timestamp::from_unix(NOW + TTL),
+                generation: 0,
             })
         );
     }

@@ -63,7 +63,7 @@ impl Backend {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = StoreConfig {
             kind: StoreKind::Embedded(dir.path().join("nested/data.db")),
-            cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()),
+            cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
         };
         let store = Store::open(&cfg).await.expect("open embedded store");
         Self {
@@ -113,7 +113,7 @@ async fn dynamo_store(endpoint: &str, tag: &str) -> Store {
             data_table: format!("data-{tag}"),
             create_tables: true,
         },
-        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()),
+        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
     };
     let store = DynamoStore::open_with_sdk_config(&sdk, &cfg)
         .await

@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use super::cursor::ListPlan;
+use super::cursor::{CursorKeys, ListPlan};
 use super::json_av;
 use super::{
     check_data_size, merge_patch, Item, JsonObject, ListQuery, Order, Page, PutCondition,
@@ -36,7 +36,6 @@ use super::{
 };
 use crate::config::vars;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
-use crate::secret::SecretBytes;
 use crate::time_fmt::Timestamp;
 
 /// Attempts per request (the first and two retries) for throttling and transport errors.
@@ -61,7 +60,7 @@ struct Inner {
     client: Client,
     sessions_table: String,
     data_table: String,
-    cursor_key: SecretBytes,
+    cursor_key: CursorKeys,
 }
 
 fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError

@@ -19,13 +19,12 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::cursor::ListPlan;
+use super::cursor::{CursorKeys, ListPlan};
 use super::{
     check_data_size, merge_patch, Item, JsonObject, ListQuery, Order, Page, PutCondition,
     SessionRecord, StoreError,
 };
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
-use crate::secret::SecretBytes;
 use crate::time_fmt::Timestamp;
 
 /// How long a write waits for another writer (this process or another) before giving up.
@@ -66,7 +65,7 @@ pub struct EmbeddedStore {
 struct Inner {
     conn: Mutex<Connection>,
     path: PathBuf,
-    cursor_key: SecretBytes,
+    cursor_key: CursorKeys,
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
@@ -172,7 +171,7 @@ fn add_refresh_generation(c: &Connection) -> rusqlite::Result<()> {
 
 impl EmbeddedStore {
     /// Opens (creating if needed) the database at `path`, with its parent folders.
-    pub(crate) async fn open(path: &Path, cursor_key: SecretBytes) -> Result<Self, StoreError> {
+    pub(crate) async fn open(path: &Path, cursor_key: CursorKeys) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
         let opened =
             tokio::task::spawn_blocking(move || open_connection(&path).map(|conn| (conn, path)))

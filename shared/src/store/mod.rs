@@ -31,9 +31,9 @@ use thiserror::Error;
 
 use crate::http::ErrorCode;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
-use crate::secret::SecretBytes;
 use crate::time_fmt::Timestamp;
 
+pub use cursor::CursorKeys;
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
 
@@ -157,8 +157,8 @@ pub enum StoreKind {
 pub struct StoreConfig {
     /// The backend.
     pub kind: StoreKind,
-    /// HMAC key signing list cursors (at least 16 bytes).
-    pub cursor_key: SecretBytes,
+    /// HMAC keys of list cursors (at least 16 bytes each): the first signs, all verify.
+    pub cursor_key: CursorKeys,
 }
 
 /// Why a store operation failed.
