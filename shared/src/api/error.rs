@@ -78,6 +78,40 @@ impl From<AlipayError> for ApiError {
         if code != ErrorCode::AuthCodeInvalid {
             tracing::warn!(error = %e, "alipay exchange failed");
         }
-        Self::new(code, e.to_string())
+        // The gateway's own text (`msg`, unsigned on error answers) stays in our logs: the
+        // client gets a fixed message per code.
+        Self::new(code, alipay_message(&e))
+    }
+}
+
+fn alipay_message(e: &AlipayError) -> &'static str {
+    match e {
+        AlipayError::AuthCodeInvalid => {
+            "Alipay refused the auth code as invalid, used or expired; get a new one"
+        }
+        AlipayError::SignatureInvalid => "Alipay's answer failed signature verification",
+        AlipayError::Timeout => "Alipay did not answer in time; retry shortly",
+        AlipayError::Upstream { .. } | AlipayError::Config(_) => {
+            "Alipay could not complete the log-in; retry shortly"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_text_never_reaches_the_client() {
+        let e = AlipayError::Upstream {
+            code: Some("40004".into()),
+            sub_code: Some("isv.attacker".into()),
+            message: "<script>visit evil.example</script>".into(),
+        };
+        let api = ApiError::from(e);
+        assert_eq!(api.code, ErrorCode::UpstreamError);
+        for leaked in ["script", "evil", "40004", "isv.attacker"] {
+            assert!(!api.message.contains(leaked), "{}", api.message);
+        }
     }
 }
