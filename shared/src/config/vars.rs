@@ -42,7 +42,9 @@ pub const FC_SERVER_PORT: &str = "FC_SERVER_PORT";
 pub const PORT: &str = "PORT";
 /// The Runtime API's address; set by Lambda, it selects Lambda mode.
 pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
-/// The X-Ray trace id of the current invocation, which Lambda mode sets for the handler.
+/// The X-Ray trace id variable the AWS SDK reads. Lambda mode does not set it (writing the
+/// environment while other threads read it is unsound): the trace id travels as a task-local,
+/// `crate::trace`, and the DynamoDB client sends it itself.
 pub const X_AMZN_TRACE_ID: &str = "_X_AMZN_TRACE_ID";
 /// The log filter.
 pub const RUST_LOG: &str = "RUST_LOG";

@@ -19,8 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
@@ -726,5 +729,40 @@ fn client_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::Config {
     aws_sdk_dynamodb::config::Builder::from(sdk)
         .retry_config(retry)
         .timeout_config(timeouts)
+        .interceptor(TraceIdHeader)
         .build()
 }
+
+/// Sends the invocation's X-Ray trace id (`crate::trace`) as `X-Amzn-Trace-Id`, which the
+/// SDK's own interceptor would only take from `_X_AMZN_TRACE_ID` in the process environment
+/// (that Lambda mode no longer writes). Runs after the SDK's interceptors: a header already
+/// set is kept.
+#[derive(Debug)]
+struct TraceIdHeader;
+
+impl Intercept for TraceIdHeader {
+    fn name(&self) -> &'static str {
+        "TraceIdHeader"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let headers = context.request_mut().headers_mut();
+        if headers.contains_key(TRACE_ID_HEADER) {
+            return Ok(());
+        }
+        // Trace ids arrive as an HTTP header value; anything else is dropped, not sent.
+        if let Some(id) =
+            crate::trace::current().filter(|id| id.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            headers.insert(TRACE_ID_HEADER, id);
+        }
+        Ok(())
+    }
+}
+
+const TRACE_ID_HEADER: &str = "x-amzn-trace-id";
