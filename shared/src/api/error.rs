@@ -50,6 +50,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %detail, "storage unavailable");
                 "storage is temporarily unavailable; retry shortly".to_owned()
             }
+            StoreError::Rejected(detail) => {
+                tracing::error!(error = %detail, "storage refused the request");
+                "internal error".to_owned()
+            }
             other => other.to_string(),
         };
         Self::new(e.code(), message)
@@ -100,6 +104,27 @@ fn alipay_message(e: &AlipayError) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_errors_split_availability_from_refusals() {
+        let r = ApiError::from(StoreError::Contention(40)).into_response("r1");
+        assert_eq!(r.status, http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.headers
+                .get(http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let api = ApiError::from(StoreError::Rejected("ValidationException: table t".into()));
+        assert_eq!(api.code, ErrorCode::InternalError);
+        assert!(!api.message.contains("table t"), "{}", api.message);
+        let r = api.into_response("r2");
+        assert!(r.headers.get(http::header::RETRY_AFTER).is_none());
+        assert_eq!(
+            ApiError::from(StoreError::BackendTooLarge).code,
+            ErrorCode::PayloadTooLarge
+        );
+    }
 
     #[test]
     fn gateway_text_never_reaches_the_client() {

@@ -43,8 +43,9 @@ use crate::time_fmt::Timestamp;
 
 /// Attempts per request (the first and two retries) for throttling and transport errors.
 const MAX_ATTEMPTS: u32 = 3;
-/// Read-modify-write rounds of a patch without `If-Match` before giving up on contention.
-const PATCH_ATTEMPTS: u32 = 10;
+/// How long a patch without `If-Match` keeps retrying lost races before giving up (503 with
+/// `Retry-After`): well within the operation timeout a client waits for.
+const PATCH_DEADLINE: Duration = Duration::from_secs(5);
 /// Unreachable servers fail fast: Lambda has a deadline, and a 503 beats a hung request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -66,15 +67,29 @@ struct Inner {
     cursor_key: CursorKeys,
 }
 
+/// Sorts a failed call: availability problems (throttling, server errors, transport, after the
+/// SDK's retries) are `Unavailable` (503, retry); requests DynamoDB refuses as invalid are not
+/// retryable: an item over its size limit is `BackendTooLarge` (413), anything else a bug of
+/// ours, `Rejected` (500).
 fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    if e.code() == Some("ResourceNotFoundException") {
-        return StoreError::Config(format!("dynamodb: {}", DisplayErrorContext(&e)));
+    let detail = || format!("dynamodb: {}", DisplayErrorContext(&e));
+    match e.code() {
+        Some("ResourceNotFoundException") => StoreError::Config(detail()),
+        Some("ItemCollectionSizeLimitExceededException") => StoreError::BackendTooLarge,
+        Some("ValidationException") if mentions_size(e.message()) => StoreError::BackendTooLarge,
+        Some("ValidationException" | "SerializationException") => StoreError::Rejected(detail()),
+        _ => StoreError::Unavailable(detail()),
     }
-    StoreError::Unavailable(format!("dynamodb: {}", DisplayErrorContext(&e)))
+}
+
+/// DynamoDB's item size refusals: "Item size has exceeded the maximum allowed size", "Item size
+/// to update has exceeded the maximum allowed size".
+fn mentions_size(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
 }
 
 fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
@@ -466,10 +481,16 @@ impl DynamoStore {
         if_match: Option<Version>,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
-        for attempt in 0..PATCH_ATTEMPTS {
+        let deadline = tokio::time::Instant::now() + PATCH_DEADLINE;
+        let mut attempt = 0u32;
+        loop {
             if attempt > 0 {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StoreError::Contention(attempt));
+                }
                 contention_pause(attempt).await;
             }
+            attempt = attempt.saturating_add(1);
             let cur = self
                 .get_item(user, coll, id)
                 .await?
@@ -496,12 +517,11 @@ impl DynamoStore {
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "gave up patching after {PATCH_ATTEMPTS} rounds of concurrent writes"
-        )))
     }
 
-    /// Writes `item` if the stored version is still `expected`.
+    /// Writes the whole merged `item` with one conditional put, if the stored version is still
+    /// `expected`. A put (not an update) so that DynamoDB and its emulators size it the same:
+    /// as the new item alone (an emulator counts an update as old + new).
     async fn replace_if_version(
         &self,
         user: &UserId,
@@ -509,20 +529,19 @@ impl DynamoStore {
         item: &Item,
         expected: Version,
     ) -> Result<(), StoreError> {
+        let mut attrs = item_key(user, coll, item.id.as_str());
+        attrs.insert("version".into(), n(item.version.get()));
+        attrs.insert("createdAt".into(), n(item.created_at.unix()));
+        attrs.insert("updatedAt".into(), n(item.updated_at.unix()));
+        attrs.insert("data".into(), json_av::object_to_av(&item.data));
         let result = self
             .client()
-            .update_item()
+            .put_item()
             .table_name(&self.inner.data_table)
-            .set_key(Some(item_key(user, coll, item.id.as_str())))
-            .update_expression("SET #v = :next, #u = :now, #d = :d")
+            .set_item(Some(attrs))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
-            .expression_attribute_names("#u", "updatedAt")
-            .expression_attribute_names("#d", "data")
-            .expression_attribute_values(":next", n(item.version.get()))
             .expression_attribute_values(":expected", n(expected.get()))
-            .expression_attribute_values(":now", n(item.updated_at.unix()))
-            .expression_attribute_values(":d", json_av::object_to_av(&item.data))
             .send()
             .await;
         conditional(result).map(|_| ())
@@ -766,3 +785,41 @@ impl Intercept for TraceIdHeader {
 }
 
 const TRACE_ID_HEADER: &str = "x-amzn-trace-id";
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+
+    use super::*;
+
+    fn service_error(code: &str, message: &str) -> SdkError<PutItemError, ()> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        SdkError::service_error(PutItemError::generic(meta), ())
+    }
+
+    #[test]
+    fn only_availability_problems_are_unavailable() {
+        let size = service_error(
+            "ValidationException",
+            "Item size has exceeded the maximum allowed size",
+        );
+        assert_eq!(unavailable(size), StoreError::BackendTooLarge);
+        let bad = unavailable(service_error(
+            "ValidationException",
+            "One or more parameter values were invalid",
+        ));
+        assert!(matches!(bad, StoreError::Rejected(_)), "{bad:?}");
+        assert_eq!(bad.code(), crate::http::ErrorCode::InternalError);
+        for retry in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "InternalServerError",
+        ] {
+            let e = unavailable(service_error(retry, "slow down"));
+            assert!(matches!(e, StoreError::Unavailable(_)), "{retry}: {e:?}");
+        }
+        let missing = unavailable(service_error("ResourceNotFoundException", "no table"));
+        assert!(matches!(missing, StoreError::Config(_)));
+    }
+}

@@ -184,6 +184,15 @@ pub enum StoreError {
         /// That limit.
         limit: usize,
     },
+    /// The backend refused the item as over its own size limit (not retryable).
+    #[error("the item is over the storage backend's size limit")]
+    BackendTooLarge,
+    /// The backend refused the request as invalid: a bug of ours, and retrying cannot help.
+    #[error("storage refused the request: {0}")]
+    Rejected(String),
+    /// Concurrent writers kept winning the race for one item until the deadline: retry later.
+    #[error("gave up after {0} rounds of concurrent writes to the same item")]
+    Contention(u32),
     /// The backend failed or could not be reached (after bounded retries).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -201,8 +210,12 @@ impl StoreError {
             Self::NotFound => ErrorCode::NotFound,
             Self::InvalidCursor(_) => ErrorCode::InvalidQuery,
             Self::InvalidPatch(_) => ErrorCode::InvalidRequest,
-            Self::ItemTooLarge { .. } => ErrorCode::PayloadTooLarge,
-            Self::Unavailable(_) | Self::Config(_) => ErrorCode::StorageUnavailable,
+            Self::ItemTooLarge { .. } | Self::BackendTooLarge => ErrorCode::PayloadTooLarge,
+            Self::Rejected(_) => ErrorCode::InternalError,
+            // Availability only: a 503 tells the client to retry.
+            Self::Unavailable(_) | Self::Config(_) | Self::Contention(_) => {
+                ErrorCode::StorageUnavailable
+            }
         }
     }
 }
