@@ -608,3 +608,32 @@ fn list_rows(
     rows.map(|r| r.map_err(unavailable).and_then(RawItem::into_item))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file made before sessions had a refresh generation gets the column on open.
+    #[tokio::test]
+    async fn old_files_gain_the_refresh_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+             created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+             revoked INTEGER NOT NULL DEFAULT 0, ttl INTEGER NOT NULL) WITHOUT ROWID;
+             INSERT INTO sessions VALUES ('s0000000000000000000000000000000', 'u1', 10, 20, 0, 90);",
+        )
+        .unwrap();
+        drop(old);
+        let key = crate::secret::SecretBytes::new(vec![7; 32]);
+        let store = EmbeddedStore::open(&path, key.into()).await.unwrap();
+        let id = SessionId::parse("s0000000000000000000000000000000").unwrap();
+        let got = store.get_session(&id, Timestamp::from_unix(15)).await;
+        assert_eq!(got.unwrap().unwrap().refresh_generation, 0);
+        store.advance_refresh(&id, 0).await.unwrap();
+        let got = store.get_session(&id, Timestamp::from_unix(15)).await;
+        assert_eq!(got.unwrap().unwrap().refresh_generation, 1);
+    }
+}
