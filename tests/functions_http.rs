@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
-use integration_tests::functions::{function_env, start_gateway, Client, HttpFunction, StoreMode};
+use integration_tests::functions::{
+    function_env, start_gateway, Client, HttpFunction, Login, Reply, StoreMode,
+};
 use miniapp_shared::alipay::StandinHandle;
 use miniapp_shared::time_fmt::Timestamp;
 use serde_json::{json, Value};
@@ -85,6 +87,8 @@ both_stores!(
     isolation,
     concurrent_updates,
     logs_hold_no_secrets,
+    refresh_is_single_use,
+    refresh_has_a_grace_limit,
 );
 
 fn rfc3339(v: &Value) -> Timestamp {
@@ -151,6 +155,108 @@ async fn session_routes(mode: Mode) {
     // Another session of the same user is unaffected.
     let again = c.login("dev-alice").await;
     assert_eq!(c.db(&again, "GET", "/db/todos", None).await.status, 200);
+}
+
+/// One signed request to the session function, sent as is as often as asked.
+fn replayable_refresh(who: &Login) -> Vec<(String, String)> {
+    let h = miniapp_shared::signing::sign_request(
+        &who.creds,
+        "POST",
+        "/session/refresh",
+        "",
+        b"",
+        Timestamp::now(),
+    )
+    .expect("sign");
+    vec![
+        ("authorization".into(), h.authorization.expose().to_owned()),
+        ("x-miniapp-date".into(), h.date.clone()),
+        (
+            "x-miniapp-security-token".into(),
+            h.security_token.expose().to_owned(),
+        ),
+    ]
+}
+
+async fn send_refresh(c: &Client, headers: &[(String, String)]) -> Reply {
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let url = format!("{}/session/refresh", c.session_url);
+    c.raw("POST", &url, &h, vec![]).await
+}
+
+/// A captured refresh request mints nothing the second time; each credentials refresh once.
+async fn refresh_is_single_use(mode: Mode) {
+    let w = world(mode, &[]).await;
+    let c = &w.client;
+    let alice = c.login("dev-alice").await;
+    let captured = replayable_refresh(&alice);
+    let r = send_refresh(c, &captured).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let fresh = integration_tests::functions::login_from(r.json());
+    send_refresh(c, &captured)
+        .await
+        .assert_error(401, "InvalidSecurityToken");
+    // A new signature over the same credentials is refused too.
+    c.session(&alice, "POST", "/session/refresh")
+        .await
+        .assert_error(401, "InvalidSecurityToken");
+    // The used credentials still work for everything else until their expiration (§3.3).
+    assert_eq!(c.session(&alice, "GET", "/session").await.status, 200);
+    assert_eq!(c.db(&alice, "GET", "/db/todos", None).await.status, 200);
+    // The newest credentials refresh, once.
+    let r = c.session(&fresh, "POST", "/session/refresh").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let newest = integration_tests::functions::login_from(r.json());
+    c.session(&fresh, "POST", "/session/refresh")
+        .await
+        .assert_error(401, "InvalidSecurityToken");
+    // Racing refreshes from one credentials: exactly one wins (the write is conditional).
+    let (a, b, d) = tokio::join!(
+        c.session(&newest, "POST", "/session/refresh"),
+        c.session(&newest, "POST", "/session/refresh"),
+        c.session(&newest, "POST", "/session/refresh"),
+    );
+    let ok = [&a, &b, &d].iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok, 1, "{} {} {}", a.status, b.status, d.status);
+    for r in [a, b, d].iter().filter(|r| r.status != 200) {
+        r.assert_error(401, "InvalidSecurityToken");
+    }
+}
+
+/// Expired credentials refresh only within MINIAPP_REFRESH_GRACE_SECS of their expiration.
+async fn refresh_has_a_grace_limit(mode: Mode) {
+    let w = world(
+        mode,
+        &[
+            ("MINIAPP_CREDENTIAL_TTL_SECS", "1"),
+            ("MINIAPP_REFRESH_GRACE_SECS", "2"),
+        ],
+    )
+    .await;
+    let c = &w.client;
+    let a = c.login("dev-alice").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.db(&a, "GET", "/db/todos", None)
+        .await
+        .assert_error(401, "CredentialsExpired");
+    let r = c.session(&a, "POST", "/session/refresh").await;
+    assert_eq!(
+        r.status,
+        200,
+        "within the grace: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let fresh = integration_tests::functions::login_from(r.json());
+    let exp = rfc3339(&fresh.body["credentials"]["expiration"]);
+    // Past expiration + grace (whole seconds): refused, and the client must log in again.
+    let wait = (exp.unix() + 3 - Timestamp::now().unix()).max(0) as u64;
+    tokio::time::sleep(Duration::from_millis(wait * 1000 + 100)).await;
+    c.session(&fresh, "POST", "/session/refresh")
+        .await
+        .assert_error(401, "CredentialsExpired");
 }
 
 async fn login_outcomes(mode: Mode) {

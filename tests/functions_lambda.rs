@@ -186,14 +186,17 @@ async fn scenario(store: StoreMode) {
         "the stored token is a dummy"
     );
 
-    let (_, r) = session
-        .invoke(&signed(
-            fixture("apigw-v2-post-session-refresh.json"),
-            &alice,
-        ))
-        .await;
+    let refresh = signed(fixture("apigw-v2-post-session-refresh.json"), &alice);
+    let (_, r) = session.invoke(&refresh).await;
     assert_eq!(status(&r), 200, "{r}");
     let fresh = login_from(body_json(&r));
+    // The same event again (a captured request replayed): refused, nothing minted.
+    let (_, r) = session.invoke(&refresh).await;
+    assert_eq!(
+        (status(&r), body_json(&r)["error"]["code"].clone()),
+        (401, json!("InvalidSecurityToken")),
+        "a replayed refresh: {r}"
+    );
 
     // Events that are not HTTP events are that invocation's error; the next one is served.
     for name in [

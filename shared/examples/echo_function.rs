@@ -66,7 +66,9 @@ fn echo(req: &Request) -> Response {
         "sourceIp": req.source_ip.map(|ip| ip.to_string()),
         "cookie": header(req, "cookie"),
         "contentType": header(req, "content-type"),
-        "traceId": std::env::var("_X_AMZN_TRACE_ID").ok(),
+        // The runtime carries the trace id as a task-local, never in the environment.
+        "traceId": miniapp_shared::trace::current(),
+        "envTraceId": std::env::var("_X_AMZN_TRACE_ID").ok(),
     });
     let mut resp = Response::json(StatusCode::OK, &body);
     resp.headers

@@ -14,6 +14,9 @@ use crate::alipay::{AlipayConfig, AlipayPublicKey, AppPrivateKey};
 use crate::credentials::TokenKeys;
 use crate::store::{StoreConfig, StoreKind};
 
+/// What cursor keys are derived from the token keys with.
+const CURSOR_KEY_LABEL: &[u8] = b"miniapp-cursor-v1";
+
 /// The contract's default gateway.
 pub const DEFAULT_GATEWAY_URL: &str = "https://openapi.alipay.com/gateway.do";
 /// Where the embedded store lives when nothing else is configured.
@@ -90,6 +93,9 @@ pub struct CommonConfig {
     pub credential_ttl_secs: u64,
     /// `MINIAPP_SESSION_TTL_SECS`.
     pub session_ttl_secs: u64,
+    /// `MINIAPP_REFRESH_GRACE_SECS`: how long after their expiration credentials may still
+    /// refresh.
+    pub refresh_grace_secs: u64,
     /// The store [`store_choice`] selects, with its variables.
     pub store: StoreConfig,
 }
@@ -101,14 +107,16 @@ impl CommonConfig {
             .map_err(|e| invalid(vars::MINIAPP_TOKEN_KEYS, e.to_string()))?;
         let store = StoreConfig {
             kind: store_kind(env)?,
-            // Cursors are signed with a key derived from the token key, so no extra secret is
-            // needed; rotating the signing key only makes open listings start over.
-            cursor_key: token_keys.derive_key(b"miniapp-cursor-v1"),
+            // Cursors are signed with a key derived from the signing token key, so no extra
+            // secret is needed, and verified under the keys derived from every listed one, so a
+            // key rotation does not break open listings.
+            cursor_key: token_keys.derive_keys(CURSOR_KEY_LABEL),
         };
         Ok(Self {
             token_keys,
             credential_ttl_secs: positive_secs(env, vars::MINIAPP_CREDENTIAL_TTL_SECS, 3600)?,
             session_ttl_secs: positive_secs(env, vars::MINIAPP_SESSION_TTL_SECS, 604_800)?,
+            refresh_grace_secs: positive_secs(env, vars::MINIAPP_REFRESH_GRACE_SECS, 86_400)?,
             store,
         })
     }
@@ -265,6 +273,7 @@ mod tests {
     fn defaults() {
         let c = CommonConfig::from_env(&env(&[("MINIAPP_TOKEN_KEYS", KEYS)])).unwrap();
         assert_eq!((c.credential_ttl_secs, c.session_ttl_secs), (3600, 604_800));
+        assert_eq!(c.refresh_grace_secs, 86_400);
         assert_eq!(
             c.store.kind,
             StoreKind::Embedded(DEFAULT_EMBEDDED_PATH.into())
@@ -338,6 +347,13 @@ mod tests {
                     ("MINIAPP_SESSION_TTL_SECS", "1h"),
                 ],
                 "MINIAPP_SESSION_TTL_SECS",
+            ),
+            (
+                &[
+                    ("MINIAPP_TOKEN_KEYS", KEYS),
+                    ("MINIAPP_REFRESH_GRACE_SECS", "-1"),
+                ],
+                "MINIAPP_REFRESH_GRACE_SECS",
             ),
             (
                 &[("MINIAPP_TOKEN_KEYS", KEYS), ("MINIAPP_STORE", "redis")],

@@ -1,17 +1,24 @@
 //! Stateless STS-style credentials (docs/api.md §3, §5).
 //!
-//! A security token is `v1.<kid>.<base64url(payload)>.<base64url(mac)>`:
-//! - `payload` is binary: `exp` (i64, big endian), then `sid`, `uid` and `akid`, each a
-//!   one-byte length followed by its bytes; nothing may follow.
+//! A security token is `v2.<kid>.<base64url(sealed)>.<base64url(mac)>`:
+//! - the plain payload is binary: `exp` (i64, big endian), `gen` (u64, big endian: the
+//!   session's refresh generation the credentials were issued at, see `api/session.rs`), then
+//!   `sid`, `uid` and `akid`, each a one-byte length followed by its bytes; nothing may follow.
+//! - `sealed` is `nonce (12 random bytes) || AES-256-GCM(payload) || tag`, under a key derived
+//!   from the `kid` key (`HMAC-SHA256(key, "miniapp-token-aead-v1")`): the session id and the
+//!   user's open_id are not readable by whoever sees the token.
 //! - `mac` is HMAC-SHA256 under the key named `kid` over `"miniapp-token\n"` followed by the
-//!   token's own text up to (not including) its last `.`, so the version, kid and payload are
-//!   all covered.
+//!   token's own text up to (not including) its last `.`, so the version, kid and sealed
+//!   payload are all covered. It is checked before anything is decrypted, so the order of
+//!   checks and their codes are those of the unencrypted `v1` format.
 //!
 //! The access key secret is never stored: it is
-//! `base64url(HMAC-SHA256(key, "miniapp-secret-v1\0" || payload))`, which only a holder of the
-//! server key can compute, so the db function re-derives it from the token alone. The two
-//! HMAC inputs start with different domain labels, so a token MAC is never a secret.
+//! `base64url(HMAC-SHA256(key, "miniapp-secret-v1\0" || payload))` over the plain payload,
+//! which only a holder of the server key can compute, so the db function re-derives it from the
+//! token alone. The HMAC inputs start with different domain labels, so a token MAC is never a
+//! secret, and neither is a derived key.
 
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hmac;
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
@@ -30,9 +37,10 @@ pub const ACCESS_KEY_ID_PREFIX: &str = "STS.";
 /// Smallest accepted HMAC key, in bytes after base64 decoding.
 pub const MIN_KEY_BYTES: usize = 32;
 
-const TOKEN_VERSION: &str = "v1";
+const TOKEN_VERSION: &str = "v2";
 const TOKEN_MAC_DOMAIN: &[u8] = b"miniapp-token\n";
 const SECRET_DOMAIN: &[u8] = b"miniapp-secret-v1\0";
+const AEAD_KEY_LABEL: &[u8] = b"miniapp-token-aead-v1";
 /// 144 random bits: 24 base64url characters after `STS.`.
 const ACCESS_KEY_RANDOM_BYTES: usize = 18;
 /// Far above any token we issue (user ids are at most 128 bytes); refuse work on junk early.
@@ -126,11 +134,13 @@ pub enum TokenError {
     AccessKeyIdMismatch,
 }
 
-/// One HMAC key and its id (aws-lc's `hmac::Key` prints its algorithm only).
+/// One HMAC key, the payload encryption key derived from it, and its id (aws-lc's keys print
+/// their algorithm only).
 #[derive(Debug)]
 struct TokenKey {
     kid: String,
     key: hmac::Key,
+    aead: LessSafeKey,
 }
 
 /// The server's HMAC keys, parsed once at start. The first signs; all verify.
@@ -211,7 +221,45 @@ fn parse_entry(index: usize, entry: &str) -> Result<TokenKey, TokenKeysError> {
         return Err(TokenKeysError::KeyTooShort { index, kid, len });
     }
     let key = hmac::Key::new(hmac::HMAC_SHA256, bytes.expose());
-    Ok(TokenKey { kid, key })
+    let aead = aead_key(&key);
+    Ok(TokenKey { kid, key, aead })
+}
+
+/// The AES-256-GCM key of a token key: HMAC-SHA256 gives exactly the 32 bytes it needs.
+fn aead_key(key: &hmac::Key) -> LessSafeKey {
+    let tag = hmac::sign(key, AEAD_KEY_LABEL);
+    let unbound = UnboundKey::new(&AES_256_GCM, tag.as_ref());
+    #[allow(
+        clippy::expect_used,
+        reason = "a 32-byte key is always valid for AES-256-GCM"
+    )]
+    LessSafeKey::new(unbound.expect("32 bytes"))
+}
+
+/// `nonce || ciphertext || tag`. A random 96-bit nonce per token: far below the 2^32 tokens
+/// per key at which random nonces start to risk a collision.
+fn seal(key: &LessSafeKey, payload: &[u8]) -> Vec<u8> {
+    let nonce_bytes = random_bytes::<NONCE_LEN>();
+    let mut sealed = payload.to_vec();
+    let nonce = Nonce::assume_unique_for_key(nonce_bytes);
+    // Sealing in place only fails for inputs over GCM's 64 GiB limit.
+    let _ = key.seal_in_place_append_tag(nonce, Aad::empty(), &mut sealed);
+    [nonce_bytes.as_slice(), &sealed].concat()
+}
+
+fn open(key: &LessSafeKey, sealed: &[u8]) -> Result<Vec<u8>, TokenError> {
+    let (nonce, ciphertext) = sealed
+        .split_first_chunk::<NONCE_LEN>()
+        .ok_or(TokenError::Malformed("payload too short"))?;
+    let mut buf = ciphertext.to_vec();
+    let nonce = Nonce::assume_unique_for_key(*nonce);
+    // The MAC already verified: only a token MACed but not sealed by us gets here.
+    let plain = key
+        .open_in_place(nonce, Aad::empty(), &mut buf)
+        .map_err(|_| TokenError::BadMac)?;
+    let len = plain.len();
+    buf.truncate(len);
+    Ok(buf)
 }
 
 /// Credentials as `POST /session` and `POST /session/refresh` hand them out.
@@ -251,6 +299,8 @@ pub struct VerifiedToken {
     pub access_key_id: String,
     /// The credentials' expiry; not checked by [`verify_token`].
     pub expiration: Timestamp,
+    /// The session's refresh generation the credentials were issued at (0 at log-in).
+    pub generation: u64,
     /// The access key secret, re-derived with the server key.
     pub secret: SecretString,
 }
@@ -272,19 +322,31 @@ pub fn issue(
     user: &UserId,
     expiration: Timestamp,
 ) -> Credentials {
+    issue_at_generation(keys, session, user, expiration, 0)
+}
+
+/// Like [`issue`], for the session's refresh generation `generation` (`POST /session/refresh`).
+pub fn issue_at_generation(
+    keys: &TokenKeys,
+    session: &SessionId,
+    user: &UserId,
+    expiration: Timestamp,
+    generation: u64,
+) -> Credentials {
     let access_key_id = new_access_key_id();
     let claims = Claims {
         session: session.as_str(),
         user: user.as_str(),
         access_key_id: &access_key_id,
         expiration,
+        generation,
     };
     let payload = claims.encode();
     let signer = keys.signing();
     let signed_part = format!(
         "{TOKEN_VERSION}.{}.{}",
         signer.kid,
-        URL_SAFE_NO_PAD.encode(&payload)
+        URL_SAFE_NO_PAD.encode(seal(&signer.aead, &payload))
     );
     let mac = hmac::sign(&signer.key, &token_mac_input(&signed_part));
     Credentials {
@@ -314,9 +376,10 @@ pub fn verify_token(
         .map_err(|_| TokenError::Malformed("the MAC is not base64url"))?;
     // Constant time: aws-lc compares the tags without early exit.
     hmac::verify(&key.key, &token_mac_input(parts.signed), &mac).map_err(|_| TokenError::BadMac)?;
-    let payload = URL_SAFE_NO_PAD
+    let sealed = URL_SAFE_NO_PAD
         .decode(parts.payload)
         .map_err(|_| TokenError::Malformed("the payload is not base64url"))?;
+    let payload = open(&key.aead, &sealed)?;
     let claims = Claims::decode(&payload)?;
     if claims.access_key_id != access_key_id {
         return Err(TokenError::AccessKeyIdMismatch);
@@ -328,6 +391,7 @@ pub fn verify_token(
         user_id: UserId::parse(claims.user).map_err(|_| TokenError::Malformed("bad user id"))?,
         access_key_id: claims.access_key_id.to_owned(),
         expiration: claims.expiration,
+        generation: claims.generation,
         secret: derive_secret(&key.key, &payload),
     })
 }
@@ -382,12 +446,14 @@ struct Claims<'a> {
     user: &'a str,
     access_key_id: &'a str,
     expiration: Timestamp,
+    generation: u64,
 }
 
 impl<'a> Claims<'a> {
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + 3 + 32 + 28 + self.user.len());
+        let mut out = Vec::with_capacity(16 + 3 + 32 + 28 + self.user.len());
         out.extend_from_slice(&self.expiration.unix().to_be_bytes());
+        out.extend_from_slice(&self.generation.to_be_bytes());
         for field in [self.session, self.user, self.access_key_id] {
             // Every field is at most 128 bytes (validated ids, our own akid), so fits a u8.
             let len = u8::try_from(field.len()).unwrap_or(u8::MAX);
@@ -398,7 +464,10 @@ impl<'a> Claims<'a> {
     }
 
     fn decode(payload: &'a [u8]) -> Result<Self, TokenError> {
-        let (exp, mut rest) = payload
+        let (exp, rest) = payload
+            .split_first_chunk::<8>()
+            .ok_or(TokenError::Malformed("payload too short"))?;
+        let (generation, mut rest) = rest
             .split_first_chunk::<8>()
             .ok_or(TokenError::Malformed("payload too short"))?;
         let mut fields = [""; 3];
@@ -416,6 +485,7 @@ impl<'a> Claims<'a> {
             user,
             access_key_id,
             expiration: Timestamp::from_unix(i64::from_be_bytes(*exp)),
+            generation: u64::from_be_bytes(*generation),
         })
     }
 }
@@ -439,9 +509,21 @@ impl TokenKeys {
     /// HMAC-SHA256 of `label` under the signing key: a separate key per purpose (e.g. list
     /// cursors), useless for forging tokens.
     pub fn derive_key(&self, label: &[u8]) -> SecretBytes {
-        let tag = hmac::sign(&self.signing().key, label);
-        SecretBytes::new(tag.as_ref().to_vec())
+        derive(&self.signing().key, label)
     }
+
+    /// [`Self::derive_key`] under every listed key, the signing one first: for things signed
+    /// with the newest key and accepted under any listed one (list cursors).
+    pub fn derive_keys(&self, label: &[u8]) -> crate::store::CursorKeys {
+        let mut all = self.keys.iter().map(|k| derive(&k.key, label));
+        let first = all.next().unwrap_or_else(|| self.derive_key(label));
+        crate::store::CursorKeys::new(first, all.collect())
+    }
+}
+
+fn derive(key: &hmac::Key, label: &[u8]) -> SecretBytes {
+    let tag = hmac::sign(key, label);
+    SecretBytes::new(tag.as_ref().to_vec())
 }
 
 #[cfg(test)]
@@ -537,7 +619,7 @@ mod tests {
         let c = issue(&k, &sid, &uid, exp);
         assert!(c.access_key_id.starts_with("STS."));
         assert_eq!(c.access_key_id.len(), 28);
-        assert!(c.security_token.expose().starts_with("v1.k1."));
+        assert!(c.security_token.expose().starts_with("v2.k1."));
         let v = verify_token(&k, c.security_token.expose(), &c.access_key_id);
         let v = v.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.session_id, sid);
@@ -560,9 +642,9 @@ mod tests {
     /// Re-signs a forged payload with a different key: the MAC must not verify.
     fn forge(k: &TokenKeys, claims: &Claims<'_>, mac_key: &TokenKeys) -> String {
         let signed = format!(
-            "v1.{}.{}",
+            "v2.{}.{}",
             k.signing().kid,
-            URL_SAFE_NO_PAD.encode(claims.encode())
+            URL_SAFE_NO_PAD.encode(seal(&k.signing().aead, &claims.encode()))
         );
         let mac = hmac::sign(&mac_key.signing().key, &token_mac_input(&signed));
         format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()))
@@ -575,7 +657,8 @@ mod tests {
         let other_sid = SessionId::generate();
         let c = issue(&k, &sid, &uid, Timestamp::from_unix(1000));
         let parts = split_token(c.security_token.expose()).unwrap_or_else(|e| panic!("{e}"));
-        let payload = URL_SAFE_NO_PAD.decode(parts.payload).unwrap_or_default();
+        let sealed = URL_SAFE_NO_PAD.decode(parts.payload).unwrap_or_default();
+        let payload = open(&k.signing().aead, &sealed).unwrap_or_else(|e| panic!("{e}"));
         let orig = Claims::decode(&payload).unwrap_or_else(|e| panic!("{e}"));
         let variants = [
             Claims {
@@ -594,10 +677,15 @@ mod tests {
                 expiration: Timestamp::from_unix(1001),
                 ..copy(&orig)
             },
+            Claims {
+                generation: 1,
+                ..copy(&orig)
+            },
         ];
         for claims in variants {
-            // Same kid, payload swapped, original MAC kept.
-            let signed = format!("v1.k1.{}", URL_SAFE_NO_PAD.encode(claims.encode()));
+            // Same kid, payload swapped (sealed with the right key), original MAC kept.
+            let sealed = seal(&k.signing().aead, &claims.encode());
+            let signed = format!("v2.k1.{}", URL_SAFE_NO_PAD.encode(sealed));
             let token = format!("{signed}.{}", parts.mac);
             let got = verify_token(&k, &token, claims.access_key_id).map(|_| ());
             assert_eq!(got, Err(TokenError::BadMac));
@@ -617,6 +705,7 @@ mod tests {
             user: c.user,
             access_key_id: c.access_key_id,
             expiration: c.expiration,
+            generation: c.generation,
         }
     }
 
@@ -633,7 +722,8 @@ mod tests {
             "",
             "v1",
             "v1.k1.x",
-            &t.replacen("v1.", "v2.", 1),
+            &t.replacen("v2.", "v1.", 1),
+            &t.replacen("v2.", "v3.", 1),
             &"a".repeat(2000),
         ] {
             let got = verify_token(&k, bad, akid).map(|_| ());
@@ -653,6 +743,7 @@ mod tests {
             user: "u",
             access_key_id: "a",
             expiration: Timestamp::from_unix(5),
+            generation: 7,
         };
         let mut bytes = claims.encode();
         assert!(Claims::decode(&bytes).is_ok());
@@ -660,6 +751,39 @@ mod tests {
         assert!(Claims::decode(&bytes).is_err());
         assert!(Claims::decode(&bytes[..bytes.len() - 3]).is_err());
         assert!(Claims::decode(&bytes[..4]).is_err());
+    }
+
+    #[test]
+    fn the_payload_is_encrypted_and_carries_the_generation() {
+        let k = keys(K1);
+        let (sid, uid) = ids();
+        let c = issue_at_generation(&k, &sid, &uid, Timestamp::from_unix(1000), 41);
+        let parts = split_token(c.security_token.expose()).unwrap_or_else(|e| panic!("{e}"));
+        let sealed = URL_SAFE_NO_PAD.decode(parts.payload).unwrap_or_default();
+        let contains = |needle: &[u8]| sealed.windows(needle.len()).any(|w| w == needle);
+        assert!(!contains(sid.as_str().as_bytes()), "session id in clear");
+        assert!(!contains(uid.as_str().as_bytes()), "user id in clear");
+        assert!(
+            !contains(c.access_key_id.as_bytes()),
+            "access key id in clear"
+        );
+        let v = verify_token(&k, c.security_token.expose(), &c.access_key_id)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.generation, 41);
+        assert_eq!(
+            issue(&k, &sid, &uid, Timestamp::from_unix(1000))
+                .expiration
+                .unix(),
+            1000
+        );
+        // A payload MACed with the right key but not sealed by us is refused as altered.
+        let signed = format!("v2.k1.{}", URL_SAFE_NO_PAD.encode([0u8; 40]));
+        let mac = hmac::sign(&k.signing().key, &token_mac_input(&signed));
+        let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()));
+        assert_eq!(
+            verify_token(&k, &token, &c.access_key_id).map(|_| ()),
+            Err(TokenError::BadMac)
+        );
     }
 
     #[test]

@@ -83,7 +83,10 @@ impl Response {
         let body =
             json!({"error": {"code": code.as_str(), "message": message, "requestId": request_id}});
         let mut r = Self::json(code.status(), &body);
-        if code == ErrorCode::TooManyRequests {
+        if matches!(
+            code,
+            ErrorCode::TooManyRequests | ErrorCode::StorageUnavailable
+        ) {
             r.headers
                 .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

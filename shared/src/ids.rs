@@ -1,8 +1,11 @@
 //! Identifiers validated at the edge: once built, they are known to be well formed.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use thiserror::Error;
+
+use crate::secret::SecretBytes;
 
 /// Why an identifier was refused.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -54,11 +57,31 @@ impl UserId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// A short, stable, non-reversible tag for logs (first 12 hex digits of SHA-256).
+    /// A short, stable tag for logs: the first 12 hex digits of HMAC-SHA256 under the key
+    /// [`set_log_hash_key`] installed (derived from the token keys), so that nobody without
+    /// the server key can test guesses (numeric Alipay ids are few enough to enumerate).
     pub fn log_hash(&self) -> String {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.0.as_bytes());
-        hex::encode(&d.as_ref()[..6])
+        let tag = aws_lc_rs::hmac::sign(log_hash_key(), self.0.as_bytes());
+        hex::encode(&tag.as_ref()[..6])
     }
+}
+
+static LOG_HASH_KEY: OnceLock<aws_lc_rs::hmac::Key> = OnceLock::new();
+
+/// Installs the key of [`UserId::log_hash`], once per process (later calls are ignored): the
+/// functions derive it from the signing token key, so every instance logs the same tag.
+pub fn set_log_hash_key(key: &SecretBytes) {
+    let _ = LOG_HASH_KEY.set(aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA256,
+        key.expose(),
+    ));
+}
+
+/// Without an installed key (tools, tests) a random one: tags stay unlinkable to ids.
+fn log_hash_key() -> &'static aws_lc_rs::hmac::Key {
+    LOG_HASH_KEY.get_or_init(|| {
+        aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &random_bytes::<32>())
+    })
 }
 
 impl fmt::Debug for UserId {
@@ -210,6 +233,19 @@ impl fmt::Display for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_hash_is_keyed() {
+        let user = UserId::parse("2088000000000777").unwrap();
+        let plain = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"2088000000000777");
+        let tag = user.log_hash();
+        assert_eq!(tag.len(), 12);
+        assert_ne!(tag, hex::encode(&plain.as_ref()[..6]), "an unkeyed hash");
+        assert_eq!(tag, user.log_hash(), "stable within a process");
+        // Whatever key this process has: it is the HMAC under it.
+        let keyed = aws_lc_rs::hmac::sign(log_hash_key(), b"2088000000000777");
+        assert_eq!(tag, hex::encode(&keyed.as_ref()[..6]));
+    }
 
     #[test]
     fn collection_rules() {

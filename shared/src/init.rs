@@ -22,9 +22,13 @@ pub enum InitError {
     Alipay(#[from] AlipayError),
 }
 
-/// Opens the store and pays its connection set-up now. A store that is down at start is not
+/// What the log's user-hash key is derived from the token keys with.
+const LOG_HASH_KEY_LABEL: &[u8] = b"miniapp-log-user-hash-v1";
+
+/// Installs the log's user-hash key, opens the store and pays its connection set-up now. A store that is down at start is not
 /// fatal: requests answer `StorageUnavailable` until it returns.
 async fn open_store(config: &CommonConfig) -> Result<Store, InitError> {
+    crate::ids::set_log_hash_key(&config.token_keys.derive_key(LOG_HASH_KEY_LABEL));
     let store = Store::open(&config.store).await?;
     if let Err(e) = store.warm_up().await {
         tracing::warn!(error = %e, "store warm-up failed; continuing");

@@ -18,3 +18,4 @@ pub mod secret;
 pub mod signing;
 pub mod store;
 pub mod time_fmt;
+pub mod trace;

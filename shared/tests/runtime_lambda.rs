@@ -346,9 +346,12 @@ async fn trace_id_is_per_invocation_and_odd_deadlines_are_tolerated() {
         payload: http_event("GET", "/t", "", None).to_string().into_bytes(),
         headers: vec![],
     });
+    let first = echoed(&response_of(&api.next_post().await, "t1"));
+    assert_eq!(first["traceId"], trace);
     assert_eq!(
-        echoed(&response_of(&api.next_post().await, "t1"))["traceId"],
-        trace
+        first["envTraceId"],
+        Value::Null,
+        "the process environment is never written between invocations"
     );
     assert_eq!(
         echoed(&response_of(&api.next_post().await, "t2"))["traceId"],

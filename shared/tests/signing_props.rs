@@ -236,6 +236,7 @@ proptest! {
                 user_id: user,
                 access_key_id: creds.access_key_id.clone(),
                 expiration: Timestamp::from_unix(NOW + TTL),
+                generation: 0,
             })
         );
     }
@@ -426,7 +427,7 @@ proptest! {
         let old = keys(&[("k2", 2), ("k1", 1)]);
         let creds = credentials(&old, &user, &SessionId::generate(), NOW + TTL);
         let auth = sign_at(&creds, &req, NOW);
-        prop_assert!(auth.token.starts_with("v1.k2."));
+        prop_assert!(auth.token.starts_with("v2.k2."));
         let rotated = keys(&[("k3", 3), ("k2", 2), ("k1", 1)]);
         prop_assert!(verify(&rotated, &req, &auth).is_ok());
         let retired = keys(&[("k3", 3), ("k1", 1)]);
@@ -581,7 +582,7 @@ fn checks_run_in_contract_order() {
 #[test]
 fn token_kid_swapped_to_another_listed_key_is_refused() {
     let (k, _, req, auth) = fixed();
-    let swapped = auth.token.replacen("v1.k1.", "v1.k0.", 1);
+    let swapped = auth.token.replacen("v2.k1.", "v2.k0.", 1);
     let got = verify(
         &k,
         &req,

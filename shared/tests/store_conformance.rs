@@ -64,7 +64,7 @@ impl Backend {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = StoreConfig {
             kind: StoreKind::Embedded(dir.path().join("nested/data.db")),
-            cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()),
+            cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
         };
         let store = Store::open(&cfg).await.expect("open embedded store");
         Self {
@@ -114,7 +114,7 @@ async fn dynamo_store(endpoint: &str, tag: &str) -> Store {
             data_table: format!("data-{tag}"),
             create_tables: true,
         },
-        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()),
+        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
     };
     let store = DynamoStore::open_with_sdk_config(&sdk, &cfg)
         .await
@@ -165,6 +165,8 @@ conformance!(
     size_limit_is_enforced_before_the_backend,
     sessions_expire_by_ttl,
     sessions_revocation,
+    refresh_generation_advances_once,
+    big_items_patch_like_small_ones,
 );
 
 mod cases {
@@ -933,6 +935,23 @@ mod cases {
         *target = obj(t);
     }
 
+    /// A patch of an item near the limit writes the merged item once, sized as itself: accepted
+    /// on both backends (an update would count old + new on the DynamoDB emulator and fail).
+    pub(crate) async fn big_items_patch_like_small_ones(s: &Store) {
+        let (u, c, i) = (user("big"), coll("blobs"), id("p"));
+        let big = obj(json!({"s": "x".repeat(262_144), "n": 0}));
+        s.create_item(&u, &c, &i, big, T0).await.unwrap();
+        for k in 1..=3 {
+            let patch = json!({"n": k, "t": "y".repeat(1000 * k)});
+            let item = s.patch_item(&u, &c, &i, &patch, Condition::NONE, T0).await;
+            let item = item.unwrap_or_else(|e| panic!("patch {k}: {e}"));
+            assert_eq!(item.version, version(k as u64 + 1));
+        }
+        let got = s.get_item(&u, &c, &i).await.unwrap().unwrap();
+        assert_eq!(got.data["n"], json!(3));
+        assert_eq!(got.data["s"].as_str().map(str::len), Some(262_144));
+    }
+
     pub(crate) async fn size_limit_is_enforced_before_the_backend(s: &Store) {
         let (u, c) = (user("big"), coll("blobs"));
         let too_long = obj(json!({"s": "x".repeat(MAX_DATA_JSON_BYTES)}));
@@ -996,7 +1015,52 @@ mod cases {
             created_at: created,
             expires_at: created.plus_secs(lifetime),
             revoked: false,
+            refresh_generation: 0,
         }
+    }
+
+    pub(crate) async fn refresh_generation_advances_once(s: &Store) {
+        let rec = session("alice", T0, 3600);
+        s.create_session(&rec).await.unwrap();
+        let read = |s: &Store, id: SessionId| {
+            let s = s.clone();
+            async move { s.get_session(&id, T0).await.unwrap().unwrap() }
+        };
+        assert_eq!(read(s, rec.session_id.clone()).await.refresh_generation, 0);
+        s.advance_refresh(&rec.session_id, 0).await.unwrap();
+        // The same generation again (a replayed refresh) loses.
+        assert_eq!(
+            s.advance_refresh(&rec.session_id, 0).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert_eq!(
+            s.advance_refresh(&rec.session_id, 5).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        s.advance_refresh(&rec.session_id, 1).await.unwrap();
+        let got = read(s, rec.session_id.clone()).await;
+        assert_eq!(got.refresh_generation, 2);
+        assert_eq!((got.user_id, got.expires_at), (rec.user_id, rec.expires_at));
+        // Racing advances from one generation: exactly one wins.
+        let tries = (0..6).map(|_| {
+            let (s, id) = (s.clone(), rec.session_id.clone());
+            tokio::spawn(async move { s.advance_refresh(&id, 2).await })
+        });
+        let mut won = 0;
+        for t in tries.collect::<Vec<_>>() {
+            match t.await.unwrap() {
+                Ok(()) => won += 1,
+                Err(e) => assert_eq!(e, StoreError::PreconditionFailed),
+            }
+        }
+        assert_eq!(won, 1);
+        // An unknown session never gets a record.
+        let unknown = SessionId::generate();
+        assert_eq!(
+            s.advance_refresh(&unknown, 0).await,
+            Err(StoreError::PreconditionFailed)
+        );
+        assert_eq!(s.get_session(&unknown, T0).await.unwrap(), None);
     }
 
     pub(crate) async fn sessions_expire_by_ttl(s: &Store) {

@@ -49,7 +49,7 @@ fn counter_id() -> ItemId {
 async fn open(path: &Path) -> Store {
     let cfg = StoreConfig {
         kind: StoreKind::Embedded(path.to_path_buf()),
-        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()),
+        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
     };
     Store::open(&cfg).await.expect("open embedded store")
 }

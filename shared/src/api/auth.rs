@@ -31,6 +31,10 @@ pub(crate) struct Caller {
     pub(crate) session_id: SessionId,
     pub(crate) user_id: UserId,
     pub(crate) session: SessionRecord,
+    /// When the presented credentials expire (past it under `ExpiryPolicy::AllowExpired`).
+    pub(crate) expiration: Timestamp,
+    /// The refresh generation the presented credentials were issued at.
+    pub(crate) generation: u64,
 }
 
 /// Route (404/405), then body size (413), then path and query escapes (400 `InvalidQuery`).
@@ -138,5 +142,7 @@ pub(crate) async fn authenticate<O>(
         session_id: verified.session_id,
         user_id: verified.user_id,
         session,
+        expiration: verified.expiration,
+        generation: verified.generation,
     })
 }

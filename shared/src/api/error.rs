@@ -50,6 +50,10 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %detail, "storage unavailable");
                 "storage is temporarily unavailable; retry shortly".to_owned()
             }
+            StoreError::Rejected(detail) => {
+                tracing::error!(error = %detail, "storage refused the request");
+                "internal error".to_owned()
+            }
             other => other.to_string(),
         };
         Self::new(e.code(), message)
@@ -78,6 +82,61 @@ impl From<AlipayError> for ApiError {
         if code != ErrorCode::AuthCodeInvalid {
             tracing::warn!(error = %e, "alipay exchange failed");
         }
-        Self::new(code, e.to_string())
+        // The gateway's own text (`msg`, unsigned on error answers) stays in our logs: the
+        // client gets a fixed message per code.
+        Self::new(code, alipay_message(&e))
+    }
+}
+
+fn alipay_message(e: &AlipayError) -> &'static str {
+    match e {
+        AlipayError::AuthCodeInvalid => {
+            "Alipay refused the auth code as invalid, used or expired; get a new one"
+        }
+        AlipayError::SignatureInvalid => "Alipay's answer failed signature verification",
+        AlipayError::Timeout => "Alipay did not answer in time; retry shortly",
+        AlipayError::Upstream { .. } | AlipayError::Config(_) => {
+            "Alipay could not complete the log-in; retry shortly"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_split_availability_from_refusals() {
+        let r = ApiError::from(StoreError::Contention(40)).into_response("r1");
+        assert_eq!(r.status, http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.headers
+                .get(http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let api = ApiError::from(StoreError::Rejected("ValidationException: table t".into()));
+        assert_eq!(api.code, ErrorCode::InternalError);
+        assert!(!api.message.contains("table t"), "{}", api.message);
+        let r = api.into_response("r2");
+        assert!(r.headers.get(http::header::RETRY_AFTER).is_none());
+        assert_eq!(
+            ApiError::from(StoreError::BackendTooLarge).code,
+            ErrorCode::PayloadTooLarge
+        );
+    }
+
+    #[test]
+    fn gateway_text_never_reaches_the_client() {
+        let e = AlipayError::Upstream {
+            code: Some("40004".into()),
+            sub_code: Some("isv.attacker".into()),
+            message: "<script>visit evil.example</script>".into(),
+        };
+        let api = ApiError::from(e);
+        assert_eq!(api.code, ErrorCode::UpstreamError);
+        for leaked in ["script", "evil", "40004", "isv.attacker"] {
+            assert!(!api.message.contains(leaked), "{}", api.message);
+        }
     }
 }

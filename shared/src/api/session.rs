@@ -13,17 +13,18 @@ use super::routes::{FunctionKind, Op, SessionOp};
 use super::RoutedApi;
 use crate::alipay::{AlipayClient, MAX_AUTH_CODE_BYTES};
 use crate::config::SessionConfig;
-use crate::credentials::{expiration_for, issue, TokenKeys};
+use crate::credentials::{expiration_for, issue_at_generation, TokenKeys};
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::SessionId;
 use crate::signing::ExpiryPolicy;
-use crate::store::{SessionRecord, Store};
+use crate::store::{SessionRecord, Store, StoreError};
 use crate::time_fmt::Timestamp;
 
 struct State {
     token_keys: TokenKeys,
     credential_ttl_secs: u64,
     session_ttl_secs: i64,
+    refresh_grace_secs: i64,
     store: Store,
     alipay: AlipayClient,
 }
@@ -39,6 +40,7 @@ impl SessionApi {
             token_keys: config.common.token_keys,
             credential_ttl_secs: config.common.credential_ttl_secs,
             session_ttl_secs: i64::try_from(config.common.session_ttl_secs).unwrap_or(i64::MAX),
+            refresh_grace_secs: i64::try_from(config.common.refresh_grace_secs).unwrap_or(i64::MAX),
             store,
             alipay,
         }))
@@ -56,29 +58,67 @@ impl SessionApi {
             created_at: now,
             expires_at: now.plus_secs(s.session_ttl_secs),
             revoked: false,
+            refresh_generation: 0,
         };
         s.store.create_session(&record).await?;
         let mut resp = Response::json(
             StatusCode::CREATED,
-            &self.session_with_credentials(&record, now),
+            &self.session_with_credentials(&record, now, 0),
         );
         resp.log.user_hash = Some(record.user_id.log_hash());
         Ok(resp)
     }
 
-    fn refresh(&self, caller: &Caller) -> Response {
-        let body = self.session_with_credentials(&caller.session, Timestamp::now());
-        Response::json(StatusCode::OK, &body)
+    /// Single use per credentials: only credentials of the session's current refresh generation
+    /// may refresh, and doing so advances it (a conditional write), so a replayed refresh request
+    /// (or a second refresh from the same credentials) is refused. Older credentials keep
+    /// working for every other request until their own expiration.
+    async fn refresh(&self, caller: &Caller) -> Result<Response, ApiError> {
+        let s = &self.0;
+        let now = Timestamp::now();
+        if now > caller.expiration.plus_secs(s.refresh_grace_secs) {
+            return Err(ApiError::new(
+                ErrorCode::CredentialsExpired,
+                "the credentials expired too long ago to refresh; log in again",
+            ));
+        }
+        let used = || {
+            ApiError::new(
+                ErrorCode::InvalidSecurityToken,
+                "these credentials were already used to refresh; use the newest credentials or log in again",
+            )
+        };
+        if caller.generation != caller.session.refresh_generation {
+            return Err(used());
+        }
+        match s
+            .store
+            .advance_refresh(&caller.session_id, caller.generation)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::PreconditionFailed) => return Err(used()),
+            Err(e) => return Err(e.into()),
+        }
+        let generation = caller.generation.saturating_add(1);
+        let body = self.session_with_credentials(&caller.session, now, generation);
+        Ok(Response::json(StatusCode::OK, &body))
     }
 
-    fn session_with_credentials(&self, session: &SessionRecord, now: Timestamp) -> Value {
+    fn session_with_credentials(
+        &self,
+        session: &SessionRecord,
+        now: Timestamp,
+        generation: u64,
+    ) -> Value {
         let s = &self.0;
         let expiration = expiration_for(now, s.credential_ttl_secs, session.expires_at);
-        let creds = issue(
+        let creds = issue_at_generation(
             &s.token_keys,
             &session.session_id,
             &session.user_id,
             expiration,
+            generation,
         );
         json!({
             "sessionId": session.session_id.as_str(),
@@ -152,7 +192,7 @@ impl RoutedApi for SessionApi {
             }
             SessionOp::Refresh => {
                 let caller = signed(ExpiryPolicy::AllowExpired).await?;
-                (self.refresh(&caller), caller)
+                (self.refresh(&caller).await?, caller)
             }
         };
         resp.log.user_hash = Some(caller.user_id.log_hash());

@@ -16,6 +16,8 @@ pub const MINIAPP_TOKEN_KEYS: &str = "MINIAPP_TOKEN_KEYS";
 pub const MINIAPP_CREDENTIAL_TTL_SECS: &str = "MINIAPP_CREDENTIAL_TTL_SECS";
 /// The lifetime of a session, in seconds.
 pub const MINIAPP_SESSION_TTL_SECS: &str = "MINIAPP_SESSION_TTL_SECS";
+/// How long after their expiration credentials may still refresh, in seconds.
+pub const MINIAPP_REFRESH_GRACE_SECS: &str = "MINIAPP_REFRESH_GRACE_SECS";
 /// The sessions table (DynamoDB).
 pub const SESSIONS_TABLE: &str = "SESSIONS_TABLE";
 /// The data table (DynamoDB).
@@ -40,14 +42,16 @@ pub const FC_SERVER_PORT: &str = "FC_SERVER_PORT";
 pub const PORT: &str = "PORT";
 /// The Runtime API's address; set by Lambda, it selects Lambda mode.
 pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
-/// The X-Ray trace id of the current invocation, which Lambda mode sets for the handler.
+/// The X-Ray trace id variable the AWS SDK reads. Lambda mode does not set it (writing the
+/// environment while other threads read it is unsound): the trace id travels as a task-local,
+/// `crate::trace`, and the DynamoDB client sends it itself.
 pub const X_AMZN_TRACE_ID: &str = "_X_AMZN_TRACE_ID";
 /// The log filter.
 pub const RUST_LOG: &str = "RUST_LOG";
 
 /// The configuration variables of docs/api.md §7 that a deployment sets (the runtime's own
 /// variables, ports and `RUST_LOG` aside): what `miniapp dev` passes on to the functions.
-pub const CONFIGURATION: [&str; 14] = [
+pub const CONFIGURATION: [&str; 15] = [
     ALIPAY_APP_ID,
     ALIPAY_APP_PRIVATE_KEY,
     ALIPAY_PUBLIC_KEY,
@@ -56,6 +60,7 @@ pub const CONFIGURATION: [&str; 14] = [
     MINIAPP_TOKEN_KEYS,
     MINIAPP_CREDENTIAL_TTL_SECS,
     MINIAPP_SESSION_TTL_SECS,
+    MINIAPP_REFRESH_GRACE_SECS,
     SESSIONS_TABLE,
     DATA_TABLE,
     AWS_ENDPOINT_URL_DYNAMODB,

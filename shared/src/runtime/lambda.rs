@@ -18,7 +18,6 @@ use thiserror::Error;
 use tokio::net::TcpStream;
 
 use super::{event, handle, report_startup_failure, HandlerPanicked};
-use crate::config::vars;
 use crate::http::Handler;
 use crate::percent;
 
@@ -118,8 +117,7 @@ where
     Fut: Future<Output = Result<H, E>>,
     E: Display,
 {
-    // One invocation at a time: a current-thread runtime is all Lambda mode needs, and it makes
-    // setting `_X_AMZN_TRACE_ID` between invocations sound.
+    // One invocation at a time: a current-thread runtime is all Lambda mode needs.
     let started = Endpoint::parse(endpoint).and_then(|endpoint| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -181,9 +179,12 @@ async fn serve<H: Handler>(
             tokio::time::sleep(EMPTY_POLL_BACKOFF).await;
             continue;
         };
-        set_trace_env(invocation.trace_id.as_deref());
         tracing::debug!(request_id = %invocation.request_id, deadline_ms = invocation.deadline_ms, "invocation");
-        let outcome = process(handler, function_name, &invocation).await;
+        // The handler sees the trace id of its own invocation only (`crate::trace`), as
+        // Lambda's runtimes do, without writing the process environment.
+        let trace_id = invocation.trace_id.clone();
+        let outcome =
+            crate::trace::scope(trace_id, process(handler, function_name, &invocation)).await;
         client.post_outcome(&invocation.request_id, outcome).await?;
     }
 }
@@ -203,15 +204,6 @@ struct Invocation {
 struct InvocationError {
     error_type: &'static str,
     message: String,
-}
-
-/// The handler sees the trace id of its own invocation only, as Lambda's runtimes do.
-fn set_trace_env(trace_id: Option<&str>) {
-    // Edition 2021: safe to call; the current-thread runtime runs no other task meanwhile.
-    match trace_id {
-        Some(id) => std::env::set_var(vars::X_AMZN_TRACE_ID, id),
-        None => std::env::remove_var(vars::X_AMZN_TRACE_ID),
-    }
 }
 
 async fn process<H: Handler>(

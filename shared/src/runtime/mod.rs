@@ -65,9 +65,13 @@ async fn call_handler<H: Handler>(
     req: Request,
 ) -> Result<Response, HandlerPanicked> {
     let handler = Arc::clone(handler);
-    tokio::spawn(async move { handler.call(req).await })
-        .await
-        .map_err(|_join_error| HandlerPanicked)
+    // A spawned task does not inherit task-locals: carry the trace id over.
+    let trace_id = crate::trace::current();
+    tokio::spawn(crate::trace::scope(trace_id, async move {
+        handler.call(req).await
+    }))
+    .await
+    .map_err(|_join_error| HandlerPanicked)
 }
 
 /// The 500 both modes log (and the HTTP mode sends) when a handler panicked.

@@ -49,6 +49,8 @@ pub struct VerifiedCaller {
     pub access_key_id: String,
     /// When the credentials expire.
     pub expiration: Timestamp,
+    /// The session's refresh generation the credentials were issued at.
+    pub generation: u64,
 }
 
 /// Why a request was not authenticated, one variant per contract code. Messages are safe to
@@ -148,6 +150,7 @@ pub fn verify_with_canonical_query(
         user_id: token.user_id,
         access_key_id: token.access_key_id,
         expiration: token.expiration,
+        generation: token.generation,
     })
 }
 

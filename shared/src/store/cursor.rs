@@ -25,13 +25,42 @@ const MAX_ID_LEN: usize = 128;
 /// Above every byte an id may hold (ids are ASCII up to `z`): the open end of a key range.
 pub(crate) const ABOVE_ALL_IDS: &str = "\u{7f}";
 
-/// Refuses a cursor key too short to sign anything.
-pub(crate) fn check_key(key: &SecretBytes) -> Result<(), StoreError> {
-    if key.expose().len() < MIN_KEY_LEN {
-        return Err(StoreError::Config(format!(
-            "the cursor key has {} bytes; at least {MIN_KEY_LEN} are needed",
-            key.expose().len()
-        )));
+/// The cursor keys: the first signs new cursors, every one verifies, so that cursors handed out
+/// before a key rotation keep working while their key is still listed.
+#[derive(Debug, Clone)]
+pub struct CursorKeys {
+    keys: Vec<SecretBytes>,
+}
+
+impl CursorKeys {
+    /// `signing` signs and verifies; `also_verify` (older keys) only verify.
+    pub fn new(signing: SecretBytes, also_verify: Vec<SecretBytes>) -> Self {
+        let mut keys = vec![signing];
+        keys.extend(also_verify);
+        Self { keys }
+    }
+
+    fn signing(&self) -> &SecretBytes {
+        // `new` always puts the signing key first.
+        &self.keys[0]
+    }
+}
+
+impl From<SecretBytes> for CursorKeys {
+    fn from(key: SecretBytes) -> Self {
+        Self::new(key, Vec::new())
+    }
+}
+
+/// Refuses cursor keys too short to sign anything.
+pub(crate) fn check_key(keys: &CursorKeys) -> Result<(), StoreError> {
+    for key in &keys.keys {
+        if key.expose().len() < MIN_KEY_LEN {
+            return Err(StoreError::Config(format!(
+                "a cursor key has {} bytes; at least {MIN_KEY_LEN} are needed",
+                key.expose().len()
+            )));
+        }
     }
     Ok(())
 }
@@ -55,7 +84,7 @@ pub(crate) struct ListPlan {
 impl ListPlan {
     /// Checks the cursor against this exact query and works out what to read.
     pub(crate) fn new(
-        key: &SecretBytes,
+        key: &CursorKeys,
         user: &UserId,
         coll: &Collection,
         q: &ListQuery,
@@ -99,7 +128,7 @@ impl ListPlan {
     }
 
     /// Cuts what the backend returned (up to [`Self::fetch`] items) into a page and its cursor.
-    pub(crate) fn finish(&self, key: &SecretBytes, mut items: Vec<Item>) -> Page {
+    pub(crate) fn finish(&self, key: &CursorKeys, mut items: Vec<Item>) -> Page {
         if items.len() <= self.limit {
             return Page {
                 items,
@@ -107,7 +136,9 @@ impl ListPlan {
             };
         }
         items.truncate(self.limit);
-        let next_cursor = items.last().map(|last| seal(key, &self.binding, &last.id));
+        let next_cursor = items
+            .last()
+            .map(|last| seal(key.signing(), &self.binding, &last.id));
         Page { items, next_cursor }
     }
 }
@@ -145,7 +176,7 @@ fn seal(key: &SecretBytes, binding: &[u8], last: &ItemId) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn open(key: &SecretBytes, binding: &[u8], cursor: &str) -> Result<ItemId, StoreError> {
+fn open(keys: &CursorKeys, binding: &[u8], cursor: &str) -> Result<ItemId, StoreError> {
     let invalid = |why: &str| StoreError::InvalidCursor(why.to_owned());
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
@@ -154,13 +185,18 @@ fn open(key: &SecretBytes, binding: &[u8], cursor: &str) -> Result<ItemId, Store
         return Err(invalid("not a cursor this service issued"));
     }
     let (payload, mac) = bytes.split_at(bytes.len() - TAG_LEN);
-    let hkey = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
     let mut signed = binding.to_vec();
     signed.extend_from_slice(payload);
-    // Constant-time comparison inside aws-lc.
-    hmac::verify(&hkey, &signed, mac).map_err(|_| {
-        invalid("the cursor was altered, or made for another user, collection, prefix or order")
-    })?;
+    // Constant-time comparison inside aws-lc; a few listed keys at most.
+    let genuine = keys.keys.iter().any(|key| {
+        let hkey = hmac::Key::new(hmac::HMAC_SHA256, key.expose());
+        hmac::verify(&hkey, &signed, mac).is_ok()
+    });
+    if !genuine {
+        return Err(invalid(
+            "the cursor was altered, or made for another user, collection, prefix or order",
+        ));
+    }
     match payload.split_first() {
         Some((&FORMAT, id)) => std::str::from_utf8(id)
             .ok()
@@ -174,8 +210,8 @@ fn open(key: &SecretBytes, binding: &[u8], cursor: &str) -> Result<ItemId, Store
 mod tests {
     use super::*;
 
-    fn key() -> SecretBytes {
-        SecretBytes::new(vec![7; 32])
+    fn key() -> CursorKeys {
+        SecretBytes::new(vec![7; 32]).into()
     }
 
     fn query(prefix: Option<&str>, order: Order, cursor: Option<String>) -> ListQuery {
@@ -198,7 +234,7 @@ mod tests {
     fn round_trips_and_binds_the_query() {
         let (u, c) = ids();
         let b = binding(&u, &c, "p", Order::Asc);
-        let cur = seal(&key(), &b, &ItemId::parse("p7").unwrap());
+        let cur = seal(key().signing(), &b, &ItemId::parse("p7").unwrap());
         let plan = ListPlan::new(
             &key(),
             &u,
@@ -216,9 +252,49 @@ mod tests {
                 Err(StoreError::InvalidCursor(_))
             ));
         }
-        let other_key = SecretBytes::new(vec![8; 32]);
+        let other_key = SecretBytes::new(vec![8; 32]).into();
         let q = query(Some("p"), Order::Asc, Some(cur));
         assert!(ListPlan::new(&other_key, &u, &c, &q).is_err());
+    }
+
+    #[test]
+    fn cursors_survive_a_key_rotation() {
+        let (u, c) = ids();
+        let (old, new) = (SecretBytes::new(vec![7; 32]), SecretBytes::new(vec![9; 32]));
+        let b = binding(&u, &c, "", Order::Asc);
+        let before = seal(&old, &b, &ItemId::parse("a1").unwrap());
+        let q = query(None, Order::Asc, Some(before));
+        // After the rotation the new key signs and the old one is still listed: accepted.
+        let rotated = CursorKeys::new(new.clone(), vec![old]);
+        let plan = ListPlan::new(&rotated, &u, &c, &q).unwrap();
+        assert_eq!(plan.after.unwrap().as_str(), "a1");
+        // New cursors are signed with the new key only.
+        let items = (0..3)
+            .map(|i| Item {
+                id: ItemId::parse(&format!("a{i}")).unwrap(),
+                version: crate::ids::Version::FIRST,
+                created_at: crate::time_fmt::Timestamp::from_unix(0),
+                updated_at: crate::time_fmt::Timestamp::from_unix(0),
+                data: Default::default(),
+            })
+            .collect();
+        let plan = ListPlan::new(&rotated, &u, &c, &query(None, Order::Asc, None)).unwrap();
+        let mut plan = plan;
+        plan.limit = 2;
+        let next = plan.finish(&rotated, items).next_cursor.unwrap();
+        let q = query(None, Order::Asc, Some(next));
+        assert!(ListPlan::new(&new.into(), &u, &c, &q).is_ok());
+        // Once the old key is retired, its cursors are refused.
+        let q = query(
+            None,
+            Order::Asc,
+            Some(seal(
+                &SecretBytes::new(vec![7; 32]),
+                &b,
+                &ItemId::parse("a1").unwrap(),
+            )),
+        );
+        assert!(ListPlan::new(&SecretBytes::new(vec![9; 32]).into(), &u, &c, &q).is_err());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - Sessions: partition key `pk` (S) = the session id; attributes `userId` (S), `createdAt`,
 //!   `expiresAt` (N, Unix seconds), `revoked` (BOOL) and `ttl` (N, Unix seconds, the table's TTL
 //!   attribute) = `expiresAt` + one day. Reads filter on `ttl` themselves, since DynamoDB deletes
-//!   expired items lazily (up to days later) and emulators never.
+//!   expired items lazily (up to days later) and emulators never. `refreshGen` (N) is the
+//!   session's refresh generation (absent on records from before it existed: 0).
 //! - Data: partition key `pk` (S) = `<length of user id>:<user id>/<collection>`, sort key `sk`
 //!   (S) = the item id; attributes `version`, `createdAt`, `updatedAt` (N) and `data` (a native
 //!   map, see [`super::json_av`]). The length prefix makes the partition key unambiguous: user
@@ -18,8 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::{
@@ -29,7 +33,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use super::cursor::ListPlan;
+use super::cursor::{CursorKeys, ListPlan};
 use super::dynamo_condition::{self, Expression};
 use super::json_av;
 use super::{
@@ -38,13 +42,13 @@ use super::{
 };
 use crate::config::vars;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
-use crate::secret::SecretBytes;
 use crate::time_fmt::Timestamp;
 
 /// Attempts per request (the first and two retries) for throttling and transport errors.
 const MAX_ATTEMPTS: u32 = 3;
-/// Read-modify-write rounds of a patch without `If-Match` before giving up on contention.
-const PATCH_ATTEMPTS: u32 = 10;
+/// How long a patch without `If-Match` keeps retrying lost races before giving up (503 with
+/// `Retry-After`): well within the operation timeout a client waits for.
+const PATCH_DEADLINE: Duration = Duration::from_secs(5);
 /// Unreachable servers fail fast: Lambda has a deadline, and a 503 beats a hung request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -63,18 +67,32 @@ struct Inner {
     client: Client,
     sessions_table: String,
     data_table: String,
-    cursor_key: SecretBytes,
+    cursor_key: CursorKeys,
 }
 
+/// Sorts a failed call: availability problems (throttling, server errors, transport, after the
+/// SDK's retries) are `Unavailable` (503, retry); requests DynamoDB refuses as invalid are not
+/// retryable: an item over its size limit is `BackendTooLarge` (413), anything else a bug of
+/// ours, `Rejected` (500).
 fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    if e.code() == Some("ResourceNotFoundException") {
-        return StoreError::Config(format!("dynamodb: {}", DisplayErrorContext(&e)));
+    let detail = || format!("dynamodb: {}", DisplayErrorContext(&e));
+    match e.code() {
+        Some("ResourceNotFoundException") => StoreError::Config(detail()),
+        Some("ItemCollectionSizeLimitExceededException") => StoreError::BackendTooLarge,
+        Some("ValidationException") if mentions_size(e.message()) => StoreError::BackendTooLarge,
+        Some("ValidationException" | "SerializationException") => StoreError::Rejected(detail()),
+        _ => StoreError::Unavailable(detail()),
     }
-    StoreError::Unavailable(format!("dynamodb: {}", DisplayErrorContext(&e)))
+}
+
+/// DynamoDB's item size refusals: "Item size has exceeded the maximum allowed size", "Item size
+/// to update has exceeded the maximum allowed size".
+fn mentions_size(message: Option<&str>) -> bool {
+    message.is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
 }
 
 fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
@@ -160,6 +178,8 @@ fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
     })
 }
 
+const REFRESH_GEN: &str = "refreshGen";
+
 fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
         session_id: id.clone(),
@@ -167,6 +187,12 @@ fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreE
         created_at: Timestamp::from_unix(attr_i64(attrs, "createdAt")?),
         expires_at: Timestamp::from_unix(attr_i64(attrs, "expiresAt")?),
         revoked: matches!(attrs.get("revoked"), Some(AttributeValue::Bool(true))),
+        refresh_generation: match attrs.get(REFRESH_GEN) {
+            None => 0,
+            Some(_) => {
+                u64::try_from(attr_i64(attrs, REFRESH_GEN)?).map_err(|_| corrupt(REFRESH_GEN))?
+            }
+        },
     })
 }
 
@@ -258,6 +284,7 @@ impl DynamoStore {
             .item("expiresAt", n(r.expires_at.unix()))
             .item("revoked", AttributeValue::Bool(r.revoked))
             .item("ttl", n(r.ttl().unix()))
+            .item(REFRESH_GEN, n(r.refresh_generation))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "pk")
             .send()
@@ -286,6 +313,35 @@ impl DynamoStore {
             return Ok(None);
         }
         decode_session(id, &attrs).map(Some)
+    }
+
+    pub(crate) async fn advance_refresh(
+        &self,
+        id: &SessionId,
+        from: u64,
+    ) -> Result<(), StoreError> {
+        // Generation 0 may also be a record written before the attribute existed.
+        let condition = match from {
+            0 => "attribute_exists(#pk) AND (attribute_not_exists(#g) OR #g = :from)",
+            // Every name must be used: DynamoDB refuses unused ExpressionAttributeNames.
+            _ => "attribute_exists(#pk) AND #g = :from",
+        };
+        let result = self
+            .client()
+            .update_item()
+            .table_name(&self.inner.sessions_table)
+            .key("pk", s(id.as_str()))
+            .update_expression("SET #g = :next")
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(HashMap::from([
+                ("#g".to_owned(), REFRESH_GEN.to_owned()),
+                ("#pk".to_owned(), "pk".to_owned()),
+            ])))
+            .expression_attribute_values(":from", n(from))
+            .expression_attribute_values(":next", n(from.saturating_add(1)))
+            .send()
+            .await;
+        conditional(result).map(|_| ())
     }
 
     pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -426,10 +482,16 @@ impl DynamoStore {
         cond: Condition,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
-        for attempt in 0..PATCH_ATTEMPTS {
+        let deadline = tokio::time::Instant::now() + PATCH_DEADLINE;
+        let mut attempt = 0u32;
+        loop {
             if attempt > 0 {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StoreError::Contention(attempt));
+                }
                 contention_pause(attempt).await;
             }
+            attempt = attempt.saturating_add(1);
             let Some(cur) = self.get_item(user, coll, id).await? else {
                 return Err(cond.absent_error());
             };
@@ -455,12 +517,11 @@ impl DynamoStore {
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "gave up patching after {PATCH_ATTEMPTS} rounds of concurrent writes"
-        )))
     }
 
-    /// Writes `item` if the stored version is still `expected`.
+    /// Writes the whole merged `item` with one conditional put, if the stored version is still
+    /// `expected`. A put (not an update) so that DynamoDB and its emulators size it the same:
+    /// as the new item alone (an emulator counts an update as old + new).
     async fn replace_if_version(
         &self,
         user: &UserId,
@@ -468,20 +529,19 @@ impl DynamoStore {
         item: &Item,
         expected: Version,
     ) -> Result<(), StoreError> {
+        let mut attrs = item_key(user, coll, item.id.as_str());
+        attrs.insert("version".into(), n(item.version.get()));
+        attrs.insert("createdAt".into(), n(item.created_at.unix()));
+        attrs.insert("updatedAt".into(), n(item.updated_at.unix()));
+        attrs.insert("data".into(), json_av::object_to_av(&item.data));
         let result = self
             .client()
-            .update_item()
+            .put_item()
             .table_name(&self.inner.data_table)
-            .set_key(Some(item_key(user, coll, item.id.as_str())))
-            .update_expression("SET #v = :next, #u = :now, #d = :d")
+            .set_item(Some(attrs))
             .condition_expression("#v = :expected")
             .expression_attribute_names("#v", "version")
-            .expression_attribute_names("#u", "updatedAt")
-            .expression_attribute_names("#d", "data")
-            .expression_attribute_values(":next", n(item.version.get()))
             .expression_attribute_values(":expected", n(expected.get()))
-            .expression_attribute_values(":now", n(item.updated_at.unix()))
-            .expression_attribute_values(":d", json_av::object_to_av(&item.data))
             .send()
             .await;
         conditional(result).map(|_| ())
@@ -701,5 +761,78 @@ fn client_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::Config {
     aws_sdk_dynamodb::config::Builder::from(sdk)
         .retry_config(retry)
         .timeout_config(timeouts)
+        .interceptor(TraceIdHeader)
         .build()
+}
+
+/// Sends the invocation's X-Ray trace id (`crate::trace`) as `X-Amzn-Trace-Id`, which the
+/// SDK's own interceptor would only take from `_X_AMZN_TRACE_ID` in the process environment
+/// (that Lambda mode no longer writes). Runs after the SDK's interceptors: a header already
+/// set is kept.
+#[derive(Debug)]
+struct TraceIdHeader;
+
+impl Intercept for TraceIdHeader {
+    fn name(&self) -> &'static str {
+        "TraceIdHeader"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let headers = context.request_mut().headers_mut();
+        if headers.contains_key(TRACE_ID_HEADER) {
+            return Ok(());
+        }
+        // Trace ids arrive as an HTTP header value; anything else is dropped, not sent.
+        if let Some(id) =
+            crate::trace::current().filter(|id| id.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            headers.insert(TRACE_ID_HEADER, id);
+        }
+        Ok(())
+    }
+}
+
+const TRACE_ID_HEADER: &str = "x-amzn-trace-id";
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+
+    use super::*;
+
+    fn service_error(code: &str, message: &str) -> SdkError<PutItemError, ()> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        SdkError::service_error(PutItemError::generic(meta), ())
+    }
+
+    #[test]
+    fn only_availability_problems_are_unavailable() {
+        let size = service_error(
+            "ValidationException",
+            "Item size has exceeded the maximum allowed size",
+        );
+        assert_eq!(unavailable(size), StoreError::BackendTooLarge);
+        let bad = unavailable(service_error(
+            "ValidationException",
+            "One or more parameter values were invalid",
+        ));
+        assert!(matches!(bad, StoreError::Rejected(_)), "{bad:?}");
+        assert_eq!(bad.code(), crate::http::ErrorCode::InternalError);
+        for retry in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "InternalServerError",
+        ] {
+            let e = unavailable(service_error(retry, "slow down"));
+            assert!(matches!(e, StoreError::Unavailable(_)), "{retry}: {e:?}");
+        }
+        let missing = unavailable(service_error("ResourceNotFoundException", "no table"));
+        assert!(matches!(missing, StoreError::Config(_)));
+    }
 }

@@ -19,13 +19,12 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
-use super::cursor::ListPlan;
+use super::cursor::{CursorKeys, ListPlan};
 use super::{
     check_data_size, merge_patch, Condition, Item, JsonObject, ListQuery, Order, Page,
     SessionRecord, StoreError,
 };
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
-use crate::secret::SecretBytes;
 use crate::time_fmt::Timestamp;
 
 /// How long a write waits for another writer (this process or another) before giving up.
@@ -38,7 +37,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     revoked    INTEGER NOT NULL DEFAULT 0,
-    ttl        INTEGER NOT NULL
+    ttl        INTEGER NOT NULL,
+    refresh_gen INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_ttl ON sessions (ttl);
 CREATE TABLE IF NOT EXISTS items (
@@ -65,11 +65,16 @@ pub struct EmbeddedStore {
 struct Inner {
     conn: Mutex<Connection>,
     path: PathBuf,
-    cursor_key: SecretBytes,
+    cursor_key: CursorKeys,
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+/// SQLite integers are signed; a generation past `i64::MAX` (never reached) is refused.
+fn gen_to_sql(generation: u64) -> Result<i64, StoreError> {
+    i64::try_from(generation).map_err(|_| StoreError::PreconditionFailed)
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -146,13 +151,27 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| config(&e))?;
     tx.execute_batch(SCHEMA).map_err(|e| config(&e))?;
+    add_refresh_generation(&tx).map_err(|e| config(&e))?;
     tx.commit().map_err(|e| config(&e))?;
     Ok(conn)
 }
 
+/// Files made before sessions had a refresh generation get the column (0: never refreshed).
+fn add_refresh_generation(c: &Connection) -> rusqlite::Result<()> {
+    let present: bool = c.query_row(
+        "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'refresh_gen'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !present {
+        c.execute_batch("ALTER TABLE sessions ADD COLUMN refresh_gen INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// Opens (creating if needed) the database at `path`, with its parent folders.
-    pub(crate) async fn open(path: &Path, cursor_key: SecretBytes) -> Result<Self, StoreError> {
+    pub(crate) async fn open(path: &Path, cursor_key: CursorKeys) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
         let opened =
             tokio::task::spawn_blocking(move || open_connection(&path).map(|conn| (conn, path)))
@@ -207,15 +226,17 @@ impl EmbeddedStore {
                 .map_err(unavailable)?;
             let inserted = c
                 .execute(
-                    "INSERT INTO sessions (session_id, user_id, created_at, expires_at, revoked, ttl)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (session_id) DO NOTHING",
+                    "INSERT INTO sessions
+                     (session_id, user_id, created_at, expires_at, revoked, ttl, refresh_gen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (session_id) DO NOTHING",
                     params![
                         s.session_id.as_str(),
                         s.user_id.as_str(),
                         s.created_at.unix(),
                         s.expires_at.unix(),
                         s.revoked,
-                        s.ttl().unix()
+                        s.ttl().unix(),
+                        gen_to_sql(s.refresh_generation)?
                     ],
                 )
                 .map_err(unavailable)?;
@@ -236,7 +257,7 @@ impl EmbeddedStore {
         self.with_conn(move |c| {
             let row = c
                 .query_row(
-                    "SELECT user_id, created_at, expires_at, revoked FROM sessions
+                    "SELECT user_id, created_at, expires_at, revoked, refresh_gen FROM sessions
                      WHERE session_id = ?1 AND ttl >= ?2",
                     params![id.as_str(), now.unix()],
                     |r| {
@@ -245,21 +266,47 @@ impl EmbeddedStore {
                             r.get::<_, i64>(1)?,
                             r.get::<_, i64>(2)?,
                             r.get::<_, bool>(3)?,
+                            r.get::<_, i64>(4)?,
                         ))
                     },
                 )
                 .optional()
                 .map_err(unavailable)?;
-            row.map(|(user, created, expires, revoked)| {
+            row.map(|(user, created, expires, revoked, generation)| {
                 Ok(SessionRecord {
                     user_id: UserId::parse(&user).map_err(|_| corrupt("user id"))?,
                     session_id: id,
                     created_at: Timestamp::from_unix(created),
                     expires_at: Timestamp::from_unix(expires),
                     revoked,
+                    refresh_generation: u64::try_from(generation)
+                        .map_err(|_| corrupt("refresh generation"))?,
                 })
             })
             .transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn advance_refresh(
+        &self,
+        id: &SessionId,
+        from: u64,
+    ) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.with_conn(move |c| {
+            let from = gen_to_sql(from)?;
+            let changed = c
+                .execute(
+                    "UPDATE sessions SET refresh_gen = ?2 + 1
+                     WHERE session_id = ?1 AND refresh_gen = ?2",
+                    params![id.as_str(), from],
+                )
+                .map_err(unavailable)?;
+            match changed {
+                0 => Err(StoreError::PreconditionFailed),
+                _ => Ok(()),
+            }
         })
         .await
     }
@@ -563,4 +610,33 @@ fn list_rows(
         .map_err(unavailable)?;
     rows.map(|r| r.map_err(unavailable).and_then(RawItem::into_item))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file made before sessions had a refresh generation gets the column on open.
+    #[tokio::test]
+    async fn old_files_gain_the_refresh_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE sessions (session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+             created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+             revoked INTEGER NOT NULL DEFAULT 0, ttl INTEGER NOT NULL) WITHOUT ROWID;
+             INSERT INTO sessions VALUES ('s0000000000000000000000000000000', 'u1', 10, 20, 0, 90);",
+        )
+        .unwrap();
+        drop(old);
+        let key = crate::secret::SecretBytes::new(vec![7; 32]);
+        let store = EmbeddedStore::open(&path, key.into()).await.unwrap();
+        let id = SessionId::parse("s0000000000000000000000000000000").unwrap();
+        let got = store.get_session(&id, Timestamp::from_unix(15)).await;
+        assert_eq!(got.unwrap().unwrap().refresh_generation, 0);
+        store.advance_refresh(&id, 0).await.unwrap();
+        let got = store.get_session(&id, Timestamp::from_unix(15)).await;
+        assert_eq!(got.unwrap().unwrap().refresh_generation, 1);
+    }
 }

@@ -33,10 +33,10 @@ use thiserror::Error;
 
 use crate::http::ErrorCode;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
-use crate::secret::SecretBytes;
 use crate::time_fmt::Timestamp;
 
 pub use condition::{Condition, Tags};
+pub use cursor::CursorKeys;
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
 
@@ -84,6 +84,9 @@ pub struct SessionRecord {
     pub expires_at: Timestamp,
     /// Set by `DELETE /session`; never cleared.
     pub revoked: bool,
+    /// How many refreshes the session has had: only credentials issued at this generation may
+    /// refresh (once), which makes a replayed refresh request useless. 0 at log-in.
+    pub refresh_generation: u64,
 }
 
 impl SessionRecord {
@@ -146,8 +149,8 @@ pub enum StoreKind {
 pub struct StoreConfig {
     /// The backend.
     pub kind: StoreKind,
-    /// HMAC key signing list cursors (at least 16 bytes).
-    pub cursor_key: SecretBytes,
+    /// HMAC keys of list cursors (at least 16 bytes each): the first signs, all verify.
+    pub cursor_key: CursorKeys,
 }
 
 /// Why a store operation failed.
@@ -173,6 +176,15 @@ pub enum StoreError {
         /// That limit.
         limit: usize,
     },
+    /// The backend refused the item as over its own size limit (not retryable).
+    #[error("the item is over the storage backend's size limit")]
+    BackendTooLarge,
+    /// The backend refused the request as invalid: a bug of ours, and retrying cannot help.
+    #[error("storage refused the request: {0}")]
+    Rejected(String),
+    /// Concurrent writers kept winning the race for one item until the deadline: retry later.
+    #[error("gave up after {0} rounds of concurrent writes to the same item")]
+    Contention(u32),
     /// The backend failed or could not be reached (after bounded retries).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -190,8 +202,12 @@ impl StoreError {
             Self::NotFound => ErrorCode::NotFound,
             Self::InvalidCursor(_) => ErrorCode::InvalidQuery,
             Self::InvalidPatch(_) => ErrorCode::InvalidRequest,
-            Self::ItemTooLarge { .. } => ErrorCode::PayloadTooLarge,
-            Self::Unavailable(_) | Self::Config(_) => ErrorCode::StorageUnavailable,
+            Self::ItemTooLarge { .. } | Self::BackendTooLarge => ErrorCode::PayloadTooLarge,
+            Self::Rejected(_) => ErrorCode::InternalError,
+            // Availability only: a 503 tells the client to retry.
+            Self::Unavailable(_) | Self::Config(_) | Self::Contention(_) => {
+                ErrorCode::StorageUnavailable
+            }
         }
     }
 }
@@ -266,6 +282,13 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<SessionRecord>, StoreError> {
         dispatch!(self.get_session(id, now))
+    }
+
+    /// Advances the session's refresh generation from `from` to `from + 1`, atomically (a
+    /// conditional write): `PreconditionFailed` when it is no longer at `from` (another refresh
+    /// from the same credentials won) or the session is absent.
+    pub async fn advance_refresh(&self, id: &SessionId, from: u64) -> Result<(), StoreError> {
+        dispatch!(self.advance_refresh(id, from))
     }
 
     /// Marks the session revoked; idempotent, and a no-op for an absent session. The record stays
