@@ -18,6 +18,7 @@
 //! - [`client`]: [`AlipayClient`], the exchange and its outcomes ([`AlipayError`]).
 //! - [`standin`]: a real HTTP stand-in of the gateway, signed both ways.
 
+pub mod cert;
 pub mod client;
 pub mod keys;
 pub mod response;
