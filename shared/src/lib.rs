@@ -15,3 +15,4 @@ pub mod secret;
 pub mod signing;
 pub mod store;
 pub mod time_fmt;
+pub mod wechat;
