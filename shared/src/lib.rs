@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod http;
 pub mod ids;
 pub mod init;
+pub mod login;
 pub mod runtime;
 pub mod secret;
 pub mod signing;
