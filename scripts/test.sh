@@ -46,13 +46,8 @@ bash scripts/test-client.sh 2>&1 | tee -a "$log"
 section "Todo app: Mini Program page and web page (scripts/test-todo.sh)"
 bash scripts/test-todo.sh 2>&1 | tee -a "$log"
 
-# Advisories need the RustSec database from the network; the other checks work offline.
-section "cargo deny (bans, licenses, sources)"
-if command -v cargo-deny >/dev/null 2>&1; then
-  cargo deny --locked check bans licenses sources
-else
-  echo "skipped: cargo-deny is not installed (cargo install --locked cargo-deny)"
-fi
+section "cargo deny (advisories from the offline snapshot, bans, licenses, sources)"
+bash scripts/deny.sh
 
 section "all checks passed"
 # One closing line for the whole run: the sums of every test binary's "test result" line.

@@ -8,16 +8,19 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use integration_tests::events::{fixture, signed};
-use integration_tests::functions::{free_port, function_env, login_from, start_gateway, StoreMode};
-use integration_tests::{binary, repo_root};
+use integration_tests::binary;
+use integration_tests::events::signed;
+use integration_tests::functions::{function_env, login_from, start_gateway, StoreMode};
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use test_support::fixtures::event as fixture;
+use test_support::process::{Launch, Proc};
+use test_support::{venv_dir, workspace_root};
 
 /// cargo-lambda runs `cargo metadata` before it listens; the first run of cargo can be slow.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -29,11 +32,17 @@ fn cargo_lambda_program() -> PathBuf {
     if let Some(p) = std::env::var_os("CARGO_LAMBDA") {
         return PathBuf::from(p);
     }
-    let venv = std::env::var_os("MINIAPP_VENV").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/miniapp/venv"),
-        PathBuf::from,
-    );
-    venv.join("bin/cargo-lambda")
+    venv_dir().join("bin/cargo-lambda")
+}
+
+/// A free loopback port for cargo-lambda's invoke endpoint, bound then released: cargo-lambda
+/// takes `--invoke-port 0` for its default (9000), so the OS cannot pick for it. Our own
+/// binaries never need this (they start on port 0 and say which port they got).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
 /// Output of a child process, gathered on background threads so its pipes never fill up.
@@ -92,8 +101,8 @@ impl Emulator {
              the project virtualenv, or set CARGO_LAMBDA to its path)",
             program.display()
         );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let manifest = repo_root().join("tests/fixtures/cargo_lambda/emulator-manifest.toml");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let manifest = workspace_root().join("tests/fixtures/cargo_lambda/emulator-manifest.toml");
         std::fs::copy(&manifest, dir.path().join("Cargo.toml"))
             .unwrap_or_else(|e| panic!("copying {}: {e}", manifest.display()));
         let port = free_port();
@@ -116,8 +125,12 @@ impl Emulator {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
         let output = Captured::default();
-        output.drain(child.stdout.take().expect("piped stdout"));
-        output.drain(child.stderr.take().expect("piped stderr"));
+        if let Some(stdout) = child.stdout.take() {
+            output.drain(stdout);
+        }
+        if let Some(stderr) = child.stderr.take() {
+            output.drain(stderr);
+        }
         let mut emulator = Self {
             child,
             output,
@@ -204,7 +217,8 @@ impl Emulator {
             .dir
             .path()
             .join(format!("event-{}.json", function.name));
-        std::fs::write(&file, event.to_string()).expect("writing the event file");
+        std::fs::write(&file, event.to_string())
+            .unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
         let port = self.port.to_string();
         let run = tokio::process::Command::new(cargo_lambda_program())
             .args([
@@ -254,7 +268,7 @@ impl Emulator {
 
     /// Fails at once when the function died: the emulator would only time out waiting for it.
     fn ensure_running(&self, function: &mut LambdaProcess) {
-        if let Ok(Some(status)) = function.child.try_wait() {
+        if let Some(status) = function.proc.exited() {
             self.fail(function, &format!("{} exited ({status})", function.name));
         }
     }
@@ -287,24 +301,14 @@ fn runtime_api_line(output: &str) -> Option<String> {
 /// One of our binaries in Lambda mode, pointed at the emulator; killed on drop.
 struct LambdaProcess {
     name: &'static str,
-    child: tokio::process::Child,
-    log: PathBuf,
+    proc: Proc,
 }
 
 impl LambdaProcess {
     /// The emulator serves each function under its own prefix, `<runtime api>/<name>`; the
     /// bare prefix it prints belongs to its default function `_`, which we do not use.
-    fn spawn(
-        name: &'static str,
-        env: &[(String, String)],
-        emulator: &Emulator,
-        log_dir: &Path,
-    ) -> Self {
-        let log = log_dir.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let stderr = file.try_clone().expect("log file handle");
-        let child = tokio::process::Command::new(binary(name))
-            .env_clear()
+    fn spawn(name: &'static str, env: &[(String, String)], emulator: &Emulator) -> Self {
+        let proc = Launch::new(binary(name))
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
@@ -313,16 +317,12 @@ impl LambdaProcess {
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
-            .stdout(Stdio::from(file))
-            .stderr(Stdio::from(stderr))
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {name}: {e}"));
-        Self { name, child, log }
+            .spawn();
+        Self { name, proc }
     }
 
     fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.output()
     }
 }
 
@@ -364,8 +364,8 @@ async fn both_functions_run_under_the_cargo_lambda_emulator() {
         &gateway.url(),
         &StoreMode::Embedded(dir.path().join("data.db")),
     );
-    let mut session = LambdaProcess::spawn("session", &env, &emulator, dir.path());
-    let mut db = LambdaProcess::spawn("db", &env, &emulator, dir.path());
+    let mut session = LambdaProcess::spawn("session", &env, &emulator);
+    let mut db = LambdaProcess::spawn("db", &env, &emulator);
 
     let mut login = fixture("apigw-v2-post-session.json");
     login["body"] = json!(json!({"authCode": "dev-alice"}).to_string());

@@ -4,114 +4,43 @@
 //! with the real curl.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use http::StatusCode;
-use integration_tests::dev_banner;
+use integration_tests::binary;
 use integration_tests::functions::{login_from, Client, Login, Reply};
-use integration_tests::moto::MotoServer;
-use integration_tests::{binary, repo_root};
 use serde_json::{json, Value};
+use test_support::dev::{Dev, DevCommand};
+use test_support::moto::MotoServer;
+use test_support::workspace_root;
 
-/// A running `miniapp dev`; stopped with SIGINT by [`Dev::stop`], killed when dropped.
-struct Dev {
-    child: Child,
-    url: String,
-    stdout: dev_banner::Lines,
-    state: tempfile::TempDir,
+/// A first build of the functions can take minutes on two cores.
+const READY_WITHIN: Duration = Duration::from_secs(600);
+
+/// `miniapp dev` on the repository's template; `build`: let it run cargo itself, as a person
+/// would, else it runs the binaries the tests built.
+fn start_dev(build: bool, env: &[(&str, &str)]) -> Dev {
+    let mut dev = DevCommand::new(binary("miniapp"), workspace_root().join("template.yaml"));
+    if !build {
+        dev = dev.bin_dir(binary("session").parent().unwrap_or(Path::new(".")));
+    }
+    dev.envs(env).start(READY_WITHIN)
 }
 
-impl Dev {
-    /// `miniapp dev --port 0` on the repository's template; `build`: let it run cargo itself.
-    fn start(build: bool, env: &[(&str, &str)]) -> Self {
-        let miniapp = binary("miniapp");
-        let state = tempfile::tempdir().expect("tempdir");
-        let mut cmd = Command::new(&miniapp);
-        cmd.args(["dev", "--port", "0", "--template"])
-            .arg(repo_root().join("template.yaml"))
-            .arg("--state-dir")
-            .arg(state.path().join(".miniapp"));
-        if !build {
-            cmd.arg("--bin-dir")
-                .arg(miniapp.parent().unwrap_or(Path::new(".")));
-        }
-        for var in [
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            "ALIPAY_GATEWAY_URL",
-            "MINIAPP_STORE",
-            "MINIAPP_TOKEN_KEYS",
-        ] {
-            cmd.env_remove(var);
-        }
-        let mut child = cmd
-            .envs(env.iter().copied())
-            .current_dir(state.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", miniapp.display()));
-        let Some(out) = child.stdout.take() else {
-            panic!("miniapp dev has no stdout");
-        };
-        let (rx, stdout) = dev_banner::follow(out);
-        // A first build of the functions can take minutes on two cores.
-        let url = match rx.recv_timeout(Duration::from_secs(600)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("miniapp dev printed no API line; exit: {:?}", child.wait());
-            }
-        };
-        Self {
-            child,
-            url,
-            stdout,
-            state,
-        }
-    }
-
-    fn output(&self) -> String {
-        self.stdout.lock().map(|l| l.join("\n")).unwrap_or_default()
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&self.url, &self.url)
-    }
-
-    /// Ctrl-C, then the exit status must be 0 within 15 s.
-    fn stop(mut self) {
-        let sent = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .map(|s| s.success());
-        assert_eq!(sent.ok(), Some(true), "kill -INT failed");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert_eq!(
-                    status.code(),
-                    Some(0),
-                    "miniapp dev exit after Ctrl-C\n{}",
-                    self.output()
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "miniapp dev still running 15 s after Ctrl-C"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+/// Ctrl-C, then the exit status must be 0.
+fn stop(mut dev: Dev) {
+    let status = dev.stop("INT");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "miniapp dev exit after Ctrl-C\n{}",
+        dev.output()
+    );
 }
 
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn client(dev: &Dev) -> Client {
+    Client::new(&dev.url, &dev.url)
 }
 
 fn text(r: &Reply) -> String {
@@ -156,7 +85,7 @@ fn assert_login_shape(r: &Reply, user: &str) -> Login {
 
 /// Every session route, CRUD and listing, isolation and revocation, through the emulator.
 async fn scenario(dev: &Dev) {
-    let c = dev.client();
+    let c = client(dev);
     let alice = assert_login_shape(&c.login_reply("dev-alice").await, "dev-openid-alice");
     c.login_reply("dev-invalid")
         .await
@@ -357,7 +286,7 @@ async fn isolation(c: &Client, alice: &Login, carol: &Login) {
 #[tokio::test]
 async fn embedded_store_and_standin_end_to_end() {
     // Let `miniapp dev` run cargo itself, as a person would.
-    let dev = Dev::start(true, &[]);
+    let dev = start_dev(true, &[]);
     let banner = dev.output();
     for part in [
         "dev-alice",
@@ -375,15 +304,15 @@ async fn embedded_store_and_standin_end_to_end() {
         "{out}"
     );
     assert!(out.contains("DbFunction"), "{out}");
-    assert!(dev.state.path().join(".miniapp/data.db").is_file());
-    dev.stop();
+    assert!(dev.dir().join(".miniapp/data.db").is_file());
+    stop(dev);
 }
 
 #[tokio::test]
 async fn dynamodb_store_via_moto_end_to_end() {
     let moto = MotoServer::start();
     let endpoint = moto.endpoint();
-    let dev = Dev::start(false, &[("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)]);
+    let dev = start_dev(false, &[("AWS_ENDPOINT_URL_DYNAMODB", &endpoint)]);
     let banner = dev.output();
     assert!(
         banner.contains(&format!("DynamoDB at {endpoint}")),
@@ -391,10 +320,10 @@ async fn dynamodb_store_via_moto_end_to_end() {
     );
     scenario(&dev).await;
     assert!(
-        !dev.state.path().join(".miniapp/data.db").exists(),
+        !dev.dir().join(".miniapp/data.db").exists(),
         "the embedded store was used"
     );
-    dev.stop();
+    stop(dev);
     moto.stop();
 }
 
@@ -415,8 +344,8 @@ fn miniapp(state: &Path, args: &[&str]) -> (bool, String, String) {
 
 #[tokio::test]
 async fn login_sign_and_curl_commands() {
-    let dev = Dev::start(false, &[]);
-    let state: PathBuf = dev.state.path().join("client/.miniapp");
+    let dev = start_dev(false, &[]);
+    let state: PathBuf = dev.dir().join("client/.miniapp");
     std::fs::create_dir_all(&state).unwrap_or_else(|e| panic!("{e}"));
     let (ok, out, err) = miniapp(&state, &["login", "dev-bob", "--url", &dev.url]);
     assert!(ok, "login failed: {out}{err}");
@@ -465,5 +394,5 @@ async fn login_sign_and_curl_commands() {
     assert!(ok && out.contains("n1"), "{out}");
     let (ok, _, err) = miniapp(&state, &["curl", "GET", "/db/notes/absent"]);
     assert!(!ok, "a 404 must fail the command: {err}");
-    dev.stop();
+    stop(dev);
 }

@@ -1,15 +1,19 @@
 //! The two functions as real processes in HTTP-server mode, against the Alipay gateway
 //! stand-in and both stores: every route, every error code and the contract's order of checks.
 
+// The scenarios are test bodies that `both_stores!` turns into #[test] fns, which clippy cannot
+// see: a failed expect in them is a failed test.
+#![allow(clippy::expect_used)]
+
 use std::time::Duration;
 
 use integration_tests::functions::{function_env, start_gateway, Client, HttpFunction, StoreMode};
-use integration_tests::moto::MotoServer;
 use miniapp_shared::alipay::StandinHandle;
 use miniapp_shared::time_fmt::Timestamp;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use tempfile::TempDir;
+use test_support::moto::MotoServer;
 
 #[derive(Clone, Copy, Debug)]
 enum Mode {
@@ -47,8 +51,8 @@ async fn world(mode: Mode, extra: &[(&str, &str)]) -> World {
     };
     let mut env = function_env(&gateway.url(), &store);
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let session = HttpFunction::spawn("session", &env, dir.path());
-    let db = HttpFunction::spawn("db", &env, dir.path());
+    let session = HttpFunction::spawn("session", &env).await;
+    let db = HttpFunction::spawn("db", &env).await;
     World {
         client: Client::new(&session.url, &db.url),
         session,
@@ -530,9 +534,9 @@ async fn authentication_codes(mode: Mode) {
     let h = miniapp_shared::signing::sign_request(&a.creds, "GET", "/db/todos", "", b"", now)
         .expect("sign");
     let (auth, date, token) = (
-        h.authorization.as_str(),
+        h.authorization.expose(),
         h.date.as_str(),
-        h.security_token.as_str(),
+        h.security_token.expose(),
     );
     let send = |headers: Vec<(&'static str, String)>| {
         let url = url.clone();
@@ -574,7 +578,7 @@ async fn authentication_codes(mode: Mode) {
         .await
         .assert_error(401, "InvalidSecurityToken");
     let other = c.login("dev-bob").await;
-    send(full(auth, date, &other.creds.security_token))
+    send(full(auth, date, other.creds.security_token.expose()))
         .await
         .assert_error(401, "InvalidSecurityToken");
     let last = auth.chars().last().unwrap_or('0');
@@ -587,36 +591,22 @@ async fn authentication_codes(mode: Mode) {
         .await
         .assert_error(401, "SignatureDoesNotMatch");
     let old = c
-        .signed_at(
-            &a,
-            "GET",
-            &c.db_url,
-            "/db/todos",
-            b"",
-            &[],
-            Timestamp::from_unix(now.unix() - 301),
-        )
+        .dated(Timestamp::from_unix(now.unix() - 301))
+        .signed(&a, "GET", &c.db_url, "/db/todos", b"", &[])
         .await;
     old.assert_error(401, "RequestExpired");
     let skew = c
-        .signed_at(
-            &a,
-            "GET",
-            &c.db_url,
-            "/db/todos",
-            b"",
-            &[],
-            Timestamp::from_unix(now.unix() + 200),
-        )
+        .dated(Timestamp::from_unix(now.unix() + 200))
+        .signed(&a, "GET", &c.db_url, "/db/todos", b"", &[])
         .await;
     assert_eq!(skew.status, 200);
     // The body is signed: the same headers over another body do not verify.
     let h = miniapp_shared::signing::sign_request(&a.creds, "POST", "/db/todos", "", b"{}", now)
         .expect("sign");
     let hs = [
-        ("authorization", h.authorization.as_str()),
+        ("authorization", h.authorization.expose()),
         ("x-miniapp-date", h.date.as_str()),
-        ("x-miniapp-security-token", h.security_token.as_str()),
+        ("x-miniapp-security-token", h.security_token.expose()),
     ];
     c.raw("POST", &url, &hs, b"{\"a\":1}".to_vec())
         .await
@@ -758,13 +748,14 @@ async fn logs_hold_no_secrets(mode: Mode) {
     .expect("sign");
     let signature = h
         .authorization
+        .expose()
         .rsplit('=')
         .next()
         .unwrap_or_default()
         .to_owned();
     for secret in [
         a.creds.access_key_secret.expose(),
-        a.creds.security_token.as_str(),
+        a.creds.security_token.expose(),
         "dev-alice",
         "dev-openid-alice",
         signature.as_str(),
@@ -873,7 +864,6 @@ fn bad_configuration_is_one_clear_line() {
 /// processes serve again once it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storage_outage_is_503_then_recovers() {
-    let dir = tempfile::tempdir().expect("tempdir");
     let gateway = start_gateway().await;
     let moto = MotoServer::start();
     let port = moto.port();
@@ -884,8 +874,8 @@ async fn storage_outage_is_503_then_recovers() {
         data_table: format!("d-{s}"),
     };
     let env = function_env(&gateway.url(), &store);
-    let session = HttpFunction::spawn("session", &env, dir.path());
-    let db = HttpFunction::spawn("db", &env, dir.path());
+    let session = HttpFunction::spawn("session", &env).await;
+    let db = HttpFunction::spawn("db", &env).await;
     let c = Client::new(&session.url, &db.url);
     let a = c.login("dev-alice").await;
     assert_eq!(
@@ -912,7 +902,7 @@ async fn storage_outage_is_503_then_recovers() {
     let moto = tokio::task::spawn_blocking(move || MotoServer::start_on(port))
         .await
         .expect("start");
-    drop(HttpFunction::spawn("db", &env, dir.path()));
+    drop(HttpFunction::spawn("db", &env).await);
     let again = c.login("dev-alice").await;
     assert_eq!(
         c.db(&again, "PUT", "/db/todos/x", Some(json!({})))

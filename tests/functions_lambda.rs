@@ -1,18 +1,20 @@
 //! The two functions as real processes in Lambda mode, driven through a Runtime API server
 //! with the API Gateway v2 events stored under `shared/tests/fixtures/events/`.
 
-use std::process::Stdio;
-
 use integration_tests::binary;
-use integration_tests::events::{fixture, signed};
-use integration_tests::functions::{function_env, login_from, start_gateway, StoreMode};
-use integration_tests::runtime_api::{PostKind, RuntimeApi, Scripted};
+use integration_tests::events::signed;
+use integration_tests::functions::{
+    function_env, login_from, start_gateway, Client, HttpFunction, StoreMode,
+};
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
+use test_support::fixtures::event as fixture;
+use test_support::headers;
+use test_support::process::{Launch, Proc};
+use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
 
 struct LambdaFn {
     api: RuntimeApi,
-    child: Child,
+    proc: Proc,
     next_id: u32,
     name: &'static str,
 }
@@ -20,18 +22,13 @@ struct LambdaFn {
 impl LambdaFn {
     async fn spawn(name: &'static str, env: &[(String, String)]) -> Self {
         let api = RuntimeApi::start("/base/path").await;
-        let child = Command::new(binary(name))
-            .env_clear()
+        let proc = Launch::new(binary(name))
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", api.url())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn");
+            .spawn();
         Self {
             api,
-            child,
+            proc,
             next_id: 0,
             name,
         }
@@ -104,7 +101,7 @@ async fn scenario(store: StoreMode) {
     let mut put = fixture("apigw-v2-put-db-todo.json");
     put["headers"]
         .as_object_mut()
-        .expect("headers")
+        .unwrap_or_else(|| panic!("the stored PUT has no headers"))
         .remove("if-match");
     let (_, r) = db.invoke(&signed(put, &alice)).await;
     assert_eq!(status(&r), 201, "{r}");
@@ -201,7 +198,7 @@ async fn scenario(store: StoreMode) {
             "revocation holds on the next request"
         );
     }
-    drop((session.child.start_kill(), db.child.start_kill()));
+    drop((session, db));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +209,7 @@ async fn every_route_in_lambda_mode_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_in_lambda_mode_dynamodb() {
-    let moto = integration_tests::moto::MotoServer::start();
+    let moto = test_support::moto::MotoServer::start();
     let s = uuid::Uuid::new_v4().simple().to_string();
     scenario(StoreMode::Dynamo {
         endpoint: moto.endpoint(),
@@ -231,10 +228,9 @@ async fn both_modes_answer_identically() {
         &gateway.url(),
         &StoreMode::Embedded(dir.path().join("data.db")),
     );
-    let http_session =
-        integration_tests::functions::HttpFunction::spawn("session", &env, dir.path());
-    let http_db = integration_tests::functions::HttpFunction::spawn("db", &env, dir.path());
-    let client = integration_tests::functions::Client::new(&http_session.url, &http_db.url);
+    let http_session = HttpFunction::spawn("session", &env).await;
+    let http_db = HttpFunction::spawn("db", &env).await;
+    let client = Client::new(&http_session.url, &http_db.url);
     let alice = client.login("dev-alice").await;
     client
         .db(&alice, "PUT", "/db/todos/milk", Some(json!({"t": "x"})))
@@ -285,28 +281,11 @@ async fn both_modes_answer_identically() {
             http.body.as_slice(),
             "{url}"
         );
-        let mut from_http: Vec<(String, String)> = http
-            .headers
-            .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "date" | "content-length" | "connection" | "transfer-encoding"
-                )
-            })
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-            .collect();
-        let mut from_lambda: Vec<(String, String)> = lambda["headers"]
-            .as_object()
-            .map(|h| {
-                h.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        from_http.sort();
-        from_lambda.sort();
-        assert_eq!(from_lambda, from_http, "{url}");
+        assert_eq!(
+            headers::of_lambda(&lambda),
+            headers::of_http(&http.headers),
+            "{url}"
+        );
     }
 }
 
@@ -326,9 +305,8 @@ async fn init_error_is_reported() {
         .as_str()
         .unwrap_or_default()
         .contains("MINIAPP_TOKEN_KEYS"));
-    let status = tokio::time::timeout(std::time::Duration::from_secs(10), f.child.wait())
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), f.proc.wait_exit())
         .await
-        .expect("exits")
-        .expect("status");
+        .expect("exits");
     assert!(!status.success());
 }

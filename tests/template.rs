@@ -7,24 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The repository root (this package lives in `tests/`).
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".."))
-}
+use test_support::{venv_dir, workspace_root};
 
-/// `${MINIAPP_VENV:-$HOME/.cache/miniapp/venv}/bin`, as scripts/ensure-venv.sh makes it.
+/// The virtualenv's `bin` folder.
 fn venv_bin() -> PathBuf {
-    let venv = match std::env::var_os("MINIAPP_VENV").filter(|v| !v.is_empty()) {
-        Some(venv) => PathBuf::from(venv),
-        None => {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            PathBuf::from(home).join(".cache/miniapp/venv")
-        }
-    };
-    venv.join("bin")
+    venv_dir().join("bin")
 }
 
 /// The path of a venv tool; fails the test with the fix when it is not installed.
@@ -52,7 +39,7 @@ fn run(program: &Path, args: &[&str]) -> Output {
     };
     let output = Command::new(program)
         .args(args)
-        .current_dir(repo_root())
+        .current_dir(workspace_root())
         .env("PATH", path)
         .env("AWS_DEFAULT_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")

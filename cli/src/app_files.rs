@@ -8,11 +8,10 @@ use std::path::{Component, Path, PathBuf};
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use percent_encoding::percent_decode_str;
 use serde_json::json;
 use thiserror::Error;
 
-use crate::event::HttpResponse;
+use crate::emulator::event::HttpResponse;
 
 /// The path under which the app is served.
 pub const PREFIX: &str = "/app";
@@ -116,9 +115,7 @@ impl AppFiles {
 /// (no `..`, `.`, backslashes or NULs), `index.html` for a folder.
 fn relative_path(rest: &str) -> Result<PathBuf, AppFileError> {
     let invalid = || AppFileError::InvalidPath(rest.to_owned());
-    let decoded = percent_decode_str(rest)
-        .decode_utf8()
-        .map_err(|_| invalid())?;
+    let decoded = miniapp_shared::percent::decode(rest).map_err(|_| invalid())?;
     if decoded.contains(['\\', '\0']) {
         return Err(invalid());
     }

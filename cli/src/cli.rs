@@ -9,8 +9,8 @@ use miniapp_shared::time_fmt::Timestamp;
 use thiserror::Error;
 
 use crate::dev::{self, DevError, DevOptions};
-use crate::devenv::StateDir;
-use crate::sign::{self, SignError, Target};
+use crate::sign::{self, ClientSignError, Target};
+use crate::state_dir::StateDir;
 use crate::template::{parse_overrides, TemplateError};
 
 /// Run the miniapp functions on this machine, and talk to them with signed requests.
@@ -147,7 +147,7 @@ pub enum CliError {
     #[error(transparent)]
     Dev(#[from] DevError),
     #[error(transparent)]
-    Sign(#[from] SignError),
+    Sign(#[from] ClientSignError),
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error("cannot read parameter file {path:?}: {source}")]
@@ -165,7 +165,7 @@ impl CliError {
         match self {
             Self::Dev(e) => e.exit_code(),
             Self::Template(_) | Self::ParameterFile { .. } => 2,
-            Self::Sign(SignError::BadPath(_) | SignError::BadMethod(_)) => 2,
+            Self::Sign(ClientSignError::BadPath(_) | ClientSignError::BadMethod(_)) => 2,
             _ => 1,
         }
     }
@@ -176,7 +176,7 @@ pub async fn run(cli: Cli, stop: impl Future<Output = ()>) -> Result<(), CliErro
     match cli.command {
         Command::Dev(args) => run_dev(args, stop).await,
         Command::Login(args) => {
-            let state = StateDir::open(&args.state.state_dir).map_err(SignError::from)?;
+            let state = StateDir::open(&args.state.state_dir).map_err(ClientSignError::from)?;
             let s = sign::login(&state, &args.url, &args.auth_code).await?;
             println!(
                 "Signed in as {} (session {}, until {}); credentials expire {}. Saved to {}.",

@@ -4,17 +4,17 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use miniapp_shared::secret::SecretString;
+use miniapp_shared::secret::{SecretString, SecurityToken};
 use miniapp_shared::signing::{sign_request, ClientCredentials, SignedHeaders};
 use miniapp_shared::time_fmt::Timestamp;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::devenv::{write_private, DevEnvError, StateDir};
+use crate::state_dir::{write_private, StateDir, StateDirError};
 
 /// Why a client command failed.
 #[derive(Debug, Error)]
-pub enum SignError {
+pub enum ClientSignError {
     #[error("no saved credentials at {0:?}; run `miniapp login <authCode>` first")]
     NotLoggedIn(String),
     #[error("{path:?} is not what `miniapp login` writes ({source}); log in again")]
@@ -47,7 +47,7 @@ pub enum SignError {
         source: serde_json::Error,
     },
     #[error(transparent)]
-    State(#[from] DevEnvError),
+    State(#[from] StateDirError),
 }
 
 /// What `POST /session` and `POST /session/refresh` answer, plus the URL it came from.
@@ -64,21 +64,50 @@ pub struct SavedSession {
 }
 
 /// The credentials part of a session answer.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SavedCredentials {
     pub access_key_id: String,
-    pub access_key_secret: String,
-    pub security_token: String,
+    #[serde(with = "secret_text")]
+    pub access_key_secret: SecretString,
+    #[serde(with = "secret_text")]
+    pub security_token: SecurityToken,
     pub expiration: String,
 }
 
-impl std::fmt::Debug for SavedCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SavedCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("expiration", &self.expiration)
-            .finish_non_exhaustive()
+/// A secret as the plain JSON string the session answer and the saved file hold.
+mod secret_text {
+    use miniapp_shared::secret::{SecretString, SecurityToken};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// The secret types kept in the credentials file.
+    pub(super) trait Exposed {
+        fn text(&self) -> &str;
+    }
+
+    impl Exposed for SecretString {
+        fn text(&self) -> &str {
+            self.expose()
+        }
+    }
+
+    impl Exposed for SecurityToken {
+        fn text(&self) -> &str {
+            self.expose()
+        }
+    }
+
+    pub(super) fn serialize<T: Exposed, S: Serializer>(
+        secret: &T,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.text())
+    }
+
+    pub(super) fn deserialize<'de, T: From<String>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        String::deserialize(d).map(T::from)
     }
 }
 
@@ -87,7 +116,7 @@ impl SavedCredentials {
     pub fn client(&self) -> ClientCredentials {
         ClientCredentials {
             access_key_id: self.access_key_id.clone(),
-            access_key_secret: SecretString::new(self.access_key_secret.clone()),
+            access_key_secret: self.access_key_secret.clone(),
             security_token: self.security_token.clone(),
         }
     }
@@ -104,13 +133,13 @@ pub struct Target {
 
 impl Target {
     /// `GET`, `/db/todos?limit=5`, and `--data` (text, `@file` or `@-` for stdin).
-    pub fn parse(method: &str, target: &str, data: Option<&str>) -> Result<Self, SignError> {
+    pub fn parse(method: &str, target: &str, data: Option<&str>) -> Result<Self, ClientSignError> {
         let method = method.to_ascii_uppercase();
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(SignError::BadMethod(method));
+            return Err(ClientSignError::BadMethod(method));
         }
         if !target.starts_with('/') {
-            return Err(SignError::BadPath(target.to_owned()));
+            return Err(ClientSignError::BadPath(target.to_owned()));
         }
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         Ok(Self {
@@ -131,21 +160,21 @@ impl Target {
     }
 }
 
-fn read_data(data: Option<&str>) -> Result<Vec<u8>, SignError> {
+fn read_data(data: Option<&str>) -> Result<Vec<u8>, ClientSignError> {
     match data {
         None => Ok(Vec::new()),
         Some("@-") => {
             let mut buf = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut buf)
-                .map_err(|source| SignError::Read {
+                .map_err(|source| ClientSignError::Read {
                     path: "<stdin>".to_owned(),
                     source,
                 })?;
             Ok(buf)
         }
         Some(d) => match d.strip_prefix('@') {
-            Some(file) => std::fs::read(file).map_err(|source| SignError::Read {
+            Some(file) => std::fs::read(file).map_err(|source| ClientSignError::Read {
                 path: file.to_owned(),
                 source,
             }),
@@ -155,33 +184,34 @@ fn read_data(data: Option<&str>) -> Result<Vec<u8>, SignError> {
 }
 
 /// Reads what `miniapp login` saved.
-pub fn load_session(state: &StateDir) -> Result<SavedSession, SignError> {
+pub fn load_session(state: &StateDir) -> Result<SavedSession, ClientSignError> {
     let path = state.credentials_path();
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(SignError::NotLoggedIn(path.display().to_string()))
+            return Err(ClientSignError::NotLoggedIn(path.display().to_string()))
         }
         Err(source) => {
-            return Err(SignError::Read {
+            return Err(ClientSignError::Read {
                 path: path.display().to_string(),
                 source,
             })
         }
     };
-    serde_json::from_slice(&bytes).map_err(|source| SignError::BadCredentialsFile {
+    serde_json::from_slice(&bytes).map_err(|source| ClientSignError::BadCredentialsFile {
         path: path.display().to_string(),
         source,
     })
 }
 
-fn save_session(state: &StateDir, session: &SavedSession) -> Result<(), SignError> {
+fn save_session(state: &StateDir, session: &SavedSession) -> Result<(), ClientSignError> {
     let path = state.credentials_path();
-    let text =
-        serde_json::to_vec_pretty(session).map_err(|source| SignError::BadCredentialsFile {
+    let text = serde_json::to_vec_pretty(session).map_err(|source| {
+        ClientSignError::BadCredentialsFile {
             path: path.display().to_string(),
             source,
-        })?;
+        }
+    })?;
     write_private(&path, &text)?;
     Ok(())
 }
@@ -191,7 +221,7 @@ pub fn sign(
     creds: &SavedCredentials,
     target: &Target,
     now: Timestamp,
-) -> Result<SignedHeaders, SignError> {
+) -> Result<SignedHeaders, ClientSignError> {
     sign_request(
         &creds.client(),
         &target.method,
@@ -200,14 +230,16 @@ pub fn sign(
         &target.body,
         now,
     )
-    .map_err(|e| SignError::Query(e.to_string()))
+    .map_err(|e| ClientSignError::Query(e.to_string()))
 }
 
 /// The three headers as `Name: value` lines.
 pub fn header_lines(h: &SignedHeaders) -> String {
     format!(
         "Authorization: {}\nx-miniapp-date: {}\nx-miniapp-security-token: {}\n",
-        h.authorization, h.date, h.security_token
+        h.authorization.expose(),
+        h.date,
+        h.security_token.expose()
     )
 }
 
@@ -222,7 +254,7 @@ pub fn shell_args(h: &SignedHeaders) -> String {
 
 /// Writes the headers to `.miniapp/signed-headers` and returns `-H @<that file>`: one word
 /// without spaces, so that `curl $(miniapp sign GET /db/todos) URL` survives word splitting.
-pub fn curl_file_arg(state: &StateDir, h: &SignedHeaders) -> Result<String, SignError> {
+pub fn curl_file_arg(state: &StateDir, h: &SignedHeaders) -> Result<String, ClientSignError> {
     let path = state.signed_headers_path();
     write_private(&path, header_lines(h).as_bytes())?;
     Ok(format!("-H @{}", shortest_path(&path).display()))
@@ -245,7 +277,7 @@ pub async fn login(
     state: &StateDir,
     url: &str,
     auth_code: &str,
-) -> Result<SavedSession, SignError> {
+) -> Result<SavedSession, ClientSignError> {
     let url = url.trim_end_matches('/').to_owned();
     let endpoint = format!("{url}/session");
     let body = serde_json::json!({ "authCode": auth_code }).to_string();
@@ -255,7 +287,7 @@ pub async fn login(
         .body(body)
         .send()
         .await
-        .map_err(|source| SignError::Http {
+        .map_err(|source| ClientSignError::Http {
             url: endpoint.clone(),
             source,
         })?;
@@ -265,7 +297,7 @@ pub async fn login(
 }
 
 /// `POST /session/refresh` with the saved credentials; saves the fresh ones.
-pub async fn refresh(state: &StateDir) -> Result<SavedSession, SignError> {
+pub async fn refresh(state: &StateDir) -> Result<SavedSession, ClientSignError> {
     let saved = load_session(state)?;
     let target = Target::parse("POST", "/session/refresh", None)?;
     let resp = send(&saved, &target, None).await?;
@@ -279,21 +311,21 @@ async fn session_answer(
     endpoint: &str,
     resp: reqwest::Response,
     url: &str,
-) -> Result<SavedSession, SignError> {
+) -> Result<SavedSession, ClientSignError> {
     let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.map_err(|source| SignError::Http {
+    let bytes = resp.bytes().await.map_err(|source| ClientSignError::Http {
         url: endpoint.to_owned(),
         source,
     })?;
     if !(200..300).contains(&status) {
-        return Err(SignError::Refused {
+        return Err(ClientSignError::Refused {
             url: endpoint.to_owned(),
             status,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         });
     }
     let mut session: SavedSession =
-        serde_json::from_slice(&bytes).map_err(|source| SignError::BadAnswer {
+        serde_json::from_slice(&bytes).map_err(|source| ClientSignError::BadAnswer {
             url: endpoint.to_owned(),
             source,
         })?;
@@ -306,17 +338,17 @@ pub async fn send(
     saved: &SavedSession,
     target: &Target,
     base_url: Option<&str>,
-) -> Result<reqwest::Response, SignError> {
+) -> Result<reqwest::Response, ClientSignError> {
     let base = base_url.unwrap_or(&saved.url).trim_end_matches('/');
     let url = format!("{base}{}", target.path_and_query());
     let headers = sign(&saved.credentials, target, Timestamp::now())?;
     let method = reqwest::Method::from_bytes(target.method.as_bytes())
-        .map_err(|_| SignError::BadMethod(target.method.clone()))?;
+        .map_err(|_| ClientSignError::BadMethod(target.method.clone()))?;
     let mut req = client()
         .request(method, &url)
-        .header("authorization", &headers.authorization)
+        .header("authorization", headers.authorization.expose())
         .header("x-miniapp-date", &headers.date)
-        .header("x-miniapp-security-token", &headers.security_token);
+        .header("x-miniapp-security-token", headers.security_token.expose());
     if !target.body.is_empty() {
         req = req
             .header("content-type", "application/json")
@@ -324,7 +356,7 @@ pub async fn send(
     }
     req.send()
         .await
-        .map_err(|source| SignError::Http { url, source })
+        .map_err(|source| ClientSignError::Http { url, source })
 }
 
 /// `miniapp curl`: the status line, optionally the headers, then the body.
@@ -333,7 +365,7 @@ pub async fn curl(
     target: &Target,
     base_url: Option<&str>,
     include_headers: bool,
-) -> Result<(u16, String), SignError> {
+) -> Result<(u16, String), ClientSignError> {
     let saved = load_session(state)?;
     let resp = send(&saved, target, base_url).await?;
     let status = resp.status();
@@ -348,7 +380,7 @@ pub async fn curl(
         }
         text.push('\n');
     }
-    let body = resp.bytes().await.map_err(|source| SignError::Http {
+    let body = resp.bytes().await.map_err(|source| ClientSignError::Http {
         url: target.path.clone(),
         source,
     })?;
@@ -363,14 +395,14 @@ mod tests {
     fn creds() -> SavedCredentials {
         SavedCredentials {
             access_key_id: "STS.abc".into(),
-            access_key_secret: "secret".into(),
-            security_token: "v1.k.p.m".into(),
+            access_key_secret: SecretString::new("secret".into()),
+            security_token: SecurityToken::new("v1.k.p.m".into()),
             expiration: "2026-11-25T15:36:40Z".into(),
         }
     }
 
     #[test]
-    fn target_parses_method_path_query_and_data() -> Result<(), SignError> {
+    fn target_parses_method_path_query_and_data() -> Result<(), ClientSignError> {
         let t = Target::parse("get", "/db/todos?limit=5", Some(r#"{"a":1}"#))?;
         assert_eq!(
             (t.method.as_str(), t.path.as_str(), t.query.as_str()),
@@ -379,17 +411,17 @@ mod tests {
         assert_eq!(t.body, br#"{"a":1}"#);
         assert!(matches!(
             Target::parse("GET", "db", None),
-            Err(SignError::BadPath(_))
+            Err(ClientSignError::BadPath(_))
         ));
         assert!(matches!(
             Target::parse("G T", "/x", None),
-            Err(SignError::BadMethod(_))
+            Err(ClientSignError::BadMethod(_))
         ));
         Ok(())
     }
 
     #[test]
-    fn signing_matches_the_shared_signer() -> Result<(), SignError> {
+    fn signing_matches_the_shared_signer() -> Result<(), ClientSignError> {
         let t = Target::parse("POST", "/db/todos?b=2&a=1", Some("{}"))?;
         let now = Timestamp::from_unix(1_795_617_400);
         let h = sign(&creds(), &t, now)?;
@@ -401,10 +433,13 @@ mod tests {
             b"{}",
             now,
         )
-        .map_err(|e| SignError::Query(e.to_string()))?;
-        assert!(h == direct);
+        .map_err(|e| ClientSignError::Query(e.to_string()))?;
+        assert_eq!(h.authorization.expose(), direct.authorization.expose());
+        assert_eq!(h.date, direct.date);
+        assert_eq!(h.security_token.expose(), direct.security_token.expose());
         assert!(h
             .authorization
+            .expose()
             .starts_with("MINIAPP-HMAC-SHA256 Credential=STS.abc, Signature="));
         assert_eq!(h.date, "20261125T143640Z");
         let shell = shell_args(&h);
@@ -412,6 +447,21 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn saved_secret_round_trips_as_text_and_never_prints() -> Result<(), serde_json::Error> {
+        let text = serde_json::to_string(&creds())?;
+        assert!(text.contains(r#""accessKeySecret":"secret""#), "{text}");
+        let back: SavedCredentials = serde_json::from_str(&text)?;
+        assert_eq!(back.access_key_secret.expose(), "secret");
+        let debug = format!("{back:?}");
+        assert!(
+            !debug.contains("\"secret\"") && !debug.contains("v1.k.p.m"),
+            "{debug}"
+        );
+        Ok(())
+    }
+
+    #[cfg(unix)]
     #[test]
     fn curl_arg_is_one_word_and_the_file_is_private() -> Result<(), Box<dyn std::error::Error>> {
         use std::os::unix::fs::PermissionsExt;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use thiserror::Error;
 
 /// SAM's default function timeout, in seconds.
@@ -30,7 +30,7 @@ pub enum TemplateError {
     #[error("template {path:?} is not valid YAML: {source}")]
     Yaml {
         path: String,
-        source: serde_yaml::Error,
+        source: serde_norway::Error,
     },
     #[error("template has no Resources mapping")]
     NoResources,
@@ -147,7 +147,7 @@ impl Template {
         overrides: &BTreeMap<String, String>,
         pseudo: &Pseudo,
     ) -> Result<Self, TemplateError> {
-        let doc: Value = serde_yaml::from_str(text).map_err(|source| TemplateError::Yaml {
+        let doc: Value = serde_norway::from_str(text).map_err(|source| TemplateError::Yaml {
             path: "<text>".to_owned(),
             source,
         })?;
@@ -264,8 +264,24 @@ fn read_function(
     let timeout = positive_int(setting("Timeout"), id, "Timeout")?.unwrap_or(DEFAULT_TIMEOUT_SECS);
     let memory_mb =
         positive_int(setting("MemorySize"), id, "MemorySize")?.unwrap_or(DEFAULT_MEMORY_MB);
+    Ok(Function {
+        logical_id: id.to_owned(),
+        binary: binary_name(id, res),
+        timeout: Duration::from_secs(timeout),
+        memory_mb,
+        env: read_env(id, [globals, props], resolver)?,
+        routes: read_routes(id, props)?,
+    })
+}
+
+/// `Environment.Variables` of the Globals, then of the function (which wins), resolved.
+fn read_env(
+    id: &str,
+    sources: [Option<&Value>; 2],
+    resolver: &Resolver<'_>,
+) -> Result<BTreeMap<String, EnvValue>, TemplateError> {
     let mut env = BTreeMap::new();
-    for source in [globals, props] {
+    for source in sources {
         let vars = source
             .and_then(|s| s.get("Environment"))
             .and_then(|e| e.get("Variables"))
@@ -276,14 +292,7 @@ fn read_function(
             env.insert(name.to_owned(), resolver.resolve(value, &at)?);
         }
     }
-    Ok(Function {
-        logical_id: id.to_owned(),
-        binary: binary_name(id, res),
-        timeout: Duration::from_secs(timeout),
-        memory_mb,
-        env,
-        routes: read_routes(id, props)?,
-    })
+    Ok(env)
 }
 
 /// A positive integer setting such as `Timeout: 10`; `None` when absent.
@@ -367,7 +376,7 @@ fn route_spec(
 
 /// A value shown in one line for error messages.
 fn yaml_inline(v: &Value) -> String {
-    serde_yaml::to_string(v)
+    serde_norway::to_string(v)
         .map(|s| s.trim().replace('\n', " "))
         .unwrap_or_else(|_| "?".to_owned())
 }

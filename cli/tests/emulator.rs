@@ -3,141 +3,41 @@
 //! real runtime in Lambda mode. Every test starts its own emulator on an OS-chosen port.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-#[path = "../../tests/support/dev_banner.rs"]
-mod dev_banner;
+use test_support::build::{build, Profile, Target};
+use test_support::dev::{Dev, DevCommand};
+use test_support::workspace_root;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const MINIAPP: &str = env!("CARGO_BIN_EXE_miniapp");
 
+/// How long `miniapp dev` may take to print its banner (the functions are prebuilt).
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/dev")
-        .join(name)
+    workspace_root().join("tests/fixtures/dev").join(name)
 }
 
-/// Builds `dev_function` once and returns the folder holding it (cargo's examples folder).
+/// The folder holding the `dev_function` example, built once per test process.
 fn bin_dir() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let out = Command::new(cargo)
-            .args(["build", "-p", "miniapp", "--example", "dev_function"])
-            .args(["--message-format=json-render-diagnostics"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run cargo to build dev_function: {e}"));
-        assert!(out.status.success(), "building dev_function failed");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let exe = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|m| m["target"]["name"] == "dev_function" && m["executable"].is_string())
-            .and_then(|m| m["executable"].as_str().map(PathBuf::from))
-            .unwrap_or_else(|| panic!("cargo reported no dev_function executable"));
-        exe.parent().map(Path::to_path_buf).unwrap_or_default()
-    })
-    .clone()
+    const DEV_FUNCTION: [Target; 1] = [Target::example("miniapp", "dev_function")];
+    let exe = build(&DEV_FUNCTION, Profile::of_this_test()).get("dev_function");
+    exe.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// A running `miniapp dev`; killed when dropped (a test that failed must not leak it).
-struct Dev {
-    child: Child,
-    url: String,
-    stdout: dev_banner::Lines,
-    _state: tempfile::TempDir,
-}
-
-impl Dev {
-    fn start(extra: &[&str]) -> Result<Self, Box<dyn std::error::Error>> {
-        Self::start_with_env(extra, &[])
-    }
-
-    fn start_with_env(
-        extra: &[&str],
-        env: &[(&str, &str)],
-    ) -> Result<Self, Box<dyn std::error::Error>> {
-        let state = tempfile::tempdir()?;
-        let mut child = dev_command(state.path(), extra, env)
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let Some(out) = child.stdout.take() else {
-            panic!("miniapp dev has no stdout");
-        };
-        let (rx, stdout) = dev_banner::follow(out);
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                return Err("miniapp dev printed no API line within 60 s".into());
-            }
-        };
-        Ok(Self {
-            child,
-            url,
-            stdout,
-            _state: state,
-        })
-    }
-
-    fn output(&self) -> String {
-        self.stdout.lock().map(|l| l.join("\n")).unwrap_or_default()
-    }
-
-    /// Sends `signal` (INT or TERM) and waits for the exit.
-    fn stop(&mut self, signal: &str) -> Result<ExitStatus, Box<dyn std::error::Error>> {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()?;
-        assert!(status.success(), "kill -{signal} failed");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(s) = self.child.try_wait()? {
-                return Ok(s);
-            }
-            if Instant::now() > deadline {
-                return Err(format!("miniapp dev still running 15 s after SIG{signal}").into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn dev_command(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(MINIAPP);
-    cmd.arg("dev");
-    if !extra.contains(&"--port") {
-        cmd.args(["--port", "0"]);
-    }
-    cmd.arg("--template")
-        .arg(fixture("echo.yaml"))
-        .arg("--bin-dir")
-        .arg(bin_dir())
-        .arg("--state-dir")
-        .arg(state.join(".miniapp"))
+/// `miniapp dev` over `echo.yaml` with the prebuilt `dev_function`, and `extra` arguments.
+fn dev(extra: &[&str]) -> DevCommand {
+    DevCommand::new(MINIAPP, fixture("echo.yaml"))
+        .bin_dir(bin_dir())
         .args(extra)
-        .current_dir(state)
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
-        .env_remove("ALIPAY_GATEWAY_URL")
-        .env_remove("MINIAPP_STORE")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null());
-    cmd
+}
+
+/// Starts [`dev`] and waits for its banner.
+fn start(extra: &[&str]) -> Dev {
+    dev(extra).start(READY_WITHIN)
 }
 
 async fn get(
@@ -152,7 +52,7 @@ async fn get(
 
 #[tokio::test]
 async fn request_becomes_event_and_response_comes_back() -> TestResult {
-    let dev = Dev::start(&[])?;
+    let dev = start(&[]);
     let client = reqwest::Client::new();
     let resp = client
         .post(format!("{}/echo/a%20b?x=1&x=2", dev.url))
@@ -209,7 +109,7 @@ async fn request_becomes_event_and_response_comes_back() -> TestResult {
 
 #[tokio::test]
 async fn parameter_overrides_reach_the_environment() -> TestResult {
-    let dev = Dev::start(&["--parameter-overrides", "Stage=test", "Greeting=hi"])?;
+    let dev = start(&["--parameter-overrides", "Stage=test", "Greeting=hi"]);
     let (_, _, v) = get(&format!("{}/echo/env?name=GREETING", dev.url)).await?;
     assert_eq!(v["value"], "hi-test");
     let (_, _, v) = get(&format!("{}/echo/env?name=TABLE", dev.url)).await?;
@@ -219,7 +119,7 @@ async fn parameter_overrides_reach_the_environment() -> TestResult {
 
 #[tokio::test]
 async fn concurrent_requests_run_in_parallel_processes() -> TestResult {
-    let dev = Dev::start(&["--max-processes", "6"])?;
+    let dev = start(&["--max-processes", "6"]);
     // A first batch starts the processes (cold starts are not what is measured here).
     let (_, cold_pids) = six_sleeps(&dev.url).await?;
     let started = Instant::now();
@@ -265,7 +165,7 @@ async fn six_sleeps(
 
 #[tokio::test]
 async fn pool_size_is_capped() -> TestResult {
-    let dev = Dev::start(&["--max-processes", "2"])?;
+    let dev = start(&["--max-processes", "2"]);
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let url = format!("{}/slow/sleep?ms=200", dev.url);
@@ -285,7 +185,7 @@ async fn pool_size_is_capped() -> TestResult {
 
 #[tokio::test]
 async fn crash_is_a_502_and_the_process_is_replaced() -> TestResult {
-    let dev = Dev::start(&[])?;
+    let dev = start(&[]);
     let (_, _, before) = get(&format!("{}/echo/x", dev.url)).await?;
     let (status, headers, body) = get(&format!("{}/echo/crash", dev.url)).await?;
     assert_eq!(status, 502, "{body}");
@@ -312,7 +212,7 @@ async fn crash_is_a_502_and_the_process_is_replaced() -> TestResult {
 
 #[tokio::test]
 async fn timeout_is_a_504_and_the_next_request_succeeds() -> TestResult {
-    let dev = Dev::start(&[])?;
+    let dev = start(&[]);
     let started = Instant::now();
     let (status, _, body) = get(&format!("{}/echo/sleep?ms=4000", dev.url)).await?;
     let elapsed = started.elapsed();
@@ -330,7 +230,7 @@ async fn timeout_is_a_504_and_the_next_request_succeeds() -> TestResult {
 
 #[tokio::test]
 async fn function_error_is_a_502_with_a_json_body() -> TestResult {
-    let dev = Dev::start(&[])?;
+    let dev = start(&[]);
     let (status, _, body) = get(&format!("{}/echo/panic", dev.url)).await?;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["error"]["code"], "FunctionError");
@@ -349,7 +249,7 @@ async fn function_error_is_a_502_with_a_json_body() -> TestResult {
 
 #[tokio::test]
 async fn init_failure_is_a_502_naming_the_reason() -> TestResult {
-    let dev = Dev::start(&["--parameter-overrides", "FailInit=1"])?;
+    let dev = start(&["--parameter-overrides", "FailInit=1"]);
     let (status, _, body) = get(&format!("{}/echo/x", dev.url)).await?;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["error"]["code"], "FunctionCrashed");
@@ -360,7 +260,7 @@ async fn init_failure_is_a_502_naming_the_reason() -> TestResult {
 
 #[tokio::test]
 async fn unknown_route_is_404_and_wrong_method_405() -> TestResult {
-    let dev = Dev::start(&[])?;
+    let dev = start(&[]);
     let (status, headers, body) = get(&format!("{}/nowhere", dev.url)).await?;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "RouteNotFound");
@@ -380,7 +280,7 @@ async fn unknown_route_is_404_and_wrong_method_405() -> TestResult {
 
 #[tokio::test]
 async fn bodies_over_lambdas_limit_are_413() -> TestResult {
-    let dev = Dev::start(&[])?;
+    let dev = start(&[]);
     let resp = reqwest::Client::new()
         .post(format!("{}/echo/x", dev.url))
         .body(vec![b'a'; 6 * 1024 * 1024 + 1])
@@ -397,10 +297,7 @@ fn run_to_end(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Result<(Option<i32>, String), Box<dyn std::error::Error>> {
-    let state = tempfile::tempdir()?;
-    let out = dev_command(state.path(), extra, env)
-        .stdout(Stdio::null())
-        .output()?;
+    let out = dev(extra).envs(env).run_to_end();
     Ok((
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -471,7 +368,7 @@ fn alive(pid: u32) -> bool {
 }
 
 async fn stops_cleanly_on(signal: &str) -> TestResult {
-    let mut dev = Dev::start(&[])?;
+    let mut dev = start(&[]);
     // Two processes of one function, and one of the other.
     let a = format!("{}/echo/sleep?ms=300", dev.url);
     let b = format!("{}/slow/x", dev.url);
@@ -479,12 +376,12 @@ async fn stops_cleanly_on(signal: &str) -> TestResult {
     for r in [r1, r2, r3] {
         assert_eq!(r?.0, 200);
     }
-    let children = children_of(dev.child.id());
+    let children = children_of(dev.id());
     assert!(
         children.len() >= 3,
         "expected at least 3 function processes, saw {children:?}"
     );
-    let status = dev.stop(signal)?;
+    let status = dev.stop(signal);
     assert_eq!(
         status.code(),
         Some(0),
@@ -513,15 +410,8 @@ async fn sigterm_stops_everything_and_exits_0() -> TestResult {
 
 #[test]
 fn a_build_failure_is_a_clear_error() -> TestResult {
-    let state = tempfile::tempdir()?;
-    let out = Command::new(MINIAPP)
-        .args(["dev", "--port", "0", "--template"])
-        .arg(fixture("missing-binary.yaml"))
-        .arg("--state-dir")
-        .arg(state.path().join(".miniapp"))
-        .current_dir(state.path())
-        .stdin(Stdio::null())
-        .output()?;
+    // No --bin-dir: `miniapp dev` builds, and the template names a binary nobody has.
+    let out = DevCommand::new(MINIAPP, fixture("missing-binary.yaml")).run_to_end();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("building the functions failed"), "{stderr}");

@@ -1,6 +1,9 @@
-//! Configuration (CONTRACT.md §1), read once at start into typed values.
+//! Configuration (docs/api.md §7), read once at start into typed values; the variables' names
+//! are in [`vars`], the store-choice rule shared with `miniapp dev` is [`store_choice`].
 //!
 //! A missing or malformed variable is one clear error naming it; key material is never echoed.
+
+pub mod vars;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,10 +22,17 @@ pub const DEFAULT_EMBEDDED_PATH: &str = ".miniapp/data.db";
 /// What is wrong with the configuration; Display is the one line printed at start.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// The named variable is required but not set.
     #[error("configuration: {0} is required but not set")]
     Missing(&'static str),
+    /// A variable's value is unusable.
     #[error("configuration: {var} is invalid: {reason}")]
-    Invalid { var: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with its value (never quoting key material).
+        reason: String,
+    },
 }
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -33,7 +43,7 @@ fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 /// Reads variables: the process environment in production, a map in tests.
-pub trait Env {
+pub trait EnvSource {
     /// The variable's value; empty values count as unset.
     fn get(&self, name: &str) -> Option<String>;
 }
@@ -41,23 +51,23 @@ pub trait Env {
 /// The process environment.
 pub struct ProcessEnv;
 
-impl Env for ProcessEnv {
+impl EnvSource for ProcessEnv {
     fn get(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.trim().is_empty())
     }
 }
 
-impl<F: Fn(&str) -> Option<String>> Env for F {
+impl<F: Fn(&str) -> Option<String>> EnvSource for F {
     fn get(&self, name: &str) -> Option<String> {
         self(name).filter(|v| !v.trim().is_empty())
     }
 }
 
-fn required(env: &dyn Env, var: &'static str) -> Result<String, ConfigError> {
+fn required(env: &dyn EnvSource, var: &'static str) -> Result<String, ConfigError> {
     env.get(var).ok_or(ConfigError::Missing(var))
 }
 
-fn positive_secs(env: &dyn Env, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+fn positive_secs(env: &dyn EnvSource, var: &'static str, default: u64) -> Result<u64, ConfigError> {
     match env.get(var) {
         None => Ok(default),
         Some(v) => match v.trim().parse::<u64>() {
@@ -80,15 +90,15 @@ pub struct CommonConfig {
     pub credential_ttl_secs: u64,
     /// `MINIAPP_SESSION_TTL_SECS`.
     pub session_ttl_secs: u64,
-    /// `MINIAPP_STORE` and the table variables.
+    /// The store [`store_choice`] selects, with its variables.
     pub store: StoreConfig,
 }
 
 impl CommonConfig {
     /// Reads the variables of both functions.
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let token_keys = TokenKeys::parse(&required(env, "MINIAPP_TOKEN_KEYS")?)
-            .map_err(|e| invalid("MINIAPP_TOKEN_KEYS", e.to_string()))?;
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let token_keys = TokenKeys::parse(&required(env, vars::MINIAPP_TOKEN_KEYS)?)
+            .map_err(|e| invalid(vars::MINIAPP_TOKEN_KEYS, e.to_string()))?;
         let store = StoreConfig {
             kind: store_kind(env)?,
             // Cursors are signed with a key derived from the token key, so no extra secret is
@@ -97,56 +107,93 @@ impl CommonConfig {
         };
         Ok(Self {
             token_keys,
-            credential_ttl_secs: positive_secs(env, "MINIAPP_CREDENTIAL_TTL_SECS", 3600)?,
-            session_ttl_secs: positive_secs(env, "MINIAPP_SESSION_TTL_SECS", 604_800)?,
+            credential_ttl_secs: positive_secs(env, vars::MINIAPP_CREDENTIAL_TTL_SECS, 3600)?,
+            session_ttl_secs: positive_secs(env, vars::MINIAPP_SESSION_TTL_SECS, 604_800)?,
             store,
         })
     }
 }
 
-fn store_kind(env: &dyn Env) -> Result<StoreKind, ConfigError> {
-    let tables_set = env.get("SESSIONS_TABLE").is_some();
-    let store = env.get("MINIAPP_STORE");
+/// The store the configuration selects, before the backend's own variables are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// DynamoDB.
+    DynamoDb,
+    /// The embedded store at the path `MINIAPP_STORE=embedded:<path>` names.
+    Embedded(PathBuf),
+    /// The embedded store at its default place ([`DEFAULT_EMBEDDED_PATH`] for the functions):
+    /// nothing selects a store.
+    EmbeddedDefault,
+}
+
+/// The one rule choosing the store, for the functions and `miniapp dev` alike:
+/// `MINIAPP_STORE` when set; else DynamoDB when `SESSIONS_TABLE` or a DynamoDB endpoint
+/// ([`dynamodb_endpoint`]) is set; else the embedded store.
+pub fn store_choice(env: &dyn EnvSource) -> Result<StoreChoice, ConfigError> {
+    let store = env.get(vars::MINIAPP_STORE);
     match store.as_deref().map(str::trim) {
-        Some("dynamodb") => dynamo_kind(env),
+        Some("dynamodb") => Ok(StoreChoice::DynamoDb),
         Some(v) if v.starts_with("embedded:") => {
             let path = &v["embedded:".len()..];
             if path.is_empty() {
                 return Err(invalid(
-                    "MINIAPP_STORE",
+                    vars::MINIAPP_STORE,
                     "embedded: needs a file path, e.g. embedded:.miniapp/data.db",
                 ));
             }
-            Ok(StoreKind::Embedded(PathBuf::from(path)))
+            Ok(StoreChoice::Embedded(PathBuf::from(path)))
         }
         Some(v) => Err(invalid(
-            "MINIAPP_STORE",
+            vars::MINIAPP_STORE,
             format!("{v:?} is neither \"dynamodb\" nor \"embedded:<path>\""),
         )),
-        None if tables_set => dynamo_kind(env),
-        None => Ok(StoreKind::Embedded(PathBuf::from(DEFAULT_EMBEDDED_PATH))),
+        None if env.get(vars::SESSIONS_TABLE).is_some() || dynamodb_endpoint(env).is_some() => {
+            Ok(StoreChoice::DynamoDb)
+        }
+        None => Ok(StoreChoice::EmbeddedDefault),
     }
 }
 
-fn dynamo_kind(env: &dyn Env) -> Result<StoreKind, ConfigError> {
-    let create_tables = match env.get("MINIAPP_CREATE_TABLES").as_deref().map(str::trim) {
+/// The DynamoDB endpoint the AWS SDK uses when one is set: `AWS_ENDPOINT_URL_DYNAMODB`, else
+/// `AWS_ENDPOINT_URL`.
+pub fn dynamodb_endpoint(env: &dyn EnvSource) -> Option<String> {
+    env.get(vars::AWS_ENDPOINT_URL_DYNAMODB)
+        .or_else(|| env.get(vars::AWS_ENDPOINT_URL))
+}
+
+fn store_kind(env: &dyn EnvSource) -> Result<StoreKind, ConfigError> {
+    match store_choice(env)? {
+        StoreChoice::DynamoDb => dynamo_kind(env),
+        StoreChoice::Embedded(path) => Ok(StoreKind::Embedded(path)),
+        StoreChoice::EmbeddedDefault => {
+            Ok(StoreKind::Embedded(PathBuf::from(DEFAULT_EMBEDDED_PATH)))
+        }
+    }
+}
+
+fn dynamo_kind(env: &dyn EnvSource) -> Result<StoreKind, ConfigError> {
+    let create_tables = match env
+        .get(vars::MINIAPP_CREATE_TABLES)
+        .as_deref()
+        .map(str::trim)
+    {
         None | Some("false") => false,
         Some("true") => true,
         Some(v) => {
             return Err(invalid(
-                "MINIAPP_CREATE_TABLES",
+                vars::MINIAPP_CREATE_TABLES,
                 format!("{v:?} is neither true nor false"),
             ))
         }
     };
     // Without a region the SDK would ask instance metadata for one: a network probe at every
     // cold start outside AWS (Lambda always sets AWS_REGION).
-    if env.get("AWS_REGION").is_none() && env.get("AWS_DEFAULT_REGION").is_none() {
-        return Err(ConfigError::Missing("AWS_REGION"));
+    if env.get(vars::AWS_REGION).is_none() && env.get(vars::AWS_DEFAULT_REGION).is_none() {
+        return Err(ConfigError::Missing(vars::AWS_REGION));
     }
     Ok(StoreKind::Dynamo {
-        sessions_table: required(env, "SESSIONS_TABLE")?,
-        data_table: required(env, "DATA_TABLE")?,
+        sessions_table: required(env, vars::SESSIONS_TABLE)?,
+        data_table: required(env, vars::DATA_TABLE)?,
         create_tables,
     })
 }
@@ -154,30 +201,32 @@ fn dynamo_kind(env: &dyn Env) -> Result<StoreKind, ConfigError> {
 /// What the session function needs on top of [`CommonConfig`].
 #[derive(Debug)]
 pub struct SessionConfig {
+    /// What both functions need.
     pub common: CommonConfig,
+    /// The Alipay client's configuration.
     pub alipay: AlipayConfig,
 }
 
 impl SessionConfig {
     /// Reads the session function's variables.
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let app_id = required(env, "ALIPAY_APP_ID")?;
-        let private = required(env, "ALIPAY_APP_PRIVATE_KEY")?;
-        let app_private_key = AppPrivateKey::parse(&private, "ALIPAY_APP_PRIVATE_KEY")
-            .map_err(|e| invalid("ALIPAY_APP_PRIVATE_KEY", e.to_string()))?;
-        let public = required(env, "ALIPAY_PUBLIC_KEY")?;
-        let alipay_public_key = AlipayPublicKey::parse(&public, "ALIPAY_PUBLIC_KEY")
-            .map_err(|e| invalid("ALIPAY_PUBLIC_KEY", e.to_string()))?;
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let app_id = required(env, vars::ALIPAY_APP_ID)?;
+        let private = required(env, vars::ALIPAY_APP_PRIVATE_KEY)?;
+        let app_private_key = AppPrivateKey::parse(&private, vars::ALIPAY_APP_PRIVATE_KEY)
+            .map_err(|e| invalid(vars::ALIPAY_APP_PRIVATE_KEY, e.to_string()))?;
+        let public = required(env, vars::ALIPAY_PUBLIC_KEY)?;
+        let alipay_public_key = AlipayPublicKey::parse(&public, vars::ALIPAY_PUBLIC_KEY)
+            .map_err(|e| invalid(vars::ALIPAY_PUBLIC_KEY, e.to_string()))?;
         let gateway_url = env
-            .get("ALIPAY_GATEWAY_URL")
+            .get(vars::ALIPAY_GATEWAY_URL)
             .unwrap_or_else(|| DEFAULT_GATEWAY_URL.to_owned());
-        let timeout_ms = match env.get("ALIPAY_TIMEOUT_MS") {
+        let timeout_ms = match env.get(vars::ALIPAY_TIMEOUT_MS) {
             None => 5000,
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) if (1..=120_000).contains(&n) => n,
                 _ => {
                     return Err(invalid(
-                        "ALIPAY_TIMEOUT_MS",
+                        vars::ALIPAY_TIMEOUT_MS,
                         format!("{v:?} is not a number of milliseconds between 1 and 120000"),
                     ))
                 }
@@ -238,6 +287,34 @@ mod tests {
             create_tables: true,
         };
         assert_eq!(c.store.kind, want);
+    }
+
+    #[test]
+    fn one_rule_chooses_the_store() {
+        let choice = |pairs: &[(&str, &str)]| store_choice(&env(pairs));
+        assert_eq!(choice(&[]), Ok(StoreChoice::EmbeddedDefault));
+        assert_eq!(
+            choice(&[("SESSIONS_TABLE", "s")]),
+            Ok(StoreChoice::DynamoDb)
+        );
+        let endpoint = ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:5000");
+        assert_eq!(choice(&[endpoint]), Ok(StoreChoice::DynamoDb));
+        assert_eq!(
+            choice(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]),
+            Ok(StoreChoice::DynamoDb)
+        );
+        assert_eq!(
+            choice(&[endpoint, ("MINIAPP_STORE", "embedded:/x/d.db")]),
+            Ok(StoreChoice::Embedded("/x/d.db".into()))
+        );
+        assert_eq!(
+            choice(&[("MINIAPP_STORE", " dynamodb ")]),
+            Ok(StoreChoice::DynamoDb)
+        );
+        assert_eq!(
+            dynamodb_endpoint(&env(&[endpoint, ("AWS_ENDPOINT_URL", "http://other")])).as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Stateless STS-style credentials (CONTRACT.md §4, §6).
+//! Stateless STS-style credentials (docs/api.md §3, §5).
 //!
 //! A security token is `v1.<kid>.<base64url(payload)>.<base64url(mac)>`:
 //! - `payload` is binary: `exp` (i64, big endian), then `sid`, `uid` and `akid`, each a
@@ -12,8 +12,6 @@
 //! server key can compute, so the db function re-derives it from the token alone. The two
 //! HMAC inputs start with different domain labels, so a token MAC is never a secret.
 
-use std::fmt;
-
 use aws_lc_rs::hmac;
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, URL_SAFE_NO_PAD};
@@ -22,8 +20,9 @@ use base64::Engine;
 use serde_json::json;
 use thiserror::Error;
 
-use crate::ids::{SessionId, UserId};
-use crate::secret::{SecretBytes, SecretString};
+use crate::config::vars;
+use crate::ids::{random_bytes, SessionId, UserId};
+use crate::secret::{SecretBytes, SecretString, SecurityToken};
 use crate::time_fmt::Timestamp;
 
 /// Prefix of every access key id (the contract requires `STS.`).
@@ -44,35 +43,70 @@ const MAX_KID_LEN: usize = 32;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum TokenKeysError {
     /// Nothing but whitespace.
-    #[error("MINIAPP_TOKEN_KEYS is empty: expected a comma-separated list of kid:base64key")]
+    #[error(
+        "{var} is empty: expected a comma-separated list of kid:base64key",
+        var = vars::MINIAPP_TOKEN_KEYS
+    )]
     Empty,
     /// An empty entry between commas.
-    #[error("MINIAPP_TOKEN_KEYS entry {index} is empty (stray comma?)")]
-    EmptyEntry { index: usize },
+    #[error("{var} entry {index} is empty (stray comma?)", var = vars::MINIAPP_TOKEN_KEYS)]
+    EmptyEntry {
+        /// The entry's position in the list, from 1.
+        index: usize,
+    },
     /// An entry without `kid:`.
-    #[error("MINIAPP_TOKEN_KEYS entry {index} has no ':' between kid and base64 key")]
-    MissingColon { index: usize },
+    #[error(
+        "{var} entry {index} has no ':' between kid and base64 key",
+        var = vars::MINIAPP_TOKEN_KEYS
+    )]
+    MissingColon {
+        /// The entry's position in the list, from 1.
+        index: usize,
+    },
     /// A kid outside `[A-Za-z0-9_-]{1,32}`. Not quoted: a key pasted in the wrong place
     /// must not reach the log.
     #[error(
-        "MINIAPP_TOKEN_KEYS entry {index}: the kid ({len} characters before ':') must match ^[A-Za-z0-9_-]{{1,32}}$"
+        "{var} entry {index}: the kid ({len} characters before ':') must match ^[A-Za-z0-9_-]{{1,32}}$",
+        var = vars::MINIAPP_TOKEN_KEYS
     )]
-    InvalidKid { index: usize, len: usize },
+    InvalidKid {
+        /// The entry's position in the list, from 1.
+        index: usize,
+        /// How many characters precede the `:`.
+        len: usize,
+    },
     /// A key that is not base64 (standard or URL-safe, padded or not).
-    #[error("MINIAPP_TOKEN_KEYS entry {index} (kid {kid:?}): the key is not valid base64")]
-    InvalidBase64 { index: usize, kid: String },
+    #[error(
+        "{var} entry {index} (kid {kid:?}): the key is not valid base64",
+        var = vars::MINIAPP_TOKEN_KEYS
+    )]
+    InvalidBase64 {
+        /// The entry's position in the list, from 1.
+        index: usize,
+        /// The entry's key id.
+        kid: String,
+    },
     /// A key shorter than [`MIN_KEY_BYTES`].
     #[error(
-        "MINIAPP_TOKEN_KEYS entry {index} (kid {kid:?}): the key is {len} bytes, at least 32 are required"
+        "{var} entry {index} (kid {kid:?}): the key is {len} bytes, at least 32 are required",
+        var = vars::MINIAPP_TOKEN_KEYS
     )]
     KeyTooShort {
+        /// The entry's position in the list, from 1.
         index: usize,
+        /// The entry's key id.
         kid: String,
+        /// The key's length in bytes.
         len: usize,
     },
     /// The same kid twice.
-    #[error("MINIAPP_TOKEN_KEYS entry {index}: kid {kid:?} is listed twice")]
-    DuplicateKid { index: usize, kid: String },
+    #[error("{var} entry {index}: kid {kid:?} is listed twice", var = vars::MINIAPP_TOKEN_KEYS)]
+    DuplicateKid {
+        /// The entry's position in the list, from 1.
+        index: usize,
+        /// The entry's key id.
+        kid: String,
+    },
 }
 
 /// Why a security token was refused. Messages never quote the token.
@@ -92,22 +126,17 @@ pub enum TokenError {
     AccessKeyIdMismatch,
 }
 
+/// One HMAC key and its id (aws-lc's `hmac::Key` prints its algorithm only).
+#[derive(Debug)]
 struct TokenKey {
     kid: String,
     key: hmac::Key,
 }
 
 /// The server's HMAC keys, parsed once at start. The first signs; all verify.
+#[derive(Debug)]
 pub struct TokenKeys {
     keys: Vec<TokenKey>,
-}
-
-impl fmt::Debug for TokenKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenKeys")
-            .field("kids", &self.kids().collect::<Vec<_>>())
-            .finish()
-    }
 }
 
 /// Accepts standard or URL-safe base64, padded or not: keys come from `openssl rand -base64`
@@ -186,14 +215,14 @@ fn parse_entry(index: usize, entry: &str) -> Result<TokenKey, TokenKeysError> {
 }
 
 /// Credentials as `POST /session` and `POST /session/refresh` hand them out.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Credentials {
     /// `STS.` followed by 24 random base64url characters.
     pub access_key_id: String,
     /// The signing secret; sent to the client once, never logged.
     pub access_key_secret: SecretString,
     /// Opaque to the client; carries and binds session, user, access key id and expiry.
-    pub security_token: String,
+    pub security_token: SecurityToken,
     /// When these credentials stop being accepted (except by `POST /session/refresh`).
     pub expiration: Timestamp,
 }
@@ -205,25 +234,14 @@ impl Credentials {
         json!({
             "accessKeyId": self.access_key_id,
             "accessKeySecret": self.access_key_secret.expose(),
-            "securityToken": self.security_token,
+            "securityToken": self.security_token.expose(),
             "expiration": self.expiration.rfc3339(),
         })
     }
 }
 
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("access_key_secret", &"<redacted>")
-            .field("security_token", &"<redacted>")
-            .field("expiration", &self.expiration)
-            .finish()
-    }
-}
-
 /// What a valid security token says, plus the secret re-derived from it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct VerifiedToken {
     /// The session the credentials belong to.
     pub session_id: SessionId,
@@ -235,18 +253,6 @@ pub struct VerifiedToken {
     pub expiration: Timestamp,
     /// The access key secret, re-derived with the server key.
     pub secret: SecretString,
-}
-
-impl fmt::Debug for VerifiedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifiedToken")
-            .field("session_id", &self.session_id)
-            .field("user_id", &self.user_id)
-            .field("access_key_id", &self.access_key_id)
-            .field("expiration", &self.expiration)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
 }
 
 /// When new credentials expire: the earlier of `now + credential_ttl_secs` and the session's end.
@@ -283,7 +289,10 @@ pub fn issue(
     let mac = hmac::sign(&signer.key, &token_mac_input(&signed_part));
     Credentials {
         access_key_secret: derive_secret(&signer.key, &payload),
-        security_token: format!("{signed_part}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref())),
+        security_token: SecurityToken::new(format!(
+            "{signed_part}.{}",
+            URL_SAFE_NO_PAD.encode(mac.as_ref())
+        )),
         access_key_id,
         expiration,
     }
@@ -324,9 +333,7 @@ pub fn verify_token(
 }
 
 fn new_access_key_id() -> String {
-    let mut bytes = [0u8; ACCESS_KEY_RANDOM_BYTES];
-    // aws-lc's DRBG only fails if the OS has no entropy source at all.
-    aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator is unavailable");
+    let bytes = random_bytes::<ACCESS_KEY_RANDOM_BYTES>();
     format!("{ACCESS_KEY_ID_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
@@ -530,8 +537,8 @@ mod tests {
         let c = issue(&k, &sid, &uid, exp);
         assert!(c.access_key_id.starts_with("STS."));
         assert_eq!(c.access_key_id.len(), 28);
-        assert!(c.security_token.starts_with("v1.k1."));
-        let v = verify_token(&k, &c.security_token, &c.access_key_id);
+        assert!(c.security_token.expose().starts_with("v1.k1."));
+        let v = verify_token(&k, c.security_token.expose(), &c.access_key_id);
         let v = v.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(v.session_id, sid);
         assert_eq!(v.user_id, uid);
@@ -547,7 +554,7 @@ mod tests {
         let a = issue(&k, &sid, &uid, Timestamp::from_unix(10));
         let b = issue(&k, &sid, &uid, Timestamp::from_unix(10));
         assert_ne!(a.access_key_id, b.access_key_id);
-        assert_ne!(a.access_key_secret, b.access_key_secret);
+        assert_ne!(a.access_key_secret.expose(), b.access_key_secret.expose());
     }
 
     /// Re-signs a forged payload with a different key: the MAC must not verify.
@@ -567,7 +574,7 @@ mod tests {
         let (sid, uid) = ids();
         let other_sid = SessionId::generate();
         let c = issue(&k, &sid, &uid, Timestamp::from_unix(1000));
-        let parts = split_token(&c.security_token).unwrap_or_else(|e| panic!("{e}"));
+        let parts = split_token(c.security_token.expose()).unwrap_or_else(|e| panic!("{e}"));
         let payload = URL_SAFE_NO_PAD.decode(parts.payload).unwrap_or_default();
         let orig = Claims::decode(&payload).unwrap_or_else(|e| panic!("{e}"));
         let variants = [
@@ -596,7 +603,7 @@ mod tests {
             assert_eq!(got, Err(TokenError::BadMac));
         }
         // The access key id presented must be the one bound into the token.
-        let got = verify_token(&k, &c.security_token, "STS.other").map(|_| ());
+        let got = verify_token(&k, c.security_token.expose(), "STS.other").map(|_| ());
         assert_eq!(got, Err(TokenError::AccessKeyIdMismatch));
         // A token MACed with another server's key under our kid is refused.
         let forged = forge(&k, &orig, &keys(&format!("k1:{}", &K2[3..])));
@@ -618,7 +625,7 @@ mod tests {
         let k = keys(K1);
         let (sid, uid) = ids();
         let c = issue(&k, &sid, &uid, Timestamp::from_unix(1000));
-        let t = &c.security_token;
+        let t = c.security_token.expose();
         let akid = &c.access_key_id;
         let retired = verify_token(&keys(K2), t, akid).map(|_| ());
         assert_eq!(retired, Err(TokenError::UnknownKey("k1".into())));
@@ -660,11 +667,11 @@ mod tests {
         let k = keys(K1);
         let (sid, uid) = ids();
         let c = issue(&k, &sid, &uid, Timestamp::from_unix(1000));
-        let v =
-            verify_token(&k, &c.security_token, &c.access_key_id).unwrap_or_else(|e| panic!("{e}"));
+        let v = verify_token(&k, c.security_token.expose(), &c.access_key_id)
+            .unwrap_or_else(|e| panic!("{e}"));
         let printed = format!("{c:?} {v:?}");
         assert!(!printed.contains(c.access_key_secret.expose()));
-        assert!(!printed.contains(&c.security_token));
+        assert!(!printed.contains(c.security_token.expose()));
         assert!(printed.contains(&c.access_key_id));
         let j = c.to_json();
         assert_eq!(j["accessKeySecret"], c.access_key_secret.expose());

@@ -1,5 +1,5 @@
 //! The one request/response boundary that both runtime modes (Lambda and HTTP server) adapt
-//! to, and the contract's error codes (CONTRACT.md §3).
+//! to, and the contract's error codes (docs/api.md §2).
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -14,6 +14,7 @@ pub const MAX_BODY_BYTES: usize = 262_144;
 /// A request as both modes hand it to the handler.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The request method.
     pub method: Method,
     /// The path as sent, still percent-encoded (it is what the client signed).
     pub raw_path: String,
@@ -27,6 +28,7 @@ pub struct Request {
     pub body_too_large: bool,
     /// The server's own request id (Lambda request id, `x-fc-request-id`, or generated).
     pub request_id: String,
+    /// The client's address, as the platform or the socket reports it.
     pub source_ip: Option<IpAddr>,
 }
 
@@ -44,13 +46,18 @@ pub struct LogFields {
 /// A response as both modes send it.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The status.
     pub status: StatusCode,
+    /// The headers.
     pub headers: HeaderMap,
+    /// The body.
     pub body: Bytes,
+    /// What the access log line records (not sent).
     pub log: LogFields,
 }
 
 impl Response {
+    /// An empty response with `status`.
     pub fn new(status: StatusCode) -> Self {
         Self {
             status,
@@ -83,53 +90,71 @@ impl Response {
         r.log.error_code = Some(code.as_str());
         r
     }
-
-    /// Sets `x-request-id`; every response carries it.
-    pub fn with_request_id(mut self, request_id: &str) -> Self {
-        if let Ok(v) = HeaderValue::from_str(request_id) {
-            self.headers.insert("x-request-id", v);
-        }
-        self
-    }
 }
 
 /// The single boundary: both runtime adapters call this and nothing else.
 pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
     fn call(&self, req: Request) -> impl Future<Output = Response> + Send;
 }
 
-/// Every error code of CONTRACT.md §3, each with its fixed status.
+/// Every error code of docs/api.md §2.2, each with its fixed status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
+    /// 400: valid JSON of the wrong shape, a malformed conditional header, an unreadable body.
     InvalidRequest,
+    /// 400: the body is empty, not JSON, or nested too deep.
     InvalidJson,
+    /// 400: `{collection}` is not a valid collection name.
     InvalidCollection,
+    /// 400: `{id}` is not a valid item id.
     InvalidId,
+    /// 400: a bad escape in the path or query, a bad list parameter, or a bad cursor.
     InvalidQuery,
+    /// 401: a signing header is absent.
     MissingAuthorization,
+    /// 401: `Authorization` or the date header does not parse, or one is repeated.
     InvalidAuthorization,
+    /// 401: a token this service did not issue (or issued for another key id).
     InvalidSecurityToken,
+    /// 401: the credentials have expired.
     CredentialsExpired,
+    /// 401: the request date is too far from the server clock.
     RequestExpired,
+    /// 401: the signature is not the HMAC of the string to sign.
     SignatureDoesNotMatch,
+    /// 401: the session was ended.
     SessionRevoked,
+    /// 401: the session has expired or is unknown.
     SessionExpired,
+    /// 401: Alipay refused the auth code.
     AuthCodeInvalid,
+    /// 404: no such item.
     NotFound,
+    /// 404: no route of this function has this path.
     RouteNotFound,
+    /// 405: the path routes, the method does not.
     MethodNotAllowed,
+    /// 412: a conditional header does not hold.
     PreconditionFailed,
+    /// 413: the body or the item's data is over its limit.
     PayloadTooLarge,
+    /// 429: reserved (no rate limits today), sent with `Retry-After: 1`.
     TooManyRequests,
+    /// 502: Alipay's gateway failed or answered with an error.
     UpstreamError,
+    /// 502: Alipay's answer failed signature verification.
     UpstreamSignatureInvalid,
+    /// 503: the store failed or could not be reached.
     StorageUnavailable,
+    /// 504: Alipay's gateway did not answer in time.
     UpstreamTimeout,
     /// Not in the contract's table: a bug of ours. Kept for completeness; handlers avoid it.
     InternalError,
 }
 
 impl ErrorCode {
+    /// Every code, in the order of the table.
     pub const ALL: [ErrorCode; 25] = [
         Self::InvalidRequest,
         Self::InvalidJson,
@@ -158,6 +183,7 @@ impl ErrorCode {
         Self::InternalError,
     ];
 
+    /// The code as the error body spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "InvalidRequest",
@@ -188,6 +214,7 @@ impl ErrorCode {
         }
     }
 
+    /// The HTTP status that goes with the code.
     pub fn status(self) -> StatusCode {
         match self {
             Self::InvalidRequest

@@ -7,14 +7,29 @@ use thiserror::Error;
 /// Why an identifier was refused.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum IdError {
+    /// A collection name (`InvalidCollection`).
     #[error("collection {0:?} must match ^[A-Za-z0-9_-]{{1,64}}$")]
     Collection(String),
+    /// An item id (`InvalidId`).
     #[error("id {0:?} must match ^[A-Za-z0-9_.-]{{1,128}}$ and be neither \".\" nor \"..\"")]
     Item(String),
+    /// A user id.
     #[error("user id {0:?} must be 1 to 128 printable ASCII characters")]
     User(String),
+    /// A session id.
     #[error("session id {0:?} is not one this service issues")]
     Session(String),
+}
+
+/// `N` bytes from the system's CSPRNG, for ids and access key ids.
+#[allow(
+    clippy::expect_used,
+    reason = "aws-lc's DRBG fails only when the OS has no entropy source at all"
+)]
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator is unavailable");
+    bytes
 }
 
 fn all_bytes(s: &str, ok: impl Fn(u8) -> bool) -> bool {
@@ -35,6 +50,7 @@ impl UserId {
             Err(IdError::User(s.to_owned()))
         }
     }
+    /// The id as Alipay sent it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -46,6 +62,7 @@ impl UserId {
 }
 
 impl fmt::Debug for UserId {
+    // A user id is personal data: logs and debug output carry its stable hash instead.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "UserId({})", self.log_hash())
     }
@@ -68,11 +85,10 @@ impl SessionId {
     /// A fresh id from the system's CSPRNG.
     pub fn generate() -> Self {
         use base64::Engine;
-        let mut bytes = [0u8; Self::RANDOM_BYTES];
-        // aws-lc's DRBG only fails if the OS has no entropy source at all.
-        aws_lc_rs::rand::fill(&mut bytes).expect("system random number generator is unavailable");
+        let bytes = random_bytes::<{ Self::RANDOM_BYTES }>();
         Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
     }
+    /// Accepts only the form [`SessionId::generate`] makes.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let ok = s.len() == Self::ENCODED_LEN
             && all_bytes(s, |b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -82,6 +98,7 @@ impl SessionId {
             Err(IdError::Session(s.to_owned()))
         }
     }
+    /// The id's text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -105,6 +122,7 @@ impl fmt::Display for SessionId {
 pub struct Collection(String);
 
 impl Collection {
+    /// Accepts `^[A-Za-z0-9_-]{1,64}$`.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let ok = (1..=64).contains(&s.len())
             && all_bytes(s, |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -114,6 +132,7 @@ impl Collection {
             Err(IdError::Collection(s.to_owned()))
         }
     }
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -130,6 +149,7 @@ impl fmt::Display for Collection {
 pub struct ItemId(String);
 
 impl ItemId {
+    /// Accepts `^[A-Za-z0-9_.-]{1,128}$` except `.` and `..`.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let ok = (1..=128).contains(&s.len())
             && s != "."
@@ -147,6 +167,7 @@ impl ItemId {
     pub fn generate() -> Self {
         Self(uuid::Uuid::now_v7().to_string())
     }
+    /// The id's text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -163,15 +184,18 @@ impl fmt::Display for ItemId {
 pub struct Version(u64);
 
 impl Version {
+    /// A new item's version.
     pub const FIRST: Version = Version(1);
 
     /// Versions start at 1; 0 names no version that can exist.
     pub fn new(v: u64) -> Option<Self> {
         (v >= 1).then_some(Self(v))
     }
+    /// The number.
     pub fn get(self) -> u64 {
         self.0
     }
+    /// The version after this one.
     pub fn next(self) -> Self {
         Self(self.0 + 1)
     }

@@ -5,16 +5,19 @@ use thiserror::Error;
 
 use crate::alipay::{AlipayClient, AlipayError};
 use crate::api::{DbApi, SessionApi};
-use crate::config::{CommonConfig, ConfigError, Env, SessionConfig};
+use crate::config::{CommonConfig, ConfigError, EnvSource, SessionConfig};
 use crate::store::{Store, StoreError};
 
 /// Why a function could not start; Display is the one line reported.
 #[derive(Debug, Error)]
 pub enum InitError {
+    /// The configuration is missing or malformed.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The Alipay client could not be built.
     #[error("alipay client: {0}")]
     Alipay(#[from] AlipayError),
 }
@@ -29,8 +32,9 @@ async fn open_store(config: &CommonConfig) -> Result<Store, InitError> {
     Ok(store)
 }
 
-/// aws-lc seeds its random generator on first use, from CPU jitter where the VM offers no
-/// faster source (about 30 ms measured here): pay that during init, not in the first login.
+/// aws-lc seeds its random generator on first use, from the kernel's getrandom (the build
+/// turns its CPU-jitter source off: `.cargo/config.toml`, docs/benchmarks.md): pay that first
+/// seeding during init, not in the first login.
 fn seed_random_generator() {
     let mut byte = [0u8; 1];
     if aws_lc_rs::rand::fill(&mut byte).is_err() {
@@ -39,7 +43,7 @@ fn seed_random_generator() {
 }
 
 /// Builds the session function's handler from the environment.
-pub async fn session_api(env: &dyn Env) -> Result<SessionApi, InitError> {
+pub async fn session_api(env: &dyn EnvSource) -> Result<SessionApi, InitError> {
     seed_random_generator();
     let config = SessionConfig::from_env(env)?;
     let alipay = AlipayClient::new(config.alipay.clone())?;
@@ -48,7 +52,7 @@ pub async fn session_api(env: &dyn Env) -> Result<SessionApi, InitError> {
 }
 
 /// Builds the db function's handler from the environment.
-pub async fn db_api(env: &dyn Env) -> Result<DbApi, InitError> {
+pub async fn db_api(env: &dyn EnvSource) -> Result<DbApi, InitError> {
     let config = CommonConfig::from_env(env)?;
     let store = open_store(&config).await?;
     Ok(DbApi::new(config, store))

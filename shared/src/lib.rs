@@ -3,6 +3,8 @@
 //!
 //! One module per concern; the functions' binaries are thin `main`s over [`runtime`] and [`api`].
 
+#![warn(missing_docs)]
+
 pub mod alipay;
 pub mod api;
 pub mod config;
@@ -11,6 +13,7 @@ pub mod http;
 pub mod ids;
 pub mod init;
 pub mod login;
+pub mod percent;
 pub mod runtime;
 pub mod secret;
 pub mod signing;

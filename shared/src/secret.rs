@@ -1,14 +1,19 @@
-//! Secrets as types that cannot be printed: `Debug` and `Display` redact, memory is zeroed on drop.
+//! Secrets as types that cannot be printed: `Debug` redacts, there is no `Display`, memory is
+//! zeroed on drop, and there is no `==` (it would not be constant-time; compare `expose()`d
+//! bytes where a test must).
+//!
+//! Structs that hold these derive `Debug` and stay redacted.
 
 use std::fmt;
 
 use zeroize::Zeroizing;
 
 /// A secret string (an access key secret, a private key's text, an auth code).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SecretString(Zeroizing<String>);
 
 impl SecretString {
+    /// Wraps a secret.
     pub fn new(s: String) -> Self {
         Self(Zeroizing::new(s))
     }
@@ -24,23 +29,24 @@ impl From<String> for SecretString {
     }
 }
 
+impl From<&str> for SecretString {
+    fn from(s: &str) -> Self {
+        Self::new(s.to_owned())
+    }
+}
+
 impl fmt::Debug for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretString(<redacted>)")
     }
 }
 
-impl fmt::Display for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// Secret key material.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SecretBytes(Zeroizing<Vec<u8>>);
 
 impl SecretBytes {
+    /// Wraps key material.
     pub fn new(b: Vec<u8>) -> Self {
         Self(Zeroizing::new(b))
     }
@@ -56,6 +62,40 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
+/// A security token (`x-miniapp-security-token`). It travels with every request, but with a
+/// leaked access key secret it is a working credential, so it is kept out of logs like one.
+#[derive(Clone)]
+pub struct SecurityToken(SecretString);
+
+impl SecurityToken {
+    /// Wraps a token.
+    pub fn new(token: String) -> Self {
+        Self(SecretString::new(token))
+    }
+    /// The token's text; call only where it is sent or verified.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl From<String> for SecurityToken {
+    fn from(token: String) -> Self {
+        Self::new(token)
+    }
+}
+
+impl From<&str> for SecurityToken {
+    fn from(token: &str) -> Self {
+        Self::new(token.to_owned())
+    }
+}
+
+impl fmt::Debug for SecurityToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecurityToken(<redacted>)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,9 +103,12 @@ mod tests {
     #[test]
     fn secrets_do_not_print() {
         let s = SecretString::new("hunter2".into());
-        assert!(!format!("{s:?} {s}").contains("hunter2"));
+        assert!(!format!("{s:?}").contains("hunter2"));
         let b = SecretBytes::new(b"hunter2".to_vec());
         assert!(!format!("{b:?}").contains("104"));
         assert_eq!(s.expose(), "hunter2");
+        let t = SecurityToken::from("v1.k1.payload.mac");
+        assert!(!format!("{t:?}").contains("payload"));
+        assert_eq!(t.expose(), "v1.k1.payload.mac");
     }
 }

@@ -1,10 +1,7 @@
 //! The real client against the real stand-in on a loopback port: the app key signs requests,
 //! the gateway key signs answers, the client verifies them with the gateway's public key.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use miniapp_shared::alipay::standin::{self, StandinAnswer, StandinConfig, StandinHandle};
@@ -13,20 +10,22 @@ use miniapp_shared::alipay::{
     AlipayConfig, AlipayError, AlipayIdentity, AlipayPublicKey, AppPrivateKey,
 };
 use miniapp_shared::time_fmt::Timestamp;
+use test_support::fixtures;
 
 const APP_ID: &str = "2021000000000001";
 
 fn key_text(name: &str) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alipay/keys");
-    std::fs::read_to_string(dir.join(name)).unwrap()
+    fixtures::alipay(&format!("keys/{name}"))
 }
 
 fn private(name: &str) -> AppPrivateKey {
-    AppPrivateKey::parse(&key_text(name), "ALIPAY_APP_PRIVATE_KEY").unwrap()
+    AppPrivateKey::parse(&key_text(name), "ALIPAY_APP_PRIVATE_KEY")
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn public(name: &str) -> AlipayPublicKey {
-    AlipayPublicKey::parse(&key_text(name), "ALIPAY_PUBLIC_KEY").unwrap()
+    AlipayPublicKey::parse(&key_text(name), "ALIPAY_PUBLIC_KEY")
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn success(open_id: Option<&str>, user_id: Option<&str>, as_string: bool) -> StandinAnswer {
@@ -70,14 +69,18 @@ fn scripts() -> HashMap<String, StandinAnswer> {
 }
 
 async fn start_standin(scripts: HashMap<String, StandinAnswer>) -> StandinHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
     let config = StandinConfig {
         app_id: APP_ID.into(),
         app_public_key: public("app_public_spki.pem"),
         gateway_private_key: private("gateway_private_pkcs1.pem"),
         scripts,
     };
-    standin::start(listener, config).await.unwrap()
+    standin::start(listener, config)
+        .await
+        .unwrap_or_else(|e| panic!("the stand-in does not start: {e}"))
 }
 
 /// Generous, so that a loaded machine does not fail the tests that are not about timing.
@@ -96,7 +99,7 @@ fn client_with(
         gateway_url: gateway.url(),
         timeout,
     })
-    .unwrap()
+    .unwrap_or_else(|e| panic!("client: {e}"))
 }
 
 fn client(gateway: &StandinHandle) -> AlipayClient {
@@ -286,7 +289,7 @@ async fn refresh_token_round_trip() {
     let refresh = first.refresh_token.unwrap();
     let again = client.refresh(refresh.expose()).await.unwrap();
     assert_eq!(again.user_id, first.user_id);
-    assert_ne!(again.access_token, first.access_token);
+    assert_ne!(again.access_token.expose(), first.access_token.expose());
     assert_eq!(
         client.refresh("authusrRnot-issued").await.unwrap_err(),
         AlipayError::AuthCodeInvalid
@@ -339,22 +342,25 @@ async fn raw_exchange(gateway: &StandinHandle, method: &str, timestamp: Timestam
         ("grant_type", "authorization_code"),
         ("code", "both"),
     ];
-    let wire = signed_wire_request(&params, &private("app_private_pkcs1.pem")).unwrap();
+    let wire = signed_wire_request(&params, &private("app_private_pkcs1.pem"))
+        .unwrap_or_else(|e| panic!("signing: {e}"));
     let body = reqwest::Client::new()
         .post(format!("{}?{}", gateway.url(), wire.query))
         .header(
             "content-type",
             "application/x-www-form-urlencoded;charset=UTF-8",
         )
-        .body(wire.form_body)
+        .body(wire.form_body.expose().to_owned())
         .send()
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("posting to the stand-in: {e}"))
         .text()
         .await
-        .unwrap();
-    let node = extract_signed_node(&body, "alipay_system_oauth_token_response").unwrap();
-    verify_signed_node(&node, &public("gateway_public_spki.pem")).unwrap();
+        .unwrap_or_else(|e| panic!("reading the answer: {e}"));
+    let node = extract_signed_node(&body, "alipay_system_oauth_token_response")
+        .unwrap_or_else(|e| panic!("{e}: {body}"));
+    verify_signed_node(&node, &public("gateway_public_spki.pem"))
+        .unwrap_or_else(|e| panic!("the answer does not verify: {e}"));
     node.content.to_owned()
 }
 

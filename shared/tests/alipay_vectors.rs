@@ -1,10 +1,6 @@
 //! The Alipay vectors in `tests/fixtures/alipay` (made with the official SDKs, see its README)
 //! against our keys, sign content, RSA2, wire encoding and response verification.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-use std::path::PathBuf;
-
 use miniapp_shared::alipay::{
     beijing_timestamp, extract_signed_node, parse_beijing_timestamp, response_node_name, rsa2_sign,
     rsa2_verify, sign_content, signed_wire_request, verify_signed_node, AlipayPublicKey,
@@ -12,15 +8,14 @@ use miniapp_shared::alipay::{
 };
 use miniapp_shared::time_fmt::Timestamp;
 use serde_json::Value;
-
-fn fixture(name: &str) -> String {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/alipay");
-    std::fs::read_to_string(dir.join(name)).unwrap()
-}
+use test_support::fixtures::alipay as fixture;
 
 fn cases(file: &str) -> Vec<Value> {
-    let all: Value = serde_json::from_str(&fixture(file)).unwrap();
-    all["cases"].as_array().unwrap().clone()
+    let all: Value = serde_json::from_str(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let cases = all["cases"].as_array();
+    cases
+        .cloned()
+        .unwrap_or_else(|| panic!("{file} has no cases"))
 }
 
 fn text<'a>(case: &'a Value, field: &str) -> &'a str {
@@ -31,12 +26,13 @@ fn text<'a>(case: &'a Value, field: &str) -> &'a str {
 
 /// `params_in_sdk_order` as pairs, `sign` included (it is last).
 fn params(case: &Value) -> Vec<(String, String)> {
-    let pairs = case["params_in_sdk_order"].as_array().unwrap();
-    let pair = |p: &Value| {
-        (
-            p[0].as_str().unwrap().to_owned(),
-            p[1].as_str().unwrap().to_owned(),
-        )
+    let bad = || -> ! { panic!("params_in_sdk_order in {}", case["name"]) };
+    let pairs = case["params_in_sdk_order"]
+        .as_array()
+        .unwrap_or_else(|| bad());
+    let pair = |p: &Value| match (p[0].as_str(), p[1].as_str()) {
+        (Some(k), Some(v)) => (k.to_owned(), v.to_owned()),
+        _ => bad(),
     };
     pairs.iter().map(pair).collect()
 }
@@ -57,12 +53,14 @@ fn gateway_signature(case: &Value) -> &str {
 
 fn private(prefix: &str, form: &str) -> AppPrivateKey {
     let name = format!("keys/{prefix}_private_{form}");
-    AppPrivateKey::parse(&fixture(&name), "ALIPAY_APP_PRIVATE_KEY").unwrap()
+    AppPrivateKey::parse(&fixture(&name), "ALIPAY_APP_PRIVATE_KEY")
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn public(prefix: &str, form: &str) -> AlipayPublicKey {
     let name = format!("keys/{prefix}_public_{form}");
-    AlipayPublicKey::parse(&fixture(&name), "ALIPAY_PUBLIC_KEY").unwrap()
+    AlipayPublicKey::parse(&fixture(&name), "ALIPAY_PUBLIC_KEY")
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 const PRIVATE_FORMS: [&str; 4] = ["pkcs1.pem", "pkcs8.pem", "pkcs1.b64", "pkcs8.b64"];
@@ -183,7 +181,10 @@ fn every_key_form_loads_and_forms_agree() {
 }
 
 fn assert_names_var(result: Result<(), KeyError>, var: &str, key_text: &str) {
-    let message = result.unwrap_err().to_string();
+    let Err(error) = result else {
+        panic!("a malformed key for {var} was accepted")
+    };
+    let message = error.to_string();
     assert!(message.starts_with(&format!("{var}: ")), "{message}");
     // No run of the key's base64 leaks into the message.
     let body: String = key_text
@@ -192,7 +193,7 @@ fn assert_names_var(result: Result<(), KeyError>, var: &str, key_text: &str) {
         .collect();
     for chunk in body.as_bytes().chunks(12).filter(|c| c.len() == 12) {
         assert!(
-            !message.contains(std::str::from_utf8(chunk).unwrap()),
+            !message.contains(&*String::from_utf8_lossy(chunk)),
             "{message}"
         );
     }
@@ -259,7 +260,7 @@ fn wire_encoding_matches_the_vectors() {
             case["name"]
         );
         assert_eq!(
-            wire.form_body,
+            wire.form_body.expose(),
             text(&case["wire_post"], "form_body"),
             "{}",
             case["name"]

@@ -1,19 +1,22 @@
 //! Lambda mode end to end: the `echo_function` example runs as a real process against a test
 //! Runtime API server on loopback, which serves the fixture events and records the posts.
 
-mod runtime_support;
-
 use base64::Engine;
-use runtime_support::runtime_api::{PostKind, Posted, RuntimeApi, Scripted};
-use runtime_support::{fixture, fixture_names, Proc};
 use serde_json::{json, Value};
+use test_support::build::{build, Profile, Target};
+use test_support::fixtures::{event as fixture, event_names as fixture_names};
+use test_support::process::{Launch, Proc};
+use test_support::runtime_api::{PostKind, Posted, RuntimeApi, Scripted};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+/// The `echo_function` example (built once per test process) polling `endpoint`.
 fn spawn_against(endpoint: &str, extra: &[(&str, &str)]) -> Proc {
-    let mut envs = vec![("AWS_LAMBDA_RUNTIME_API", endpoint)];
-    envs.extend_from_slice(extra);
-    Proc::spawn(&envs)
+    const ECHO: [Target; 1] = [Target::example("miniapp-shared", "echo_function")];
+    Launch::new(build(&ECHO, Profile::of_this_test()).get("echo_function"))
+        .env("AWS_LAMBDA_RUNTIME_API", endpoint)
+        .envs(extra.iter().copied())
+        .spawn()
 }
 
 /// A small HTTP event for `method path?query` with an optional text body.
@@ -376,18 +379,10 @@ async fn access_line_per_invocation_without_secrets() {
     let ev = fixture("apigw-v2-put-db-todo.json");
     api.push(Scripted::event("logged", &ev));
     response_of(&api.next_post().await, "logged");
-    let line = proc
-        .wait_stdout(|l| l.contains("\"request_id\":\"logged\""))
-        .await;
-    let v: Value = serde_json::from_str(&line).unwrap_or_default();
+    let v = proc.log_of_request("logged").await;
     assert_eq!(v["method"], "PUT");
     assert_eq!(v["status"], 200);
     assert_eq!(v["route"], "/echo");
-    assert!(v["latency_ms"].is_u64(), "{line}");
-    for secret in ["Signature=", "fixture-token-not-real", "milk"] {
-        assert!(
-            proc.stdout_lines().iter().all(|l| !l.contains(secret)),
-            "{secret} leaked into the log"
-        );
-    }
+    assert!(v["latency_ms"].is_u64(), "{v}");
+    proc.assert_stdout_lacks(&["Signature=", "fixture-token-not-real", "milk"]);
 }

@@ -5,22 +5,26 @@
 //!
 //! Needs `moto_server`: run `bash scripts/ensure-venv.sh` first.
 
-#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
-
-mod support;
+// The cases are test bodies that `conformance!` turns into #[test] fns, which clippy cannot see:
+// a failed unwrap or expect in them is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
 use miniapp_shared::http::ErrorCode;
 use miniapp_shared::ids::{Collection, ItemId, SessionId, UserId, Version};
+use miniapp_shared::secret::SecretBytes;
 use miniapp_shared::store::{
     DynamoStore, JsonObject, ListQuery, Order, PutCondition, SessionRecord, Store, StoreConfig,
     StoreError, StoreKind, MAX_DATA_DYNAMO_BYTES, MAX_DATA_JSON_BYTES, SESSION_TTL_GRACE_SECS,
 };
 use miniapp_shared::time_fmt::Timestamp;
 use serde_json::{json, Value};
-use support::moto::MotoServer;
+use test_support::fixtures::CURSOR_KEY;
+use test_support::moto::MotoServer;
 
 /// A fixed "now" for the tests (2026-11-25T14:36:40Z).
 const T0: Timestamp = Timestamp::from_unix(1_795_617_400);
@@ -59,7 +63,7 @@ impl Backend {
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = StoreConfig {
             kind: StoreKind::Embedded(dir.path().join("nested/data.db")),
-            cursor_key: support::cursor_key(),
+            cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()),
         };
         let store = Store::open(&cfg).await.expect("open embedded store");
         Self {
@@ -69,27 +73,47 @@ impl Backend {
     }
 
     async fn dynamo(case: &str) -> Self {
-        let tag = format!("{case}-{}", support::unique_tag());
+        let tag = format!("{case}-{}", unique_tag());
         let store = dynamo_store(&shared_moto().endpoint(), &tag).await;
         Self { store, _dir: None }
     }
 }
 
-/// One moto_server for the whole test binary; it dies with the process (see `support::moto`).
+/// One moto_server for the whole test binary; it dies with the process (see
+/// `test_support::moto`).
 fn shared_moto() -> &'static MotoServer {
     static MOTO: OnceLock<MotoServer> = OnceLock::new();
     MOTO.get_or_init(MotoServer::start)
 }
 
+/// An SDK configuration for a local server, set explicitly (not through the process
+/// environment) so that parallel tests cannot disturb each other and nothing probes instance
+/// metadata.
+async fn local_sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "store-tests"))
+        .load()
+        .await
+}
+
+/// A short random tag, so that the tables of parallel tests never meet.
+fn unique_tag() -> String {
+    let mut bytes = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut bytes).expect("random");
+    hex::encode(bytes)
+}
+
 async fn dynamo_store(endpoint: &str, tag: &str) -> Store {
-    let sdk = support::local_sdk_config(endpoint).await;
+    let sdk = local_sdk_config(endpoint).await;
     let cfg = StoreConfig {
         kind: StoreKind::Dynamo {
             sessions_table: format!("sessions-{tag}"),
             data_table: format!("data-{tag}"),
             create_tables: true,
         },
-        cursor_key: support::cursor_key(),
+        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()),
     };
     let store = DynamoStore::open_with_sdk_config(&sdk, &cfg)
         .await
@@ -143,12 +167,12 @@ conformance!(
 mod cases {
     use super::*;
 
-    pub async fn warm_up_answers(s: &Store) {
+    pub(crate) async fn warm_up_answers(s: &Store) {
         s.warm_up().await.expect("warm up");
         s.warm_up().await.expect("warm up twice");
     }
 
-    pub async fn crud_and_versions(s: &Store) {
+    pub(crate) async fn crud_and_versions(s: &Store) {
         let (u, c, i) = (user("alice"), coll("todos"), id("first"));
         assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), None);
 
@@ -206,7 +230,7 @@ mod cases {
         assert_eq!(reborn.version, Version::FIRST);
     }
 
-    pub async fn put_conditions(s: &Store) {
+    pub(crate) async fn put_conditions(s: &Store) {
         let (u, c, i) = (user("alice"), coll("todos"), id("x"));
         let put = |cond| s.put_item(&u, &c, &i, obj(json!({"v": 1})), cond, T0);
 
@@ -246,7 +270,7 @@ mod cases {
         assert_eq!(stored.version, version(3));
     }
 
-    pub async fn patch_semantics_and_conditions(s: &Store) {
+    pub(crate) async fn patch_semantics_and_conditions(s: &Store) {
         let (u, c, i) = (user("alice"), coll("notes"), id("p"));
         let (u, c, i) = (&u, &c, &i);
         let patch = |p: Value, m: Option<Version>| async move {
@@ -292,7 +316,7 @@ mod cases {
         assert_eq!(bad.unwrap_err().code(), ErrorCode::InvalidRequest);
     }
 
-    pub async fn delete_conditions(s: &Store) {
+    pub(crate) async fn delete_conditions(s: &Store) {
         let (u, c, i) = (user("alice"), coll("todos"), id("d"));
         assert_eq!(
             s.delete_item(&u, &c, &i, Some(Version::FIRST)).await,
@@ -310,7 +334,7 @@ mod cases {
         assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), None);
     }
 
-    pub async fn isolation_between_users_and_collections(s: &Store) {
+    pub(crate) async fn isolation_between_users_and_collections(s: &Store) {
         // Pairs whose keys would meet if user and collection were simply concatenated.
         let owners = [
             (user("a"), coll("b_c")),
@@ -422,7 +446,7 @@ mod cases {
         seen
     }
 
-    pub async fn pagination_walks_every_item_once(s: &Store) {
+    pub(crate) async fn pagination_walks_every_item_once(s: &Store) {
         let (u, c) = (user("pager"), coll("items"));
         let ids = pagination_ids();
         for (n, i) in ids.iter().enumerate() {
@@ -470,7 +494,7 @@ mod cases {
         assert_eq!(page.items[0].version, Version::FIRST);
     }
 
-    pub async fn next_cursor_is_null_exactly_at_the_end(s: &Store) {
+    pub(crate) async fn next_cursor_is_null_exactly_at_the_end(s: &Store) {
         let (u, c) = (user("ender"), coll("items"));
         let empty = ListQuery {
             prefix: None,
@@ -533,7 +557,7 @@ mod cases {
         assert_eq!(second.items[0].id.as_str(), "i05");
     }
 
-    pub async fn prefixes_that_match_nothing(s: &Store) {
+    pub(crate) async fn prefixes_that_match_nothing(s: &Store) {
         let (u, c) = (user("prefixer"), coll("items"));
         s.create_item(&u, &c, &id("abc"), obj(json!({})), T0)
             .await
@@ -561,7 +585,7 @@ mod cases {
         assert_eq!(s.list_items(&u, &c, &q).await.unwrap().items.len(), 1);
     }
 
-    pub async fn cursors_are_bound_to_their_query(s: &Store) {
+    pub(crate) async fn cursors_are_bound_to_their_query(s: &Store) {
         let (u, c) = (user("a"), coll("b_c"));
         for n in 0..6 {
             s.create_item(&u, &c, &id(&format!("a{n}")), obj(json!({})), T0)
@@ -633,7 +657,7 @@ mod cases {
         }
     }
 
-    pub async fn concurrent_patches_lose_nothing(s: &Store) {
+    pub(crate) async fn concurrent_patches_lose_nothing(s: &Store) {
         let (u, c, i) = (user("racer"), coll("counters"), id("patched"));
         s.create_item(&u, &c, &i, obj(json!({})), T0).await.unwrap();
         let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
@@ -667,7 +691,7 @@ mod cases {
 
     /// Every writer reads the counter and writes counter + 1 under `If-Match`: the final counter
     /// equals the number of acknowledged writes, whatever the interleaving.
-    pub async fn concurrent_conditional_writes_are_atomic(s: &Store) {
+    pub(crate) async fn concurrent_conditional_writes_are_atomic(s: &Store) {
         let (u, c) = (user("racer"), coll("counters"));
         for (name, use_patch) in [("put", false), ("patch", true)] {
             let i = id(name);
@@ -737,7 +761,7 @@ mod cases {
         serde_json::to_string(data).expect("serializes")
     }
 
-    pub async fn awkward_json_round_trips(s: &Store) {
+    pub(crate) async fn awkward_json_round_trips(s: &Store) {
         let (u, c) = (user("json"), coll("docs"));
         let data = awkward();
         // (serde_json itself spells 1e400 as 1e+400 once parsed; the store keeps what it gets.)
@@ -795,7 +819,7 @@ mod cases {
         *target = obj(t);
     }
 
-    pub async fn size_limit_is_enforced_before_the_backend(s: &Store) {
+    pub(crate) async fn size_limit_is_enforced_before_the_backend(s: &Store) {
         let (u, c) = (user("big"), coll("blobs"));
         let too_long = obj(json!({"s": "x".repeat(MAX_DATA_JSON_BYTES)}));
         let r = s.create_item(&u, &c, &id("a"), too_long.clone(), T0).await;
@@ -859,7 +883,7 @@ mod cases {
         }
     }
 
-    pub async fn sessions_expire_by_ttl(s: &Store) {
+    pub(crate) async fn sessions_expire_by_ttl(s: &Store) {
         let rec = session("alice", T0, 3600);
         s.create_session(&rec).await.unwrap();
         assert_eq!(
@@ -897,7 +921,7 @@ mod cases {
         );
     }
 
-    pub async fn sessions_revocation(s: &Store) {
+    pub(crate) async fn sessions_revocation(s: &Store) {
         let rec = session("alice", T0, 3600);
         let other = session("alice", T0, 3600);
         s.create_session(&rec).await.unwrap();
@@ -928,7 +952,7 @@ mod cases {
 async fn dynamo_outage_is_unavailable_then_resumes() {
     let server = MotoServer::start();
     let (endpoint, port) = (server.endpoint(), server.port());
-    let tag = format!("outage-{}", support::unique_tag());
+    let tag = format!("outage-{}", unique_tag());
     let s = dynamo_store(&endpoint, &tag).await;
     let (u, c, i) = (user("alice"), coll("todos"), id("x"));
     s.create_item(&u, &c, &i, obj(json!({})), T0).await.unwrap();

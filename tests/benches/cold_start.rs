@@ -17,20 +17,21 @@
 //! Without `--bench` (`cargo test --benches`) it is a smoke run: one run per case, debug
 //! binaries, no Node.js. Results go to stdout as Markdown; progress goes to stderr.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use integration_tests::events::{fixture, signed};
+use integration_tests::events::signed;
 use integration_tests::functions::{
     function_env, login_from, start_gateway, Client, Login, Reply, StoreMode,
 };
-use integration_tests::moto::MotoServer;
-use integration_tests::runtime_api::{PostKind, RuntimeApi, Scripted};
-use integration_tests::{binary, repo_root, target_dir};
+use integration_tests::{binary, function_binary};
 use serde_json::{json, Value};
+use test_support::build::Profile;
+use test_support::fixtures::event as fixture;
+use test_support::moto::MotoServer;
+use test_support::process::{Launch, Proc};
+use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
 
 /// Longest wait for one cold process to answer before the bench gives up on it.
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,7 +75,7 @@ fn main() {
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("tokio runtime");
+        .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
     let load_before = load_average();
     let rows = rt.block_on(bench(&settings));
     print_report(&settings, &rows);
@@ -136,7 +137,7 @@ struct Program {
 impl Program {
     fn rust(function: Function, env: &[(String, String)], release: bool) -> Self {
         let command = if release {
-            release_binary(function.name())
+            function_binary(function.name(), Profile::Release)
         } else {
             binary(function.name())
         };
@@ -168,43 +169,19 @@ impl Program {
         }
     }
 
-    /// The command, with nothing of our own environment but `PATH`.
-    fn command(&self, extra: &[(&str, String)]) -> Command {
-        let mut cmd = Command::new(&self.command);
-        cmd.args(&self.args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+    /// The launch, with nothing of our own environment but `PATH`.
+    fn launch(&self, extra: &[(&str, String)]) -> Launch {
+        let mut launch = Launch::new(&self.command)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .envs(extra.iter().map(|(k, v)| (k, v)));
-        if let Some(dir) = &self.cwd {
-            cmd.current_dir(dir);
+        for arg in &self.args {
+            launch = launch.arg(arg);
         }
-        cmd
+        match &self.cwd {
+            Some(dir) => launch.current_dir(dir),
+            None => launch,
+        }
     }
-}
-
-/// Builds the release binaries once (thin LTO: minutes the first time) and returns one.
-fn release_binary(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        eprintln!("cold_start: cargo build --release --bin session --bin db");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(repo_root())
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "--bin",
-                "session",
-                "--bin",
-                "db",
-            ])
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run cargo: {e}"));
-        assert!(status.success(), "cargo build --release failed: {status}");
-    });
-    target_dir().join("release").join(name)
 }
 
 /// `env` with `name` set to `value` (replacing any earlier value).
@@ -214,121 +191,18 @@ fn with_var(env: &[(String, String)], name: &str, value: &str) -> Vec<(String, S
     env
 }
 
-/// The output of a child, read on a thread so that its pipe never fills up.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<String>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        self.0.lock().map(|t| t.clone()).unwrap_or_default()
-    }
+/// Peak resident set size (`VmHWM`) of a process so far, in KiB.
+fn peak_rss_kib(proc: &Proc) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", proc.id())).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// A cold function process; killed on drop.
-struct Running {
-    child: Child,
-    stderr: Captured,
-    /// The port of its "listening" log line (HTTP mode only).
-    port: Option<tokio::sync::mpsc::UnboundedReceiver<u16>>,
-}
-
-impl Running {
-    /// Spawns `program`; with `watch_stdout` its stdout is scanned for the "listening" line.
-    fn spawn(program: &Program, extra: &[(&str, String)], watch_stdout: bool) -> Self {
-        let stdout = if watch_stdout {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        };
-        let mut child = program
-            .command(extra)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", program.command.display()));
-        let stderr = Captured::default();
-        let sink = stderr.clone();
-        let pipe = child.stderr.take().expect("piped stderr");
-        std::thread::spawn(move || drain_into(pipe, &sink));
-        let port = child.stdout.take().map(watch_listening);
-        Self {
-            child,
-            stderr,
-            port,
-        }
+/// Fails the run unless the process still runs (used while waiting for it).
+fn check_alive(proc: &mut Proc) {
+    if let Some(status) = proc.exited() {
+        proc.fail(&format!("exited early ({status})"));
     }
-
-    /// Waits for the port of the "listening" line.
-    async fn port(&mut self) -> u16 {
-        let rx = self.port.as_mut().expect("spawned with watch_stdout");
-        match tokio::time::timeout(RUN_TIMEOUT, rx.recv()).await {
-            Ok(Some(port)) => port,
-            Ok(None) => self.fail("exited (or closed stdout) before listening"),
-            Err(_) => self.fail("printed no \"listening\" line in time"),
-        }
-    }
-
-    /// Peak resident set size (`VmHWM`) so far, in KiB.
-    fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    }
-
-    /// Panics unless the process still runs (used while waiting for it).
-    fn check_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            self.fail(&format!("exited early ({status})"));
-        }
-    }
-
-    fn fail(&mut self, what: &str) -> ! {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        panic!("cold process {what}; its stderr:\n{}", self.stderr.text())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn drain_into(pipe: impl Read, sink: &Captured) {
-    for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-        if let Ok(mut text) = sink.0.lock() {
-            text.push_str(&line);
-            text.push('\n');
-        }
-    }
-}
-
-/// Reads stdout on a thread, sends the port of the first "listening" line, keeps draining.
-fn watch_listening(
-    stdout: impl Read + Send + 'static,
-) -> tokio::sync::mpsc::UnboundedReceiver<u16> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(port) = listening_port(&line) {
-                let _ = tx.send(port);
-            }
-        }
-    });
-    rx
-}
-
-/// Our functions log `"message":"listening"`, the peer `"msg":"listening"`; both give `port`.
-fn listening_port(line: &str) -> Option<u16> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    let msg = v.get("message").or_else(|| v.get("msg"))?.as_str()?;
-    if msg != "listening" {
-        return None;
-    }
-    u16::try_from(v.get("port")?.as_u64()?).ok()
 }
 
 /// The first request a cold process gets.
@@ -357,11 +231,7 @@ impl Call {
 
     async fn http(&self, http: &reqwest::Client, port: u16) -> Reply {
         let url = format!("http://127.0.0.1:{port}");
-        let client = Client {
-            http: http.clone(),
-            session_url: url.clone(),
-            db_url: url.clone(),
-        };
+        let client = Client::with_http(http.clone(), &url, &url);
         match self {
             Self::Login => client.login_reply("dev-alice").await,
             Self::List(login) => {
@@ -409,12 +279,11 @@ struct Sample {
 /// listens, then once more on the warm process.
 async fn http_once(program: &Program, call: &Call, http: &reqwest::Client) -> Sample {
     let started = Instant::now();
-    let mut proc = Running::spawn(program, &[("PORT", "0".to_owned())], true);
-    let port = proc.port().await;
+    let (mut proc, port) = program.launch(&[]).spawn_http().await;
     let ready = started.elapsed();
     http_call(&mut proc, call, http, port).await;
     let first = started.elapsed();
-    let rss_kib = proc.peak_rss_kib();
+    let rss_kib = peak_rss_kib(&proc);
     let again = Instant::now();
     http_call(&mut proc, call, http, port).await;
     Sample {
@@ -426,7 +295,7 @@ async fn http_once(program: &Program, call: &Call, http: &reqwest::Client) -> Sa
 }
 
 /// Sends `call` and fails the run unless it got the expected status.
-async fn http_call(proc: &mut Running, call: &Call, http: &reqwest::Client, port: u16) {
+async fn http_call(proc: &mut Proc, call: &Call, http: &reqwest::Client, port: u16) {
     let reply = match tokio::time::timeout(RUN_TIMEOUT, call.http(http, port)).await {
         Ok(reply) => reply,
         Err(_) => proc.fail("did not answer in time"),
@@ -453,8 +322,10 @@ impl Relay {
     async fn start(target: std::net::SocketAddr) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .expect("bind relay");
-        let addr = listener.local_addr().expect("relay address");
+            .unwrap_or_else(|e| panic!("bind relay: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("relay address: {e}"));
         let first_connect = Arc::new(OnceLock::new());
         let seen = Arc::clone(&first_connect);
         let task = tokio::spawn(async move {
@@ -488,14 +359,12 @@ async fn lambda_once(program: &Program, call: &Call) -> Sample {
     api.push(Scripted::event("cold-1", &call.event()));
     let relay = Relay::start(api.addr).await;
     let started = Instant::now();
-    let mut proc = Running::spawn(
-        program,
-        &[("AWS_LAMBDA_RUNTIME_API", relay.addr.to_string())],
-        false,
-    );
+    let mut proc = program
+        .launch(&[("AWS_LAMBDA_RUNTIME_API", relay.addr.to_string())])
+        .spawn();
     lambda_answer(&mut api, &mut proc, call, "cold-1").await;
     let first = started.elapsed();
-    let rss_kib = proc.peak_rss_kib();
+    let rss_kib = peak_rss_kib(&proc);
     let ready = relay
         .first_connect
         .get()
@@ -512,14 +381,14 @@ async fn lambda_once(program: &Program, call: &Call) -> Sample {
 }
 
 /// Waits for the response to invocation `id` and fails the run unless it is the expected one.
-async fn lambda_answer(api: &mut RuntimeApi, proc: &mut Running, call: &Call, id: &str) {
+async fn lambda_answer(api: &mut RuntimeApi, proc: &mut Proc, call: &Call, id: &str) {
     let deadline = Instant::now() + RUN_TIMEOUT;
     let post = loop {
         // The post wakes this at once; the timeout only paces the checks on the process.
         if let Ok(post) = tokio::time::timeout(Duration::from_millis(50), api.next_post()).await {
             break post;
         }
-        proc.check_alive();
+        check_alive(proc);
         if Instant::now() > deadline {
             proc.fail(&format!("posted no response to {id} in time"));
         }
@@ -582,8 +451,8 @@ async fn measure(
 async fn warm_up(session: &Program, db: &Program) -> Login {
     let http = reqwest::Client::new();
     let login = {
-        let mut proc = Running::spawn(session, &[("PORT", "0".to_owned())], true);
-        let reply = Call::Login.http(&http, proc.port().await).await;
+        let (mut proc, port) = session.launch(&[]).spawn_http().await;
+        let reply = Call::Login.http(&http, port).await;
         if reply.status.as_u16() != 201 {
             proc.fail(&format!(
                 "warm login answered {}: {}",
@@ -593,10 +462,8 @@ async fn warm_up(session: &Program, db: &Program) -> Login {
         }
         login_from(reply.json())
     };
-    let mut proc = Running::spawn(db, &[("PORT", "0".to_owned())], true);
-    let reply = Call::List(login.clone())
-        .http(&http, proc.port().await)
-        .await;
+    let (mut proc, port) = db.launch(&[]).spawn_http().await;
+    let reply = Call::List(login.clone()).http(&http, port).await;
     if reply.status.as_u16() != 200 {
         proc.fail(&format!(
             "warm read answered {}: {}",
@@ -654,7 +521,7 @@ fn dynamo(moto: &MotoServer, prefix: &str) -> StoreMode {
 async fn bench(settings: &Settings) -> Vec<Row> {
     let gateway = start_gateway().await;
     let moto = MotoServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let release = settings.release;
     let rust = move |f: Function, env: &[(String, String)]| Program::rust(f, env, release);
     let embedded = function_env(
@@ -792,7 +659,7 @@ fn print_sizes(settings: &Settings) {
     println!("| binary | bytes | MiB |");
     println!("| --- | ---: | ---: |");
     for name in ["session", "db"] {
-        let len = std::fs::metadata(release_binary(name))
+        let len = std::fs::metadata(function_binary(name, Profile::Release))
             .map(|m| m.len())
             .unwrap_or_default();
         println!("| {name} | {len} | {:.1} |", len as f64 / (1024.0 * 1024.0));

@@ -1,4 +1,5 @@
-//! The stored API Gateway v2 events of `shared/tests/fixtures/events/`, re-signed for a test.
+//! The stored API Gateway v2 events of `shared/tests/fixtures/events/` (read with
+//! `test_support::fixtures::event`), re-signed for a test.
 
 use base64::Engine;
 use miniapp_shared::signing::sign_request;
@@ -6,14 +7,6 @@ use miniapp_shared::time_fmt::Timestamp;
 use serde_json::{json, Value};
 
 use crate::functions::Login;
-use crate::repo_root;
-
-/// A stored event, parsed.
-pub fn fixture(name: &str) -> Value {
-    let path = repo_root().join("shared/tests/fixtures/events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// Re-signs an event with `login`'s credentials and the current date (the stored signature and
 /// token are dummies), over its raw path, query and (decoded) body.
@@ -38,8 +31,8 @@ pub fn signed(mut event: Value, login: &Login) -> Value {
     )
     .expect("sign");
     let headers = &mut event["headers"];
-    headers["authorization"] = json!(h.authorization);
+    headers["authorization"] = json!(h.authorization.expose());
     headers["x-miniapp-date"] = json!(h.date);
-    headers["x-miniapp-security-token"] = json!(h.security_token);
+    headers["x-miniapp-security-token"] = json!(h.security_token.expose());
     event
 }

@@ -2,10 +2,8 @@
 //! a client that signs requests the way a Mini Program does.
 
 use std::collections::HashMap;
-use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 use miniapp_shared::alipay::standin::{self, StandinAnswer, StandinConfig, StandinHandle};
@@ -14,13 +12,20 @@ use miniapp_shared::secret::SecretString;
 use miniapp_shared::signing::{sign_request, ClientCredentials};
 use miniapp_shared::time_fmt::Timestamp;
 use serde_json::Value;
+use test_support::fixtures;
+use test_support::process::{Launch, Proc};
 
-use crate::{binary, key};
+use crate::binary;
 
 /// The app id the stand-in serves.
 pub const APP_ID: &str = "2021000000000001";
 /// A token key list with a signing key and a second, verifying one.
 pub const TOKEN_KEYS: &str = "k2:c2Vjb25kLWtleS1vZi1hdC1sZWFzdC0zMi1ieXRlcy1sb25nISE=,k1:Zmlyc3Qta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVzLWxvbmchISE=";
+
+/// A synthetic key of `shared/tests/fixtures/alipay/keys/` (see its README).
+fn key(file: &str) -> String {
+    fixtures::alipay(&format!("keys/{file}")).trim().to_owned()
+}
 
 /// Scripts for the auth codes the tests use.
 pub fn test_scripts() -> HashMap<String, StandinAnswer> {
@@ -116,75 +121,34 @@ pub fn function_env(gateway_url: &str, store: &StoreMode) -> Vec<(String, String
     env
 }
 
-/// A free loopback port (bound then released; the OS does not hand it out again at once).
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// A function binary serving HTTP on a loopback port; killed on drop.
+/// A function binary serving HTTP on a port the OS picked; killed on drop.
 pub struct HttpFunction {
-    child: Child,
+    proc: Proc,
     /// `http://127.0.0.1:PORT`
     pub url: String,
-    /// Its stdout (the JSON log lines).
-    pub log_path: PathBuf,
 }
 
 impl HttpFunction {
-    /// Spawns `name` with `env` and waits until it accepts connections.
-    pub fn spawn(name: &str, env: &[(String, String)], log_dir: &Path) -> Self {
-        let port = free_port();
-        let log_path = log_dir.join(format!("{name}-{port}.log"));
-        let log = std::fs::File::create(&log_path).expect("log file");
-        let child = Command::new(binary(name))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+    /// Starts `name` with exactly `env` and returns once it listens.
+    pub async fn spawn(name: &str, env: &[(String, String)]) -> Self {
+        let (proc, port) = Launch::new(binary(name))
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("PORT", port.to_string())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn function");
-        let mut f = Self {
-            child,
+            .spawn_http()
+            .await;
+        Self {
+            proc,
             url: format!("http://127.0.0.1:{port}"),
-            log_path,
-        };
-        f.wait_ready(port);
-        f
-    }
-
-    fn wait_ready(&mut self, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                panic!("function exited before listening ({status}): {err}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("function did not listen on {port} within 30 s");
     }
 
-    /// Everything the function logged so far.
+    /// Everything the function logged so far (its stdout, the JSON log lines), each line
+    /// ended by a newline as in a log file.
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-}
-
-impl Drop for HttpFunction {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc
+            .stdout_lines()
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 }
 
@@ -241,14 +205,30 @@ pub struct Client {
     pub http: reqwest::Client,
     pub session_url: String,
     pub db_url: String,
+    /// The date signed requests carry; `None`: the current time.
+    date: Option<Timestamp>,
 }
 
 impl Client {
     pub fn new(session_url: &str, db_url: &str) -> Self {
+        Self::with_http(reqwest::Client::new(), session_url, db_url)
+    }
+
+    /// A client on an existing connection pool.
+    pub fn with_http(http: reqwest::Client, session_url: &str, db_url: &str) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http,
             session_url: session_url.into(),
             db_url: db_url.into(),
+            date: None,
+        }
+    }
+
+    /// The same client, signing its requests as if sent at `date`.
+    pub fn dated(&self, date: Timestamp) -> Self {
+        Self {
+            date: Some(date),
+            ..self.clone()
         }
     }
 
@@ -312,38 +292,15 @@ impl Client {
         body: &[u8],
         extra: &[(&str, &str)],
     ) -> Reply {
-        self.signed_at(
-            login,
-            method,
-            base,
-            path_and_query,
-            body,
-            extra,
-            Timestamp::now(),
-        )
-        .await
-    }
-
-    /// As [`Client::signed`], dated `at`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn signed_at(
-        &self,
-        login: &Login,
-        method: &str,
-        base: &str,
-        path_and_query: &str,
-        body: &[u8],
-        extra: &[(&str, &str)],
-        at: Timestamp,
-    ) -> Reply {
+        let at = self.date.unwrap_or_else(Timestamp::now);
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
         let h = sign_request(&login.creds, method, path, query, body, at).expect("sign");
         let mut headers: Vec<(&str, &str)> = vec![
-            ("authorization", &h.authorization),
+            ("authorization", h.authorization.expose()),
             ("x-miniapp-date", &h.date),
-            ("x-miniapp-security-token", &h.security_token),
+            ("x-miniapp-security-token", h.security_token.expose()),
         ];
         headers.extend_from_slice(extra);
         self.raw(
@@ -385,7 +342,7 @@ pub fn login_from(v: Value) -> Login {
         creds: ClientCredentials {
             access_key_id: s(&c["accessKeyId"]),
             access_key_secret: SecretString::new(s(&c["accessKeySecret"])),
-            security_token: s(&c["securityToken"]),
+            security_token: s(&c["securityToken"]).into(),
         },
         body: v,
     }

@@ -1,73 +1,33 @@
-//! Support for the end-to-end tests: build and spawn the real binaries, start the Alipay
-//! gateway stand-in and a DynamoDB-compatible server on loopback, and sign requests.
+//! Support for the end-to-end tests that needs `miniapp-shared`: the binaries under test, the
+//! Alipay gateway stand-in, the stored events re-signed, and a client that signs requests the
+//! way a Mini Program does. The rest (building, launching, moto, the Runtime API server,
+//! `miniapp dev`) is in the `test-support` crate.
 
-pub mod dev_banner;
+// Test-only code: a failed expect is a failed test, with its message as the report.
+#![allow(clippy::expect_used)]
+
 pub mod events;
 pub mod functions;
-/// The store tests' `moto_server` wrapper, shared rather than copied.
-#[path = "../../shared/tests/support/moto.rs"]
-pub mod moto;
 
-pub mod runtime_api;
+use std::path::PathBuf;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use test_support::build::{build, Profile, Target};
 
-/// The workspace root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".."))
-}
+/// The binaries the end-to-end tests run, built together.
+const BINARIES: [Target; 3] = [
+    Target::bin("session", "session"),
+    Target::bin("db", "db"),
+    Target::bin("miniapp", "miniapp"),
+];
 
-/// Where cargo puts its output for this workspace.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                repo_root().join(p)
-            }
-        })
-        .unwrap_or_else(|| repo_root().join("target"))
-}
-
-/// Builds the three binaries once per test process (debug profile) and returns the path of one.
-/// Integration tests of another package get no `CARGO_BIN_EXE_*`, so they build explicitly.
+/// The path of `session`, `db` or `miniapp`, built once per test process in the test's own
+/// profile.
 pub fn binary(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(repo_root())
-            .args([
-                "build", "--quiet", "--bin", "session", "--bin", "db", "--bin", "miniapp",
-            ])
-            .status()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("cargo build failed: {status}"))
-        }
-    });
-    if let Err(e) = built {
-        panic!("{e}");
-    }
-    target_dir().join("debug").join(name)
+    build(&BINARIES, Profile::of_this_test()).get(name)
 }
 
-/// The test keys of `shared/tests/fixtures/alipay/keys` (synthetic, see its README).
-pub fn key(file: &str) -> String {
-    let path = repo_root()
-        .join("shared/tests/fixtures/alipay/keys")
-        .join(file);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-        .trim()
-        .to_owned()
+/// The path of `session` or `db` built with `profile` (the cold-start bench measures release
+/// binaries).
+pub fn function_binary(name: &str, profile: Profile) -> PathBuf {
+    build(&BINARIES[..2], profile).get(name)
 }

@@ -17,10 +17,12 @@ use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::event::{
+    build_event, event_payload, parse_response, FunctionResponseError, HttpResponse, RequestFacts,
+};
+use super::output::{Output, RequestLine};
 use super::pool::{InvokeError, Pool};
-use crate::event::{build_event, parse_response, HttpResponse, RequestFacts};
-use crate::output::{Output, RequestLine};
-use crate::routes::{NoRoute, RouteMatch, RouteTable};
+use super::routes::{NoRoute, RouteMatch, RouteTable};
 
 /// Lambda's limit on a synchronous invocation payload: bigger requests never reach a function.
 pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
@@ -114,22 +116,9 @@ async fn dispatch(
             return (Ok(resp), None, None);
         }
     }
-    let route = match gateway.routes.find(req.method().as_str(), req.uri().path()) {
-        Ok(r) => r,
-        Err(no) => {
-            return (
-                Err(no_route(no, req.method().as_str(), req.uri().path())),
-                None,
-                None,
-            )
-        }
-    };
-    let Some(pool) = gateway.pools.get(route.function) else {
-        return (
-            Err(no_route(NoRoute::NotFound, "", req.uri().path())),
-            None,
-            None,
-        );
+    let (route, pool) = match route_to_pool(gateway, &req) {
+        Ok(found) => found,
+        Err(f) => return (Err(f), None, None),
     };
     let name = Some(pool.name().to_owned());
     let event = match read_event(req, peer, &route, request_id).await {
@@ -140,15 +129,33 @@ async fn dispatch(
     let result = invoked
         .result
         .map_err(|e| invoke_failure(e, pool.name()))
-        .and_then(|payload| {
-            parse_response(&payload).map_err(|e| Failure {
-                status: StatusCode::BAD_GATEWAY,
-                code: "InvalidFunctionResponse",
-                message: format!("{}: {e}", pool.name()),
-                note: "bad response",
-            })
-        });
+        .and_then(|payload| parse_response(&payload).map_err(|e| bad_response(&e, pool.name())));
     (result, name, Some(invoked.cold))
+}
+
+/// The matching route and the pool of its function.
+fn route_to_pool<'g>(
+    gateway: &'g Gateway,
+    req: &Request<Incoming>,
+) -> Result<(RouteMatch, &'g Arc<Pool>), Failure> {
+    let (method, path) = (req.method().as_str(), req.uri().path());
+    let route = gateway
+        .routes
+        .find(method, path)
+        .map_err(|no| no_route(no, method, path))?;
+    match gateway.pools.get(route.function) {
+        Some(pool) => Ok((route, pool)),
+        None => Err(no_route(NoRoute::NotFound, "", path)),
+    }
+}
+
+fn bad_response(e: &FunctionResponseError, function: &str) -> Failure {
+    Failure {
+        status: StatusCode::BAD_GATEWAY,
+        code: "InvalidFunctionResponse",
+        message: format!("{function}: {e}"),
+        note: "bad response",
+    }
 }
 
 /// Reads the body (up to Lambda's limit) and builds the serialized event.
@@ -159,18 +166,7 @@ async fn read_event(
     request_id: &str,
 ) -> Result<Bytes, Failure> {
     let (parts, body) = req.into_parts();
-    let body = Limited::new(body, MAX_REQUEST_BYTES)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|_| Failure {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            code: "PayloadTooLarge",
-            message: format!(
-                "request body over {MAX_REQUEST_BYTES} bytes (Lambda's payload limit)"
-            ),
-            note: "too large",
-        })?;
+    let body = read_body(body).await?;
     let protocol = format!("{:?}", parts.version);
     let facts = RequestFacts {
         method: parts.method.as_str(),
@@ -183,7 +179,28 @@ async fn read_event(
         received: OffsetDateTime::now_utc(),
         protocol: &protocol,
     };
-    Ok(Bytes::from(build_event(&facts, route).to_string()))
+    event_payload(&build_event(&facts, route)).map_err(|e| Failure {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "EventNotEncodable",
+        message: format!("the emulator could not encode the event: {e}"),
+        note: "emulator error",
+    })
+}
+
+/// The body, up to Lambda's payload limit.
+async fn read_body(body: Incoming) -> Result<Bytes, Failure> {
+    Limited::new(body, MAX_REQUEST_BYTES)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|_| Failure {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "PayloadTooLarge",
+            message: format!(
+                "request body over {MAX_REQUEST_BYTES} bytes (Lambda's payload limit)"
+            ),
+            note: "too large",
+        })
 }
 
 fn no_route(no: NoRoute, method: &str, path: &str) -> Failure {

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use miniapp_shared::config::vars;
 use thiserror::Error;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, Semaphore};
 
+use super::output::Output;
 use super::runtime_api::{Invocation, Outcome, RuntimeApi, RuntimeApiError};
-use crate::output::Output;
 
 /// How long a process may take to pick up its first event (Lambda's init phase is separate
 /// from the invocation timeout, too). Debug builds creating tables need a few seconds.
@@ -302,7 +303,7 @@ fn lambda_variables(spec: &FunctionSpec, runtime_api: &str, n: u64) -> Vec<(Stri
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     [
-        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
+        (vars::AWS_LAMBDA_RUNTIME_API, runtime_api.to_owned()),
         ("AWS_LAMBDA_FUNCTION_NAME", spec.name.clone()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
         (

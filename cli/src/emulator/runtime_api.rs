@@ -200,47 +200,58 @@ async fn report(req: Request<Incoming>, tail: &str, shared: &Shared) -> Reply {
     let Some((id, kind)) = tail.split_once('/') else {
         return error_reply(StatusCode::NOT_FOUND, "UnknownPath", tail);
     };
+    if kind != "response" && kind != "error" {
+        return error_reply(StatusCode::NOT_FOUND, "UnknownPath", tail);
+    }
     let error_type = req
         .headers()
         .get("lambda-runtime-function-error-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if kind != "response" && kind != "error" {
-        return error_reply(StatusCode::NOT_FOUND, "UnknownPath", tail);
-    }
     let outcome = match (read_body(req).await, kind) {
         (Ok(body), "response") => Outcome::Response(body),
         (Ok(body), _) => Outcome::Error { error_type, body },
-        // As Lambda does: the invocation fails, and the function is told why.
-        (Err(_), _) => {
-            let message = format!("response payload over {MAX_RESPONSE_BYTES} bytes");
-            let doc =
-                json!({"errorType": "Function.ResponseSizeTooLarge", "errorMessage": message});
-            if let Some(done) = shared.in_flight.lock().ok().and_then(|mut m| m.remove(id)) {
-                let _ = done.send(Outcome::Error {
-                    error_type: Some("Function.ResponseSizeTooLarge".to_owned()),
-                    body: Bytes::from(doc.to_string()),
-                });
-            }
-            return error_reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                &message,
-            );
-        }
+        (Err(_), _) => return too_large(id, shared),
     };
-    let waiter = shared.in_flight.lock().ok().and_then(|mut m| m.remove(id));
-    match waiter {
+    match take_waiter(shared, id) {
         Some(done) => {
             // A waiter gone (timed out) already answered its client.
             let _ = done.send(outcome);
-            Response::builder()
-                .status(StatusCode::ACCEPTED)
-                .body(Full::new(Bytes::from_static(br#"{"status":"OK"}"#)))
-                .unwrap_or_else(|_| error_reply(StatusCode::INTERNAL_SERVER_ERROR, "Internal", ""))
+            accepted()
         }
         None => error_reply(StatusCode::BAD_REQUEST, "InvalidRequestID", id),
     }
+}
+
+/// A response over the limit: as Lambda does, the invocation fails, and the function is told
+/// why.
+fn too_large(id: &str, shared: &Shared) -> Reply {
+    let message = format!("response payload over {MAX_RESPONSE_BYTES} bytes");
+    let doc = json!({"errorType": "Function.ResponseSizeTooLarge", "errorMessage": message});
+    if let Some(done) = take_waiter(shared, id) {
+        let _ = done.send(Outcome::Error {
+            error_type: Some("Function.ResponseSizeTooLarge".to_owned()),
+            body: Bytes::from(doc.to_string()),
+        });
+    }
+    error_reply(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        &message,
+    )
+}
+
+/// The invoker waiting for invocation `id`, removed from the in-flight table.
+fn take_waiter(shared: &Shared, id: &str) -> Option<oneshot::Sender<Outcome>> {
+    shared.in_flight.lock().ok().and_then(|mut m| m.remove(id))
+}
+
+/// `202 {"status":"OK"}`, the Runtime API's acknowledgement.
+fn accepted() -> Reply {
+    Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .body(Full::new(Bytes::from_static(br#"{"status":"OK"}"#)))
+        .unwrap_or_else(|_| error_reply(StatusCode::INTERNAL_SERVER_ERROR, "Internal", ""))
 }
 
 async fn init_error(req: Request<Incoming>, shared: &Shared) -> Reply {
@@ -256,10 +267,7 @@ async fn init_error(req: Request<Incoming>, shared: &Shared) -> Reply {
     if let Ok(mut slot) = shared.init_error.lock() {
         *slot = Some(message);
     }
-    Response::builder()
-        .status(StatusCode::ACCEPTED)
-        .body(Full::new(Bytes::from_static(br#"{"status":"OK"}"#)))
-        .unwrap_or_else(|_| error_reply(StatusCode::INTERNAL_SERVER_ERROR, "Internal", ""))
+    accepted()
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, StatusCode> {

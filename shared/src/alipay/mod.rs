@@ -25,7 +25,10 @@ pub mod response;
 pub mod sign;
 pub mod standin;
 
-pub use client::{AlipayClient, AlipayConfig, AlipayError, AlipayIdentity, OAUTH_TOKEN_METHOD};
+pub use client::{
+    AlipayClient, AlipayConfig, AlipayError, AlipayIdentity, MAX_AUTH_CODE_BYTES,
+    OAUTH_TOKEN_METHOD,
+};
 pub use keys::{
     generate_rsa2048_keypair, AlipayPublicKey, AppPrivateKey, GatewayPrivateKey, KeyError,
 };
@@ -35,6 +38,6 @@ pub use response::{
 };
 pub use sign::{
     beijing_timestamp, parse_beijing_timestamp, rsa2_sign, rsa2_verify, sign_content,
-    signed_wire_request, SignError, WireRequest,
+    signed_wire_request, Rsa2SignError, WireRequest,
 };
 pub use standin::{StandinAnswer, StandinConfig, StandinHandle};

@@ -6,15 +6,14 @@ use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use thiserror::Error;
-use time::macros::format_description;
-use time::PrimitiveDateTime;
 
 use super::keys::{AlipayPublicKey, AppPrivateKey};
+use crate::secret::SecretString;
 use crate::time_fmt::Timestamp;
 
 /// Why signing or verifying failed.
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum SignError {
+pub enum Rsa2SignError {
     /// aws-lc refused to sign (never expected with a key that parsed).
     #[error("RSA2 signing failed")]
     Signing,
@@ -65,12 +64,12 @@ pub fn sign_content<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) ->
 }
 
 /// RSA2-signs arbitrary content: SHA256withRSA, PKCS#1 v1.5, standard padded base64.
-pub fn rsa2_sign(key: &AppPrivateKey, content: &[u8]) -> Result<String, SignError> {
+pub fn rsa2_sign(key: &AppPrivateKey, content: &[u8]) -> Result<String, Rsa2SignError> {
     let pair = key.key_pair();
     let mut sig = vec![0u8; pair.public_modulus_len()];
     // aws-lc's PKCS#1 v1.5 signing is deterministic; the RNG argument is ignored.
     pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), content, &mut sig)
-        .map_err(|_| SignError::Signing)?;
+        .map_err(|_| Rsa2SignError::Signing)?;
     Ok(STANDARD.encode(sig))
 }
 
@@ -79,29 +78,23 @@ pub fn rsa2_verify(
     key: &AlipayPublicKey,
     content: &[u8],
     signature: &str,
-) -> Result<(), SignError> {
+) -> Result<(), Rsa2SignError> {
     let sig = STANDARD
         .decode(signature.trim())
-        .map_err(|_| SignError::SignatureEncoding)?;
+        .map_err(|_| Rsa2SignError::SignatureEncoding)?;
     key.parsed()
         .verify_sig(content, &sig)
-        .map_err(|_| SignError::Mismatch)
+        .map_err(|_| Rsa2SignError::Mismatch)
 }
 
 /// A signed request as it goes on the wire.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct WireRequest {
     /// The common parameters and `sign`, form-encoded, to append after `gateway.do?`.
     pub query: String,
-    /// `application/x-www-form-urlencoded` UTF-8 body with the other parameters.
-    pub form_body: String,
-}
-
-impl std::fmt::Debug for WireRequest {
-    // The body carries the auth code or refresh token.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WireRequest(<redacted>)")
-    }
+    /// `application/x-www-form-urlencoded` UTF-8 body with the other parameters; it carries
+    /// the auth code or refresh token.
+    pub form_body: SecretString,
 }
 
 /// Signs `params` (without `sign`; order kept) and splits them into query and form body.
@@ -109,7 +102,7 @@ impl std::fmt::Debug for WireRequest {
 pub fn signed_wire_request(
     params: &[(&str, &str)],
     key: &AppPrivateKey,
-) -> Result<WireRequest, SignError> {
+) -> Result<WireRequest, Rsa2SignError> {
     let sent: Vec<(&str, &str)> = params
         .iter()
         .copied()
@@ -129,32 +122,21 @@ pub fn signed_wire_request(
     }
     Ok(WireRequest {
         query: query.finish(),
-        form_body: body.finish(),
+        form_body: SecretString::new(body.finish()),
     })
 }
 
-/// Beijing is UTC+8 all year (no daylight saving), so the offset is a constant.
-const BEIJING_OFFSET_SECS: i64 = 8 * 3600;
-
-/// `yyyy-MM-dd HH:mm:ss` in Beijing time, from UTC: never reads the host's time zone.
+/// Alipay's `timestamp` parameter: `yyyy-MM-dd HH:mm:ss` in Beijing time.
 pub fn beijing_timestamp(at: Timestamp) -> String {
-    at.format_at_offset(
-        BEIJING_OFFSET_SECS,
-        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
-    )
-    .unwrap_or_else(|| "9999-12-31 23:59:59".to_owned())
+    at.beijing()
 }
 
 /// Parses what [`beijing_timestamp`] writes back into an instant.
 pub fn parse_beijing_timestamp(s: &str) -> Option<Timestamp> {
-    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    let local = PrimitiveDateTime::parse(s, &format).ok()?;
-    let unix = local.assume_utc().unix_timestamp();
-    Some(Timestamp::from_unix(unix - BEIJING_OFFSET_SECS))
+    Timestamp::parse_beijing(s)
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

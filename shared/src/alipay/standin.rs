@@ -556,7 +556,6 @@ fn timestamp_is_fresh(value: Option<&str>) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

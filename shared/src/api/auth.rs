@@ -4,7 +4,7 @@
 use http::{HeaderValue, Method};
 
 use super::error::ApiError;
-use super::routes::{bad_escape, match_path, not_found, Route, RouteError};
+use super::routes::{bad_escape, not_found, resolve, FunctionKind, MethodMatch, Op};
 use crate::credentials::TokenKeys;
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{SessionId, UserId};
@@ -13,60 +13,71 @@ use crate::signing::{ExpiryPolicy, SignedRequest};
 use crate::store::{SessionRecord, Store};
 use crate::time_fmt::Timestamp;
 
-/// A request that passed the checks up to authentication.
+/// A request that passed the checks up to authentication, with its function's operation.
 #[derive(Debug)]
-pub struct Routed {
-    pub route: Route,
+pub(crate) struct Routed<O> {
+    /// What the request asks for.
+    pub(crate) op: O,
+    /// The route's path template, for the access log.
+    pub(crate) template: &'static str,
     /// Decoded query pairs, in the order sent.
-    pub query: Vec<(String, String)>,
+    pub(crate) query: Vec<(String, String)>,
     canonical_query: String,
 }
 
 /// The authenticated caller, with a live, unrevoked session.
 #[derive(Debug)]
-pub struct Caller {
-    pub session_id: SessionId,
-    pub user_id: UserId,
-    pub session: SessionRecord,
+pub(crate) struct Caller {
+    pub(crate) session_id: SessionId,
+    pub(crate) user_id: UserId,
+    pub(crate) session: SessionRecord,
 }
 
-/// Route (404/405), then body size (413), then query and path escapes (400 `InvalidQuery`).
-/// `serves` says which routes this function owns; the others are 404 here.
-pub fn route(req: &Request, serves: fn(&Route) -> bool) -> Result<Routed, Box<Response>> {
+/// Route (404/405), then body size (413), then path and query escapes (400 `InvalidQuery`).
+/// Routes of the other function are 404 here; `narrow` picks this function's operation.
+pub(crate) fn route<O>(
+    req: &Request,
+    function: FunctionKind,
+    narrow: fn(Op) -> Option<O>,
+) -> Result<Routed<O>, Box<Response>> {
     let rid = req.request_id.as_str();
     let fail = |e: ApiError| Box::new(e.into_response(rid));
-    let (route, escapes_ok) = match match_path(&req.raw_path) {
-        Ok(r) => (r, true),
-        Err(RouteError::BadEscape(shape)) => (shape, false),
-        Err(RouteError::NotFound) => return Err(fail(not_found())),
-    };
-    if !serves(&route) {
+    let Some(matched) = resolve(&req.raw_path, &req.method).filter(|m| m.function == function)
+    else {
         return Err(fail(not_found()));
-    }
-    if !route.allowed().contains(&req.method) {
-        return Err(Box::new(method_not_allowed(&route, &req.method, rid)));
-    }
+    };
+    let op = match matched.method {
+        MethodMatch::Allowed(op) => op,
+        MethodMatch::NotAllowed(allow) => {
+            let resp = method_not_allowed(matched.template, &allow, &req.method, rid);
+            return Err(Box::new(resp));
+        }
+    };
     if req.body_too_large {
         let msg = format!("the body is over {} bytes", crate::http::MAX_BODY_BYTES);
         return Err(fail(ApiError::new(ErrorCode::PayloadTooLarge, msg)));
     }
-    if !escapes_ok {
-        return Err(fail(bad_escape()));
-    }
+    let op = op.map_err(|_| fail(bad_escape()))?;
     let query = parse_query(&req.raw_query).map_err(|e| fail(e.into()))?;
     let canonical_query = canonical_query_from_pairs(&query);
     Ok(Routed {
-        route,
+        // `function` matched, so the operation is this function's.
+        op: narrow(op).ok_or_else(|| fail(not_found()))?,
+        template: matched.template,
         query,
         canonical_query,
     })
 }
 
-fn method_not_allowed(route: &Route, method: &Method, rid: &str) -> Response {
-    let allow: Vec<&str> = route.allowed().iter().map(Method::as_str).collect();
+fn method_not_allowed(
+    template: &str,
+    allow: &[&'static Method],
+    method: &Method,
+    rid: &str,
+) -> Response {
+    let allow: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();
     let msg = format!(
-        "{method} is not allowed on {}; use {}",
-        route.template(),
+        "{method} is not allowed on {template}; use {}",
         allow.join(", ")
     );
     let mut resp = ApiError::new(ErrorCode::MethodNotAllowed, msg).into_response(rid);
@@ -76,11 +87,11 @@ fn method_not_allowed(route: &Route, method: &Method, rid: &str) -> Response {
     resp
 }
 
-/// Verifies the signature (§6) and then the session: revoked → `SessionRevoked` (even when
+/// Verifies the signature (docs/api.md §5.5) and then the session: revoked → `SessionRevoked` (even when
 /// also expired), expired or gone → `SessionExpired`.
-pub async fn authenticate(
+pub(crate) async fn authenticate<O>(
     req: &Request,
-    routed: &Routed,
+    routed: &Routed<O>,
     keys: &TokenKeys,
     store: &Store,
     expiry: ExpiryPolicy,

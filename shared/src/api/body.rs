@@ -8,10 +8,10 @@ use crate::store::merge_patch::kind_name;
 use crate::store::JsonObject;
 
 /// Deepest accepted nesting; the outermost object or array is level 1.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Parses a body that must be JSON (`InvalidJson` when empty, malformed or too deep).
-pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
             ErrorCode::InvalidJson,
@@ -35,7 +35,7 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// Parses a body that must be a JSON object (`InvalidRequest` for other valid JSON).
-pub fn parse_object(body: &[u8]) -> Result<JsonObject, ApiError> {
+pub(crate) fn parse_object(body: &[u8]) -> Result<JsonObject, ApiError> {
     match parse_json(body)? {
         Value::Object(map) => Ok(map),
         other => Err(ApiError::new(

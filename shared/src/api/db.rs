@@ -1,15 +1,15 @@
-//! The db function: per-user items (CONTRACT.md §5). The user always comes from the verified
+//! The db function: per-user items (docs/api.md §4). The user always comes from the verified
 //! credential; no part of the request can name another user's data.
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
 use super::auth::{authenticate, Caller, Routed};
 use super::body::parse_object;
 use super::error::ApiError;
-use super::routes::Route;
+use super::routes::{DbOp, FunctionKind, Op};
 use super::RoutedApi;
 use crate::config::CommonConfig;
 use crate::credentials::TokenKeys;
@@ -39,34 +39,39 @@ impl DbApi {
         }))
     }
 
-    async fn collection(
+    async fn create(
         &self,
         req: &Request,
-        routed: &Routed,
         caller: &Caller,
         coll: &Collection,
     ) -> Result<Response, ApiError> {
-        let store = &self.0.store;
-        if req.method == Method::POST {
-            let data = parse_object(&req.body)?;
-            let item = store
-                .create_item(
-                    &caller.user_id,
-                    coll,
-                    &ItemId::generate(),
-                    data,
-                    Timestamp::now(),
-                )
-                .await?;
-            let mut resp = item_response(StatusCode::CREATED, &item);
-            let location = format!("/db/{}/{}", coll, item.id);
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                resp.headers.insert(http::header::LOCATION, v);
-            }
-            return Ok(resp);
+        let data = parse_object(&req.body)?;
+        let id = ItemId::generate();
+        let item = self
+            .0
+            .store
+            .create_item(&caller.user_id, coll, &id, data, Timestamp::now())
+            .await?;
+        let mut resp = item_response(StatusCode::CREATED, &item);
+        let location = format!("/db/{}/{}", coll, item.id);
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers.insert(http::header::LOCATION, v);
         }
-        let query = list_query(&routed.query)?;
-        let page = store.list_items(&caller.user_id, coll, &query).await?;
+        Ok(resp)
+    }
+
+    async fn list(
+        &self,
+        query: &[(String, String)],
+        caller: &Caller,
+        coll: &Collection,
+    ) -> Result<Response, ApiError> {
+        let query = list_query(query)?;
+        let page = self
+            .0
+            .store
+            .list_items(&caller.user_id, coll, &query)
+            .await?;
         let items: Vec<Value> = page.items.iter().map(item_json).collect();
         Ok(Response::json(
             StatusCode::OK,
@@ -74,50 +79,83 @@ impl DbApi {
         ))
     }
 
-    async fn item(
+    async fn get(
+        &self,
+        caller: &Caller,
+        coll: &Collection,
+        id: &ItemId,
+    ) -> Result<Response, ApiError> {
+        let item = self.0.store.get_item(&caller.user_id, coll, id).await?;
+        let item = item
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no item {id} in {coll}")))?;
+        Ok(item_response(StatusCode::OK, &item))
+    }
+
+    async fn put(
         &self,
         req: &Request,
         caller: &Caller,
         coll: &Collection,
         id: &ItemId,
     ) -> Result<Response, ApiError> {
-        let store = &self.0.store;
-        let user = &caller.user_id;
-        let now = Timestamp::now();
-        match req.method {
-            Method::GET => {
-                let item = store.get_item(user, coll, id).await?;
-                let item = item.ok_or_else(|| {
-                    ApiError::new(ErrorCode::NotFound, format!("no item {id} in {coll}"))
-                })?;
-                Ok(item_response(StatusCode::OK, &item))
-            }
-            Method::PUT => {
-                let cond = put_condition(&req.headers)?;
-                let data = parse_object(&req.body)?;
-                let (item, created) = store.put_item(user, coll, id, data, cond, now).await?;
-                let status = if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                };
-                Ok(item_response(status, &item))
-            }
-            Method::PATCH => {
-                let if_match = if_match(&req.headers)?;
-                let patch = Value::Object(parse_object(&req.body)?);
-                let item = store
-                    .patch_item(user, coll, id, &patch, if_match, now)
-                    .await?;
-                Ok(item_response(StatusCode::OK, &item))
-            }
-            _ => {
-                let if_match = if_match(&req.headers)?;
-                store.delete_item(user, coll, id, if_match).await?;
-                Ok(Response::new(StatusCode::NO_CONTENT))
-            }
-        }
+        let cond = put_condition(&req.headers)?;
+        let data = parse_object(&req.body)?;
+        let (item, created) = self
+            .0
+            .store
+            .put_item(&caller.user_id, coll, id, data, cond, Timestamp::now())
+            .await?;
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok(item_response(status, &item))
     }
+
+    async fn patch(
+        &self,
+        req: &Request,
+        caller: &Caller,
+        coll: &Collection,
+        id: &ItemId,
+    ) -> Result<Response, ApiError> {
+        let if_match = if_match(&req.headers)?;
+        let patch = Value::Object(parse_object(&req.body)?);
+        let item = self
+            .0
+            .store
+            .patch_item(
+                &caller.user_id,
+                coll,
+                id,
+                &patch,
+                if_match,
+                Timestamp::now(),
+            )
+            .await?;
+        Ok(item_response(StatusCode::OK, &item))
+    }
+
+    async fn delete(
+        &self,
+        req: &Request,
+        caller: &Caller,
+        coll: &Collection,
+        id: &ItemId,
+    ) -> Result<Response, ApiError> {
+        let if_match = if_match(&req.headers)?;
+        self.0
+            .store
+            .delete_item(&caller.user_id, coll, id, if_match)
+            .await?;
+        Ok(Response::new(StatusCode::NO_CONTENT))
+    }
+}
+
+/// Validates an item's path segments: the collection first, then the id.
+fn item_key(collection: &str, id: &str) -> Result<(Collection, ItemId), ApiError> {
+    Ok((Collection::parse(collection)?, ItemId::parse(id)?))
 }
 
 fn item_json(item: &Item) -> Value {
@@ -227,27 +265,44 @@ fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
 }
 
 impl RoutedApi for DbApi {
-    fn serves(r: &Route) -> bool {
-        matches!(r, Route::Collection(_) | Route::Item(..))
+    const FUNCTION: FunctionKind = FunctionKind::Db;
+    type Op = DbOp;
+
+    fn narrow(op: Op) -> Option<DbOp> {
+        match op {
+            Op::Db(op) => Some(op),
+            Op::Session(_) => None,
+        }
     }
 
-    async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
+    async fn dispatch(&self, req: &Request, routed: &Routed<DbOp>) -> Result<Response, ApiError> {
         let s = &self.0;
         let caller =
             authenticate(req, routed, &s.token_keys, &s.store, ExpiryPolicy::Enforce).await?;
-        let mut resp = match &routed.route {
-            Route::Collection(c) => {
-                self.collection(req, routed, &caller, &Collection::parse(c)?)
+        let mut resp = match &routed.op {
+            DbOp::Create { collection } => {
+                self.create(req, &caller, &Collection::parse(collection)?)
                     .await
             }
-            Route::Item(c, id) => {
-                let coll = Collection::parse(c)?;
-                let id = ItemId::parse(id)?;
-                self.item(req, &caller, &coll, &id).await
+            DbOp::List { collection } => {
+                self.list(&routed.query, &caller, &Collection::parse(collection)?)
+                    .await
             }
-            // `route` only lets db routes through.
-            Route::Session | Route::SessionRefresh => {
-                Err(ApiError::new(ErrorCode::RouteNotFound, "no such route"))
+            DbOp::Get { collection, id } => {
+                let (coll, id) = item_key(collection, id)?;
+                self.get(&caller, &coll, &id).await
+            }
+            DbOp::Put { collection, id } => {
+                let (coll, id) = item_key(collection, id)?;
+                self.put(req, &caller, &coll, &id).await
+            }
+            DbOp::Patch { collection, id } => {
+                let (coll, id) = item_key(collection, id)?;
+                self.patch(req, &caller, &coll, &id).await
+            }
+            DbOp::Delete { collection, id } => {
+                let (coll, id) = item_key(collection, id)?;
+                self.delete(req, &caller, &coll, &id).await
             }
         }?;
         resp.log.user_hash = Some(caller.user_id.log_hash());

@@ -9,11 +9,14 @@ use crate::store::StoreError;
 /// An error answer: a contract code and a message safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The contract's code (it fixes the status).
     pub code: ErrorCode,
+    /// What went wrong, for the client.
     pub message: String,
 }
 
 impl ApiError {
+    /// An error answer with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,

@@ -1,8 +1,8 @@
-//! The contract's routes (CONTRACT.md §3–§6): one router and one set of handlers, behind the
-//! single [`crate::http::Handler`] boundary that both runtime modes adapt to.
+//! The API's routes (docs/api.md §1.3, §3, §4): one routing table and one set of handlers,
+//! behind the single [`crate::http::Handler`] boundary that both runtime modes adapt to.
 //!
-//! Checks run in the contract's order: route (404/405), body size (413), query and path
-//! escapes (400 `InvalidQuery`, before authentication), authentication (401), validation (400),
+//! Checks run in the order of docs/api.md §2.3: route (404/405), body size (413), path and
+//! query escapes (400 `InvalidQuery`, before authentication), authentication (401), validation (400),
 //! then existence and conditions (404/412).
 
 mod auth;
@@ -16,38 +16,43 @@ use std::future::Future;
 
 pub use db::DbApi;
 pub use error::ApiError;
+pub use routes::{api_routes, ApiRoute, FunctionKind};
 pub use session::SessionApi;
 
 use crate::http::{Handler, Request, Response};
 use auth::Routed;
-use routes::Route;
+use routes::Op;
 
 /// One function's part of the API: which routes it owns and how it answers them. The checks
-/// before authentication, the route template for the log and `x-request-id` are done once,
-/// in the [`Handler`] impl below.
+/// before authentication and the route template for the log are done once, in the
+/// [`Handler`] impl below (`x-request-id` is the runtime's, for every response of both modes).
 trait RoutedApi: Send + Sync + 'static {
-    fn serves(route: &Route) -> bool;
+    /// The function whose routes these are; the other function's are 404 here.
+    const FUNCTION: FunctionKind;
+    /// This function's operations.
+    type Op: Send + Sync;
+    /// This function's operation out of all routed ones.
+    fn narrow(op: Op) -> Option<Self::Op>;
+    /// Answers a routed request.
     fn dispatch(
         &self,
         req: &Request,
-        routed: &Routed,
+        routed: &Routed<Self::Op>,
     ) -> impl Future<Output = Result<Response, ApiError>> + Send;
 }
 
 impl<T: RoutedApi> Handler for T {
     async fn call(&self, req: Request) -> Response {
-        let rid = req.request_id.clone();
-        let resp = match auth::route(&req, T::serves) {
+        match auth::route(&req, T::FUNCTION, T::narrow) {
             Err(resp) => *resp,
             Ok(routed) => {
                 let mut resp = match self.dispatch(&req, &routed).await {
                     Ok(r) => r,
-                    Err(e) => e.into_response(&rid),
+                    Err(e) => e.into_response(&req.request_id),
                 };
-                resp.log.route = Some(routed.route.template());
+                resp.log.route = Some(routed.template);
                 resp
             }
-        };
-        resp.with_request_id(&rid)
+        }
     }
 }

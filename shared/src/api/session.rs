@@ -1,17 +1,17 @@
 //! The session function: `POST /session` (log in with an auth code), `GET /session`,
-//! `POST /session/refresh`, `DELETE /session` (CONTRACT.md §4).
+//! `POST /session/refresh`, `DELETE /session` (docs/api.md §3).
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::auth::{authenticate, Caller, Routed};
 use super::body::parse_json;
 use super::error::ApiError;
-use super::routes::Route;
+use super::routes::{FunctionKind, Op, SessionOp};
 use super::RoutedApi;
-use crate::alipay::AlipayClient;
+use crate::alipay::{AlipayClient, MAX_AUTH_CODE_BYTES};
 use crate::config::SessionConfig;
 use crate::credentials::{expiration_for, issue, TokenKeys};
 use crate::http::{ErrorCode, Request, Response};
@@ -19,9 +19,6 @@ use crate::ids::SessionId;
 use crate::signing::ExpiryPolicy;
 use crate::store::{SessionRecord, Store};
 use crate::time_fmt::Timestamp;
-
-/// Real auth codes are 32 hex digits; anything far longer is not one.
-const MAX_AUTH_CODE_LEN: usize = 256;
 
 struct State {
     token_keys: TokenKeys,
@@ -69,9 +66,9 @@ impl SessionApi {
         Ok(resp)
     }
 
-    fn refresh(&self, caller: &Caller) -> Result<Response, ApiError> {
+    fn refresh(&self, caller: &Caller) -> Response {
         let body = self.session_with_credentials(&caller.session, Timestamp::now());
-        Ok(Response::json(StatusCode::OK, &body))
+        Response::json(StatusCode::OK, &body)
     }
 
     fn session_with_credentials(&self, session: &SessionRecord, now: Timestamp) -> Value {
@@ -115,37 +112,49 @@ fn auth_code(body: &Value) -> Result<&str, ApiError> {
         .ok_or_else(|| bad("authCode is required"))?
         .as_str()
         .ok_or_else(|| bad("authCode must be a string"))?;
-    if code.is_empty() || code.len() > MAX_AUTH_CODE_LEN || code.chars().any(char::is_control) {
-        return Err(bad(
-            "authCode must be 1 to 256 characters from my.getAuthCode",
-        ));
+    let too_long = code.len() > MAX_AUTH_CODE_BYTES;
+    if code.is_empty() || too_long || code.chars().any(char::is_control) {
+        return Err(bad(&format!(
+            "authCode must be 1 to {MAX_AUTH_CODE_BYTES} characters from my.getAuthCode"
+        )));
     }
     Ok(code)
 }
 
 impl RoutedApi for SessionApi {
-    fn serves(r: &Route) -> bool {
-        matches!(r, Route::Session | Route::SessionRefresh)
+    const FUNCTION: FunctionKind = FunctionKind::Session;
+    type Op = SessionOp;
+
+    fn narrow(op: Op) -> Option<SessionOp> {
+        match op {
+            Op::Session(op) => Some(op),
+            Op::Db(_) => None,
+        }
     }
 
-    async fn dispatch(&self, req: &Request, routed: &Routed) -> Result<Response, ApiError> {
+    async fn dispatch(
+        &self,
+        req: &Request,
+        routed: &Routed<SessionOp>,
+    ) -> Result<Response, ApiError> {
         let s = &self.0;
-        let expiry = match routed.route {
-            Route::SessionRefresh => ExpiryPolicy::AllowExpired,
-            _ => ExpiryPolicy::Enforce,
-        };
-        if routed.route == Route::Session && req.method == Method::POST {
-            return self.login(req).await;
-        }
-        let caller = authenticate(req, routed, &s.token_keys, &s.store, expiry).await?;
-        let mut resp = match (&routed.route, &req.method) {
-            (Route::Session, &Method::GET) => Ok(describe(&caller)),
-            (Route::Session, &Method::DELETE) => {
-                s.store.revoke_session(&caller.session_id).await?;
-                Ok(Response::new(StatusCode::NO_CONTENT))
+        let signed = |expiry| authenticate(req, routed, &s.token_keys, &s.store, expiry);
+        let (mut resp, caller) = match routed.op {
+            SessionOp::Login => return self.login(req).await,
+            SessionOp::Describe => {
+                let caller = signed(ExpiryPolicy::Enforce).await?;
+                (describe(&caller), caller)
             }
-            _ => self.refresh(&caller),
-        }?;
+            SessionOp::Revoke => {
+                let caller = signed(ExpiryPolicy::Enforce).await?;
+                s.store.revoke_session(&caller.session_id).await?;
+                (Response::new(StatusCode::NO_CONTENT), caller)
+            }
+            SessionOp::Refresh => {
+                let caller = signed(ExpiryPolicy::AllowExpired).await?;
+                (self.refresh(&caller), caller)
+            }
+        };
         resp.log.user_hash = Some(caller.user_id.log_hash());
         Ok(resp)
     }

@@ -19,7 +19,7 @@ use crate::http::{Request, Response, MAX_BODY_BYTES};
 
 /// Why an invocation's payload could not become a [`Request`].
 #[derive(Debug, Error)]
-pub enum EventError {
+pub enum EventDecodeError {
     /// Not an HTTP API 2.0 / Function URL event at all (SQS, S3, REST API 1.0, ...).
     #[error("unsupported event: {0}; this function handles API Gateway HTTP API payload format 2.0 and Function URL events")]
     Unsupported(String),
@@ -28,7 +28,7 @@ pub enum EventError {
     Invalid(String),
 }
 
-impl EventError {
+impl EventDecodeError {
     /// The `errorType` reported to the Runtime API.
     pub fn error_type(&self) -> &'static str {
         match self {
@@ -98,8 +98,9 @@ pub struct HttpContext {
 }
 
 /// The 2.0 response object; always sent in full so no API Gateway inference applies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Absent fields read as empty (status 0), as a function's partial answer means.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct HttpEventResponse {
     /// The HTTP status.
     pub status_code: u16,
@@ -114,14 +115,16 @@ pub struct HttpEventResponse {
 }
 
 /// Turns an invocation payload into a [`Request`] carrying the Lambda request id.
-pub fn parse_request(payload: &[u8], request_id: &str) -> Result<Request, EventError> {
-    let value: Value = serde_json::from_slice(payload)
-        .map_err(|e| EventError::Unsupported(format!("the payload is not JSON ({})", shape(&e))))?;
+pub fn parse_request(payload: &[u8], request_id: &str) -> Result<Request, EventDecodeError> {
+    let value: Value = serde_json::from_slice(payload).map_err(|e| {
+        EventDecodeError::Unsupported(format!("the payload is not JSON ({})", shape(&e)))
+    })?;
     check_is_http_event(&value)?;
     // Only the shape is reported: a serde message could quote a header value.
     // Parsed from the bytes again (not from `value`) so that errors carry a line and column.
-    let event: HttpEvent = serde_json::from_slice(payload)
-        .map_err(|e| EventError::Invalid(format!("fields of the wrong type ({})", shape(&e))))?;
+    let event: HttpEvent = serde_json::from_slice(payload).map_err(|e| {
+        EventDecodeError::Invalid(format!("fields of the wrong type ({})", shape(&e)))
+    })?;
     into_request(event, request_id)
 }
 
@@ -136,32 +139,32 @@ fn shape(e: &serde_json::Error) -> String {
 }
 
 /// Tells HTTP events from everything else Lambda can deliver, with a reason naming the miss.
-fn check_is_http_event(value: &Value) -> Result<(), EventError> {
+fn check_is_http_event(value: &Value) -> Result<(), EventDecodeError> {
     let Some(obj) = value.as_object() else {
-        return Err(EventError::Unsupported(
+        return Err(EventDecodeError::Unsupported(
             "the payload is not a JSON object".into(),
         ));
     };
     if let Some(version) = obj.get("version").and_then(Value::as_str) {
         if version != "2.0" {
-            return Err(EventError::Unsupported(format!(
+            return Err(EventDecodeError::Unsupported(format!(
                 "payload format version {version:?}"
             )));
         }
     }
     let has_http = value.pointer("/requestContext/http/method").is_some();
     if !has_http || !obj.contains_key("rawPath") {
-        return Err(EventError::Unsupported(
+        return Err(EventDecodeError::Unsupported(
             "no requestContext.http.method or rawPath".into(),
         ));
     }
     Ok(())
 }
 
-fn into_request(event: HttpEvent, request_id: &str) -> Result<Request, EventError> {
+fn into_request(event: HttpEvent, request_id: &str) -> Result<Request, EventDecodeError> {
     let method =
         Method::from_bytes(event.request_context.http.method.as_bytes()).map_err(|_| {
-            EventError::Invalid("requestContext.http.method is not an HTTP method".into())
+            EventDecodeError::Invalid("requestContext.http.method is not an HTTP method".into())
         })?;
     let headers = request_headers(&event.headers, event.cookies.as_deref());
     let decoded = decode_body(event.body.as_deref(), event.is_base64_encoded)?;
@@ -211,14 +214,16 @@ fn request_headers(raw: &BTreeMap<String, String>, cookies: Option<&[String]>) -
     headers
 }
 
-fn decode_body(body: Option<&str>, base64: bool) -> Result<Bytes, EventError> {
+fn decode_body(body: Option<&str>, base64: bool) -> Result<Bytes, EventDecodeError> {
     match body {
         None => Ok(Bytes::new()),
         Some(text) if base64 => base64::engine::general_purpose::STANDARD
             .decode(text)
             .map(Bytes::from)
             .map_err(|_| {
-                EventError::Invalid("isBase64Encoded is true but the body is not base64".into())
+                EventDecodeError::Invalid(
+                    "isBase64Encoded is true but the body is not base64".into(),
+                )
             }),
         Some(text) => Ok(Bytes::copy_from_slice(text.as_bytes())),
     }

@@ -13,23 +13,16 @@ use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
 use thiserror::Error;
 use tokio::net::TcpStream;
 
 use super::{event, handle, report_startup_failure, HandlerPanicked};
+use crate::config::vars;
 use crate::http::Handler;
+use crate::percent;
 
 const API_VERSION: &str = "/2018-06-01/runtime";
-/// The environment variable that carries the X-Ray trace id to the handler (and SDKs).
-pub const TRACE_ID_VAR: &str = "_X_AMZN_TRACE_ID";
-/// What stays unescaped in the request id path segment: RFC 3986 unreserved characters.
-const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
 /// Attempts of one Runtime API call before the process gives up (Lambda restarts it).
 const MAX_ATTEMPTS: u32 = 5;
 /// First retry delay; doubled on each further attempt.
@@ -42,17 +35,30 @@ const EMPTY_POLL_BACKOFF: Duration = Duration::from_millis(20);
 pub enum LambdaError {
     /// `AWS_LAMBDA_RUNTIME_API` is not `host:port` or `http://host:port/base`.
     #[error("AWS_LAMBDA_RUNTIME_API {value:?} is not usable: {reason}")]
-    BadEndpoint { value: String, reason: &'static str },
+    BadEndpoint {
+        /// The variable's value.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The Runtime API could not be reached or kept failing.
     #[error("Runtime API {path} failed after {attempts} attempts: {last}")]
     Unreachable {
+        /// The Runtime API path called.
         path: String,
+        /// How many attempts were made.
         attempts: u32,
+        /// The last attempt's failure.
         last: String,
     },
     /// The Runtime API refused a call in a way retrying cannot fix.
     #[error("Runtime API {path} answered {status}")]
-    Refused { path: String, status: StatusCode },
+    Refused {
+        /// The Runtime API path called.
+        path: String,
+        /// The status it answered.
+        status: StatusCode,
+    },
     /// The tokio runtime could not be built.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -203,8 +209,8 @@ struct InvocationError {
 fn set_trace_env(trace_id: Option<&str>) {
     // Edition 2021: safe to call; the current-thread runtime runs no other task meanwhile.
     match trace_id {
-        Some(id) => std::env::set_var(TRACE_ID_VAR, id),
-        None => std::env::remove_var(TRACE_ID_VAR),
+        Some(id) => std::env::set_var(vars::X_AMZN_TRACE_ID, id),
+        None => std::env::remove_var(vars::X_AMZN_TRACE_ID),
     }
 }
 
@@ -267,7 +273,8 @@ impl RuntimeClient {
         request_id: &str,
         outcome: Result<event::HttpEventResponse, InvocationError>,
     ) -> Result<(), LambdaError> {
-        let id = utf8_percent_encode(request_id, PATH_SEGMENT).to_string();
+        // The request id becomes one path segment: all but unreserved characters escaped.
+        let id = percent::encode(request_id).to_string();
         let (path, headers, body) = match outcome {
             Ok(resp) => (
                 self.endpoint.path(&format!("/invocation/{id}/response")),

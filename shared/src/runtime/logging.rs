@@ -8,13 +8,14 @@ use std::time::Duration;
 use http::Method;
 use tracing_subscriber::EnvFilter;
 
+use crate::config::vars;
 use crate::http::Response;
 
 /// Installs the JSON subscriber: level from `RUST_LOG`, `info` when unset or unparsable.
 ///
 /// A second call (tests that run twice in one process) keeps the first subscriber.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env(vars::RUST_LOG).unwrap_or_else(|_| EnvFilter::new("info"));
     let _already_set = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

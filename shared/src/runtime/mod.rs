@@ -19,10 +19,11 @@ use std::time::Instant;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 
+use crate::config::vars;
 use crate::http::{ErrorCode, Handler, Request, Response};
 
-/// The variable whose presence selects Lambda mode.
-pub const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
+/// The response header carrying the request id.
+const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Entry point for a function binary: picks Lambda mode when `AWS_LAMBDA_RUNTIME_API` is set
 /// (and not empty), else HTTP-server mode.
@@ -41,7 +42,7 @@ where
     E: Display,
 {
     logging::init();
-    match std::env::var(RUNTIME_API_VAR) {
+    match std::env::var(vars::AWS_LAMBDA_RUNTIME_API) {
         Ok(endpoint) if !endpoint.trim().is_empty() => lambda::run(function_name, &endpoint, init),
         _ => server::run(function_name, init),
     }
@@ -98,12 +99,15 @@ async fn handle<H: Handler>(
 }
 
 /// What every response gets in both modes, so that they stay byte-identical: `x-request-id`
-/// when the handler did not set one, and repeated headers joined into one value with `", "`
+/// (the one place it is set) when the handler did not set one, and repeated headers joined
+/// into one value with `", "`
 /// (a Lambda 2.0 response can hold one value per name; `set-cookie` is kept apart because
 /// cookies cannot be comma-joined and both modes send them one per line).
 pub fn finish_response(mut resp: Response, request_id: &str) -> Response {
-    if !resp.headers.contains_key("x-request-id") {
-        resp = resp.with_request_id(request_id);
+    if !resp.headers.contains_key(REQUEST_ID_HEADER) {
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            resp.headers.insert(REQUEST_ID_HEADER, v);
+        }
     }
     resp.headers = join_repeated_headers(std::mem::take(&mut resp.headers));
     resp
@@ -141,10 +145,10 @@ mod tests {
     fn adds_request_id_only_when_absent() {
         let r = finish_response(Response::new(StatusCode::OK), "rid-1");
         assert_eq!(r.headers["x-request-id"], "rid-1");
-        let r = finish_response(
-            Response::new(StatusCode::OK).with_request_id("own"),
-            "rid-1",
-        );
+        let mut own = Response::new(StatusCode::OK);
+        own.headers
+            .insert(REQUEST_ID_HEADER, HeaderValue::from_static("own"));
+        let r = finish_response(own, "rid-1");
         assert_eq!(r.headers["x-request-id"], "own");
     }
 

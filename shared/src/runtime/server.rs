@@ -25,11 +25,10 @@ use tokio::sync::{mpsc, watch};
 use super::{
     finish_response, handle, logging, panic_response, report_startup_failure, HandlerPanicked,
 };
+use crate::config::vars;
 use crate::http::{generate_request_id, ErrorCode, Handler, Request, Response, MAX_BODY_BYTES};
 
-/// The port variables, first set wins (Function Compute sets one of the first two).
-pub const PORT_VARS: [&str; 3] = ["FC_CUSTOM_LISTEN_PORT", "FC_SERVER_PORT", "PORT"];
-/// The port when none of [`PORT_VARS`] is set.
+/// The port when none of [`vars::PORTS`] is set.
 pub const DEFAULT_PORT: u16 = 9000;
 /// The header carrying Function Compute's request id.
 pub const FC_REQUEST_ID: &str = "x-fc-request-id";
@@ -50,11 +49,18 @@ const LINGER_TIME: Duration = Duration::from_secs(2);
 pub enum ServerError {
     /// A port variable holds something other than a port number.
     #[error("{var}={value:?} is not a port number (0-65535)")]
-    BadPort { var: &'static str, value: String },
+    BadPort {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// Why binding failed.
         source: std::io::Error,
     },
     /// Signal handlers could not be installed.
@@ -65,9 +71,10 @@ pub enum ServerError {
     Runtime(std::io::Error),
 }
 
-/// The listen port from the first of [`PORT_VARS`] that `lookup` finds non-empty.
+/// The listen port from the first of [`vars::PORTS`] that `lookup` finds non-empty (Function
+/// Compute sets one of the first two).
 pub fn listen_port(lookup: impl Fn(&str) -> Option<String>) -> Result<u16, ServerError> {
-    for var in PORT_VARS {
+    for var in vars::PORTS {
         let Some(value) = lookup(var).filter(|v| !v.trim().is_empty()) else {
             continue;
         };

@@ -40,21 +40,21 @@ pub(crate) fn check_key(key: &SecretBytes) -> Result<(), StoreError> {
 #[derive(Debug)]
 pub(crate) struct ListPlan {
     /// Ids must start with this ("" = any id).
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Direction of the listing.
-    pub order: Order,
+    pub(crate) order: Order,
     /// Items to return at most.
-    pub limit: usize,
+    pub(crate) limit: usize,
     /// Resume strictly after (asc) or before (desc) this id.
-    pub after: Option<ItemId>,
+    pub(crate) after: Option<ItemId>,
     /// The prefix holds a byte no id can hold: the page is empty without asking the backend.
-    pub matches_nothing: bool,
+    pub(crate) matches_nothing: bool,
     binding: Vec<u8>,
 }
 
 impl ListPlan {
     /// Checks the cursor against this exact query and works out what to read.
-    pub fn new(
+    pub(crate) fn new(
         key: &SecretBytes,
         user: &UserId,
         coll: &Collection,
@@ -78,12 +78,12 @@ impl ListPlan {
     }
 
     /// Items to ask the backend for: one more than the page, to know whether anything follows.
-    pub fn fetch(&self) -> usize {
+    pub(crate) fn fetch(&self) -> usize {
         self.limit + 1
     }
 
     /// The half-open id range `[lo, hi)` of the prefix, for range scans.
-    pub fn prefix_range(&self) -> (String, String) {
+    pub(crate) fn prefix_range(&self) -> (String, String) {
         let mut hi = self.prefix.clone().into_bytes();
         match hi.pop() {
             // Every prefix byte is an id byte (ASCII below 0x7f), so +1 stays ASCII.
@@ -99,7 +99,7 @@ impl ListPlan {
     }
 
     /// Cuts what the backend returned (up to [`Self::fetch`] items) into a page and its cursor.
-    pub fn finish(&self, key: &SecretBytes, mut items: Vec<Item>) -> Page {
+    pub(crate) fn finish(&self, key: &SecretBytes, mut items: Vec<Item>) -> Page {
         if items.len() <= self.limit {
             return Page {
                 items,
@@ -171,7 +171,6 @@ fn open(key: &SecretBytes, binding: &[u8], cursor: &str) -> Result<ItemId, Store
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

@@ -33,6 +33,7 @@ use super::{
     check_data_size, merge_patch, Item, JsonObject, ListQuery, Order, Page, PutCondition,
     SessionRecord, StoreConfig, StoreError, StoreKind,
 };
+use crate::config::vars;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::secret::SecretBytes;
 use crate::time_fmt::Timestamp;
@@ -215,9 +216,10 @@ impl DynamoStore {
         };
         super::cursor::check_key(&cfg.cursor_key)?;
         if sdk.region().is_none() {
-            return Err(StoreError::Config(
-                "no AWS region: set AWS_REGION for the DynamoDB store".into(),
-            ));
+            return Err(StoreError::Config(format!(
+                "no AWS region: set {} for the DynamoDB store",
+                vars::AWS_REGION
+            )));
         }
         let store = Self {
             inner: Arc::new(Inner {

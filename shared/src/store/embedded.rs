@@ -29,7 +29,7 @@ use crate::secret::SecretBytes;
 use crate::time_fmt::Timestamp;
 
 /// How long a write waits for another writer (this process or another) before giving up.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (

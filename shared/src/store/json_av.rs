@@ -181,7 +181,6 @@ fn decode(av: &AttributeValue) -> Result<Value, DecodeError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

@@ -15,17 +15,17 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::WAIT;
+use test_support::WAIT;
 
 /// A request body: one `content-length` body, or chunks sent with chunked encoding.
-pub struct ReqBody {
+pub(crate) struct ReqBody {
     chunks: VecDeque<Bytes>,
     chunked: bool,
 }
 
 impl ReqBody {
     /// A body sent with `content-length`.
-    pub fn full(data: impl Into<Bytes>) -> Self {
+    pub(crate) fn full(data: impl Into<Bytes>) -> Self {
         Self {
             chunks: VecDeque::from([data.into()]),
             chunked: false,
@@ -33,12 +33,12 @@ impl ReqBody {
     }
 
     /// No body.
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Self::full(Bytes::new())
     }
 
     /// A body of `total` bytes sent as chunks of at most `chunk` bytes (no content-length).
-    pub fn chunked(total: usize, chunk: usize) -> Self {
+    pub(crate) fn chunked(total: usize, chunk: usize) -> Self {
         let mut chunks = VecDeque::new();
         let mut left = total;
         while left > 0 {
@@ -84,34 +84,34 @@ impl Body for ReqBody {
 
 /// A response, body read in full.
 #[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
 }
 
 impl Reply {
     /// The body as JSON.
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
 
     /// A header as text.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
 
 /// One keep-alive connection to the function.
-pub struct Conn {
+pub(crate) struct Conn {
     sender: SendRequest<ReqBody>,
     port: u16,
 }
 
 impl Conn {
     /// Connects to `127.0.0.1:port`.
-    pub async fn open(port: u16) -> Self {
+    pub(crate) async fn open(port: u16) -> Self {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap_or_else(|e| panic!("connect: {e}"));
@@ -125,7 +125,7 @@ impl Conn {
     }
 
     /// Sends a request on this connection.
-    pub async fn send(
+    pub(crate) async fn send(
         &mut self,
         method: &str,
         path: &str,
@@ -159,7 +159,7 @@ impl Conn {
     }
 
     /// Whether the server closed this connection (waits a moment for the close to arrive).
-    pub async fn is_closed(&mut self) -> bool {
+    pub(crate) async fn is_closed(&mut self) -> bool {
         matches!(
             tokio::time::timeout(std::time::Duration::from_secs(2), self.sender.ready()).await,
             Ok(Err(_))
@@ -168,7 +168,7 @@ impl Conn {
 }
 
 /// Sends one request on a new connection and panics on transport errors.
-pub async fn request(
+pub(crate) async fn request(
     port: u16,
     method: &str,
     path: &str,
@@ -184,7 +184,7 @@ pub async fn request(
 
 /// Writes raw bytes, then reads until the server closes the connection; returns what it sent.
 /// Panics if the server keeps the connection open.
-pub async fn raw_until_close(port: u16, parts: &[&[u8]]) -> String {
+pub(crate) async fn raw_until_close(port: u16, parts: &[&[u8]]) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use percent_encoding::percent_decode_str;
+use miniapp_shared::percent;
 
 use crate::template::RouteSpec;
 
@@ -143,8 +143,14 @@ fn parse_path(path: &str) -> Vec<Segment> {
 fn split_path(path: &str) -> Vec<String> {
     path.trim_start_matches('/')
         .split('/')
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(decode_or_raw)
         .collect()
+}
+
+/// The shared strict decoding; text with a malformed escape stays as sent, so that the request
+/// still reaches its function, whose answer to a bad escape is the contract's 400.
+pub(crate) fn decode_or_raw(text: &str) -> String {
+    percent::decode(text).unwrap_or_else(|_| text.to_owned())
 }
 
 /// The specificity rank and parameters when `segments` match `parts`; `None` segments

@@ -2,9 +2,8 @@
 //! store's file, function logs, and the credentials `miniapp login` saved. Files that hold
 //! secrets are written with mode 0600, the folder with 0700.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
@@ -19,7 +18,7 @@ const DEV_TOKEN_KID: &str = "dev1";
 
 /// Why the state folder could not be used.
 #[derive(Debug, Error)]
-pub enum DevEnvError {
+pub enum StateDirError {
     #[error("cannot use state folder {path:?}: {source}")]
     Io {
         path: String,
@@ -36,8 +35,15 @@ pub enum DevEnvError {
     Generate(String),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DevEnvError + '_ {
-    move |source| DevEnvError::Io {
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StateDirError + '_ {
+    move |source| StateDirError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn corrupt(path: &Path) -> impl FnOnce(serde_json::Error) -> StateDirError + '_ {
+    move |source| StateDirError::Corrupt {
         path: path.display().to_string(),
         source,
     }
@@ -62,10 +68,10 @@ pub struct StateDir {
 
 impl StateDir {
     /// Creates the folder (0700) when missing.
-    pub fn open(path: &Path) -> Result<Self, DevEnvError> {
+    pub fn open(path: &Path) -> Result<Self, StateDirError> {
         let root = std::path::absolute(path).map_err(io_err(path))?;
         fs::create_dir_all(&root).map_err(io_err(&root))?;
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).map_err(io_err(&root))?;
+        private::restrict_dir(&root).map_err(io_err(&root))?;
         Ok(Self { root })
     }
 
@@ -101,7 +107,7 @@ impl StateDir {
     }
 
     /// `MINIAPP_TOKEN_KEYS` for development: read, or made on first run.
-    pub fn token_keys(&self) -> Result<String, DevEnvError> {
+    pub fn token_keys(&self) -> Result<String, StateDirError> {
         let path = self.root.join("token-keys");
         if let Ok(text) = fs::read_to_string(&path) {
             if !text.trim().is_empty() {
@@ -110,27 +116,20 @@ impl StateDir {
         }
         let mut key = [0u8; 32];
         aws_lc_rs::rand::fill(&mut key)
-            .map_err(|_| DevEnvError::Generate("no random bytes".to_owned()))?;
+            .map_err(|_| StateDirError::Generate("no random bytes".to_owned()))?;
         let value = format!("{DEV_TOKEN_KID}:{}", STANDARD.encode(key));
         write_private(&path, value.as_bytes())?;
         Ok(value)
     }
 
     /// The development RSA keys: read, or made on first run (two RSA-2048 pairs).
-    pub fn dev_keys(&self) -> Result<DevKeys, DevEnvError> {
+    pub fn dev_keys(&self) -> Result<DevKeys, StateDirError> {
         let path = self.root.join("dev-keys.json");
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| DevEnvError::Corrupt {
-                path: path.display().to_string(),
-                source,
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(corrupt(&path)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let keys = generate_dev_keys()?;
-                let text =
-                    serde_json::to_vec_pretty(&keys).map_err(|source| DevEnvError::Corrupt {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
+                let text = serde_json::to_vec_pretty(&keys).map_err(corrupt(&path))?;
                 write_private(&path, &text)?;
                 Ok(keys)
             }
@@ -139,10 +138,10 @@ impl StateDir {
     }
 }
 
-fn generate_dev_keys() -> Result<DevKeys, DevEnvError> {
+fn generate_dev_keys() -> Result<DevKeys, StateDirError> {
     let generate = || {
         miniapp_shared::alipay::keys::generate_rsa2048_keypair()
-            .map_err(|e| DevEnvError::Generate(e.to_string()))
+            .map_err(|e| StateDirError::Generate(e.to_string()))
     };
     let (app_private_key, app_public_key) = generate()?;
     let (gateway_private_key, gateway_public_key) = generate()?;
@@ -156,22 +155,63 @@ fn generate_dev_keys() -> Result<DevKeys, DevEnvError> {
 }
 
 /// Writes a file only its owner can read, atomically (temporary file, then rename).
-pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), DevEnvError> {
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), StateDirError> {
     let tmp = path.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
+    let mut f = private::create_file(&tmp).map_err(io_err(&tmp))?;
     f.write_all(contents).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))
 }
 
-#[cfg(test)]
+/// Owner-only files and folders: Unix modes 0600 and 0700. Elsewhere there is no equivalent
+/// this tool can set simply, so secrets are refused rather than written readable by others.
+mod private {
+    use std::fs::File;
+    use std::io;
+    use std::path::Path;
+
+    /// Creates a new file (failing if it exists) that only its owner can read and write.
+    #[cfg(unix)]
+    pub(super) fn create_file(path: &Path) -> io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+    }
+
+    /// Makes a folder accessible to its owner only.
+    #[cfg(unix)]
+    pub(super) fn restrict_dir(path: &Path) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn create_file(_path: &Path) -> io::Result<File> {
+        Err(unsupported())
+    }
+
+    #[cfg(not(unix))]
+    pub(super) fn restrict_dir(_path: &Path) -> io::Result<()> {
+        Err(unsupported())
+    }
+
+    #[cfg(not(unix))]
+    fn unsupported() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "owner-only files (mode 0600) need a Unix-like OS",
+        )
+    }
+}
+
+#[cfg(all(test, unix))]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -2,21 +2,30 @@
 //! the OS picks; real HTTP/1.1 requests; and the same requests through Lambda mode must give
 //! byte-identical answers.
 
-mod runtime_support;
+mod client;
 
 use std::time::Duration;
 
 use base64::Engine;
-use runtime_support::client::{raw_until_close, request, Conn, Reply, ReqBody};
-use runtime_support::runtime_api::{PostKind, RuntimeApi, Scripted};
-use runtime_support::{fixture, Proc};
+use client::{raw_until_close, request, Conn, Reply, ReqBody};
 use serde_json::{json, Value};
+use test_support::build::{build, Profile, Target};
+use test_support::fixtures::event as fixture;
+use test_support::headers;
+use test_support::process::Launch;
+use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
+
+/// The `echo_function` example (built once per test process), ready to start.
+fn echo() -> Launch {
+    const ECHO: [Target; 1] = [Target::example("miniapp-shared", "echo_function")];
+    Launch::new(build(&ECHO, Profile::of_this_test()).get("echo_function"))
+}
 
 const LIMIT: usize = 262_144;
 
 #[tokio::test]
 async fn echo_round_trip_with_generated_request_id() {
-    let (_proc, port) = Proc::spawn_http(&[]).await;
+    let (_proc, port) = echo().spawn_http().await;
     let reply = request(
         port,
         "POST",
@@ -40,7 +49,7 @@ async fn echo_round_trip_with_generated_request_id() {
 
 #[tokio::test]
 async fn fc_request_id_is_the_request_id_and_a_client_one_is_not_echoed() {
-    let (_proc, port) = Proc::spawn_http(&[]).await;
+    let (_proc, port) = echo().spawn_http().await;
     let reply = request(
         port,
         "GET",
@@ -64,7 +73,7 @@ async fn fc_request_id_is_the_request_id_and_a_client_one_is_not_echoed() {
 
 #[tokio::test]
 async fn keep_alive_reuses_the_connection() {
-    let (_proc, port) = Proc::spawn_http(&[]).await;
+    let (_proc, port) = echo().spawn_http().await;
     let mut conn = Conn::open(port).await;
     for i in 0..3 {
         let path = format!("/n/{i}");
@@ -79,7 +88,7 @@ async fn keep_alive_reuses_the_connection() {
 
 #[tokio::test]
 async fn body_limit_with_content_length() {
-    let (_proc, port) = Proc::spawn_http(&[]).await;
+    let (_proc, port) = echo().spawn_http().await;
     let mut conn = Conn::open(port).await;
     let reply = conn
         .send("PUT", "/exact", &[], ReqBody::full(vec![b'a'; LIMIT]))
@@ -101,7 +110,7 @@ async fn body_limit_with_content_length() {
 
 #[tokio::test]
 async fn body_limit_with_chunked_encoding() {
-    let (_proc, port) = Proc::spawn_http(&[]).await;
+    let (_proc, port) = echo().spawn_http().await;
     let mut conn = Conn::open(port).await;
     let reply = conn
         .send("POST", "/exact", &[], ReqBody::chunked(LIMIT, 10_000))
@@ -120,7 +129,7 @@ async fn body_limit_with_chunked_encoding() {
 
 #[tokio::test]
 async fn oversized_bodies_on_a_raw_socket_get_413_then_close() {
-    let (_proc, port) = Proc::spawn_http(&[]).await;
+    let (_proc, port) = echo().spawn_http().await;
     // Declared too large, body sent in full: answered without reading it all, then closed.
     let head = format!(
         "POST /cl HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n",
@@ -168,7 +177,7 @@ fn assert_413(reply: &Reply) {
 
 #[tokio::test]
 async fn handler_panic_is_a_500_and_the_server_keeps_serving() {
-    let (proc, port) = Proc::spawn_http(&[]).await;
+    let (proc, port) = echo().spawn_http().await;
     let reply = request(
         port,
         "GET",
@@ -190,7 +199,7 @@ async fn handler_panic_is_a_500_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
-    let (mut proc, port) = Proc::spawn_http(&[]).await;
+    let (mut proc, port) = echo().spawn_http().await;
     // A first request makes sure the connection is accepted before the slow one is sent on it.
     let mut conn = Conn::open(port).await;
     conn.send("GET", "/warm", &[], ReqBody::empty())
@@ -221,7 +230,7 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_zero() {
 
 #[tokio::test]
 async fn sigint_on_an_idle_server_exits_zero() {
-    let (mut proc, port) = Proc::spawn_http(&[]).await;
+    let (mut proc, port) = echo().spawn_http().await;
     // An idle keep-alive connection must not hold the shutdown up.
     let mut idle = Conn::open(port).await;
     idle.send("GET", "/", &[], ReqBody::empty())
@@ -234,7 +243,7 @@ async fn sigint_on_an_idle_server_exits_zero() {
 #[tokio::test]
 async fn bad_port_is_one_line_naming_the_variable_and_exit_1() {
     for var in ["PORT", "FC_SERVER_PORT", "FC_CUSTOM_LISTEN_PORT"] {
-        let mut proc = Proc::spawn(&[(var, "http")]);
+        let mut proc = echo().env(var, "http").spawn();
         let status = proc.wait_exit().await;
         assert_eq!(status.code(), Some(1), "{var}: {status}");
         // Give the collectors a moment to drain the pipe after exit.
@@ -251,7 +260,7 @@ async fn bad_port_is_one_line_naming_the_variable_and_exit_1() {
 
 #[tokio::test]
 async fn init_failure_is_one_line_and_exit_1() {
-    let mut proc = Proc::spawn(&[("ECHO_FAIL_INIT", "1")]);
+    let mut proc = echo().env("ECHO_FAIL_INIT", "1").spawn();
     assert_eq!(proc.wait_exit().await.code(), Some(1));
     tokio::time::sleep(Duration::from_millis(100)).await;
     let stderr = proc.stderr_lines();
@@ -261,7 +270,7 @@ async fn init_failure_is_one_line_and_exit_1() {
 
 #[tokio::test]
 async fn access_line_per_request_without_secrets() {
-    let (mut proc, port) = Proc::spawn_http(&[]).await;
+    let (mut proc, port) = echo().spawn_http().await;
     let headers = [
         ("x-fc-request-id", "acc-1"),
         (
@@ -278,20 +287,12 @@ async fn access_line_per_request_without_secrets() {
         ReqBody::full("body-secret-value"),
     )
     .await;
-    let line = proc
-        .wait_stdout(|l| l.contains("\"request_id\":\"acc-1\""))
-        .await;
-    let v: Value = serde_json::from_str(&line).unwrap_or_default();
+    let v = proc.log_of_request("acc-1").await;
     assert_eq!(v["method"], "PATCH");
     assert_eq!(v["status"], 200);
     assert_eq!(v["route"], "/echo");
-    assert!(v["latency_ms"].is_u64(), "{line}");
-    for secret in ["deadbeef", "token-secret-value", "body-secret-value"] {
-        assert!(
-            proc.stdout_lines().iter().all(|l| !l.contains(secret)),
-            "{secret} leaked"
-        );
-    }
+    assert!(v["latency_ms"].is_u64(), "{v}");
+    proc.assert_stdout_lacks(&["deadbeef", "token-secret-value", "body-secret-value"]);
 }
 
 /// One request in both forms: for the HTTP server, and as the 2.0 event API Gateway would send.
@@ -329,34 +330,14 @@ type Seen = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// Headers that belong to the connection, not the function: the HTTP server adds them, API
 /// Gateway adds its own in Lambda mode.
-const TRANSPORT: [&str; 4] = ["date", "content-length", "connection", "transfer-encoding"];
-
 fn seen_over_http(reply: &Reply) -> Seen {
-    let mut headers: Vec<(String, String)> = reply
-        .headers
-        .iter()
-        .filter(|(n, _)| !TRANSPORT.contains(&n.as_str()))
-        .map(|(n, v)| {
-            (
-                n.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    headers.sort();
+    let headers = headers::of_http(&reply.headers);
     (reply.status.as_u16(), headers, reply.body.to_vec())
 }
 
 fn seen_over_lambda(resp: &Value) -> Seen {
-    let mut headers: Vec<(String, String)> = resp["headers"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    for name in TRANSPORT {
+    let mut headers = headers::of_lambda(resp);
+    for name in headers::TRANSPORT {
         assert!(
             headers.iter().all(|(n, _)| n != name),
             "{name} in a Lambda response"
@@ -431,9 +412,9 @@ async fn both_modes_answer_byte_identically() {
             body: Vec::new(),
         },
     ];
-    let (_http, port) = Proc::spawn_http(&[]).await;
+    let (_http, port) = echo().spawn_http().await;
     let mut api = RuntimeApi::start("").await;
-    let _lambda = Proc::spawn(&[("AWS_LAMBDA_RUNTIME_API", &api.url())]);
+    let _lambda = echo().env("AWS_LAMBDA_RUNTIME_API", api.url()).spawn();
 
     for (i, case) in cases.iter().enumerate() {
         let id = format!("same-{i}");

@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Mutex};
 
-use super::WAIT;
+use crate::WAIT;
 
 /// What the next `GET /next` answers.
 #[derive(Debug, Clone)]

@@ -12,6 +12,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::{venv_dir, workspace_root};
+
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running `moto_server`, stopped on drop.
@@ -28,14 +30,8 @@ fn moto_command() -> (PathBuf, Vec<PathBuf>) {
     if let Some(p) = std::env::var_os("MOTO_SERVER") {
         return (PathBuf::from(p), Vec::new());
     }
-    let venv = std::env::var_os("MINIAPP_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            PathBuf::from(home).join(".cache/miniapp/venv")
-        });
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto_serial.py");
-    (venv.join("bin/python"), vec![script])
+    let script = workspace_root().join("scripts/moto_serial.py");
+    (venv_dir().join("bin/python"), vec![script])
 }
 
 impl MotoServer {

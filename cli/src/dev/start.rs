@@ -1,0 +1,147 @@
+//! Starting what `miniapp dev` runs (the Alipay stand-in when needed, one process pool per
+//! function behind the gateway) and stopping it all again.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use miniapp_shared::alipay::standin::{self, StandinHandle};
+use miniapp_shared::alipay::{AlipayPublicKey, AppPrivateKey, StandinConfig};
+use miniapp_shared::config::vars;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::build::template_dir;
+use super::env_file::non_empty;
+use super::function_env::{function_env, uses_alipay, EnvInputs};
+use super::policy::GatewayMode;
+use super::{DevError, DevOptions, Plan};
+use crate::app_files::AppFiles;
+use crate::emulator::gateway::{self, Gateway};
+use crate::emulator::output::Output;
+use crate::emulator::pool::{FunctionSpec, Pool};
+use crate::emulator::routes::RouteTable;
+use crate::state_dir::DevKeys;
+
+/// Everything that is running, for the banner and the shutdown.
+pub(super) struct Running {
+    pub(super) gateway: Arc<Gateway>,
+    pub(super) standin: Option<StandinHandle>,
+}
+
+/// Starts the stand-in (in stand-in mode) and makes one pool per function.
+pub(super) async fn start(
+    opts: &DevOptions,
+    plan: &Plan,
+    binaries: &HashMap<String, PathBuf>,
+    output: Arc<Output>,
+) -> Result<Running, DevError> {
+    let token_keys = match non_empty(&plan.env, vars::MINIAPP_TOKEN_KEYS) {
+        Some(k) => k.to_owned(),
+        None => plan.state.token_keys()?,
+    };
+    let (standin, keys) = standin_for(plan).await?;
+    let standin_url = standin.as_ref().map(StandinHandle::url);
+    let inputs = EnvInputs {
+        own: &plan.env,
+        store: &plan.store,
+        standin: standin_url.as_deref().zip(keys.as_ref()),
+        token_keys: &token_keys,
+        region: &plan.region,
+    };
+    let gateway = Arc::new(gateway_for(opts, plan, binaries, &inputs, output));
+    Ok(Running { gateway, standin })
+}
+
+/// The running stand-in and its keys, when in stand-in mode and some function uses Alipay
+/// (otherwise there is nothing to start and no keys to generate).
+async fn standin_for(plan: &Plan) -> Result<(Option<StandinHandle>, Option<DevKeys>), DevError> {
+    let needed = plan.template.functions.iter().any(uses_alipay);
+    match plan.gateway {
+        GatewayMode::Standin if needed => {
+            let keys = plan.state.dev_keys()?;
+            Ok((Some(start_standin(&keys).await?), Some(keys)))
+        }
+        GatewayMode::Standin | GatewayMode::Real(_) => Ok((None, None)),
+    }
+}
+
+/// The route table and one pool per function (no process starts before its first request).
+fn gateway_for(
+    opts: &DevOptions,
+    plan: &Plan,
+    binaries: &HashMap<String, PathBuf>,
+    inputs: &EnvInputs<'_>,
+    output: Arc<Output>,
+) -> Gateway {
+    let mut routes = RouteTable::default();
+    let mut pools = Vec::new();
+    for (i, f) in plan.template.functions.iter().enumerate() {
+        routes.add(i, &f.routes);
+        let spec = FunctionSpec {
+            name: f.logical_id.clone(),
+            binary: binaries.get(&f.binary).cloned().unwrap_or_default(),
+            env: function_env(f, inputs).into_iter().collect(),
+            timeout: f.timeout,
+            memory_mb: f.memory_mb,
+            max_processes: opts.max_processes,
+            region: plan.region.clone(),
+        };
+        pools.push(Arc::new(Pool::new(spec, Arc::clone(&output))));
+    }
+    Gateway {
+        routes,
+        pools,
+        output,
+        app: AppFiles::find(&template_dir(&opts.template)),
+    }
+}
+
+async fn start_standin(keys: &DevKeys) -> Result<StandinHandle, DevError> {
+    let config = StandinConfig {
+        app_id: keys.app_id.clone(),
+        app_public_key: AlipayPublicKey::parse(&keys.app_public_key, "appPublicKey")
+            .map_err(|e| dev_key_error("appPublicKey", &e))?,
+        gateway_private_key: AppPrivateKey::parse(&keys.gateway_private_key, "gatewayPrivateKey")
+            .map_err(|e| dev_key_error("gatewayPrivateKey", &e))?,
+        scripts: StandinConfig::dev_scripts(),
+    };
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(DevError::Standin)?;
+    standin::start(listener, config)
+        .await
+        .map_err(DevError::Standin)
+}
+
+fn dev_key_error(var: &'static str, e: &impl std::fmt::Display) -> DevError {
+    DevError::DevKey {
+        var,
+        message: e.to_string(),
+    }
+}
+
+/// Serves until `stop`, then stops the front, kills every process and the stand-in.
+pub(super) async fn serve_until(
+    listener: TcpListener,
+    running: Running,
+    stop: impl Future<Output = ()>,
+) {
+    let (tx, rx) = watch::channel(false);
+    let front = tokio::spawn(gateway::serve(listener, Arc::clone(&running.gateway), rx));
+    stop.await;
+    running
+        .gateway
+        .output
+        .line("Stopping: killing function processes and the stand-in.");
+    let _ = tx.send(true);
+    let _ = front.await;
+    for pool in &running.gateway.pools {
+        pool.shutdown().await;
+    }
+    if let Some(standin) = running.standin {
+        standin.shutdown().await;
+    }
+    running.gateway.output.line("Stopped.");
+}

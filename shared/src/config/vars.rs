@@ -1,0 +1,68 @@
+//! The name of every environment variable the functions read (docs/api.md §7), in one place.
+
+/// The Mini Program's APPID.
+pub const ALIPAY_APP_ID: &str = "ALIPAY_APP_ID";
+/// The app's RSA private key.
+pub const ALIPAY_APP_PRIVATE_KEY: &str = "ALIPAY_APP_PRIVATE_KEY";
+/// Alipay's RSA public key.
+pub const ALIPAY_PUBLIC_KEY: &str = "ALIPAY_PUBLIC_KEY";
+/// The OpenAPI gateway URL.
+pub const ALIPAY_GATEWAY_URL: &str = "ALIPAY_GATEWAY_URL";
+/// The timeout of one gateway call, in milliseconds.
+pub const ALIPAY_TIMEOUT_MS: &str = "ALIPAY_TIMEOUT_MS";
+/// The HMAC keys, `kid:base64key,...`.
+pub const MINIAPP_TOKEN_KEYS: &str = "MINIAPP_TOKEN_KEYS";
+/// The lifetime of issued credentials, in seconds.
+pub const MINIAPP_CREDENTIAL_TTL_SECS: &str = "MINIAPP_CREDENTIAL_TTL_SECS";
+/// The lifetime of a session, in seconds.
+pub const MINIAPP_SESSION_TTL_SECS: &str = "MINIAPP_SESSION_TTL_SECS";
+/// The sessions table (DynamoDB).
+pub const SESSIONS_TABLE: &str = "SESSIONS_TABLE";
+/// The data table (DynamoDB).
+pub const DATA_TABLE: &str = "DATA_TABLE";
+/// The DynamoDB endpoint (AWS SDK).
+pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+/// The endpoint of every AWS service (AWS SDK).
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// `dynamodb` or `embedded:<path>`.
+pub const MINIAPP_STORE: &str = "MINIAPP_STORE";
+/// `true`: create missing DynamoDB tables at start.
+pub const MINIAPP_CREATE_TABLES: &str = "MINIAPP_CREATE_TABLES";
+/// The AWS region (set by Lambda).
+pub const AWS_REGION: &str = "AWS_REGION";
+/// The AWS region, as older tools set it.
+pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+/// HTTP-server mode's port, as Function Compute's custom runtime sets it.
+pub const FC_CUSTOM_LISTEN_PORT: &str = "FC_CUSTOM_LISTEN_PORT";
+/// HTTP-server mode's port, as Function Compute sets it.
+pub const FC_SERVER_PORT: &str = "FC_SERVER_PORT";
+/// HTTP-server mode's port.
+pub const PORT: &str = "PORT";
+/// The Runtime API's address; set by Lambda, it selects Lambda mode.
+pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+/// The X-Ray trace id of the current invocation, which Lambda mode sets for the handler.
+pub const X_AMZN_TRACE_ID: &str = "_X_AMZN_TRACE_ID";
+/// The log filter.
+pub const RUST_LOG: &str = "RUST_LOG";
+
+/// The configuration variables of docs/api.md §7 that a deployment sets (the runtime's own
+/// variables, ports and `RUST_LOG` aside): what `miniapp dev` passes on to the functions.
+pub const CONFIGURATION: [&str; 14] = [
+    ALIPAY_APP_ID,
+    ALIPAY_APP_PRIVATE_KEY,
+    ALIPAY_PUBLIC_KEY,
+    ALIPAY_GATEWAY_URL,
+    ALIPAY_TIMEOUT_MS,
+    MINIAPP_TOKEN_KEYS,
+    MINIAPP_CREDENTIAL_TTL_SECS,
+    MINIAPP_SESSION_TTL_SECS,
+    SESSIONS_TABLE,
+    DATA_TABLE,
+    AWS_ENDPOINT_URL_DYNAMODB,
+    AWS_ENDPOINT_URL,
+    MINIAPP_STORE,
+    MINIAPP_CREATE_TABLES,
+];
+
+/// HTTP-server mode's port variables; the first one set wins.
+pub const PORTS: [&str; 3] = [FC_CUSTOM_LISTEN_PORT, FC_SERVER_PORT, PORT];

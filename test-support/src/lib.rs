@@ -1,0 +1,44 @@
+//! What the workspace's tests share, written once: building the binaries under test and
+//! finding them ([`build`]), launching processes with a controlled environment
+//! ([`process`]), a DynamoDB-compatible server ([`moto`]), a Lambda Runtime API server
+//! ([`runtime_api`]) and the `miniapp dev` harness ([`dev`]).
+//!
+//! A dev-dependency only, and free of `miniapp-shared` (see Cargo.toml).
+
+// Test-only code: a failed unwrap or expect is a failed test, with the panic message as its
+// report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod build;
+pub mod dev;
+pub mod fixtures;
+pub mod headers;
+pub mod moto;
+pub mod process;
+pub mod runtime_api;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a test waits for anything (a line, a post, an exit) before it fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The workspace root (this crate lives in `test-support/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("test-support lies inside the workspace")
+        .to_path_buf()
+}
+
+/// The project virtualenv holding the Python tools the tests drive:
+/// `${MINIAPP_VENV:-$HOME/.cache/miniapp/venv}`, as `scripts/ensure-venv.sh` makes it.
+pub fn venv_dir() -> PathBuf {
+    match std::env::var_os("MINIAPP_VENV").filter(|v| !v.is_empty()) {
+        Some(venv) => PathBuf::from(venv),
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            PathBuf::from(home).join(".cache/miniapp/venv")
+        }
+    }
+}
