@@ -137,7 +137,6 @@ fn wechat_user(openid: &str) -> Result<UserId, LoginError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 

@@ -1,11 +1,9 @@
 //! `GET /sns/jscode2session`: a `wx.login()` code for the user's `openid` (and `unionid`).
 
-use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use thiserror::Error;
-use zeroize::Zeroizing;
 
 use crate::secret::SecretString;
 
@@ -64,24 +62,6 @@ fn upstream(message: impl Into<String>) -> WechatError {
     }
 }
 
-/// The session key WeChat hands out with a login: it decrypts the user's data, so it is a
-/// secret. It is never logged, returned to clients or stored; `Debug` redacts it, and it has
-/// neither `Display` nor `Serialize`.
-pub struct SessionKey(Zeroizing<String>);
-
-impl SessionKey {
-    /// The key itself, for a feature that decrypts `wx.getUserInfo` data; never to log.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SessionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SessionKey(<redacted>)")
-    }
-}
-
 /// Who the user is, from WeChat's answer.
 #[derive(Debug)]
 pub struct WechatIdentity {
@@ -89,8 +69,9 @@ pub struct WechatIdentity {
     pub openid: String,
     /// The user's id across the developer's apps, when WeChat sends it.
     pub unionid: Option<String>,
-    /// The session key (redacted in `Debug`).
-    pub session_key: SessionKey,
+    /// The session key: it decrypts the user's data, so it is a secret (redacted in `Debug`),
+    /// never logged, returned to clients or stored.
+    pub session_key: SecretString,
 }
 
 /// What the client needs, read once from the environment by the caller.
@@ -262,7 +243,7 @@ fn id_field(fields: &Map<String, Value>, name: &str) -> Result<Option<String>, W
 fn identity_from(fields: &Map<String, Value>) -> Result<WechatIdentity, WechatError> {
     let openid = id_field(fields, "openid")?.ok_or_else(|| upstream("the answer has no openid"))?;
     let session_key = match fields.get("session_key") {
-        Some(Value::String(s)) if !s.is_empty() => SessionKey(Zeroizing::new(s.clone())),
+        Some(Value::String(s)) if !s.is_empty() => SecretString::new(s.clone()),
         _ => return Err(upstream("the answer has no session_key")),
     };
     Ok(WechatIdentity {
@@ -273,7 +254,6 @@ fn identity_from(fields: &Map<String, Value>) -> Result<WechatIdentity, WechatEr
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
 
@@ -362,7 +342,7 @@ mod tests {
         let body = r#"{"session_key":"S3CR3TKEY","openid":"oABC"}"#;
         let id = interpret_answer(body, &[]).unwrap();
         assert!(!format!("{id:?}").contains("S3CR3TKEY"));
-        assert_eq!(id.session_key.expose_secret(), "S3CR3TKEY");
+        assert_eq!(id.session_key.expose(), "S3CR3TKEY");
         let echo = r#"{"errcode":40125,"errmsg":"invalid appsecret hunter2 for code abc"}"#;
         let err = interpret_answer(echo, &["hunter2", "abc"]).unwrap_err();
         let text = format!("{err} {err:?}");

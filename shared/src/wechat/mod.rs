@@ -4,13 +4,12 @@
 //! # Layout
 //!
 //! - [`client`]: [`WechatClient`], the exchange and its outcomes ([`WechatError`]); the
-//!   session key is a [`SessionKey`] that cannot be printed.
+//!   session key is a secret that cannot be printed.
 //! - [`standin`]: a real HTTP stand-in that speaks WeChat's protocol.
 
 pub mod client;
 pub mod standin;
 
 pub use client::{
-    SessionKey, WechatClient, WechatConfig, WechatError, WechatIdentity, DEFAULT_API_URL,
-    JSCODE2SESSION_PATH,
+    WechatClient, WechatConfig, WechatError, WechatIdentity, DEFAULT_API_URL, JSCODE2SESSION_PATH,
 };
