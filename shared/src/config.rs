@@ -486,6 +486,31 @@ mod tests {
     }
 
     #[test]
+    fn certificates_may_be_given_as_file_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("alipayRootCert.crt");
+        std::fs::write(&root, ROOT_CERT).unwrap();
+        let root_path = root.display().to_string();
+        let mut pairs = cert_mode();
+        pairs.retain(|(k, _)| *k != "ALIPAY_ROOT_CERT");
+        pairs.push(("ALIPAY_ROOT_CERT", &root_path));
+        assert!(SessionConfig::from_env(&env(&pairs))
+            .unwrap()
+            .alipay
+            .is_some());
+        let missing = dir.path().join("absent.crt").display().to_string();
+        pairs.retain(|(k, _)| *k != "ALIPAY_ROOT_CERT");
+        pairs.push(("ALIPAY_ROOT_CERT", &missing));
+        let err = SessionConfig::from_env(&env(&pairs))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ALIPAY_ROOT_CERT") && err.contains("absent.crt"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn wechat_alone_both_providers_or_none() {
         let wechat = [
             ("MINIAPP_TOKEN_KEYS", KEYS),

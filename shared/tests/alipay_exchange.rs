@@ -396,33 +396,39 @@ mod certificate_mode {
             alipay_cert: (synthetic::ALIPAY_CERT, "ALIPAY_PUBLIC_CERT"),
             root_cert: (synthetic::ROOT_CERT, "ALIPAY_ROOT_CERT"),
         })
-        .unwrap()
+        .unwrap_or_else(|e| panic!("the synthetic certificates: {e}"))
     }
 
     async fn cert_standin() -> StandinHandle {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
         let mut scripts = scripts();
         scripts.insert("rotated".into(), StandinAnswer::RotatedCertSuccess);
         let config = StandinConfig {
             app_id: synthetic::APP_ID.into(),
-            app_public_key: AlipayPublicKey::parse(synthetic::APP_PUBLIC_KEY, "app").unwrap(),
+            app_public_key: AlipayPublicKey::parse(synthetic::APP_PUBLIC_KEY, "app")
+                .unwrap_or_else(|e| panic!("{e}")),
             gateway_private_key: AppPrivateKey::parse(synthetic::GATEWAY_PRIVATE_KEY, "gw")
-                .unwrap(),
+                .unwrap_or_else(|e| panic!("{e}")),
             scripts,
             cert_sns: Some(StandinCertSns::from(&certificates())),
         };
-        standin::start(listener, config).await.unwrap()
+        standin::start(listener, config)
+            .await
+            .unwrap_or_else(|e| panic!("the stand-in does not start: {e}"))
     }
 
     fn cert_client(gateway: &StandinHandle, verification: AlipayVerification) -> AlipayClient {
         AlipayClient::new(AlipayConfig {
             app_id: synthetic::APP_ID.into(),
-            app_private_key: AppPrivateKey::parse(synthetic::APP_PRIVATE_KEY, "app").unwrap(),
+            app_private_key: AppPrivateKey::parse(synthetic::APP_PRIVATE_KEY, "app")
+                .unwrap_or_else(|e| panic!("{e}")),
             verification,
             gateway_url: gateway.url(),
             timeout: TIMEOUT,
         })
-        .unwrap()
+        .unwrap_or_else(|e| panic!("client: {e}"))
     }
 
     #[tokio::test]

@@ -34,13 +34,15 @@ fn scripts() -> HashMap<String, StandinAnswer> {
 }
 
 async fn start_standin() -> StandinHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
     let config = StandinConfig {
         app_id: APP_ID.into(),
         app_secret: SecretString::new(SECRET.into()),
         scripts: scripts(),
     };
-    standin::start(listener, config).unwrap()
+    standin::start(listener, config).unwrap_or_else(|e| panic!("the stand-in: {e}"))
 }
 
 fn client_with(url: &str, app_id: &str, secret: &str, timeout: Duration) -> WechatClient {
@@ -50,7 +52,7 @@ fn client_with(url: &str, app_id: &str, secret: &str, timeout: Duration) -> Wech
         api_url: url.into(),
         timeout,
     })
-    .unwrap()
+    .unwrap_or_else(|e| panic!("client: {e}"))
 }
 
 fn client(standin: &StandinHandle) -> WechatClient {

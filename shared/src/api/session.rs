@@ -179,3 +179,36 @@ impl RoutedApi for SessionApi {
         Ok(resp)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_bodies_name_their_provider() {
+        let parse = |v: Value| login_code(&v).map(|(p, c)| (p, c.to_owned()));
+        assert_eq!(
+            parse(json!({"authCode": "a"})).unwrap(),
+            (Provider::Alipay, "a".into())
+        );
+        assert_eq!(
+            parse(json!({"provider": "alipay", "authCode": "a"})).unwrap(),
+            (Provider::Alipay, "a".into())
+        );
+        assert_eq!(
+            parse(json!({"provider": "wechat", "code": "w"})).unwrap(),
+            (Provider::Wechat, "w".into())
+        );
+        for bad in [
+            json!({"provider": "wechat", "authCode": "w"}),
+            json!({"provider": "alipay", "code": "a"}),
+            json!({"provider": "WeChat", "code": "w"}),
+            json!({"provider": null, "authCode": "a"}),
+            json!({"provider": "wechat", "code": "x".repeat(257)}),
+            json!({"provider": "wechat", "code": "a\u{7}b"}),
+        ] {
+            let err = parse(bad.clone()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest, "{bad}");
+        }
+    }
+}

@@ -67,9 +67,9 @@ fn alipay_verification(env: &dyn EnvSource) -> Result<AlipayVerification, Config
             .map(AlipayVerification::PublicKey)
             .map_err(|e| invalid(vars::ALIPAY_PUBLIC_KEY, e.to_string())),
         (None, true) => {
-            let app = required(env, vars::ALIPAY_APP_CERT)?;
-            let alipay = required(env, vars::ALIPAY_PUBLIC_CERT)?;
-            let root = required(env, vars::ALIPAY_ROOT_CERT)?;
+            let app = cert_text(env, vars::ALIPAY_APP_CERT)?;
+            let alipay = cert_text(env, vars::ALIPAY_PUBLIC_CERT)?;
+            let root = cert_text(env, vars::ALIPAY_ROOT_CERT)?;
             let certs = AlipayCertificates::from_pem(CertificateTexts {
                 app_cert: (&app, vars::ALIPAY_APP_CERT),
                 alipay_cert: (&alipay, vars::ALIPAY_PUBLIC_CERT),
@@ -79,6 +79,23 @@ fn alipay_verification(env: &dyn EnvSource) -> Result<AlipayVerification, Config
             Ok(AlipayVerification::Certificates(certs))
         }
     }
+}
+
+/// A certificate variable's PEM text; a value that is not PEM is the path of a file holding
+/// it, because the three certificates (about 8 KB) exceed the 4 KB that Lambda and Function
+/// Compute allow for all environment variables together.
+fn cert_text(env: &dyn EnvSource, var: &'static str) -> Result<String, ConfigError> {
+    let value = required(env, var)?;
+    if value.contains("-----BEGIN") {
+        return Ok(value);
+    }
+    let path = value.trim();
+    std::fs::read_to_string(path).map_err(|e| {
+        invalid(
+            var,
+            format!("is neither PEM text nor a readable file {path:?} ({e})"),
+        )
+    })
 }
 
 fn cert_error(e: CertError) -> ConfigError {
