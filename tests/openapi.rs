@@ -14,8 +14,9 @@ const METHODS: [&str; 8] = [
 
 fn document() -> Value {
     let path = repo_root().join("openapi.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    serde_norway::from_str(&text).unwrap()
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("openapi.yaml is not YAML: {e}"))
 }
 
 fn map(v: &Value) -> impl Iterator<Item = (&str, &Value)> {
@@ -42,11 +43,9 @@ fn operations(doc: &Value) -> BTreeMap<(String, String), &Value> {
 fn resolve<'a>(doc: &'a Value, response: &'a Value) -> &'a Value {
     match response.get("$ref").and_then(Value::as_str) {
         Some(r) => {
-            let name = r.rsplit('/').next().unwrap();
-            assert!(
-                r.starts_with("#/components/responses/"),
-                "unexpected $ref {r}"
-            );
+            let name = r
+                .strip_prefix("#/components/responses/")
+                .unwrap_or_else(|| panic!("unexpected $ref {r}"));
             &doc["components"]["responses"][name]
         }
         None => response,
