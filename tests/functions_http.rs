@@ -114,6 +114,7 @@ both_stores!(
     wechat_logins,
     alipay_certificate_mode,
     crud_and_conditions,
+    rfc_conditions,
     listing,
     order_of_checks,
     authentication_codes,
@@ -517,6 +518,192 @@ async fn crud_and_conditions(mode: Mode) {
         c.db(&a, "GET", "/db/todos/awkward", None).await.json()["data"],
         awkward
     );
+}
+
+/// RFC 9110 §13.1 conditional requests (CONTRACT.md §5, docs/api.md §4.3).
+async fn rfc_conditions(mode: Mode) {
+    let w = world(mode, &[]).await;
+    let c = &w.client;
+    let a = c.login("dev-alice").await;
+    let path = "/db/rfc/x";
+    let send =
+        |method: &'static str, body: &'static [u8], headers: Vec<(&'static str, &'static str)>| {
+            let a = a.clone();
+            async move { c.signed(&a, method, &c.db_url, path, body, &headers).await }
+        };
+    let version = |r: &integration_tests::functions::Reply| {
+        assert!(
+            r.status.is_success(),
+            "{} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()["version"].as_u64().expect("version")
+    };
+    let b: &'static [u8] = b"{\"v\":1}";
+
+    // Absent: If-Match (even *) fails; If-None-Match with tags holds.
+    for m in ["PUT", "PATCH", "DELETE"] {
+        send(m, b, vec![("if-match", "*")])
+            .await
+            .assert_error(412, "PreconditionFailed");
+    }
+    send("PATCH", b, vec![("if-none-match", "*")])
+        .await
+        .assert_error(404, "NotFound");
+    send("GET", b"", vec![("if-none-match", "*")])
+        .await
+        .assert_error(404, "NotFound");
+    let r = send("PUT", b, vec![("if-none-match", "\"1\"")]).await;
+    assert_eq!((r.status.as_u16(), version(&r)), (201, 1));
+
+    // GET with If-None-Match that matches (weak comparison): 304, the ETag, no body.
+    for tag in ["\"1\"", "W/\"1\"", "*", "\"7\", \"1\"", " \"abc\" ,W/\"1\""] {
+        let r = send("GET", b"", vec![("if-none-match", tag)]).await;
+        assert_eq!(r.status.as_u16(), 304, "{tag}");
+        assert_eq!(r.headers["etag"], "\"1\"", "{tag}");
+        assert!(r.body.is_empty(), "{tag}");
+        assert!(!r.headers.contains_key("content-type"), "{tag}");
+        // RFC 9110 §8.6: a 304's Content-Length, if any, would be the 200's; hyper sends none.
+        assert!(!r.headers.contains_key("content-length"), "{tag}");
+        assert!(!r.headers["x-request-id"].is_empty());
+    }
+    let r = send(
+        "GET",
+        b"",
+        vec![("if-none-match", "\"5\""), ("if-none-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 304, "the header repeated is one list");
+    for tag in ["\"2\"", "\"01\"", "W/\"2\""] {
+        let r = send("GET", b"", vec![("if-none-match", tag)]).await;
+        assert_eq!((r.status.as_u16(), version(&r)), (200, 1), "{tag}");
+        assert_eq!(r.headers["etag"], "\"1\"");
+    }
+    // If-Match on GET: strong comparison, 412 when it fails, evaluated before If-None-Match.
+    send("GET", b"", vec![("if-match", "\"2\"")])
+        .await
+        .assert_error(412, "PreconditionFailed");
+    send("GET", b"", vec![("if-match", "W/\"1\"")])
+        .await
+        .assert_error(412, "PreconditionFailed");
+    send(
+        "GET",
+        b"",
+        vec![("if-match", "\"2\""), ("if-none-match", "\"1\"")],
+    )
+    .await
+    .assert_error(412, "PreconditionFailed");
+    let r = send("GET", b"", vec![("if-match", "\"1\"")]).await;
+    assert_eq!(r.status.as_u16(), 200);
+    let r = send(
+        "GET",
+        b"",
+        vec![("if-match", "*"), ("if-none-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 304);
+    send("GET", b"", vec![("if-none-match", "1")])
+        .await
+        .assert_error(400, "InvalidRequest");
+
+    // If-Match: *, lists, the header repeated.
+    let r = send("PUT", b, vec![("if-match", "*")]).await;
+    assert_eq!((r.status.as_u16(), version(&r)), (200, 2));
+    let r = send("PUT", b, vec![("if-match", "\"1\", \"2\"")]).await;
+    assert_eq!(version(&r), 3);
+    let r = send("PUT", b, vec![("if-match", "\"1\""), ("if-match", "\"3\"")]).await;
+    assert_eq!(version(&r), 4);
+    // Well formed but naming no current version (weak, not canonical, not a version): 412.
+    for tag in [
+        "W/\"4\"",
+        "\"+4\"",
+        "\"04\"",
+        "\"abc\"",
+        "\"0\"",
+        "\"99999999999999999999999999\"",
+        "\"\"",
+        "",
+    ] {
+        send("PUT", b, vec![("if-match", tag)])
+            .await
+            .assert_error(412, "PreconditionFailed");
+    }
+    // Malformed: 400.
+    for tag in ["4", "\"4", "\"4 \"", "*, \"4\"", "w/\"4\"", "\"4\" \"5\""] {
+        send("PUT", b, vec![("if-match", tag)])
+            .await
+            .assert_error(400, "InvalidRequest");
+    }
+    send("PUT", b, vec![("if-match", "*"), ("if-match", "\"4\"")])
+        .await
+        .assert_error(400, "InvalidRequest");
+
+    // If-None-Match with tags on PUT (weak comparison): 412 when one names the current version.
+    for tag in ["\"4\"", "W/\"4\"", "\"1\", \"4\"", "*"] {
+        send("PUT", b, vec![("if-none-match", tag)])
+            .await
+            .assert_error(412, "PreconditionFailed");
+    }
+    let r = send("PUT", b, vec![("if-none-match", "\"1\"")]).await;
+    assert_eq!(version(&r), 5);
+    // Both headers: both must hold (RFC 9110 §13.2.2 order).
+    send(
+        "PUT",
+        b,
+        vec![("if-match", "\"5\""), ("if-none-match", "\"5\"")],
+    )
+    .await
+    .assert_error(412, "PreconditionFailed");
+    let r = send(
+        "PUT",
+        b,
+        vec![("if-match", "\"5\""), ("if-none-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(version(&r), 6);
+
+    // PATCH and DELETE evaluate If-None-Match too.
+    for tag in ["*", "\"6\"", "W/\"6\""] {
+        send("PATCH", b, vec![("if-none-match", tag)])
+            .await
+            .assert_error(412, "PreconditionFailed");
+        send("DELETE", b"", vec![("if-none-match", tag)])
+            .await
+            .assert_error(412, "PreconditionFailed");
+    }
+    let r = send(
+        "PATCH",
+        b"{\"p\":1}",
+        vec![("if-match", "*"), ("if-none-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(version(&r), 7);
+    assert_eq!(r.json()["data"], json!({"v": 1, "p": 1}));
+    send("DELETE", b"", vec![("if-match", "\"6\", \"5\"")])
+        .await
+        .assert_error(412, "PreconditionFailed");
+    let r = send("DELETE", b"", vec![("if-match", "\"6\", \"7\"")]).await;
+    assert_eq!(r.status.as_u16(), 204);
+    send("DELETE", b"", vec![("if-none-match", "\"7\"")])
+        .await
+        .assert_error(404, "NotFound");
+
+    // Order of checks: every 400 (the headers, then the body) before 404 and 412.
+    for m in ["PUT", "PATCH"] {
+        send(m, b"not json", vec![("if-match", "\"0\"")])
+            .await
+            .assert_error(400, "InvalidJson");
+        send(m, b"[1]", vec![("if-match", "*")])
+            .await
+            .assert_error(400, "InvalidRequest");
+        send(m, b"not json", vec![("if-match", "0")])
+            .await
+            .assert_error(400, "InvalidRequest");
+    }
+    send("DELETE", b"", vec![("if-match", "0")])
+        .await
+        .assert_error(400, "InvalidRequest");
 }
 
 async fn listing(mode: Mode) {

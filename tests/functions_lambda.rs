@@ -60,6 +60,17 @@ fn status(resp: &Value) -> u64 {
     resp["statusCode"].as_u64().unwrap_or_default()
 }
 
+/// `GET /db/todos/milk` (the stored GET event, re-pathed) with extra headers; unsigned.
+fn get_milk(extra: &[(&str, &str)]) -> Value {
+    let mut e = fixture("apigw-v2-get-db-todo.json");
+    e["rawPath"] = json!("/db/todos/milk");
+    e["requestContext"]["http"]["path"] = json!("/db/todos/milk");
+    for (k, v) in extra {
+        e["headers"][*k] = json!(v);
+    }
+    e
+}
+
 async fn scenario(store: StoreMode) {
     let gateway = start_gateway().await;
     let env = function_env(&gateway.url(), &store);
@@ -107,6 +118,18 @@ async fn scenario(store: StoreMode) {
     let (_, r) = db.invoke(&signed(put, &alice)).await;
     assert_eq!(status(&r), 201, "{r}");
     assert_eq!(r["headers"]["etag"], json!("\"1\""));
+    // A GET whose If-None-Match names the current version: 304, the ETag, no body.
+    let (_, r) = db
+        .invoke(&signed(get_milk(&[("if-none-match", "W/\"1\"")]), &alice))
+        .await;
+    assert_eq!(status(&r), 304, "{r}");
+    assert_eq!(r["headers"]["etag"], json!("\"1\""));
+    assert_eq!(r["body"].as_str().unwrap_or_default(), "", "{r}");
+    assert!(r["headers"].get("content-type").is_none(), "{r}");
+    let (_, r) = db
+        .invoke(&signed(get_milk(&[("if-none-match", "\"2\"")]), &alice))
+        .await;
+    assert_eq!(status(&r), 200, "{r}");
     let (_, r) = db
         .invoke(&signed(fixture("apigw-v2-patch-db-todo.json"), &alice))
         .await;
@@ -318,7 +341,10 @@ async fn both_modes_answer_identically() {
             e["rawQueryString"] = json!("");
             signed(e, &alice)
         },
+        signed(get_milk(&[("if-none-match", "\"1\"")]), &alice),
+        signed(get_milk(&[("if-match", "\"2\"")]), &alice),
     ];
+    let mut statuses = Vec::new();
     for event in cases {
         let (id, lambda) = db.invoke(&event).await;
         let method = event["requestContext"]["http"]["method"]
@@ -346,6 +372,7 @@ async fn both_modes_answer_identically() {
             .collect();
         let http = client.raw(method, &url, &hs, Vec::new()).await;
         assert_eq!(status(&lambda), u64::from(http.status.as_u16()), "{url}");
+        statuses.push(status(&lambda));
         assert_eq!(
             lambda["body"].as_str().unwrap_or_default().as_bytes(),
             http.body.as_slice(),
@@ -357,6 +384,7 @@ async fn both_modes_answer_identically() {
             "{url}"
         );
     }
+    assert_eq!(statuses[5..], [304, 412], "the conditional GETs");
 }
 
 /// A bad configuration is reported through `/runtime/init/error`, then the process exits.

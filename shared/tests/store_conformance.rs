@@ -18,8 +18,9 @@ use miniapp_shared::http::ErrorCode;
 use miniapp_shared::ids::{Collection, ItemId, SessionId, UserId, Version};
 use miniapp_shared::secret::SecretBytes;
 use miniapp_shared::store::{
-    DynamoStore, JsonObject, ListQuery, Order, PutCondition, SessionRecord, Store, StoreConfig,
-    StoreError, StoreKind, MAX_DATA_DYNAMO_BYTES, MAX_DATA_JSON_BYTES, SESSION_TTL_GRACE_SECS,
+    Condition, DynamoStore, JsonObject, ListQuery, Order, SessionRecord, Store, StoreConfig,
+    StoreError, StoreKind, Tags, MAX_DATA_DYNAMO_BYTES, MAX_DATA_JSON_BYTES,
+    SESSION_TTL_GRACE_SECS,
 };
 use miniapp_shared::time_fmt::Timestamp;
 use serde_json::{json, Value};
@@ -151,6 +152,8 @@ conformance!(
     put_conditions,
     patch_semantics_and_conditions,
     delete_conditions,
+    rfc_conditions_on_put,
+    rfc_conditions_on_patch_and_delete,
     isolation_between_users_and_collections,
     pagination_walks_every_item_once,
     next_cursor_is_null_exactly_at_the_end,
@@ -190,7 +193,7 @@ mod cases {
         let later = T0.plus_secs(60);
         let data = obj(json!({"title": "b"}));
         let (replaced, was_created) = s
-            .put_item(&u, &c, &i, data.clone(), PutCondition::None, later)
+            .put_item(&u, &c, &i, data.clone(), Condition::NONE, later)
             .await
             .unwrap();
         assert!(!was_created);
@@ -206,7 +209,7 @@ mod cases {
                 &c,
                 &id("second"),
                 obj(json!({})),
-                PutCondition::None,
+                Condition::NONE,
                 later,
             )
             .await
@@ -215,10 +218,10 @@ mod cases {
         assert_eq!(fresh.version, Version::FIRST);
         assert_eq!(fresh.created_at, later);
 
-        s.delete_item(&u, &c, &i, None).await.unwrap();
+        s.delete_item(&u, &c, &i, Condition::NONE).await.unwrap();
         assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), None);
         assert_eq!(
-            s.delete_item(&u, &c, &i, None).await,
+            s.delete_item(&u, &c, &i, Condition::NONE).await,
             Err(StoreError::NotFound)
         );
 
@@ -235,35 +238,35 @@ mod cases {
         let put = |cond| s.put_item(&u, &c, &i, obj(json!({"v": 1})), cond, T0);
 
         assert_eq!(
-            put(PutCondition::IfMatch(Version::FIRST)).await,
+            put(Condition::if_match(Version::FIRST)).await,
             Err(StoreError::PreconditionFailed),
             "If-Match on an absent item is 412"
         );
         assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), None);
 
-        let (item, created) = put(PutCondition::IfNoneMatch).await.unwrap();
+        let (item, created) = put(Condition::create_only()).await.unwrap();
         assert!(created);
         assert_eq!(item.version, Version::FIRST);
         assert_eq!(
-            put(PutCondition::IfNoneMatch).await,
+            put(Condition::create_only()).await,
             Err(StoreError::PreconditionFailed)
         );
         assert_eq!(
-            put(PutCondition::IfMatch(version(2))).await,
+            put(Condition::if_match(version(2))).await,
             Err(StoreError::PreconditionFailed)
         );
-        let (item, created) = put(PutCondition::IfMatch(Version::FIRST)).await.unwrap();
+        let (item, created) = put(Condition::if_match(Version::FIRST)).await.unwrap();
         assert!(!created);
         assert_eq!(item.version, version(2));
-        let (item, _) = put(PutCondition::IfMatch(version(2))).await.unwrap();
+        let (item, _) = put(Condition::if_match(version(2))).await.unwrap();
         assert_eq!(item.version, version(3));
         assert_eq!(
-            put(PutCondition::IfMatch(version(2))).await,
+            put(Condition::if_match(version(2))).await,
             Err(StoreError::PreconditionFailed),
             "a stale version never matches again"
         );
         assert_eq!(
-            put(PutCondition::IfMatch(version(u64::MAX))).await,
+            put(Condition::if_match(version(u64::MAX))).await,
             Err(StoreError::PreconditionFailed)
         );
         let stored = s.get_item(&u, &c, &i).await.unwrap().unwrap();
@@ -274,7 +277,8 @@ mod cases {
         let (u, c, i) = (user("alice"), coll("notes"), id("p"));
         let (u, c, i) = (&u, &c, &i);
         let patch = |p: Value, m: Option<Version>| async move {
-            s.patch_item(u, c, i, &p, m, T0.plus_secs(5)).await
+            let cond = m.map_or(Condition::NONE, Condition::if_match);
+            s.patch_item(u, c, i, &p, cond, T0.plus_secs(5)).await
         };
         assert_eq!(
             patch(json!({"a": 1}), None).await,
@@ -319,19 +323,132 @@ mod cases {
     pub(crate) async fn delete_conditions(s: &Store) {
         let (u, c, i) = (user("alice"), coll("todos"), id("d"));
         assert_eq!(
-            s.delete_item(&u, &c, &i, Some(Version::FIRST)).await,
+            s.delete_item(&u, &c, &i, Condition::if_match(Version::FIRST))
+                .await,
             Err(StoreError::PreconditionFailed)
         );
         s.create_item(&u, &c, &i, obj(json!({})), T0).await.unwrap();
         assert_eq!(
-            s.delete_item(&u, &c, &i, Some(version(2))).await,
+            s.delete_item(&u, &c, &i, Condition::if_match(version(2)))
+                .await,
             Err(StoreError::PreconditionFailed)
         );
         assert!(s.get_item(&u, &c, &i).await.unwrap().is_some());
-        s.delete_item(&u, &c, &i, Some(Version::FIRST))
+        s.delete_item(&u, &c, &i, Condition::if_match(Version::FIRST))
             .await
             .unwrap();
         assert_eq!(s.get_item(&u, &c, &i).await.unwrap(), None);
+    }
+
+    fn one_of(ns: &[u64]) -> Option<Tags> {
+        Some(Tags::OneOf(ns.iter().map(|n| version(*n)).collect()))
+    }
+
+    fn cond(if_match: Option<Tags>, if_none_match: Option<Tags>) -> Condition {
+        Condition {
+            if_match,
+            if_none_match,
+        }
+    }
+
+    pub(crate) async fn rfc_conditions_on_put(s: &Store) {
+        let (u, c, i) = (user("alice"), coll("rfc"), id("x"));
+        let put = |cond| s.put_item(&u, &c, &i, obj(json!({"v": 1})), cond, T0);
+        let version_now = || async { s.get_item(&u, &c, &i).await.unwrap().map(|x| x.version) };
+        let failed = Err(StoreError::PreconditionFailed);
+
+        assert_eq!(
+            put(cond(Some(Tags::Any), None)).await,
+            failed,
+            "* on nothing"
+        );
+        assert_eq!(put(cond(one_of(&[]), None)).await, failed);
+        assert_eq!(version_now().await, None);
+        // If-None-Match with tags holds on an absent item: created.
+        let (item, created) = put(cond(None, one_of(&[1]))).await.unwrap();
+        assert_eq!((item.version, created), (version(1), true));
+
+        let (item, created) = put(cond(Some(Tags::Any), None)).await.unwrap();
+        assert_eq!((item.version, created), (version(2), false), "* on an item");
+        assert_eq!(put(cond(one_of(&[1, 3]), None)).await, failed);
+        assert_eq!(
+            put(cond(one_of(&[]), None)).await,
+            failed,
+            "names no version"
+        );
+        let (item, _) = put(cond(one_of(&[1, 2, 5]), None)).await.unwrap();
+        assert_eq!(item.version, version(3), "any listed tag matches");
+        assert_eq!(put(cond(None, one_of(&[2, 3]))).await, failed);
+        assert_eq!(put(cond(None, Some(Tags::Any))).await, failed);
+        let (item, _) = put(cond(None, one_of(&[1, 2]))).await.unwrap();
+        assert_eq!(item.version, version(4));
+        let (item, _) = put(cond(None, one_of(&[]))).await.unwrap();
+        assert_eq!(
+            item.version,
+            version(5),
+            "an empty If-None-Match list holds"
+        );
+        // Both at once: both must hold.
+        assert_eq!(put(cond(Some(Tags::Any), one_of(&[5]))).await, failed);
+        assert_eq!(put(cond(one_of(&[5]), Some(Tags::Any))).await, failed);
+        assert_eq!(put(cond(one_of(&[4]), one_of(&[1]))).await, failed);
+        let (item, _) = put(cond(one_of(&[5]), one_of(&[4]))).await.unwrap();
+        assert_eq!(item.version, version(6));
+        // More versions than one DynamoDB IN takes.
+        let many = Some(Tags::OneOf((1..=150).rev().map(version).rev().collect()));
+        let (item, _) = put(cond(many.clone(), None)).await.unwrap();
+        assert_eq!(item.version, version(7));
+        assert_eq!(put(cond(None, many)).await, failed);
+        assert_eq!(version_now().await, Some(version(7)));
+    }
+
+    pub(crate) async fn rfc_conditions_on_patch_and_delete(s: &Store) {
+        let (u, c, i) = (user("alice"), coll("rfc"), id("p"));
+        let (u, c, i) = (&u, &c, &i);
+        let body = json!({"n": 1});
+        let patch = |cond| s.patch_item(u, c, i, &body, cond, T0);
+        let delete = |cond| s.delete_item(u, c, i, cond);
+        let failed = Some(StoreError::PreconditionFailed);
+        let not_found = Some(StoreError::NotFound);
+
+        // Absent: If-Match fails (412); If-None-Match holds, so the answer is 404.
+        assert_eq!(patch(cond(Some(Tags::Any), None)).await.err(), failed);
+        assert_eq!(patch(cond(one_of(&[]), None)).await.err(), failed);
+        assert_eq!(patch(cond(None, Some(Tags::Any))).await.err(), not_found);
+        assert_eq!(patch(cond(None, one_of(&[1]))).await.err(), not_found);
+        assert_eq!(delete(cond(Some(Tags::Any), None)).await.err(), failed);
+        assert_eq!(delete(cond(one_of(&[]), None)).await.err(), failed);
+        assert_eq!(delete(cond(None, Some(Tags::Any))).await.err(), not_found);
+        assert_eq!(delete(cond(None, one_of(&[1]))).await.err(), not_found);
+
+        s.create_item(u, c, i, obj(json!({})), T0).await.unwrap();
+        assert_eq!(patch(cond(None, Some(Tags::Any))).await.err(), failed);
+        assert_eq!(patch(cond(None, one_of(&[1]))).await.err(), failed);
+        assert_eq!(patch(cond(one_of(&[2, 3]), None)).await.err(), failed);
+        let item = patch(cond(Some(Tags::Any), None)).await.unwrap();
+        assert_eq!(item.version, version(2));
+        let item = patch(cond(one_of(&[1, 2]), one_of(&[1]))).await.unwrap();
+        assert_eq!(item.version, version(3));
+        let item = patch(cond(None, one_of(&[1, 2]))).await.unwrap();
+        assert_eq!(item.version, version(4));
+
+        assert_eq!(delete(cond(None, Some(Tags::Any))).await.err(), failed);
+        assert_eq!(delete(cond(None, one_of(&[4]))).await.err(), failed);
+        assert_eq!(delete(cond(one_of(&[1, 3]), None)).await.err(), failed);
+        assert_eq!(
+            delete(cond(Some(Tags::Any), one_of(&[4]))).await.err(),
+            failed
+        );
+        assert_eq!(
+            s.get_item(u, c, i).await.unwrap().map(|x| x.version),
+            Some(version(4))
+        );
+        delete(cond(one_of(&[3, 4]), one_of(&[3]))).await.unwrap();
+        assert_eq!(s.get_item(u, c, i).await.unwrap(), None);
+
+        s.create_item(u, c, i, obj(json!({})), T0).await.unwrap();
+        delete(cond(Some(Tags::Any), None)).await.unwrap();
+        assert_eq!(s.get_item(u, c, i).await.unwrap(), None);
     }
 
     pub(crate) async fn isolation_between_users_and_collections(s: &Store) {
@@ -367,26 +484,20 @@ mod cases {
         // Writes by one owner never reach another's item.
         let (u0, c0) = &owners[0];
         let (u1, c1) = &owners[1];
-        s.put_item(
-            u1,
-            c1,
-            &i,
-            obj(json!({"owner": "1b"})),
-            PutCondition::None,
-            T0,
-        )
-        .await
-        .unwrap();
-        s.patch_item(u1, c1, &i, &json!({"x": 1}), None, T0)
+        s.put_item(u1, c1, &i, obj(json!({"owner": "1b"})), Condition::NONE, T0)
             .await
             .unwrap();
-        s.delete_item(u1, c1, &i, None).await.unwrap();
+        s.patch_item(u1, c1, &i, &json!({"x": 1}), Condition::NONE, T0)
+            .await
+            .unwrap();
+        s.delete_item(u1, c1, &i, Condition::NONE).await.unwrap();
         assert_eq!(
-            s.delete_item(u1, c1, &i, None).await,
+            s.delete_item(u1, c1, &i, Condition::NONE).await,
             Err(StoreError::NotFound)
         );
         assert_eq!(
-            s.patch_item(u1, c1, &i, &json!({"x": 1}), None, T0).await,
+            s.patch_item(u1, c1, &i, &json!({"x": 1}), Condition::NONE, T0)
+                .await,
             Err(StoreError::NotFound)
         );
         let untouched = s.get_item(u0, c0, &i).await.unwrap().unwrap();
@@ -552,7 +663,9 @@ mod cases {
             cursor,
         };
         let first = s.list_items(&u, &c, &q(None)).await.unwrap();
-        s.delete_item(&u, &c, &id("i04"), None).await.unwrap();
+        s.delete_item(&u, &c, &id("i04"), Condition::NONE)
+            .await
+            .unwrap();
         let second = s.list_items(&u, &c, &q(first.next_cursor)).await.unwrap();
         assert_eq!(second.items[0].id.as_str(), "i05");
     }
@@ -668,7 +781,7 @@ mod cases {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let patch = json!({ format!("k{k}"): k });
-                    s.patch_item(&u, &c, &i, &patch, None, T0).await
+                    s.patch_item(&u, &c, &i, &patch, Condition::NONE, T0).await
                 })
             })
             .collect();
@@ -709,9 +822,10 @@ mod cases {
                         let next = cur.data["counter"].as_u64().expect("counter") + 1;
                         let data = json!({ "counter": next });
                         if use_patch {
-                            s.patch_item(&u, &c, &i, &data, Some(cur.version), T0).await
+                            s.patch_item(&u, &c, &i, &data, Condition::if_match(cur.version), T0)
+                                .await
                         } else {
-                            let cond = PutCondition::IfMatch(cur.version);
+                            let cond = Condition::if_match(cur.version);
                             s.put_item(&u, &c, &i, obj(data), cond, T0)
                                 .await
                                 .map(|r| r.0)
@@ -785,7 +899,7 @@ mod cases {
         assert_eq!(got.data, data);
 
         let (put, _) = s
-            .put_item(&u, &c, &id("b"), data.clone(), PutCondition::None, T0)
+            .put_item(&u, &c, &id("b"), data.clone(), Condition::NONE, T0)
             .await
             .unwrap();
         assert_eq!(text(&put.data), text(&data));
@@ -802,7 +916,7 @@ mod cases {
         let patch: Value = serde_json::from_str(r#"{"added": 2.50, "nested": {"o": {"x": 1e-5}}}"#)
             .expect("patch parses");
         let patched = s
-            .patch_item(&u, &c, &id("a"), &patch, None, T0)
+            .patch_item(&u, &c, &id("a"), &patch, Condition::NONE, T0)
             .await
             .unwrap();
         let mut want = data.clone();
@@ -835,7 +949,7 @@ mod cases {
         );
         assert_eq!(r.unwrap_err().code(), ErrorCode::PayloadTooLarge);
         let r = s
-            .put_item(&u, &c, &id("a"), too_long, PutCondition::None, T0)
+            .put_item(&u, &c, &id("a"), too_long, Condition::NONE, T0)
             .await;
         assert!(matches!(r, Err(StoreError::ItemTooLarge { .. })));
         assert_eq!(s.get_item(&u, &c, &id("a")).await.unwrap(), None);
@@ -867,7 +981,9 @@ mod cases {
 
         // A patch that would grow the item past the limit is refused and changes nothing.
         let patch = json!({"t": "z".repeat(100_000)});
-        let r = s.patch_item(&u, &c, &id("c"), &patch, None, T0).await;
+        let r = s
+            .patch_item(&u, &c, &id("c"), &patch, Condition::NONE, T0)
+            .await;
         assert!(matches!(r, Err(StoreError::ItemTooLarge { .. })), "{r:?}");
         let after = s.get_item(&u, &c, &id("c")).await.unwrap().unwrap();
         assert_eq!(after.version, Version::FIRST);
@@ -967,13 +1083,13 @@ async fn dynamo_outage_is_unavailable_then_resumes() {
     let started = Instant::now();
     let results = [
         s.get_item(&u, &c, &i).await.map(|_| ()),
-        s.put_item(&u, &c, &i, obj(json!({})), PutCondition::None, T0)
+        s.put_item(&u, &c, &i, obj(json!({})), Condition::NONE, T0)
             .await
             .map(|_| ()),
-        s.patch_item(&u, &c, &i, &json!({}), None, T0)
+        s.patch_item(&u, &c, &i, &json!({}), Condition::NONE, T0)
             .await
             .map(|_| ()),
-        s.delete_item(&u, &c, &i, None).await,
+        s.delete_item(&u, &c, &i, Condition::NONE).await,
         s.list_items(&u, &c, &q).await.map(|_| ()),
         s.get_session(&SessionId::generate(), T0).await.map(|_| ()),
         s.warm_up().await,
@@ -996,14 +1112,7 @@ async fn dynamo_outage_is_unavailable_then_resumes() {
     // moto keeps nothing across a restart: make the tables again (another store, same tables).
     let _again = dynamo_store(&server.endpoint(), &tag).await;
     let (item, created) = s
-        .put_item(
-            &u,
-            &c,
-            &i,
-            obj(json!({"back": true})),
-            PutCondition::None,
-            T0,
-        )
+        .put_item(&u, &c, &i, obj(json!({"back": true})), Condition::NONE, T0)
         .await
         .expect("the store works again once the server is back");
     assert!(created);
@@ -1028,7 +1137,7 @@ async fn embedded_locked_database_is_unavailable_then_resumes() {
         .expect("take the write lock");
     let started = Instant::now();
     let r = s
-        .put_item(&u, &c, &i, obj(json!({})), PutCondition::None, T0)
+        .put_item(&u, &c, &i, obj(json!({})), Condition::NONE, T0)
         .await;
     let elapsed = started.elapsed();
     assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
@@ -1040,7 +1149,7 @@ async fn embedded_locked_database_is_unavailable_then_resumes() {
 
     locker.execute_batch("COMMIT").expect("release the lock");
     let (item, _) = s
-        .put_item(&u, &c, &i, obj(json!({})), PutCondition::None, T0)
+        .put_item(&u, &c, &i, obj(json!({})), Condition::NONE, T0)
         .await
         .expect("writes work again");
     assert_eq!(item.version, version(2));

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use miniapp_shared::ids::{Collection, ItemId, UserId};
 use miniapp_shared::secret::SecretBytes;
-use miniapp_shared::store::{Store, StoreConfig, StoreError, StoreKind};
+use miniapp_shared::store::{Condition, Store, StoreConfig, StoreError, StoreKind};
 use miniapp_shared::time_fmt::Timestamp;
 use serde_json::json;
 use test_support::fixtures::CURSOR_KEY;
@@ -231,7 +231,7 @@ fn run_writer(db: &Path, name: &str) {
             if n % 3 == 0 {
                 let patch = json!({ format!("last_{name}"): n });
                 let item = store
-                    .patch_item(&u, &c, &counter, &patch, None, now)
+                    .patch_item(&u, &c, &counter, &patch, Condition::NONE, now)
                     .await
                     .expect("patch");
                 println!("ACK patch {n} {}", item.version);

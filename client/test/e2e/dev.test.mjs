@@ -196,8 +196,7 @@ for (const backend of backends) {
     });
 
     // CONTRACT.md §5: `If-Match: *` matches any existing item, and is 412 on an absent one.
-    // The server answers 400 InvalidRequest to it today (shared/src/api/db.rs, if_match).
-    test('If-Match: * on PUT, PATCH and DELETE', { todo: 'the server refuses If-Match: * (400)' }, async () => {
+    test('If-Match: * on PUT, PATCH and DELETE', async () => {
       const { client } = loggedClient(dev.url);
       await client.login('dev-alice');
       const c = client.db.collection('star');

@@ -3,20 +3,21 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
 use super::auth::{authenticate, Caller, Routed};
 use super::body::parse_object;
+use super::conditions;
 use super::error::ApiError;
 use super::routes::{DbOp, FunctionKind, Op};
 use super::RoutedApi;
 use crate::config::CommonConfig;
 use crate::credentials::TokenKeys;
 use crate::http::{ErrorCode, Request, Response};
-use crate::ids::{Collection, ItemId, Version};
+use crate::ids::{Collection, ItemId};
 use crate::signing::ExpiryPolicy;
-use crate::store::{Item, ListQuery, Order, PutCondition, Store, MAX_LIST_LIMIT};
+use crate::store::{Item, ListQuery, Order, Store, MAX_LIST_LIMIT};
 use crate::time_fmt::Timestamp;
 
 const DEFAULT_LIMIT: u32 = 20;
@@ -79,15 +80,33 @@ impl DbApi {
         ))
     }
 
+    /// RFC 9110 §13.2.2 on a read: an absent item is 404 whatever the conditions (§13.2.1),
+    /// then If-Match (412), then If-None-Match (304 when a tag matches).
     async fn get(
         &self,
+        req: &Request,
         caller: &Caller,
         coll: &Collection,
         id: &ItemId,
     ) -> Result<Response, ApiError> {
+        let cond = conditions::parse(&req.headers)?;
         let item = self.0.store.get_item(&caller.user_id, coll, id).await?;
         let item = item
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no item {id} in {coll}")))?;
+        if !cond.if_match_holds(Some(item.version)) {
+            return Err(ApiError::new(
+                ErrorCode::PreconditionFailed,
+                format!(
+                    "If-Match names no current version of {id} (it is at {})",
+                    item.version
+                ),
+            ));
+        }
+        if !cond.if_none_match_holds(Some(item.version)) {
+            let mut resp = Response::new(StatusCode::NOT_MODIFIED);
+            resp.headers.insert(http::header::ETAG, etag(&item));
+            return Ok(resp);
+        }
         Ok(item_response(StatusCode::OK, &item))
     }
 
@@ -98,7 +117,7 @@ impl DbApi {
         coll: &Collection,
         id: &ItemId,
     ) -> Result<Response, ApiError> {
-        let cond = put_condition(&req.headers)?;
+        let cond = conditions::parse(&req.headers)?;
         let data = parse_object(&req.body)?;
         let (item, created) = self
             .0
@@ -120,19 +139,12 @@ impl DbApi {
         coll: &Collection,
         id: &ItemId,
     ) -> Result<Response, ApiError> {
-        let if_match = if_match(&req.headers)?;
+        let cond = conditions::parse(&req.headers)?;
         let patch = Value::Object(parse_object(&req.body)?);
         let item = self
             .0
             .store
-            .patch_item(
-                &caller.user_id,
-                coll,
-                id,
-                &patch,
-                if_match,
-                Timestamp::now(),
-            )
+            .patch_item(&caller.user_id, coll, id, &patch, cond, Timestamp::now())
             .await?;
         Ok(item_response(StatusCode::OK, &item))
     }
@@ -144,10 +156,10 @@ impl DbApi {
         coll: &Collection,
         id: &ItemId,
     ) -> Result<Response, ApiError> {
-        let if_match = if_match(&req.headers)?;
+        let cond = conditions::parse(&req.headers)?;
         self.0
             .store
-            .delete_item(&caller.user_id, coll, id, if_match)
+            .delete_item(&caller.user_id, coll, id, cond)
             .await?;
         Ok(Response::new(StatusCode::NO_CONTENT))
     }
@@ -168,56 +180,17 @@ fn item_json(item: &Item) -> Value {
     })
 }
 
+/// `"<version>"`, strong.
+fn etag(item: &Item) -> HeaderValue {
+    // Digits and quotes only: always a valid header value.
+    HeaderValue::from_str(&format!("\"{}\"", item.version))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+}
+
 fn item_response(status: StatusCode, item: &Item) -> Response {
     let mut resp = Response::json(status, &item_json(item));
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", item.version)) {
-        resp.headers.insert(http::header::ETAG, v);
-    }
+    resp.headers.insert(http::header::ETAG, etag(item));
     resp
-}
-
-fn bad_header(msg: &str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidRequest, msg)
-}
-
-/// `If-Match: "<version>"`. Version 0 is well formed but no item ever has it, so it is 412
-/// (whether or not the item exists, as for any If-Match on an absent item).
-fn if_match(headers: &HeaderMap) -> Result<Option<Version>, ApiError> {
-    let mut values = headers.get_all(http::header::IF_MATCH).iter();
-    let Some(v) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(bad_header("send one If-Match header"));
-    }
-    let text = v.to_str().unwrap_or("").trim();
-    let n = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<u64>().ok())
-        .ok_or_else(|| bad_header("If-Match must be a quoted version, e.g. If-Match: \"3\""))?;
-    match Version::new(n) {
-        Some(v) => Ok(Some(v)),
-        None => Err(ApiError::new(
-            ErrorCode::PreconditionFailed,
-            "no item has version 0",
-        )),
-    }
-}
-
-fn put_condition(headers: &HeaderMap) -> Result<PutCondition, ApiError> {
-    let m = if_match(headers)?;
-    let none_match = match headers.get(http::header::IF_NONE_MATCH) {
-        None => false,
-        Some(v) if v.as_bytes() == b"*" => true,
-        Some(_) => return Err(bad_header("If-None-Match accepts only * (create only)")),
-    };
-    match (m, none_match) {
-        (Some(_), true) => Err(bad_header("send If-Match or If-None-Match, not both")),
-        (Some(v), false) => Ok(PutCondition::IfMatch(v)),
-        (None, true) => Ok(PutCondition::IfNoneMatch),
-        (None, false) => Ok(PutCondition::None),
-    }
 }
 
 fn invalid_query(msg: impl Into<String>) -> ApiError {
@@ -290,7 +263,7 @@ impl RoutedApi for DbApi {
             }
             DbOp::Get { collection, id } => {
                 let (coll, id) = item_key(collection, id)?;
-                self.get(&caller, &coll, &id).await
+                self.get(req, &caller, &coll, &id).await
             }
             DbOp::Put { collection, id } => {
                 let (coll, id) = item_key(collection, id)?;
@@ -348,25 +321,5 @@ mod tests {
             ErrorCode::InvalidQuery
         );
         assert_eq!(list_query(&[]).unwrap().limit, DEFAULT_LIMIT);
-    }
-
-    #[test]
-    fn conditions() {
-        let mut h = HeaderMap::new();
-        assert_eq!(put_condition(&h).unwrap(), PutCondition::None);
-        h.insert(http::header::IF_MATCH, HeaderValue::from_static("\"3\""));
-        assert_eq!(
-            put_condition(&h).unwrap(),
-            PutCondition::IfMatch(Version::new(3).unwrap())
-        );
-        h.insert(http::header::IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert_eq!(
-            put_condition(&h).unwrap_err().code,
-            ErrorCode::InvalidRequest
-        );
-        h.remove(http::header::IF_MATCH);
-        assert_eq!(put_condition(&h).unwrap(), PutCondition::IfNoneMatch);
-        h.insert(http::header::IF_MATCH, HeaderValue::from_static("3"));
-        assert_eq!(if_match(&h).unwrap_err().code, ErrorCode::InvalidRequest);
     }
 }

@@ -7,6 +7,7 @@
 
 mod auth;
 mod body;
+mod conditions;
 mod db;
 mod error;
 mod routes;

@@ -21,16 +21,19 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 
 use super::cursor::ListPlan;
+use super::dynamo_condition::{self, Expression};
 use super::json_av;
 use super::{
-    check_data_size, merge_patch, Item, JsonObject, ListQuery, Order, Page, PutCondition,
+    check_data_size, merge_patch, Condition, Item, JsonObject, ListQuery, Order, Page,
     SessionRecord, StoreConfig, StoreError, StoreKind,
 };
 use crate::config::vars;
@@ -165,14 +168,6 @@ fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreE
         expires_at: Timestamp::from_unix(attr_i64(attrs, "expiresAt")?),
         revoked: matches!(attrs.get("revoked"), Some(AttributeValue::Bool(true))),
     })
-}
-
-/// What a conditional write on an absent item fails with: `If-Match` on nothing is a lost race.
-fn absent(if_match: Option<Version>) -> StoreError {
-    match if_match {
-        Some(_) => StoreError::PreconditionFailed,
-        None => StoreError::NotFound,
-    }
 }
 
 /// A short random pause before retrying a lost race, growing with the attempt (capped).
@@ -352,9 +347,10 @@ impl DynamoStore {
         coll: &Collection,
         id: &ItemId,
         data: JsonObject,
-        cond: PutCondition,
+        cond: Condition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
+        let expression = dynamo_condition::render(&cond, false)?;
         // One UpdateItem creates or replaces atomically: the version counts up from whatever is
         // there (0 when nothing), and created_at is only set when absent.
         let mut req = self
@@ -376,15 +372,20 @@ impl DynamoStore {
             .expression_attribute_values(":d", json_av::object_to_av(&data))
             // ALL_NEW, not UPDATED_NEW: emulators leave out attributes an if_not_exists did not change.
             .return_values(ReturnValue::AllNew);
-        req = match cond {
-            PutCondition::None => req,
-            PutCondition::IfMatch(v) => req
-                .condition_expression("#v = :expected")
-                .expression_attribute_values(":expected", n(v.get())),
-            PutCondition::IfNoneMatch => req
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", "pk"),
-        };
+        let Expression {
+            text,
+            names,
+            values,
+        } = expression;
+        if !text.is_empty() {
+            req = req.condition_expression(text);
+            for (placeholder, attribute) in names {
+                req = req.expression_attribute_names(placeholder, attribute);
+            }
+            for (placeholder, value) in values {
+                req = req.expression_attribute_values(placeholder, value);
+            }
+        }
         let out = conditional(req.send().await)?;
         let attrs = out.attributes.unwrap_or_default();
         let version = attr_version(&attrs)?;
@@ -422,20 +423,19 @@ impl DynamoStore {
         coll: &Collection,
         id: &ItemId,
         patch: &serde_json::Value,
-        if_match: Option<Version>,
+        cond: Condition,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
         for attempt in 0..PATCH_ATTEMPTS {
             if attempt > 0 {
                 contention_pause(attempt).await;
             }
-            let cur = self
-                .get_item(user, coll, id)
-                .await?
-                .ok_or(absent(if_match))?;
-            if if_match.is_some_and(|v| v != cur.version) {
-                return Err(StoreError::PreconditionFailed);
-            }
+            let Some(cur) = self.get_item(user, coll, id).await? else {
+                return Err(cond.absent_error());
+            };
+            // Checked against the version the write below is conditional on: the same
+            // guarantee as a condition in the write itself.
+            cond.check(Some(cur.version))?;
             let data = merge_patch::apply_to_object(cur.data, patch);
             check_data_size(&data)?;
             let item = Item {
@@ -450,8 +450,8 @@ impl DynamoStore {
                 .await
             {
                 Ok(()) => return Ok(item),
-                // With If-Match the client asked for exactly that version: it lost the race.
-                Err(StoreError::PreconditionFailed) if if_match.is_none() => continue,
+                // Lost a race: read again, and evaluate the condition on what is there now.
+                Err(StoreError::PreconditionFailed) => continue,
                 Err(e) => return Err(e),
             }
         }
@@ -492,26 +492,39 @@ impl DynamoStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        if_match: Option<Version>,
+        cond: Condition,
     ) -> Result<(), StoreError> {
-        let req = self
+        let Expression {
+            text,
+            names,
+            values,
+        } = dynamo_condition::render(&cond, true)?;
+        let mut req = self
             .client()
             .delete_item()
             .table_name(&self.inner.data_table)
-            .set_key(Some(item_key(user, coll, id.as_str())));
-        let req = match if_match {
-            None => req
-                .condition_expression("attribute_exists(#pk)")
-                .expression_attribute_names("#pk", "pk"),
-            Some(v) => req
-                .condition_expression("#v = :expected")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":expected", n(v.get())),
-        };
+            .set_key(Some(item_key(user, coll, id.as_str())))
+            .condition_expression(text)
+            // On a failed condition, the item (if any) tells 412 from 404.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (placeholder, attribute) in names {
+            req = req.expression_attribute_names(placeholder, attribute);
+        }
+        for (placeholder, value) in values {
+            req = req.expression_attribute_values(placeholder, value);
+        }
         match req.send().await {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(absent(if_match)),
-            Err(e) => Err(unavailable(e)),
+            Err(e) => match e.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(f)) => {
+                    if f.item().is_some_and(|item| !item.is_empty()) {
+                        Err(StoreError::PreconditionFailed)
+                    } else {
+                        Err(cond.absent_error())
+                    }
+                }
+                _ => Err(unavailable(e)),
+            },
         }
     }
 

@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::cursor::ListPlan;
 use super::{
-    check_data_size, merge_patch, Item, JsonObject, ListQuery, Order, Page, PutCondition,
+    check_data_size, merge_patch, Condition, Item, JsonObject, ListQuery, Order, Page,
     SessionRecord, StoreError,
 };
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
@@ -76,7 +76,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(format!("sqlite: stored {what} is unreadable"))
 }
 
-/// An If-Match version as SQLite's integer; one too large to exist matches nothing.
+/// A version as SQLite's integer (versions count up from 1, so they fit).
 fn sql_version(v: Version) -> i64 {
     i64::try_from(v.get()).unwrap_or(-1)
 }
@@ -309,27 +309,24 @@ impl EmbeddedStore {
         coll: &Collection,
         id: &ItemId,
         data: JsonObject,
-        cond: PutCondition,
+        cond: Condition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
         let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
+            // The write lock is held from the read to the write: the condition is checked
+            // against the state the write replaces.
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
             let current = current_item(&tx, &user, &coll, &id)?;
-            let result = match (cond, current) {
-                (PutCondition::IfNoneMatch, Some(_)) | (PutCondition::IfMatch(_), None) => {
-                    return Err(StoreError::PreconditionFailed)
-                }
-                (PutCondition::IfMatch(v), Some(cur)) if cur.version != v => {
-                    return Err(StoreError::PreconditionFailed)
-                }
-                (_, None) => {
+            cond.check(current.as_ref().map(|cur| cur.version))?;
+            let result = match current {
+                None => {
                     insert_item(&tx, &user, &coll, &id, &data, now)?;
                     (new_item(id, data, now), true)
                 }
-                (_, Some(cur)) => {
+                Some(cur) => {
                     let item = Item {
                         id,
                         version: cur.version.next(),
@@ -364,7 +361,7 @@ impl EmbeddedStore {
         coll: &Collection,
         id: &ItemId,
         patch: &serde_json::Value,
-        if_match: Option<Version>,
+        cond: Condition,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
         let (user, coll, id, patch) = (user.clone(), coll.clone(), id.clone(), patch.clone());
@@ -375,11 +372,9 @@ impl EmbeddedStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
             let Some(cur) = current_item(&tx, &user, &coll, &id)? else {
-                return Err(absent(if_match));
+                return Err(cond.absent_error());
             };
-            if if_match.is_some_and(|v| v != cur.version) {
-                return Err(StoreError::PreconditionFailed);
-            }
+            cond.check(Some(cur.version))?;
             let data = merge_patch::apply_to_object(cur.data, &patch);
             check_data_size(&data)?;
             let item = Item {
@@ -401,26 +396,23 @@ impl EmbeddedStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        if_match: Option<Version>,
+        cond: Condition,
     ) -> Result<(), StoreError> {
         let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
-            let deleted = c
-                .execute(
-                    "DELETE FROM items WHERE user_id = ?1 AND collection = ?2 AND id = ?3
-                     AND (?4 IS NULL OR version = ?4)",
-                    params![
-                        user.as_str(),
-                        coll.as_str(),
-                        id.as_str(),
-                        if_match.map(sql_version)
-                    ],
-                )
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
-            if deleted == 0 {
-                return Err(absent(if_match));
-            }
-            Ok(())
+            let Some(version) = current_version(&tx, &user, &coll, &id)? else {
+                return Err(cond.absent_error());
+            };
+            cond.check(Some(version))?;
+            tx.execute(
+                "DELETE FROM items WHERE user_id = ?1 AND collection = ?2 AND id = ?3",
+                params![user.as_str(), coll.as_str(), id.as_str()],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
         })
         .await
     }
@@ -443,14 +435,6 @@ impl EmbeddedStore {
             })
             .await?;
         Ok(plan.finish(&self.inner.cursor_key, items))
-    }
-}
-
-/// What a conditional write on an absent item fails with: `If-Match` on nothing is a lost race.
-fn absent(if_match: Option<Version>) -> StoreError {
-    match if_match {
-        Some(_) => StoreError::PreconditionFailed,
-        None => StoreError::NotFound,
     }
 }
 
@@ -480,6 +464,25 @@ fn current_item(
         })
         .map_err(unavailable)?
         .map(RawItem::into_item)
+        .transpose()
+}
+
+/// The item's version only (a DELETE need not read its data).
+fn current_version(
+    c: &Connection,
+    user: &UserId,
+    coll: &Collection,
+    id: &ItemId,
+) -> Result<Option<Version>, StoreError> {
+    c.prepare_cached("SELECT version FROM items WHERE user_id = ?1 AND collection = ?2 AND id = ?3")
+        .and_then(|mut st| {
+            st.query_row([user.as_str(), coll.as_str(), id.as_str()], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+        })
+        .map_err(unavailable)?
+        .map(version_from_sql)
         .transpose()
 }
 

@@ -19,8 +19,10 @@
 //!   than treating the caller as unknown; past it, reads treat it as absent even if the record
 //!   is still there (DynamoDB deletes expired items lazily, emulators never).
 
+mod condition;
 mod cursor;
 mod dynamo;
+mod dynamo_condition;
 mod embedded;
 mod json_av;
 pub mod merge_patch;
@@ -34,6 +36,7 @@ use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::secret::SecretBytes;
 use crate::time_fmt::Timestamp;
 
+pub use condition::{Condition, Tags};
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
 
@@ -88,17 +91,6 @@ impl SessionRecord {
     pub fn ttl(&self) -> Timestamp {
         self.expires_at.plus_secs(SESSION_TTL_GRACE_SECS)
     }
-}
-
-/// The condition of a `PUT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutCondition {
-    /// Create or replace, whatever is there.
-    None,
-    /// Replace only the item at exactly this version (`If-Match`); absent → precondition failed.
-    IfMatch(Version),
-    /// Create only (`If-None-Match: *`).
-    IfNoneMatch,
 }
 
 /// The order of a listing, by id in byte order.
@@ -295,14 +287,15 @@ impl Store {
         dispatch!(self.create_item(user, coll, id, data, now))
     }
 
-    /// Creates or replaces the item under `cond`; returns it and whether it was created.
+    /// Creates or replaces the item if `cond` holds (else `PreconditionFailed`); returns it and
+    /// whether it was created.
     pub async fn put_item(
         &self,
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
         data: JsonObject,
-        cond: PutCondition,
+        cond: Condition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
         check_data_size(&data)?;
@@ -319,33 +312,35 @@ impl Store {
         dispatch!(self.get_item(user, coll, id))
     }
 
-    /// Applies an RFC 7396 merge patch under a version condition. Without `if_match`, lost races
-    /// are retried a bounded number of times; absent → `NotFound` (`PreconditionFailed` when
-    /// `if_match` was given).
+    /// Applies an RFC 7396 merge patch if `cond` holds for the version it patches (lost races
+    /// are retried a bounded number of times, the condition evaluated again each time); absent
+    /// → `NotFound` (`PreconditionFailed` when `cond` needs an item: see
+    /// [`Condition::holds`]).
     pub async fn patch_item(
         &self,
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
         patch: &serde_json::Value,
-        if_match: Option<Version>,
+        cond: Condition,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
         if !patch.is_object() {
             return Err(StoreError::InvalidPatch(merge_patch::kind_name(patch)));
         }
-        dispatch!(self.patch_item(user, coll, id, patch, if_match, now))
+        dispatch!(self.patch_item(user, coll, id, patch, cond, now))
     }
 
-    /// Deletes the item; absent → `NotFound` (`PreconditionFailed` when `if_match` was given).
+    /// Deletes the item if `cond` holds; absent → `NotFound` (`PreconditionFailed` when `cond`
+    /// needs an item).
     pub async fn delete_item(
         &self,
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        if_match: Option<Version>,
+        cond: Condition,
     ) -> Result<(), StoreError> {
-        dispatch!(self.delete_item(user, coll, id, if_match))
+        dispatch!(self.delete_item(user, coll, id, cond))
     }
 
     /// One page of the user's items in `coll`, by id.
