@@ -396,3 +396,36 @@ async fn login_sign_and_curl_commands() {
     assert!(!ok, "a 404 must fail the command: {err}");
     stop(dev);
 }
+
+/// Both login providers through `miniapp dev`: the WeChat stand-in with its dev codes beside
+/// the Alipay stand-in in certificate mode (`--alipay-cert-mode`).
+#[tokio::test]
+async fn wechat_and_alipay_certificate_mode_through_miniapp_dev() {
+    let dev = DevCommand::new(binary("miniapp"), workspace_root().join("template.yaml"))
+        .bin_dir(binary("session").parent().unwrap_or(Path::new(".")))
+        .args(&["--alipay-cert-mode"])
+        .start(READY_WITHIN);
+    let banner = dev.output();
+    for part in ["certificate mode", "WeChat", "dev-wx-<name>", "dev-wx-busy"] {
+        assert!(banner.contains(part), "banner lacks {part:?}:\n{banner}");
+    }
+    let c = client(&dev);
+    let alice = assert_login_shape(&c.login_reply("dev-alice").await, "dev-openid-alice");
+    let erin = assert_login_shape(
+        &c.wechat_login_reply("dev-wx-erin").await,
+        "wechat:dev-wx-openid-erin",
+    );
+    let r = c
+        .db(&erin, "PUT", "/db/todos/w1", Some(json!({"by": "erin"})))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", text(&r));
+    let r = c.db(&alice, "GET", "/db/todos/w1", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", text(&r));
+    c.wechat_login_reply("dev-wx-invalid")
+        .await
+        .assert_error(401, "AuthCodeInvalid");
+    let busy = c.wechat_login_reply("dev-wx-busy").await;
+    busy.assert_error(503, "UpstreamBusy");
+    assert_eq!(busy.headers["retry-after"], "2");
+    stop(dev);
+}

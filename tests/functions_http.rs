@@ -1,5 +1,6 @@
 //! The two functions as real processes in HTTP-server mode, against the Alipay gateway
-//! stand-in and both stores: every route, every error code and the contract's order of checks.
+//! stand-in (both modes), the WeChat stand-in and both stores: every route, every error code
+//! and the contract's order of checks.
 
 // The scenarios are test bodies that `both_stores!` turns into #[test] fns, which clippy cannot
 // see: a failed expect in them is a failed test.
@@ -8,10 +9,12 @@
 use std::time::Duration;
 
 use integration_tests::functions::{
-    function_env, start_gateway, Client, HttpFunction, Login, Reply, StoreMode,
+    function_env, start_cert_gateway, start_gateway, start_wechat, use_certificate_mode,
+    wechat_env, without_alipay, Client, HttpFunction, Login, Reply, StoreMode,
 };
 use miniapp_shared::alipay::StandinHandle;
 use miniapp_shared::time_fmt::Timestamp;
+use miniapp_shared::wechat::standin::StandinHandle as WechatStandin;
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use tempfile::TempDir;
@@ -34,12 +37,32 @@ struct World {
     session: HttpFunction,
     db: HttpFunction,
     gateway: StandinHandle,
+    _wechat: WechatStandin,
     _dir: TempDir,
 }
 
+/// Which login providers a world configures, and Alipay's mode.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Logins {
+    /// Alipay in public-key mode (and WeChat too: both providers).
+    AlipayKeyAndWechat,
+    /// Alipay in certificate mode, against a certificate-mode gateway.
+    AlipayCertificates,
+    /// WeChat only.
+    WechatOnly,
+}
+
 async fn world(mode: Mode, extra: &[(&str, &str)]) -> World {
+    world_with(mode, Logins::AlipayKeyAndWechat, extra).await
+}
+
+async fn world_with(mode: Mode, logins: Logins, extra: &[(&str, &str)]) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
-    let gateway = start_gateway().await;
+    let gateway = match logins {
+        Logins::AlipayCertificates => start_cert_gateway().await,
+        _ => start_gateway().await,
+    };
+    let wechat = start_wechat().await;
     let store = match mode {
         Mode::Embedded => StoreMode::Embedded(dir.path().join("data.db")),
         Mode::Dynamo => {
@@ -52,6 +75,14 @@ async fn world(mode: Mode, extra: &[(&str, &str)]) -> World {
         }
     };
     let mut env = function_env(&gateway.url(), &store);
+    match logins {
+        Logins::AlipayKeyAndWechat => env.extend(wechat_env(&wechat.url())),
+        Logins::AlipayCertificates => use_certificate_mode(&mut env),
+        Logins::WechatOnly => {
+            without_alipay(&mut env);
+            env.extend(wechat_env(&wechat.url()));
+        }
+    }
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let session = HttpFunction::spawn("session", &env).await;
     let db = HttpFunction::spawn("db", &env).await;
@@ -60,6 +91,7 @@ async fn world(mode: Mode, extra: &[(&str, &str)]) -> World {
         session,
         db,
         gateway,
+        _wechat: wechat,
         _dir: dir,
     }
 }
@@ -79,6 +111,8 @@ macro_rules! both_stores {
 both_stores!(
     session_routes,
     login_outcomes,
+    wechat_logins,
+    alipay_certificate_mode,
     crud_and_conditions,
     rfc_conditions,
     listing,
@@ -295,6 +329,155 @@ async fn login_outcomes(mode: Mode) {
     c.raw("POST", &url, &[], b"{}".to_vec())
         .await
         .assert_error(400, "InvalidRequest");
+}
+
+/// WeChat beside Alipay: every outcome of `jscode2session`, ids that cannot collide, and a
+/// user's data kept across sessions of the same provider.
+async fn wechat_logins(mode: Mode) {
+    let w = world(mode, &[]).await;
+    let c = &w.client;
+    let wx = c.wechat_login("dev-wx-alice").await;
+    assert_eq!(wx.user_id, "wechat:dev-wx-openid-alice");
+    let alipay = c.login("dev-alice").await;
+    assert_eq!(
+        alipay.user_id, "dev-openid-alice",
+        "Alipay ids stay as they were"
+    );
+    let r = c
+        .db(&wx, "PUT", "/db/notes/n1", Some(json!({"by": "wechat"})))
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    c.db(&alipay, "GET", "/db/notes/n1", None)
+        .await
+        .assert_error(404, "NotFound");
+    let again = c.wechat_login("dev-wx-alice").await;
+    assert_ne!(again.session_id, wx.session_id);
+    let r = c.db(&again, "GET", "/db/notes/n1", None).await;
+    assert_eq!(
+        r.json()["data"],
+        json!({"by": "wechat"}),
+        "the data stays theirs"
+    );
+    let r = c.session(&again, "GET", "/session").await;
+    assert_eq!(r.json()["userId"], "wechat:dev-wx-openid-alice");
+
+    for code in ["dev-wx-invalid", "dev-wx-used", "not-a-dev-code"] {
+        c.wechat_login_reply(code)
+            .await
+            .assert_error(401, "AuthCodeInvalid");
+    }
+    for (code, retry_after) in [("dev-wx-ratelimited", "60"), ("dev-wx-busy", "2")] {
+        let r = c.wechat_login_reply(code).await;
+        r.assert_error(503, "UpstreamBusy");
+        assert_eq!(r.headers["retry-after"], retry_after, "{code}");
+    }
+    let r = c.wechat_login_reply("dev-wx-blocked").await;
+    r.assert_error(502, "UpstreamError");
+    assert!(
+        r.json()["error"]["message"].to_string().contains("40226"),
+        "errcode carried"
+    );
+    for code in ["wx-http500", "wx-non-json"] {
+        c.wechat_login_reply(code)
+            .await
+            .assert_error(502, "UpstreamError");
+    }
+    c.wechat_login_reply("wx-slow")
+        .await
+        .assert_error(504, "UpstreamTimeout");
+    for body in [
+        json!({"provider": "wechat"}),
+        json!({"provider": "wechat", "authCode": "dev-wx-alice"}),
+        json!({"provider": "wechat", "code": 5}),
+        json!({"provider": "wechat", "code": ""}),
+        json!({"provider": "qq", "code": "x"}),
+        json!({"provider": 1, "authCode": "dev-alice"}),
+    ] {
+        c.login_body_reply(&body)
+            .await
+            .assert_error(400, "InvalidRequest");
+    }
+    let explicit = c
+        .login_body_reply(&json!({"provider": "alipay", "authCode": "dev-bob"}))
+        .await;
+    assert_eq!(explicit.status, 201);
+    assert_eq!(explicit.json()["userId"], "dev-openid-bob");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = w.session.logs();
+    for secret in [
+        integration_tests::functions::WECHAT_APP_SECRET,
+        "session_key",
+        "dev-wx-alice",
+    ] {
+        assert!(!logs.contains(secret), "{secret} reached the logs");
+    }
+}
+
+/// Alipay's certificate mode end to end: the SNs travel, answers verify with the key of
+/// Alipay's certificate, and an answer naming another certificate is refused with its SN in
+/// the log line.
+async fn alipay_certificate_mode(mode: Mode) {
+    let w = world_with(mode, Logins::AlipayCertificates, &[]).await;
+    let c = &w.client;
+    let alice = c.login("dev-alice").await;
+    assert_eq!(alice.user_id, "dev-openid-alice");
+    assert_eq!(
+        w.gateway.verified_requests(),
+        1,
+        "the SNs and signature passed"
+    );
+    assert_eq!(
+        c.db(&alice, "PUT", "/db/todos/x", Some(json!({})))
+            .await
+            .status,
+        201
+    );
+    c.login_reply("dev-invalid")
+        .await
+        .assert_error(401, "AuthCodeInvalid");
+    c.login_reply("code-tampered")
+        .await
+        .assert_error(502, "UpstreamSignatureInvalid");
+    let r = c.login_reply("code-rotated-cert").await;
+    r.assert_error(502, "UpstreamSignatureInvalid");
+    let message = r.json()["error"]["message"].to_string();
+    assert!(
+        !message.contains("00000000"),
+        "the SNs go to the log: {message}"
+    );
+    // WeChat is not configured in this world.
+    c.wechat_login_reply("dev-wx-alice")
+        .await
+        .assert_error(400, "ProviderNotConfigured");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = w.session.logs();
+    assert!(
+        logs.contains("00000000000000000000000000000000")
+            && logs.contains("5d638403648a25c837b8db5dba0e9845"),
+        "the log line names the answer's and the configured SN: {logs}"
+    );
+}
+
+/// A WeChat-only deployment: Alipay log-ins are 400 `ProviderNotConfigured`, WeChat's work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_is_not_configured_is_400() {
+    let w = world_with(Mode::Embedded, Logins::WechatOnly, &[]).await;
+    let c = &w.client;
+    for body in [
+        json!({"authCode": "dev-alice"}),
+        json!({"provider": "alipay", "authCode": "dev-alice"}),
+    ] {
+        let r = c.login_body_reply(&body).await;
+        r.assert_error(400, "ProviderNotConfigured");
+        assert!(r.json()["error"]["message"].to_string().contains("Alipay"));
+    }
+    // The body is validated first: a malformed one is InvalidRequest whatever the provider.
+    c.login_body_reply(&json!({"authCode": 5}))
+        .await
+        .assert_error(400, "InvalidRequest");
+    let wx = c.wechat_login("dev-wx-bob").await;
+    assert_eq!(wx.user_id, "wechat:dev-wx-openid-bob");
+    assert_eq!(w.gateway.verified_requests(), 0);
 }
 
 async fn crud_and_conditions(mode: Mode) {
@@ -1151,6 +1334,43 @@ fn bad_configuration_is_one_clear_line() {
         !out.status.success() && err.contains("ALIPAY_APP_PRIVATE_KEY"),
         "{err}"
     );
+    // Both Alipay modes, neither, or no provider at all: one line naming the variables.
+    let session_error = |env: &[(String, String)]| {
+        let out = std::process::Command::new(integration_tests::binary("session"))
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let mut good = function_env("http://127.0.0.1:9/gateway.do", &store);
+    let mut both = good.clone();
+    use_certificate_mode(&mut both);
+    both.push((
+        "ALIPAY_PUBLIC_KEY".into(),
+        good.iter()
+            .find(|(k, _)| k == "ALIPAY_PUBLIC_KEY")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default(),
+    ));
+    good.retain(|(k, _)| k != "ALIPAY_PUBLIC_KEY");
+    for env in [both, good.clone()] {
+        let err = session_error(&env);
+        for var in ["ALIPAY_PUBLIC_KEY", "ALIPAY_APP_CERT", "ALIPAY_ROOT_CERT"] {
+            assert!(err.contains(var), "{err}");
+        }
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    without_alipay(&mut good);
+    let err = session_error(&good);
+    assert!(
+        err.contains("ALIPAY_APP_ID") && err.contains("WECHAT_APP_ID"),
+        "{err}"
+    );
+    good.push(("WECHAT_APP_ID".into(), "wx1".into()));
+    let err = session_error(&good);
+    assert!(err.contains("WECHAT_APP_SECRET"), "{err}");
 }
 
 /// DynamoDB unreachable: 503 `StorageUnavailable` in bounded time, no crash, and the same

@@ -4,7 +4,8 @@
 use integration_tests::binary;
 use integration_tests::events::signed;
 use integration_tests::functions::{
-    function_env, login_from, start_gateway, Client, HttpFunction, StoreMode,
+    function_env, login_from, start_cert_gateway, start_gateway, start_wechat,
+    use_certificate_mode, wechat_env, Client, HttpFunction, StoreMode,
 };
 use serde_json::{json, Value};
 use test_support::fixtures::event as fixture;
@@ -243,6 +244,75 @@ async fn every_route_in_lambda_mode_dynamodb() {
         data_table: format!("d-{s}"),
     })
     .await;
+}
+
+/// Both login providers in Lambda mode: WeChat beside Alipay in certificate mode, the user ids
+/// of each, WeChat's busy answer with `Retry-After`, and a rotated Alipay certificate refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_providers_log_in_in_lambda_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gateway = start_cert_gateway().await;
+    let wechat = start_wechat().await;
+    let mut env = function_env(
+        &gateway.url(),
+        &StoreMode::Embedded(dir.path().join("data.db")),
+    );
+    use_certificate_mode(&mut env);
+    env.extend(wechat_env(&wechat.url()));
+    let mut session = LambdaFn::spawn("session", &env).await;
+    let mut db = LambdaFn::spawn("db", &env).await;
+    let login = |body: Value| {
+        let mut event = fixture("apigw-v2-post-session.json");
+        event["body"] = json!(body.to_string());
+        event
+    };
+
+    let (_, r) = session
+        .invoke(&login(
+            json!({"provider": "wechat", "code": "dev-wx-carol"}),
+        ))
+        .await;
+    assert_eq!(status(&r), 201, "{r}");
+    let carol = login_from(body_json(&r));
+    assert_eq!(carol.user_id, "wechat:dev-wx-openid-carol");
+    let (_, r) = session
+        .invoke(&login(json!({"authCode": "dev-alice"})))
+        .await;
+    assert_eq!(status(&r), 201, "{r}");
+    let alice = login_from(body_json(&r));
+    assert_eq!(alice.user_id, "dev-openid-alice");
+    assert_eq!(gateway.verified_requests(), 1);
+
+    let mut put = fixture("apigw-v2-put-db-todo.json");
+    put["headers"]
+        .as_object_mut()
+        .unwrap_or_else(|| panic!("the stored PUT has no headers"))
+        .remove("if-match");
+    let (_, r) = db.invoke(&signed(put, &carol)).await;
+    assert_eq!(status(&r), 201, "{r}");
+    let (_, r) = db
+        .invoke(&signed(fixture("apigw-v2-get-db-todo.json"), &alice))
+        .await;
+    assert_eq!(body_json(&r)["error"]["code"], json!("NotFound"), "{r}");
+
+    let (_, r) = session
+        .invoke(&login(
+            json!({"provider": "wechat", "code": "dev-wx-ratelimited"}),
+        ))
+        .await;
+    assert_eq!(
+        (status(&r), body_json(&r)["error"]["code"].clone()),
+        (503, json!("UpstreamBusy"))
+    );
+    assert_eq!(r["headers"]["retry-after"], json!("60"), "{r}");
+    let (_, r) = session
+        .invoke(&login(json!({"authCode": "code-rotated-cert"})))
+        .await;
+    assert_eq!(
+        (status(&r), body_json(&r)["error"]["code"].clone()),
+        (502, json!("UpstreamSignatureInvalid"))
+    );
+    drop((session, db));
 }
 
 /// Both modes answer the same request with the same status, headers and body.

@@ -54,6 +54,11 @@ pub struct DevArgs {
     /// Allow a gateway URL or DynamoDB endpoint that is not on this machine.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Run the Alipay stand-in in certificate mode (公钥证书模式), with synthetic test
+    /// certificates: the session function gets ALIPAY_APP_CERT, ALIPAY_PUBLIC_CERT and
+    /// ALIPAY_ROOT_CERT instead of ALIPAY_PUBLIC_KEY.
+    #[arg(long)]
+    pub alipay_cert_mode: bool,
     /// Do not run cargo: take the binaries from --bin-dir (default target/debug).
     #[arg(long)]
     pub no_build: bool,
@@ -209,6 +214,7 @@ async fn run_dev(args: DevArgs, stop: impl Future<Output = ()>) -> Result<(), Cl
         parameter_overrides: overrides(&args.parameter_overrides)?,
         env_file: args.env_file,
         allow_remote: args.allow_remote,
+        alipay_cert_mode: args.alipay_cert_mode,
         no_build: args.no_build || args.bin_dir.is_some(),
         bin_dir: args.bin_dir,
         release: args.release,

@@ -27,6 +27,9 @@ export interface TransportResponse {
  */
 export type TransportFn = (req: TransportRequest) => Promise<TransportResponse>;
 
+/** Who issued the login code: Alipay (`my.getAuthCode`) or WeChat (`wx.login`). */
+export type Provider = 'alipay' | 'wechat';
+
 /** A transport chosen by name, or your own function. */
 export type TransportOption = 'alipay' | 'wechat' | 'fetch' | TransportFn;
 
@@ -65,7 +68,16 @@ export interface ClientOptions {
   now?: () => number;
   /** Called once when the session ended (expired, revoked); the call then rejects too. */
   onLoggedOut?: (err: LoggedOutError) => void;
-  /** Where `login()` without a code gets one (default: `my.getAuthCode` on Alipay). */
+  /**
+   * Whose login codes `login()` sends: `'alipay'` (`{"authCode"}`) or `'wechat'`
+   * (`{"provider": "wechat", "code"}`). Default: `'alipay'` where `my` exists, else `'wechat'`
+   * where `wx` exists, else `'alipay'`.
+   */
+  provider?: Provider;
+  /**
+   * Where `login()` without a code gets one (default: `my.getAuthCode` on Alipay, `wx.login`
+   * on WeChat).
+   */
   getAuthCode?: () => Promise<string>;
   /** Retry settings, or `false` for none. */
   retry?: RetryOptions | false;
@@ -175,7 +187,7 @@ export interface ApiResponse<T = unknown> {
 }
 
 export interface MiniappClient {
-  /** Signs in: POST /session with the code (default: from `getAuthCode`). */
+  /** Signs in: POST /session with the code (default: from `getAuthCode`, `my` or `wx`). */
   login(authCode?: string): Promise<SessionState>;
   /** Signs out: DELETE /session, then forgets the session (even when the server refuses). */
   logout(): Promise<void>;

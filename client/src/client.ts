@@ -6,6 +6,7 @@ import type {
   Db,
   KeyValueStorage,
   MiniappClient,
+  Provider,
   RequestOptions,
   SessionState,
 } from './api.js';
@@ -113,6 +114,17 @@ function isSessionResponse(v: unknown): v is SessionResponse {
   );
 }
 
+/** The provider named in the options, else the platform's: `my` first, as for transports. */
+function resolveProvider(option: Provider | undefined): Provider {
+  if (option !== undefined) {
+    if (option !== 'alipay' && option !== 'wechat') {
+      throw new MiniappError({ code: 'InvalidArgument', message: "provider must be 'alipay' or 'wechat'" });
+    }
+    return option;
+  }
+  return !alipayApi() && wechatApi() ? 'wechat' : 'alipay';
+}
+
 class Client implements MiniappClient {
   readonly db: Db;
   private readonly baseUrl_: string;
@@ -124,6 +136,7 @@ class Client implements MiniappClient {
   private readonly retry_: typeof DEFAULTS;
   private readonly refreshMarginMs_: number;
   private readonly timeoutMs_: number;
+  private readonly provider_: Provider;
   private offsetMs_ = 0;
   /** undefined until read from storage. */
   private current_: StoredSession | null | undefined;
@@ -147,6 +160,7 @@ class Client implements MiniappClient {
       options.retry === false ? Object.assign({}, DEFAULTS, { attempts: 1 }) : Object.assign({}, DEFAULTS, options.retry);
     this.refreshMarginMs_ = options.refreshMarginMs === undefined ? 60000 : options.refreshMarginMs;
     this.timeoutMs_ = options.timeoutMs || 15000;
+    this.provider_ = resolveProvider(options.provider);
     const patch = options.patch || (this.transport_.name === 'alipay' || this.transport_.name === 'wechat' ? 'emulate' : 'native');
     this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
   }
@@ -282,7 +296,9 @@ class Client implements MiniappClient {
       throw new MiniappError({ code: 'InvalidArgument', message: 'login needs a non-empty auth code' });
     }
     await this.load_().catch(() => undefined);
-    const ans = await this.send_('POST', '/session', '', JSON.stringify({ authCode: code }), {}, undefined);
+    // Alipay's body stays the server's default, so older servers keep working.
+    const body = this.provider_ === 'wechat' ? { provider: 'wechat', code } : { authCode: code };
+    const ans = await this.send_('POST', '/session', '', JSON.stringify(body), {}, undefined);
     if (ans.status !== 201 && ans.status !== 200) throw this.errorFrom_(ans);
     await this.learnOffset_(ans);
     const s = await this.accept_(ans.data);
@@ -293,7 +309,7 @@ class Client implements MiniappClient {
   private authCode_(): Promise<string> {
     if (this.options_.getAuthCode) return this.options_.getAuthCode();
     const my = alipayApi();
-    if (my && typeof my.getAuthCode === 'function') {
+    if (this.provider_ === 'alipay' && my && typeof my.getAuthCode === 'function') {
       return new Promise((resolve, reject) => {
         my.getAuthCode({
           scopes: 'auth_base',
@@ -308,12 +324,16 @@ class Client implements MiniappClient {
         });
       });
     }
-    if (wechatApi()) {
-      // TODO(wechat): wx.login() then POST /session {"provider":"wechat","code"} once the session
-      // function accepts WeChat codes; until then pass a code to login() yourself.
-      return Promise.reject(
-        new MiniappError({ code: 'Unsupported', message: 'WeChat sign-in is not supported by the server yet' }),
-      );
+    const wx = wechatApi();
+    if (this.provider_ === 'wechat' && wx && typeof wx.login === 'function') {
+      return new Promise((resolve, reject) => {
+        wx.login({
+          timeout: this.timeoutMs_,
+          success: (res: { code?: string }) => resolve((res && res.code) || ''),
+          fail: (res: { errMsg?: string }) =>
+            reject(new MiniappError({ code: 'Unsupported', message: `wx.login failed: ${(res && res.errMsg) || ''}` })),
+        });
+      });
     }
     return Promise.reject(
       new MiniappError({ code: 'Unsupported', message: 'no auth code: pass one to login() or set getAuthCode' }),

@@ -24,6 +24,7 @@ export type {
   KeyValueStorage,
   ListOptions,
   MiniappClient,
+  Provider,
   RequestOptions,
   RetryOptions,
   SessionState,

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'InvalidCollection'
   | 'InvalidId'
   | 'InvalidQuery'
+  | 'ProviderNotConfigured'
   | 'MissingAuthorization'
   | 'InvalidAuthorization'
   | 'InvalidSecurityToken'
@@ -28,6 +29,7 @@ export type ErrorCode =
   | 'UpstreamSignatureInvalid'
   | 'StorageUnavailable'
   | 'UpstreamTimeout'
+  | 'UpstreamBusy'
   | 'InternalError';
 
 /** The body of every error answer. */

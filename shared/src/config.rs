@@ -3,16 +3,17 @@
 //!
 //! A missing or malformed variable is one clear error naming it; key material is never echoed.
 
+mod providers;
 pub mod vars;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::alipay::{AlipayConfig, AlipayPublicKey, AppPrivateKey};
+use crate::alipay::AlipayConfig;
 use crate::credentials::TokenKeys;
 use crate::store::{StoreConfig, StoreKind};
+use crate::wechat::WechatConfig;
 
 /// What cursor keys are derived from the token keys with.
 const CURSOR_KEY_LABEL: &[u8] = b"miniapp-cursor-v1";
@@ -36,7 +37,14 @@ pub enum ConfigError {
         /// What is wrong with its value (never quoting key material).
         reason: String,
     },
+    /// Variables that are set together wrongly (e.g. both Alipay modes, or neither).
+    #[error("configuration: {0}")]
+    Conflict(&'static str),
 }
+
+const NO_PROVIDER: &str = "no login provider is configured: set ALIPAY_APP_ID, \
+     ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY (or ALIPAY_APP_CERT, ALIPAY_PUBLIC_CERT and \
+     ALIPAY_ROOT_CERT) for Alipay, or WECHAT_APP_ID and WECHAT_APP_SECRET for WeChat";
 
 fn invalid(var: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -206,55 +214,37 @@ fn dynamo_kind(env: &dyn EnvSource) -> Result<StoreKind, ConfigError> {
     })
 }
 
-/// What the session function needs on top of [`CommonConfig`].
+/// What the session function needs on top of [`CommonConfig`]: at least one login provider.
 #[derive(Debug)]
 pub struct SessionConfig {
     /// What both functions need.
     pub common: CommonConfig,
-    /// The Alipay client's configuration.
-    pub alipay: AlipayConfig,
+    /// The Alipay client's configuration, when Alipay log-in is configured.
+    pub alipay: Option<AlipayConfig>,
+    /// The WeChat client's configuration, when WeChat log-in is configured.
+    pub wechat: Option<WechatConfig>,
 }
 
 impl SessionConfig {
     /// Reads the session function's variables.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let app_id = required(env, vars::ALIPAY_APP_ID)?;
-        let private = required(env, vars::ALIPAY_APP_PRIVATE_KEY)?;
-        let app_private_key = AppPrivateKey::parse(&private, vars::ALIPAY_APP_PRIVATE_KEY)
-            .map_err(|e| invalid(vars::ALIPAY_APP_PRIVATE_KEY, e.to_string()))?;
-        let public = required(env, vars::ALIPAY_PUBLIC_KEY)?;
-        let alipay_public_key = AlipayPublicKey::parse(&public, vars::ALIPAY_PUBLIC_KEY)
-            .map_err(|e| invalid(vars::ALIPAY_PUBLIC_KEY, e.to_string()))?;
-        let gateway_url = env
-            .get(vars::ALIPAY_GATEWAY_URL)
-            .unwrap_or_else(|| DEFAULT_GATEWAY_URL.to_owned());
-        let timeout_ms = match env.get(vars::ALIPAY_TIMEOUT_MS) {
-            None => 5000,
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if (1..=120_000).contains(&n) => n,
-                _ => {
-                    return Err(invalid(
-                        vars::ALIPAY_TIMEOUT_MS,
-                        format!("{v:?} is not a number of milliseconds between 1 and 120000"),
-                    ))
-                }
-            },
-        };
+        let alipay = providers::alipay(env)?;
+        let wechat = providers::wechat(env)?;
+        if alipay.is_none() && wechat.is_none() {
+            return Err(ConfigError::Conflict(NO_PROVIDER));
+        }
         Ok(Self {
             common: CommonConfig::from_env(env)?,
-            alipay: AlipayConfig {
-                app_id,
-                app_private_key,
-                alipay_public_key,
-                gateway_url,
-                timeout: Duration::from_millis(timeout_ms),
-            },
+            alipay,
+            wechat,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use std::collections::HashMap;
 
     use super::*;
@@ -409,8 +399,14 @@ mod tests {
             ("ALIPAY_PUBLIC_KEY", public.trim()),
         ];
         let c = SessionConfig::from_env(&env(&base)).unwrap();
-        assert_eq!(c.alipay.gateway_url, DEFAULT_GATEWAY_URL);
-        assert_eq!(c.alipay.timeout, Duration::from_millis(5000));
+        let alipay = c.alipay.unwrap();
+        assert_eq!(alipay.gateway_url, DEFAULT_GATEWAY_URL);
+        assert_eq!(alipay.timeout, Duration::from_millis(5000));
+        assert!(matches!(
+            alipay.verification,
+            crate::alipay::AlipayVerification::PublicKey(_)
+        ));
+        assert!(c.wechat.is_none());
         for (var, bad) in [
             ("ALIPAY_APP_PRIVATE_KEY", "not a key"),
             ("ALIPAY_PUBLIC_KEY", "MIIB"),
@@ -433,6 +429,145 @@ mod tests {
         assert_eq!(
             SessionConfig::from_env(&env(&without)).unwrap_err(),
             ConfigError::Missing("ALIPAY_APP_ID")
+        );
+    }
+
+    const APP_CERT: &str =
+        include_str!("../tests/fixtures/alipay/certs/appCertPublicKey_2021000000000001.crt");
+    const ALIPAY_CERT: &str =
+        include_str!("../tests/fixtures/alipay/certs/alipayCertPublicKey_RSA2.crt");
+    const ROOT_CERT: &str = include_str!("../tests/fixtures/alipay/certs/alipayRootCert.crt");
+    const APP_KEY: &str = include_str!("../tests/fixtures/alipay/keys/app_private_pkcs8.pem");
+    const GATEWAY_KEY: &str = include_str!("../tests/fixtures/alipay/keys/gateway_public_spki.pem");
+
+    fn cert_mode() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("MINIAPP_TOKEN_KEYS", KEYS),
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_APP_PRIVATE_KEY", APP_KEY),
+            ("ALIPAY_APP_CERT", APP_CERT),
+            ("ALIPAY_PUBLIC_CERT", ALIPAY_CERT),
+            ("ALIPAY_ROOT_CERT", ROOT_CERT),
+        ]
+    }
+
+    #[test]
+    fn alipay_certificate_mode_computes_the_sns_at_start() {
+        let c = SessionConfig::from_env(&env(&cert_mode())).unwrap();
+        match c.alipay.unwrap().verification {
+            crate::alipay::AlipayVerification::Certificates(certs) => {
+                assert_eq!(certs.app_cert_sn(), "b1742dca6bb58591593d312ef021570e");
+                assert_eq!(certs.alipay_cert_sn(), "5d638403648a25c837b8db5dba0e9845");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn alipay_modes_both_neither_or_half_are_errors_naming_the_variables() {
+        let mut both = cert_mode();
+        both.push(("ALIPAY_PUBLIC_KEY", GATEWAY_KEY));
+        let neither: Vec<_> = cert_mode()
+            .into_iter()
+            .filter(|(k, _)| !k.ends_with("_CERT"))
+            .collect();
+        for pairs in [both, neither] {
+            let err = SessionConfig::from_env(&env(&pairs))
+                .unwrap_err()
+                .to_string();
+            for var in [
+                "ALIPAY_PUBLIC_KEY",
+                "ALIPAY_APP_CERT",
+                "ALIPAY_PUBLIC_CERT",
+                "ALIPAY_ROOT_CERT",
+            ] {
+                assert!(err.contains(var), "{err} names {var}");
+            }
+        }
+        let half: Vec<_> = cert_mode()
+            .into_iter()
+            .filter(|(k, _)| *k != "ALIPAY_ROOT_CERT")
+            .collect();
+        assert_eq!(
+            SessionConfig::from_env(&env(&half)).unwrap_err(),
+            ConfigError::Missing("ALIPAY_ROOT_CERT")
+        );
+        let mut broken = cert_mode();
+        broken.retain(|(k, _)| *k != "ALIPAY_PUBLIC_CERT");
+        broken.push(("ALIPAY_PUBLIC_CERT", GATEWAY_KEY));
+        let err = SessionConfig::from_env(&env(&broken))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ALIPAY_PUBLIC_CERT"), "{err}");
+    }
+
+    #[test]
+    fn certificates_may_be_given_as_file_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("alipayRootCert.crt");
+        std::fs::write(&root, ROOT_CERT).unwrap();
+        let root_path = root.display().to_string();
+        let mut pairs = cert_mode();
+        pairs.retain(|(k, _)| *k != "ALIPAY_ROOT_CERT");
+        pairs.push(("ALIPAY_ROOT_CERT", &root_path));
+        assert!(SessionConfig::from_env(&env(&pairs))
+            .unwrap()
+            .alipay
+            .is_some());
+        let missing = dir.path().join("absent.crt").display().to_string();
+        pairs.retain(|(k, _)| *k != "ALIPAY_ROOT_CERT");
+        pairs.push(("ALIPAY_ROOT_CERT", &missing));
+        let err = SessionConfig::from_env(&env(&pairs))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ALIPAY_ROOT_CERT") && err.contains("absent.crt"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wechat_alone_both_providers_or_none() {
+        let wechat = [
+            ("MINIAPP_TOKEN_KEYS", KEYS),
+            ("WECHAT_APP_ID", "wx0123456789abcdef"),
+            ("WECHAT_APP_SECRET", "s3cr3t-app-secret"),
+            // Defaults a template sets do not enable Alipay.
+            ("ALIPAY_GATEWAY_URL", DEFAULT_GATEWAY_URL),
+        ];
+        let c = SessionConfig::from_env(&env(&wechat)).unwrap();
+        assert!(c.alipay.is_none());
+        let w = c.wechat.unwrap();
+        assert_eq!(w.api_url, crate::wechat::DEFAULT_API_URL);
+        assert_eq!(w.timeout, Duration::from_millis(5000));
+        assert!(
+            !format!("{w:?}").contains("s3cr3t"),
+            "the secret never prints"
+        );
+        let mut both = cert_mode();
+        both.extend_from_slice(&wechat[1..3]);
+        let c = SessionConfig::from_env(&env(&both)).unwrap();
+        assert!(c.alipay.is_some() && c.wechat.is_some());
+        let no_secret = [("MINIAPP_TOKEN_KEYS", KEYS), ("WECHAT_APP_ID", "wx1")];
+        assert_eq!(
+            SessionConfig::from_env(&env(&no_secret)).unwrap_err(),
+            ConfigError::Missing("WECHAT_APP_SECRET")
+        );
+        let bad_timeout = [
+            ("MINIAPP_TOKEN_KEYS", KEYS),
+            ("WECHAT_APP_ID", "wx1"),
+            ("WECHAT_APP_SECRET", "s"),
+            ("WECHAT_TIMEOUT_MS", "0"),
+        ];
+        let err = SessionConfig::from_env(&env(&bad_timeout)).unwrap_err();
+        assert!(err.to_string().contains("WECHAT_TIMEOUT_MS"), "{err}");
+        let none = [("MINIAPP_TOKEN_KEYS", KEYS)];
+        let err = SessionConfig::from_env(&env(&none))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ALIPAY_APP_ID") && err.contains("WECHAT_APP_ID"),
+            "{err}"
         );
     }
 }

@@ -114,6 +114,8 @@ pub enum ErrorCode {
     InvalidId,
     /// 400: a bad escape in the path or query, a bad list parameter, or a bad cursor.
     InvalidQuery,
+    /// 400: the log-in names a provider (Alipay, WeChat) this deployment has not configured.
+    ProviderNotConfigured,
     /// 401: a signing header is absent.
     MissingAuthorization,
     /// 401: `Authorization` or the date header does not parse, or one is repeated.
@@ -130,7 +132,7 @@ pub enum ErrorCode {
     SessionRevoked,
     /// 401: the session has expired or is unknown.
     SessionExpired,
-    /// 401: Alipay refused the auth code.
+    /// 401: Alipay or WeChat refused the login code.
     AuthCodeInvalid,
     /// 404: no such item.
     NotFound,
@@ -144,26 +146,29 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 429: reserved (no rate limits today), sent with `Retry-After: 1`.
     TooManyRequests,
-    /// 502: Alipay's gateway failed or answered with an error.
+    /// 502: Alipay's gateway or WeChat failed or answered with an error.
     UpstreamError,
     /// 502: Alipay's answer failed signature verification.
     UpstreamSignatureInvalid,
     /// 503: the store failed or could not be reached.
     StorageUnavailable,
-    /// 504: Alipay's gateway did not answer in time.
+    /// 504: Alipay's gateway or WeChat did not answer in time.
     UpstreamTimeout,
+    /// 503: WeChat is rate limiting or busy; sent with `Retry-After`.
+    UpstreamBusy,
     /// Not in the contract's table: a bug of ours. Kept for completeness; handlers avoid it.
     InternalError,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 27] = [
         Self::InvalidRequest,
         Self::InvalidJson,
         Self::InvalidCollection,
         Self::InvalidId,
         Self::InvalidQuery,
+        Self::ProviderNotConfigured,
         Self::MissingAuthorization,
         Self::InvalidAuthorization,
         Self::InvalidSecurityToken,
@@ -183,6 +188,7 @@ impl ErrorCode {
         Self::UpstreamSignatureInvalid,
         Self::StorageUnavailable,
         Self::UpstreamTimeout,
+        Self::UpstreamBusy,
         Self::InternalError,
     ];
 
@@ -194,6 +200,7 @@ impl ErrorCode {
             Self::InvalidCollection => "InvalidCollection",
             Self::InvalidId => "InvalidId",
             Self::InvalidQuery => "InvalidQuery",
+            Self::ProviderNotConfigured => "ProviderNotConfigured",
             Self::MissingAuthorization => "MissingAuthorization",
             Self::InvalidAuthorization => "InvalidAuthorization",
             Self::InvalidSecurityToken => "InvalidSecurityToken",
@@ -213,6 +220,7 @@ impl ErrorCode {
             Self::UpstreamSignatureInvalid => "UpstreamSignatureInvalid",
             Self::StorageUnavailable => "StorageUnavailable",
             Self::UpstreamTimeout => "UpstreamTimeout",
+            Self::UpstreamBusy => "UpstreamBusy",
             Self::InternalError => "InternalError",
         }
     }
@@ -224,7 +232,8 @@ impl ErrorCode {
             | Self::InvalidJson
             | Self::InvalidCollection
             | Self::InvalidId
-            | Self::InvalidQuery => StatusCode::BAD_REQUEST,
+            | Self::InvalidQuery
+            | Self::ProviderNotConfigured => StatusCode::BAD_REQUEST,
             Self::MissingAuthorization
             | Self::InvalidAuthorization
             | Self::InvalidSecurityToken
@@ -240,7 +249,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamError | Self::UpstreamSignatureInvalid => StatusCode::BAD_GATEWAY,
-            Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageUnavailable | Self::UpstreamBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }

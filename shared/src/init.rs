@@ -6,7 +6,9 @@ use thiserror::Error;
 use crate::alipay::{AlipayClient, AlipayError};
 use crate::api::{DbApi, SessionApi};
 use crate::config::{CommonConfig, ConfigError, EnvSource, SessionConfig};
+use crate::login::Providers;
 use crate::store::{Store, StoreError};
+use crate::wechat::{WechatClient, WechatError};
 
 /// Why a function could not start; Display is the one line reported.
 #[derive(Debug, Error)]
@@ -20,6 +22,9 @@ pub enum InitError {
     /// The Alipay client could not be built.
     #[error("alipay client: {0}")]
     Alipay(#[from] AlipayError),
+    /// The WeChat client could not be built.
+    #[error("wechat client: {0}")]
+    Wechat(#[from] WechatError),
 }
 
 /// What the log's user-hash key is derived from the token keys with.
@@ -50,9 +55,14 @@ fn seed_random_generator() {
 pub async fn session_api(env: &dyn EnvSource) -> Result<SessionApi, InitError> {
     seed_random_generator();
     let config = SessionConfig::from_env(env)?;
-    let alipay = AlipayClient::new(config.alipay.clone())?;
+    let alipay = config.alipay.clone().map(AlipayClient::new).transpose()?;
+    let wechat = config.wechat.clone().map(WechatClient::new).transpose()?;
     let store = open_store(&config.common).await?;
-    Ok(SessionApi::new(config, store, alipay))
+    Ok(SessionApi::new(
+        config,
+        store,
+        Providers::new(alipay, wechat),
+    ))
 }
 
 /// Builds the db function's handler from the environment.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use miniapp_shared::alipay::standin::{self, StandinAnswer, StandinConfig, StandinHandle};
 use miniapp_shared::alipay::{
     beijing_timestamp, extract_signed_node, signed_wire_request, verify_signed_node, AlipayClient,
-    AlipayConfig, AlipayError, AlipayIdentity, AlipayPublicKey, AppPrivateKey,
+    AlipayConfig, AlipayError, AlipayIdentity, AlipayPublicKey, AlipayVerification, AppPrivateKey,
 };
 use miniapp_shared::time_fmt::Timestamp;
 use test_support::fixtures;
@@ -77,6 +77,7 @@ async fn start_standin(scripts: HashMap<String, StandinAnswer>) -> StandinHandle
         app_public_key: public("app_public_spki.pem"),
         gateway_private_key: private("gateway_private_pkcs1.pem"),
         scripts,
+        cert_sns: None,
     };
     standin::start(listener, config)
         .await
@@ -95,7 +96,7 @@ fn client_with(
     AlipayClient::new(AlipayConfig {
         app_id: APP_ID.into(),
         app_private_key: app_key,
-        alipay_public_key: alipay_key,
+        verification: AlipayVerification::PublicKey(alipay_key),
         gateway_url: gateway.url(),
         timeout,
     })
@@ -268,7 +269,7 @@ async fn unknown_app_id_gets_the_unsigned_error_as_upstream() {
     let client = AlipayClient::new(AlipayConfig {
         app_id: "2021000000009999".into(),
         app_private_key: private("app_private_pkcs1.b64"),
-        alipay_public_key: public("gateway_public_pkcs1.pem"),
+        verification: AlipayVerification::PublicKey(public("gateway_public_pkcs1.pem")),
         gateway_url: gateway.url(),
         timeout: TIMEOUT,
     })
@@ -382,4 +383,94 @@ async fn standin_checks_method_and_beijing_timestamp() {
     let other = raw_exchange(&gateway, "alipay.user.info.share", Timestamp::now()).await;
     assert!(other.contains("isv.invalid-method"), "{other}");
     assert_eq!(gateway.verified_requests(), 3);
+}
+
+/// Certificate mode both ways: the synthetic certificates, whose keys are the fixture keys.
+mod certificate_mode {
+    use super::*;
+    use miniapp_shared::alipay::{synthetic, AlipayCertificates, CertificateTexts, StandinCertSns};
+
+    fn certificates() -> AlipayCertificates {
+        AlipayCertificates::from_pem(CertificateTexts {
+            app_cert: (synthetic::APP_CERT, "ALIPAY_APP_CERT"),
+            alipay_cert: (synthetic::ALIPAY_CERT, "ALIPAY_PUBLIC_CERT"),
+            root_cert: (synthetic::ROOT_CERT, "ALIPAY_ROOT_CERT"),
+        })
+        .unwrap_or_else(|e| panic!("the synthetic certificates: {e}"))
+    }
+
+    async fn cert_standin() -> StandinHandle {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let mut scripts = scripts();
+        scripts.insert("rotated".into(), StandinAnswer::RotatedCertSuccess);
+        let config = StandinConfig {
+            app_id: synthetic::APP_ID.into(),
+            app_public_key: AlipayPublicKey::parse(synthetic::APP_PUBLIC_KEY, "app")
+                .unwrap_or_else(|e| panic!("{e}")),
+            gateway_private_key: AppPrivateKey::parse(synthetic::GATEWAY_PRIVATE_KEY, "gw")
+                .unwrap_or_else(|e| panic!("{e}")),
+            scripts,
+            cert_sns: Some(StandinCertSns::from(&certificates())),
+        };
+        standin::start(listener, config)
+            .await
+            .unwrap_or_else(|e| panic!("the stand-in does not start: {e}"))
+    }
+
+    fn cert_client(gateway: &StandinHandle, verification: AlipayVerification) -> AlipayClient {
+        AlipayClient::new(AlipayConfig {
+            app_id: synthetic::APP_ID.into(),
+            app_private_key: AppPrivateKey::parse(synthetic::APP_PRIVATE_KEY, "app")
+                .unwrap_or_else(|e| panic!("{e}")),
+            verification,
+            gateway_url: gateway.url(),
+            timeout: TIMEOUT,
+        })
+        .unwrap_or_else(|e| panic!("client: {e}"))
+    }
+
+    #[tokio::test]
+    async fn a_login_carries_the_sns_and_verifies_with_the_certificates_key() {
+        let gateway = cert_standin().await;
+        let client = cert_client(&gateway, AlipayVerification::Certificates(certificates()));
+        let id = client.exchange_auth_code("openid-only").await.unwrap();
+        assert_eq!(id.user_id.as_str(), "074aOpenId");
+        assert_eq!(gateway.verified_requests(), 1);
+        let err = client.exchange_auth_code("invalid").await.unwrap_err();
+        assert_eq!(err, AlipayError::AuthCodeInvalid);
+        let err = client.exchange_auth_code("tampered").await.unwrap_err();
+        assert_eq!(err, AlipayError::SignatureInvalid);
+    }
+
+    #[tokio::test]
+    async fn an_answer_naming_another_alipay_certificate_is_refused() {
+        let gateway = cert_standin().await;
+        let client = cert_client(&gateway, AlipayVerification::Certificates(certificates()));
+        match client.exchange_auth_code("rotated").await.unwrap_err() {
+            AlipayError::CertSnMismatch {
+                received,
+                configured,
+            } => {
+                assert_eq!(received, "00000000000000000000000000000000");
+                assert_eq!(configured, certificates().alipay_cert_sn());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_public_key_mode_client_is_refused_by_a_certificate_mode_gateway() {
+        let gateway = cert_standin().await;
+        let key = certificates().alipay_public_key().clone();
+        let client = cert_client(&gateway, AlipayVerification::PublicKey(key));
+        match client.exchange_auth_code("openid-only").await.unwrap_err() {
+            AlipayError::Upstream { sub_code, .. } => {
+                assert_eq!(sub_code.as_deref(), Some("isv.invalid-app-cert-sn"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(gateway.verified_requests(), 0);
+    }
 }

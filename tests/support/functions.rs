@@ -1,5 +1,6 @@
-//! Real function processes in HTTP-server mode, the gateway stand-in they log in through, and
-//! a client that signs requests the way a Mini Program does.
+//! Real function processes in HTTP-server mode, the Alipay gateway stand-in (either mode) and
+//! the WeChat stand-in they log in through, and a client that signs requests the way a Mini
+//! Program does.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,10 +8,13 @@ use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 use miniapp_shared::alipay::standin::{self, StandinAnswer, StandinConfig, StandinHandle};
-use miniapp_shared::alipay::{AlipayPublicKey, AppPrivateKey};
+use miniapp_shared::alipay::{
+    synthetic, AlipayCertificates, AlipayPublicKey, AppPrivateKey, CertificateTexts, StandinCertSns,
+};
 use miniapp_shared::secret::SecretString;
 use miniapp_shared::signing::{sign_request, ClientCredentials};
 use miniapp_shared::time_fmt::Timestamp;
+use miniapp_shared::wechat::standin as wechat_standin;
 use serde_json::Value;
 use test_support::fixtures;
 use test_support::process::{Launch, Proc};
@@ -52,15 +56,41 @@ pub fn test_scripts() -> HashMap<String, StandinAnswer> {
     s
 }
 
-/// Starts the stand-in with the fixture keys on a loopback port.
+/// Starts the stand-in in public-key mode with the fixture keys on a loopback port.
 pub async fn start_gateway() -> StandinHandle {
+    gateway_in(None).await
+}
+
+/// Starts the stand-in in certificate mode: the synthetic certificates, whose keys are the
+/// same fixture keys. `code-rotated-cert` answers naming another Alipay certificate.
+pub async fn start_cert_gateway() -> StandinHandle {
+    gateway_in(Some(StandinCertSns::from(&synthetic_certificates()))).await
+}
+
+/// The synthetic certificate set, parsed.
+pub fn synthetic_certificates() -> AlipayCertificates {
+    AlipayCertificates::from_pem(CertificateTexts {
+        app_cert: (synthetic::APP_CERT, "ALIPAY_APP_CERT"),
+        alipay_cert: (synthetic::ALIPAY_CERT, "ALIPAY_PUBLIC_CERT"),
+        root_cert: (synthetic::ROOT_CERT, "ALIPAY_ROOT_CERT"),
+    })
+    .expect("the synthetic certificates parse")
+}
+
+async fn gateway_in(cert_sns: Option<StandinCertSns>) -> StandinHandle {
+    let mut scripts = test_scripts();
+    scripts.insert(
+        "code-rotated-cert".into(),
+        StandinAnswer::RotatedCertSuccess,
+    );
     let config = StandinConfig {
         app_id: APP_ID.into(),
         app_public_key: AlipayPublicKey::parse(&key("app_public_spki.b64"), "test")
             .expect("app public key"),
         gateway_private_key: AppPrivateKey::parse(&key("gateway_private_pkcs1.pem"), "test")
             .expect("gateway key"),
-        scripts: test_scripts(),
+        scripts,
+        cert_sns,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -68,6 +98,66 @@ pub async fn start_gateway() -> StandinHandle {
     standin::start(listener, config)
         .await
         .expect("stand-in starts")
+}
+
+/// Switches an environment of [`function_env`] to Alipay's certificate mode: the three
+/// certificates instead of `ALIPAY_PUBLIC_KEY` (same keys, so the same stand-in keys work).
+pub fn use_certificate_mode(env: &mut Vec<(String, String)>) {
+    env.retain(|(k, _)| k != "ALIPAY_PUBLIC_KEY");
+    env.extend([
+        ("ALIPAY_APP_CERT".into(), synthetic::APP_CERT.into()),
+        ("ALIPAY_PUBLIC_CERT".into(), synthetic::ALIPAY_CERT.into()),
+        ("ALIPAY_ROOT_CERT".into(), synthetic::ROOT_CERT.into()),
+    ]);
+}
+
+/// The WeChat app the WeChat stand-in serves.
+pub const WECHAT_APP_ID: &str = "wx0123456789abcdef";
+/// Its AppSecret (a test value).
+pub const WECHAT_APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// Starts the WeChat stand-in: the dev codes (`dev-wx-<name>`, `dev-wx-invalid`, ...) and
+/// `wx-slow`, `wx-http500`, `wx-non-json`.
+pub async fn start_wechat() -> wechat_standin::StandinHandle {
+    let mut scripts = wechat_standin::StandinConfig::dev_scripts();
+    scripts.extend([
+        (
+            "wx-slow".to_owned(),
+            wechat_standin::StandinAnswer::Slow(Duration::from_secs(3)),
+        ),
+        (
+            "wx-http500".to_owned(),
+            wechat_standin::StandinAnswer::Http500,
+        ),
+        (
+            "wx-non-json".to_owned(),
+            wechat_standin::StandinAnswer::NonJson,
+        ),
+    ]);
+    let config = wechat_standin::StandinConfig {
+        app_id: WECHAT_APP_ID.into(),
+        app_secret: SecretString::new(WECHAT_APP_SECRET.into()),
+        scripts,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    wechat_standin::start(listener, config).expect("the WeChat stand-in starts")
+}
+
+/// The variables that enable WeChat log-in through the stand-in at `url`.
+pub fn wechat_env(url: &str) -> Vec<(String, String)> {
+    vec![
+        ("WECHAT_APP_ID".into(), WECHAT_APP_ID.into()),
+        ("WECHAT_APP_SECRET".into(), WECHAT_APP_SECRET.into()),
+        ("WECHAT_API_URL".into(), url.into()),
+        ("WECHAT_TIMEOUT_MS".into(), "1500".into()),
+    ]
+}
+
+/// Removes every Alipay variable: a WeChat-only deployment.
+pub fn without_alipay(env: &mut Vec<(String, String)>) {
+    env.retain(|(k, _)| !k.starts_with("ALIPAY_"));
 }
 
 /// Which store the functions use.
@@ -258,9 +348,31 @@ impl Client {
 
     /// `POST /session` with this auth code.
     pub async fn login_reply(&self, code: &str) -> Reply {
-        let body = serde_json::json!({ "authCode": code })
-            .to_string()
-            .into_bytes();
+        self.login_body_reply(&serde_json::json!({ "authCode": code }))
+            .await
+    }
+
+    /// `POST /session` with a WeChat code.
+    pub async fn wechat_login_reply(&self, code: &str) -> Reply {
+        self.login_body_reply(&serde_json::json!({ "provider": "wechat", "code": code }))
+            .await
+    }
+
+    /// Logs in with a WeChat code and panics unless it worked.
+    pub async fn wechat_login(&self, code: &str) -> Login {
+        let r = self.wechat_login_reply(code).await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "login: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        login_from(r.json())
+    }
+
+    /// `POST /session` with this JSON body.
+    pub async fn login_body_reply(&self, body: &Value) -> Reply {
+        let body = body.to_string().into_bytes();
         self.raw(
             "POST",
             &format!("{}/session", self.session_url),

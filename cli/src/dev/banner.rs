@@ -1,5 +1,5 @@
 //! The banner `miniapp dev` prints once everything runs: the API URL, the functions and their
-//! routes, the store, the Alipay gateway, where the logs go, and commands to try.
+//! routes, the store, the Alipay gateway, WeChat, where the logs go, and commands to try.
 //!
 //! Tests read it (tests/support/dev_banner.rs): the `API` line and the closing "Ctrl-C stops"
 //! line keep their form.
@@ -26,7 +26,8 @@ fn banner_lines(opts: &DevOptions, plan: &Plan, running: &Running, url: &str) ->
     }
     lines.extend(function_lines(plan, running));
     lines.push(format!("  Store       {}", store_text(&plan.store)));
-    lines.extend(alipay_lines(&plan.gateway, running));
+    lines.extend(alipay_lines(opts, &plan.gateway, running));
+    lines.extend(wechat_lines(&plan.wechat, running));
     lines.push(format!(
         "  Logs        {}/<function>.log{}",
         plan.state.log_dir().display(),
@@ -66,14 +67,35 @@ fn store_text(store: &DevStore) -> String {
     }
 }
 
-fn alipay_lines(gateway: &GatewayMode, running: &Running) -> Vec<String> {
+fn alipay_lines(opts: &DevOptions, gateway: &GatewayMode, running: &Running) -> Vec<String> {
+    let mode = if opts.alipay_cert_mode {
+        "certificate mode, synthetic certificates"
+    } else {
+        "public-key mode"
+    };
     match (gateway, &running.standin) {
         (GatewayMode::Real(u), _) => vec![format!("  Alipay      {u}")],
         (GatewayMode::Standin, Some(s)) => vec![
-            format!("  Alipay      built-in stand-in at {}", s.url()),
+            format!("  Alipay      built-in stand-in at {} ({mode})", s.url()),
             "  Auth codes  dev-alice, dev-bob, dev-user-<name> (any [a-z0-9]{1,32}): sign in"
                 .to_owned(),
             "              dev-invalid: refused (401 AuthCodeInvalid)".to_owned(),
+        ],
+        (GatewayMode::Standin, None) => Vec::new(),
+    }
+}
+
+fn wechat_lines(wechat: &GatewayMode, running: &Running) -> Vec<String> {
+    match (wechat, &running.wechat) {
+        (GatewayMode::Real(u), _) => vec![format!("  WeChat      {u}")],
+        (GatewayMode::Standin, Some(s)) => vec![
+            format!("  WeChat      built-in stand-in at {}", s.url()),
+            "  WeChat codes dev-wx-<name> (any [a-z0-9]{1,32}): sign in as wechat:dev-wx-openid-<name>"
+                .to_owned(),
+            "              with {\"provider\":\"wechat\",\"code\":...}; dev-wx-invalid, dev-wx-used: 401;"
+                .to_owned(),
+            "              dev-wx-ratelimited, dev-wx-busy: 503 UpstreamBusy; dev-wx-blocked: 502"
+                .to_owned(),
         ],
         (GatewayMode::Standin, None) => Vec::new(),
     }

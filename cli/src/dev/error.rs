@@ -57,6 +57,8 @@ pub enum DevError {
     DevKey { var: &'static str, message: String },
     #[error("cannot start the Alipay stand-in: {0}")]
     Standin(std::io::Error),
+    #[error("cannot start the WeChat stand-in: {0}")]
+    WechatStandin(std::io::Error),
     #[error("cannot listen for signals: {0}")]
     Signals(std::io::Error),
     #[error("miniapp dev needs a Unix-like OS (it relies on Unix signals and private file modes)")]

@@ -1,9 +1,10 @@
 //! The complete environment of one function's processes: the template's variables, the
-//! store's settings, the stand-in's keys, and the contract's variables from `miniapp dev`'s own
+//! store's settings, the stand-ins' keys and URLs, and the contract's variables from `miniapp dev`'s own
 //! environment.
 
 use std::collections::BTreeMap;
 
+use miniapp_shared::alipay::synthetic;
 use miniapp_shared::config::vars;
 
 use super::env_file::EnvVars;
@@ -27,19 +28,47 @@ const PASS_THROUGH: [&str; 11] = [
 ];
 
 /// The stand-in's keys replace these; the user's own values would not match the stand-in.
-const STANDIN_OWNED: [&str; 4] = [
+const STANDIN_OWNED: [&str; 7] = [
     vars::ALIPAY_APP_ID,
     vars::ALIPAY_APP_PRIVATE_KEY,
     vars::ALIPAY_PUBLIC_KEY,
+    vars::ALIPAY_APP_CERT,
+    vars::ALIPAY_PUBLIC_CERT,
+    vars::ALIPAY_ROOT_CERT,
     vars::ALIPAY_GATEWAY_URL,
 ];
+
+/// The WeChat stand-in's app replaces these.
+const WECHAT_STANDIN_OWNED: [&str; 3] = [
+    vars::WECHAT_APP_ID,
+    vars::WECHAT_APP_SECRET,
+    vars::WECHAT_API_URL,
+];
+
+/// The app the WeChat stand-in serves under `miniapp dev` (not a real one).
+pub(super) const DEV_WECHAT_APP_ID: &str = "wxdev000000000000";
+/// Its AppSecret: a development value, known to the stand-in only.
+pub(super) const DEV_WECHAT_APP_SECRET: &str = "miniapp-dev-wechat-app-secret";
+
+/// How the Alipay stand-in is configured for the functions.
+#[derive(Clone, Copy)]
+pub(super) struct AlipayStandin<'a> {
+    /// Its URL.
+    pub(super) url: &'a str,
+    /// The app's keys (and the stand-in's); in certificate mode the synthetic ones.
+    pub(super) keys: &'a DevKeys,
+    /// Certificate mode: the functions get the synthetic certificates, not the public key.
+    pub(super) certificates: bool,
+}
 
 /// What the functions' environments are made from.
 pub(super) struct EnvInputs<'a> {
     pub(super) own: &'a EnvVars,
     pub(super) store: &'a DevStore,
-    /// The stand-in's URL and keys, in stand-in mode.
-    pub(super) standin: Option<(&'a str, &'a DevKeys)>,
+    /// The Alipay stand-in, in stand-in mode.
+    pub(super) standin: Option<AlipayStandin<'a>>,
+    /// The WeChat stand-in's URL, in stand-in mode.
+    pub(super) wechat: Option<&'a str>,
     pub(super) token_keys: &'a str,
     pub(super) region: &'a str,
 }
@@ -47,6 +76,11 @@ pub(super) struct EnvInputs<'a> {
 /// Whether a function talks to Alipay (it has `ALIPAY_*` variables).
 pub(super) fn uses_alipay(f: &Function) -> bool {
     f.env.keys().any(|k| k.starts_with("ALIPAY_"))
+}
+
+/// Whether a function logs in with WeChat (it has `WECHAT_*` variables).
+pub(super) fn uses_wechat(f: &Function) -> bool {
+    f.env.keys().any(|k| k.starts_with("WECHAT_"))
 }
 
 /// The complete environment of one function's processes.
@@ -57,8 +91,13 @@ pub(super) fn function_env(f: &Function, inputs: &EnvInputs<'_>) -> BTreeMap<Str
         .map(|(k, v)| (k.clone(), v.value.clone()))
         .collect();
     apply_store(&mut env, inputs.store);
-    if let (Some((url, keys)), true) = (inputs.standin, uses_alipay(f)) {
-        apply_standin(&mut env, url, keys);
+    if let (Some(standin), true) = (inputs.standin, uses_alipay(f)) {
+        apply_standin(&mut env, standin);
+    }
+    if let (Some(url), true) = (inputs.wechat, uses_wechat(f)) {
+        set(&mut env, vars::WECHAT_APP_ID, DEV_WECHAT_APP_ID);
+        set(&mut env, vars::WECHAT_APP_SECRET, DEV_WECHAT_APP_SECRET);
+        set(&mut env, vars::WECHAT_API_URL, url);
     }
     if env
         .get(vars::MINIAPP_TOKEN_KEYS)
@@ -97,18 +136,31 @@ fn apply_store(env: &mut BTreeMap<String, String>, store: &DevStore) {
     }
 }
 
-fn apply_standin(env: &mut BTreeMap<String, String>, url: &str, keys: &DevKeys) {
+fn apply_standin(env: &mut BTreeMap<String, String>, standin: AlipayStandin<'_>) {
+    let keys = standin.keys;
     set(env, vars::ALIPAY_APP_ID, &keys.app_id);
     set(env, vars::ALIPAY_APP_PRIVATE_KEY, &keys.app_private_key);
-    set(env, vars::ALIPAY_PUBLIC_KEY, &keys.gateway_public_key);
-    set(env, vars::ALIPAY_GATEWAY_URL, url);
+    set(env, vars::ALIPAY_GATEWAY_URL, standin.url);
+    // One mode only: the function refuses both at once.
+    if standin.certificates {
+        env.remove(vars::ALIPAY_PUBLIC_KEY);
+        set(env, vars::ALIPAY_APP_CERT, synthetic::APP_CERT);
+        set(env, vars::ALIPAY_PUBLIC_CERT, synthetic::ALIPAY_CERT);
+        set(env, vars::ALIPAY_ROOT_CERT, synthetic::ROOT_CERT);
+    } else {
+        for var in vars::ALIPAY_CERTS {
+            env.remove(var);
+        }
+        set(env, vars::ALIPAY_PUBLIC_KEY, &keys.gateway_public_key);
+    }
 }
 
 /// The contract's configuration and the pass-through variables that `miniapp dev` itself has,
 /// except those the stand-in owns.
 fn apply_own_env(env: &mut BTreeMap<String, String>, inputs: &EnvInputs<'_>) {
     for var in vars::CONFIGURATION.iter().chain(PASS_THROUGH.iter()) {
-        let owned_by_standin = inputs.standin.is_some() && STANDIN_OWNED.contains(var);
+        let owned_by_standin = (inputs.standin.is_some() && STANDIN_OWNED.contains(var))
+            || (inputs.wechat.is_some() && WECHAT_STANDIN_OWNED.contains(var));
         if let (Some(v), false) = (inputs.own.get(*var), owned_by_standin) {
             set(env, var, v);
         }
@@ -154,7 +206,12 @@ mod tests {
         let inputs = EnvInputs {
             own: &own,
             store: &store,
-            standin: Some(("http://127.0.0.1:9/gateway.do", &keys)),
+            standin: Some(AlipayStandin {
+                url: "http://127.0.0.1:9/gateway.do",
+                keys: &keys,
+                certificates: false,
+            }),
+            wechat: None,
             token_keys: "dev1:abc",
             region: "us-east-1",
         };
@@ -168,5 +225,55 @@ mod tests {
         assert_eq!(env["MINIAPP_STORE"], "embedded:/s/data.db");
         assert!(!env.contains_key("SESSIONS_TABLE"));
         assert!(!env.contains_key("UNRELATED"));
+    }
+
+    #[test]
+    fn certificate_mode_and_the_wechat_standin_own_their_variables() {
+        let keys = DevKeys {
+            app_id: synthetic::APP_ID.into(),
+            app_private_key: "APPPRIV".into(),
+            app_public_key: "APPPUB".into(),
+            gateway_private_key: "GWPRIV".into(),
+            gateway_public_key: String::new(),
+        };
+        let own: EnvVars = [
+            ("ALIPAY_PUBLIC_KEY", "mine"),
+            ("WECHAT_APP_SECRET", "mine"),
+            ("WECHAT_TIMEOUT_MS", "900"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+        let store = DevStore::Embedded("/s/data.db".into());
+        let inputs = EnvInputs {
+            own: &own,
+            store: &store,
+            standin: Some(AlipayStandin {
+                url: "http://127.0.0.1:9/gateway.do",
+                keys: &keys,
+                certificates: true,
+            }),
+            wechat: Some("http://127.0.0.1:8"),
+            token_keys: "dev1:abc",
+            region: "us-east-1",
+        };
+        let mut f = template().functions[0].clone();
+        let empty = crate::template::EnvValue {
+            value: String::new(),
+            from_override: false,
+        };
+        f.env.insert("WECHAT_APP_ID".into(), empty.clone());
+        f.env.insert("ALIPAY_PUBLIC_KEY".into(), empty);
+        let env = function_env(&f, &inputs);
+        assert!(
+            !env.contains_key("ALIPAY_PUBLIC_KEY"),
+            "one Alipay mode only"
+        );
+        assert_eq!(env["ALIPAY_APP_CERT"], synthetic::APP_CERT);
+        assert_eq!(env["ALIPAY_ROOT_CERT"], synthetic::ROOT_CERT);
+        assert_eq!(env["WECHAT_APP_ID"], DEV_WECHAT_APP_ID);
+        assert_eq!(env["WECHAT_APP_SECRET"], DEV_WECHAT_APP_SECRET);
+        assert_eq!(env["WECHAT_API_URL"], "http://127.0.0.1:8");
+        assert_eq!(env["WECHAT_TIMEOUT_MS"], "900");
     }
 }

@@ -1,4 +1,4 @@
-//! `miniapp dev`: reads the template, decides where the store and the Alipay gateway are
+//! `miniapp dev`: reads the template, decides where the store, the Alipay gateway and WeChat are
 //! (refusing anything that is not on this machine unless allowed), builds the functions,
 //! starts the stand-in and the emulator, prints the banner, and stops everything on a signal.
 //!
@@ -33,7 +33,7 @@ use crate::emulator::output::Output;
 use crate::state_dir::StateDir;
 use crate::template::{Pseudo, Template};
 use env_file::{non_empty, read_env_file};
-use policy::{decide_modes, DevStore, GatewayMode};
+use policy::{decide_modes, decide_wechat, DevStore, GatewayMode};
 
 /// The flags of `miniapp dev`.
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct DevOptions {
     pub parameter_overrides: BTreeMap<String, String>,
     pub env_file: Option<PathBuf>,
     pub allow_remote: bool,
+    /// The Alipay stand-in runs in certificate mode (synthetic certificates).
+    pub alipay_cert_mode: bool,
     pub no_build: bool,
     pub bin_dir: Option<PathBuf>,
     pub release: bool,
@@ -58,6 +60,8 @@ struct Plan {
     env: EnvVars,
     store: DevStore,
     gateway: GatewayMode,
+    /// Where WeChat's `jscode2session` is: the stand-in, or `WECHAT_API_URL`.
+    wechat: GatewayMode,
     region: String,
 }
 
@@ -114,12 +118,14 @@ fn plan(opts: &DevOptions, own_env: EnvVars) -> Result<Plan, DevError> {
     }
     let state = StateDir::open(&opts.state_dir)?;
     let (store, gateway) = decide_modes(&env, &template, &state, opts.allow_remote)?;
+    let wechat = decide_wechat(&env, &template, opts.allow_remote)?;
     Ok(Plan {
         template,
         state,
         env,
         store,
         gateway,
+        wechat,
         region,
     })
 }

@@ -1,4 +1,4 @@
-//! Where the functions keep their data and which Alipay gateway they talk to, decided from the
+//! Where the functions keep their data and which Alipay gateway and WeChat API they talk to, decided from the
 //! environment and the template; anything not on this machine is refused unless allowed.
 
 use std::net::IpAddr;
@@ -36,7 +36,7 @@ pub(super) fn decide_modes(
     allow_remote: bool,
 ) -> Result<(DevStore, GatewayMode), DevError> {
     let store = decide_store(env, state, allow_remote)?;
-    let gateway = match explicit_gateway(env, template) {
+    let gateway = match explicit_url(env, template, vars::ALIPAY_GATEWAY_URL) {
         Some(url) => {
             check_local("the Alipay gateway", &url, allow_remote)?;
             GatewayMode::Real(url)
@@ -44,6 +44,22 @@ pub(super) fn decide_modes(
         None => GatewayMode::Standin,
     };
     Ok((store, gateway))
+}
+
+/// Where WeChat's API is: `WECHAT_API_URL` when given (loopback unless allowed), else the
+/// built-in stand-in.
+pub(super) fn decide_wechat(
+    env: &EnvVars,
+    template: &Template,
+    allow_remote: bool,
+) -> Result<GatewayMode, DevError> {
+    match explicit_url(env, template, vars::WECHAT_API_URL) {
+        Some(url) => {
+            check_local("the WeChat API", &url, allow_remote)?;
+            Ok(GatewayMode::Real(url))
+        }
+        None => Ok(GatewayMode::Standin),
+    }
 }
 
 /// The shared store rule ([`store_choice`], as the functions apply it), with the default file
@@ -67,15 +83,15 @@ fn decide_store(env: &EnvVars, state: &StateDir, allow_remote: bool) -> Result<D
     }
 }
 
-/// `ALIPAY_GATEWAY_URL` from the environment, or from a parameter the user overrode.
-fn explicit_gateway(env: &EnvVars, template: &Template) -> Option<String> {
-    if let Some(url) = non_empty(env, vars::ALIPAY_GATEWAY_URL) {
+/// `var` (a gateway or API URL) from the environment, or from a parameter the user overrode.
+fn explicit_url(env: &EnvVars, template: &Template, var: &str) -> Option<String> {
+    if let Some(url) = non_empty(env, var) {
         return Some(url.to_owned());
     }
     template
         .functions
         .iter()
-        .filter_map(|f| f.env.get(vars::ALIPAY_GATEWAY_URL))
+        .filter_map(|f| f.env.get(var))
         .find(|v| v.from_override && !v.value.is_empty())
         .map(|v| v.value.clone())
 }

@@ -1,5 +1,5 @@
-//! Starting what `miniapp dev` runs (the Alipay stand-in when needed, one process pool per
-//! function behind the gateway) and stopping it all again.
+//! Starting what `miniapp dev` runs (the Alipay and WeChat stand-ins when needed, one process
+//! pool per function behind the gateway) and stopping it all again.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -7,14 +7,22 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use miniapp_shared::alipay::standin::{self, StandinHandle};
-use miniapp_shared::alipay::{AlipayPublicKey, AppPrivateKey, StandinConfig};
+use miniapp_shared::alipay::{
+    synthetic, AlipayCertificates, AlipayPublicKey, AppPrivateKey, CertificateTexts,
+    StandinCertSns, StandinConfig,
+};
 use miniapp_shared::config::vars;
+use miniapp_shared::secret::SecretString;
+use miniapp_shared::wechat::standin as wechat_standin;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::build::template_dir;
 use super::env_file::non_empty;
-use super::function_env::{function_env, uses_alipay, EnvInputs};
+use super::function_env::{
+    function_env, uses_alipay, uses_wechat, AlipayStandin, EnvInputs, DEV_WECHAT_APP_ID,
+    DEV_WECHAT_APP_SECRET,
+};
 use super::policy::GatewayMode;
 use super::{DevError, DevOptions, Plan};
 use crate::app_files::AppFiles;
@@ -28,6 +36,8 @@ use crate::state_dir::DevKeys;
 pub(super) struct Running {
     pub(super) gateway: Arc<Gateway>,
     pub(super) standin: Option<StandinHandle>,
+    /// The WeChat stand-in, when some function logs in with WeChat through it.
+    pub(super) wechat: Option<wechat_standin::StandinHandle>,
 }
 
 /// Starts the stand-in (in stand-in mode) and makes one pool per function.
@@ -41,30 +51,92 @@ pub(super) async fn start(
         Some(k) => k.to_owned(),
         None => plan.state.token_keys()?,
     };
-    let (standin, keys) = standin_for(plan).await?;
+    let (standin, keys) = standin_for(opts, plan).await?;
+    let wechat = wechat_for(plan).await?;
     let standin_url = standin.as_ref().map(StandinHandle::url);
+    let wechat_url = wechat.as_ref().map(wechat_standin::StandinHandle::url);
     let inputs = EnvInputs {
         own: &plan.env,
         store: &plan.store,
-        standin: standin_url.as_deref().zip(keys.as_ref()),
+        standin: standin_url
+            .as_deref()
+            .zip(keys.as_ref())
+            .map(|(url, keys)| AlipayStandin {
+                url,
+                keys,
+                certificates: opts.alipay_cert_mode,
+            }),
+        wechat: wechat_url.as_deref(),
         token_keys: &token_keys,
         region: &plan.region,
     };
     let gateway = Arc::new(gateway_for(opts, plan, binaries, &inputs, output));
-    Ok(Running { gateway, standin })
+    Ok(Running {
+        gateway,
+        standin,
+        wechat,
+    })
 }
 
 /// The running stand-in and its keys, when in stand-in mode and some function uses Alipay
 /// (otherwise there is nothing to start and no keys to generate).
-async fn standin_for(plan: &Plan) -> Result<(Option<StandinHandle>, Option<DevKeys>), DevError> {
+async fn standin_for(
+    opts: &DevOptions,
+    plan: &Plan,
+) -> Result<(Option<StandinHandle>, Option<DevKeys>), DevError> {
     let needed = plan.template.functions.iter().any(uses_alipay);
     match plan.gateway {
         GatewayMode::Standin if needed => {
-            let keys = plan.state.dev_keys()?;
-            Ok((Some(start_standin(&keys).await?), Some(keys)))
+            let (keys, cert_sns) = if opts.alipay_cert_mode {
+                (synthetic_keys(), Some(synthetic_cert_sns()?))
+            } else {
+                (plan.state.dev_keys()?, None)
+            };
+            Ok((Some(start_standin(&keys, cert_sns).await?), Some(keys)))
         }
         GatewayMode::Standin | GatewayMode::Real(_) => Ok((None, None)),
     }
+}
+
+/// Certificate mode's keys: those of the synthetic certificates (the certificates carry the
+/// public keys, so the generated development keys cannot be used).
+fn synthetic_keys() -> DevKeys {
+    DevKeys {
+        app_id: synthetic::APP_ID.to_owned(),
+        app_private_key: synthetic::APP_PRIVATE_KEY.to_owned(),
+        app_public_key: synthetic::APP_PUBLIC_KEY.to_owned(),
+        gateway_private_key: synthetic::GATEWAY_PRIVATE_KEY.to_owned(),
+        gateway_public_key: String::new(),
+    }
+}
+
+fn synthetic_cert_sns() -> Result<StandinCertSns, DevError> {
+    let certs = AlipayCertificates::from_pem(CertificateTexts {
+        app_cert: (synthetic::APP_CERT, "appCert"),
+        alipay_cert: (synthetic::ALIPAY_CERT, "alipayCert"),
+        root_cert: (synthetic::ROOT_CERT, "rootCert"),
+    })
+    .map_err(|e| dev_key_error("synthetic certificates", &e))?;
+    Ok(StandinCertSns::from(&certs))
+}
+
+/// The running WeChat stand-in, when in stand-in mode and some function logs in with WeChat.
+async fn wechat_for(plan: &Plan) -> Result<Option<wechat_standin::StandinHandle>, DevError> {
+    let needed = plan.template.functions.iter().any(uses_wechat);
+    if plan.wechat != GatewayMode::Standin || !needed {
+        return Ok(None);
+    }
+    let config = wechat_standin::StandinConfig {
+        app_id: DEV_WECHAT_APP_ID.to_owned(),
+        app_secret: SecretString::new(DEV_WECHAT_APP_SECRET.to_owned()),
+        scripts: wechat_standin::StandinConfig::dev_scripts(),
+    };
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(DevError::WechatStandin)?;
+    wechat_standin::start(listener, config)
+        .map(Some)
+        .map_err(DevError::WechatStandin)
 }
 
 /// The route table and one pool per function (no process starts before its first request).
@@ -98,7 +170,10 @@ fn gateway_for(
     }
 }
 
-async fn start_standin(keys: &DevKeys) -> Result<StandinHandle, DevError> {
+async fn start_standin(
+    keys: &DevKeys,
+    cert_sns: Option<StandinCertSns>,
+) -> Result<StandinHandle, DevError> {
     let config = StandinConfig {
         app_id: keys.app_id.clone(),
         app_public_key: AlipayPublicKey::parse(&keys.app_public_key, "appPublicKey")
@@ -106,6 +181,7 @@ async fn start_standin(keys: &DevKeys) -> Result<StandinHandle, DevError> {
         gateway_private_key: AppPrivateKey::parse(&keys.gateway_private_key, "gatewayPrivateKey")
             .map_err(|e| dev_key_error("gatewayPrivateKey", &e))?,
         scripts: StandinConfig::dev_scripts(),
+        cert_sns,
     };
     let listener = TcpListener::bind(("127.0.0.1", 0))
         .await
@@ -142,6 +218,9 @@ pub(super) async fn serve_until(
     }
     if let Some(standin) = running.standin {
         standin.shutdown().await;
+    }
+    if let Some(wechat) = running.wechat {
+        wechat.shutdown().await;
     }
     running.gateway.output.line("Stopped.");
 }

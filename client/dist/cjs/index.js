@@ -1107,6 +1107,15 @@ function isSessionResponse(v) {
   const s = v;
   return !!s && typeof s.sessionId === "string" && typeof s.userId === "string" && typeof s.expiresAt === "string" && !!s.credentials && typeof s.credentials.accessKeyId === "string" && typeof s.credentials.accessKeySecret === "string" && typeof s.credentials.securityToken === "string" && typeof s.credentials.expiration === "string";
 }
+function resolveProvider(option) {
+  if (option !== void 0) {
+    if (option !== "alipay" && option !== "wechat") {
+      throw new MiniappError({ code: "InvalidArgument", message: "provider must be 'alipay' or 'wechat'" });
+    }
+    return option;
+  }
+  return !alipayApi() && wechatApi() ? "wechat" : "alipay";
+}
 var Client = class {
   constructor(options_) {
     this.options_ = options_;
@@ -1128,6 +1137,7 @@ var Client = class {
     this.retry_ = options.retry === false ? Object.assign({}, DEFAULTS, { attempts: 1 }) : Object.assign({}, DEFAULTS, options.retry);
     this.refreshMarginMs_ = options.refreshMarginMs === void 0 ? 6e4 : options.refreshMarginMs;
     this.timeoutMs_ = options.timeoutMs || 15e3;
+    this.provider_ = resolveProvider(options.provider);
     const patch = options.patch || (this.transport_.name === "alipay" || this.transport_.name === "wechat" ? "emulate" : "native");
     this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
   }
@@ -1244,7 +1254,8 @@ var Client = class {
       throw new MiniappError({ code: "InvalidArgument", message: "login needs a non-empty auth code" });
     }
     await this.load_().catch(() => void 0);
-    const ans = await this.send_("POST", "/session", "", JSON.stringify({ authCode: code }), {}, void 0);
+    const body = this.provider_ === "wechat" ? { provider: "wechat", code } : { authCode: code };
+    const ans = await this.send_("POST", "/session", "", JSON.stringify(body), {}, void 0);
     if (ans.status !== 201 && ans.status !== 200) throw this.errorFrom_(ans);
     await this.learnOffset_(ans);
     const s = await this.accept_(ans.data);
@@ -1254,7 +1265,7 @@ var Client = class {
   authCode_() {
     if (this.options_.getAuthCode) return this.options_.getAuthCode();
     const my2 = alipayApi();
-    if (my2 && typeof my2.getAuthCode === "function") {
+    if (this.provider_ === "alipay" && my2 && typeof my2.getAuthCode === "function") {
       return new Promise((resolve, reject) => {
         my2.getAuthCode({
           scopes: "auth_base",
@@ -1268,10 +1279,15 @@ var Client = class {
         });
       });
     }
-    if (wechatApi()) {
-      return Promise.reject(
-        new MiniappError({ code: "Unsupported", message: "WeChat sign-in is not supported by the server yet" })
-      );
+    const wx2 = wechatApi();
+    if (this.provider_ === "wechat" && wx2 && typeof wx2.login === "function") {
+      return new Promise((resolve, reject) => {
+        wx2.login({
+          timeout: this.timeoutMs_,
+          success: (res) => resolve(res && res.code || ""),
+          fail: (res) => reject(new MiniappError({ code: "Unsupported", message: `wx.login failed: ${res && res.errMsg || ""}` }))
+        });
+      });
     }
     return Promise.reject(
       new MiniappError({ code: "Unsupported", message: "no auth code: pass one to login() or set getAuthCode" })

@@ -21,6 +21,8 @@ export interface TransportResponse {
  * status, 4xx and 5xx included, resolves.
  */
 export type TransportFn = (req: TransportRequest) => Promise<TransportResponse>;
+/** Who issued the login code: Alipay (`my.getAuthCode`) or WeChat (`wx.login`). */
+export type Provider = 'alipay' | 'wechat';
 /** A transport chosen by name, or your own function. */
 export type TransportOption = 'alipay' | 'wechat' | 'fetch' | TransportFn;
 /**
@@ -56,7 +58,16 @@ export interface ClientOptions {
     now?: () => number;
     /** Called once when the session ended (expired, revoked); the call then rejects too. */
     onLoggedOut?: (err: LoggedOutError) => void;
-    /** Where `login()` without a code gets one (default: `my.getAuthCode` on Alipay). */
+    /**
+     * Whose login codes `login()` sends: `'alipay'` (`{"authCode"}`) or `'wechat'`
+     * (`{"provider": "wechat", "code"}`). Default: `'alipay'` where `my` exists, else `'wechat'`
+     * where `wx` exists, else `'alipay'`.
+     */
+    provider?: Provider;
+    /**
+     * Where `login()` without a code gets one (default: `my.getAuthCode` on Alipay, `wx.login`
+     * on WeChat).
+     */
     getAuthCode?: () => Promise<string>;
     /** Retry settings, or `false` for none. */
     retry?: RetryOptions | false;
@@ -156,7 +167,7 @@ export interface ApiResponse<T = unknown> {
     requestId?: string;
 }
 export interface MiniappClient {
-    /** Signs in: POST /session with the code (default: from `getAuthCode`). */
+    /** Signs in: POST /session with the code (default: from `getAuthCode`, `my` or `wx`). */
     login(authCode?: string): Promise<SessionState>;
     /** Signs out: DELETE /session, then forgets the session (even when the server refuses). */
     logout(): Promise<void>;

@@ -65,6 +65,16 @@ function isSessionResponse(v) {
         typeof s.credentials.securityToken === 'string' &&
         typeof s.credentials.expiration === 'string');
 }
+/** The provider named in the options, else the platform's: `my` first, as for transports. */
+function resolveProvider(option) {
+    if (option !== undefined) {
+        if (option !== 'alipay' && option !== 'wechat') {
+            throw new MiniappError({ code: 'InvalidArgument', message: "provider must be 'alipay' or 'wechat'" });
+        }
+        return option;
+    }
+    return !alipayApi() && wechatApi() ? 'wechat' : 'alipay';
+}
 class Client {
     constructor(options_) {
         this.options_ = options_;
@@ -87,6 +97,7 @@ class Client {
             options.retry === false ? Object.assign({}, DEFAULTS, { attempts: 1 }) : Object.assign({}, DEFAULTS, options.retry);
         this.refreshMarginMs_ = options.refreshMarginMs === undefined ? 60000 : options.refreshMarginMs;
         this.timeoutMs_ = options.timeoutMs || 15000;
+        this.provider_ = resolveProvider(options.provider);
         const patch = options.patch || (this.transport_.name === 'alipay' || this.transport_.name === 'wechat' ? 'emulate' : 'native');
         this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
     }
@@ -218,7 +229,9 @@ class Client {
             throw new MiniappError({ code: 'InvalidArgument', message: 'login needs a non-empty auth code' });
         }
         await this.load_().catch(() => undefined);
-        const ans = await this.send_('POST', '/session', '', JSON.stringify({ authCode: code }), {}, undefined);
+        // Alipay's body stays the server's default, so older servers keep working.
+        const body = this.provider_ === 'wechat' ? { provider: 'wechat', code } : { authCode: code };
+        const ans = await this.send_('POST', '/session', '', JSON.stringify(body), {}, undefined);
         if (ans.status !== 201 && ans.status !== 200)
             throw this.errorFrom_(ans);
         await this.learnOffset_(ans);
@@ -230,7 +243,7 @@ class Client {
         if (this.options_.getAuthCode)
             return this.options_.getAuthCode();
         const my = alipayApi();
-        if (my && typeof my.getAuthCode === 'function') {
+        if (this.provider_ === 'alipay' && my && typeof my.getAuthCode === 'function') {
             return new Promise((resolve, reject) => {
                 my.getAuthCode({
                     scopes: 'auth_base',
@@ -242,10 +255,15 @@ class Client {
                 });
             });
         }
-        if (wechatApi()) {
-            // TODO(wechat): wx.login() then POST /session {"provider":"wechat","code"} once the session
-            // function accepts WeChat codes; until then pass a code to login() yourself.
-            return Promise.reject(new MiniappError({ code: 'Unsupported', message: 'WeChat sign-in is not supported by the server yet' }));
+        const wx = wechatApi();
+        if (this.provider_ === 'wechat' && wx && typeof wx.login === 'function') {
+            return new Promise((resolve, reject) => {
+                wx.login({
+                    timeout: this.timeoutMs_,
+                    success: (res) => resolve((res && res.code) || ''),
+                    fail: (res) => reject(new MiniappError({ code: 'Unsupported', message: `wx.login failed: ${(res && res.errMsg) || ''}` })),
+                });
+            });
         }
         return Promise.reject(new MiniappError({ code: 'Unsupported', message: 'no auth code: pass one to login() or set getAuthCode' }));
     }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { LoggedOutError, MiniappError, createClient, fetchTransport, memoryStorage } from '../../dist/esm/index.js';
-import { fakeMy } from '../support/platforms.mjs';
+import { fakeMy, fakeWx } from '../support/platforms.mjs';
 import { startDev, startMoto } from '../support/processes.mjs';
 
 const MIN = 60 * 1000;
@@ -220,6 +220,24 @@ for (const backend of backends) {
       const updated = await c.update(item.id, { b: { c: null, d: 3 } });
       assert.deepEqual(updated.data, { a: 1, b: { d: 3 } });
       assert.ok(!globalThis.my.calls.some((x) => x.method === 'PATCH'));
+      await client.logout();
+    });
+
+    test('a WeChat Mini Program (wx stand-in): wx.login, the WeChat stand-in, wechat: ids', async (t) => {
+      globalThis.wx = fakeWx({ loginCode: 'dev-wx-mini' });
+      t.after(() => {
+        delete globalThis.wx;
+      });
+      const client = createClient({ baseUrl: dev.url });
+      assert.equal((await client.login()).userId, 'wechat:dev-wx-openid-mini');
+      assert.ok(globalThis.wx.calls.some((x) => x.login !== undefined), 'wx.login was called');
+      const c = client.db.collection('mini');
+      const item = await c.add({ from: 'wechat' });
+      assert.deepEqual((await c.get(item.id)).data, { from: 'wechat' });
+      const busy = createClient({ baseUrl: dev.url, transport: 'fetch', storage: memoryStorage(), provider: 'wechat' });
+      const err = await rejects(busy.login('dev-wx-ratelimited'), 'UpstreamBusy');
+      assert.equal(err.status, 503);
+      assert.equal(err.retryAfter, 60);
       await client.logout();
     });
 

@@ -58,6 +58,8 @@ export class FakeApi {
     this.sessionTtlSecs = sessionTtlSecs;
     this.sendDate = sendDate;
     this.sessions = new Map();
+    /** The bodies of every POST /session, parsed. */
+    this.logins = [];
     this.creds = new Map();
     this.items = new Map();
     /** Scripted answers: [{match(req) → bool, action}] consumed in order. */
@@ -202,16 +204,21 @@ export class FakeApi {
       return;
     }
     if (req.method === 'POST' && path === '/session') {
-      let code;
+      let login;
       try {
-        code = JSON.parse(body.toString('utf8')).authCode;
+        login = JSON.parse(body.toString('utf8'));
       } catch {
         return this.error(res, 400, 'InvalidJson');
       }
-      const user = /^dev-(\w+)$/.exec(code || '');
-      if (!user || code === 'dev-invalid') return this.error(res, 401, 'AuthCodeInvalid');
+      this.logins.push(login);
+      // Like the server: Alipay ({authCode}) by default, WeChat ids carry a `wechat:` prefix.
+      const wechat = login.provider === 'wechat';
+      const code = wechat ? login.code : login.authCode;
+      const user = /^dev-(?:wx-)?(\w+)$/.exec(code || '');
+      if (!user || /^dev-(wx-)?invalid$/.test(code)) return this.error(res, 401, 'AuthCodeInvalid');
       const sessionId = randomBytes(16).toString('hex');
-      this.sessions.set(sessionId, { userId: `u-${user[1]}`, expiresAt: this.now() + this.sessionTtlSecs * 1000 });
+      const userId = `${wechat ? 'wechat:' : ''}u-${user[1]}`;
+      this.sessions.set(sessionId, { userId, expiresAt: this.now() + this.sessionTtlSecs * 1000 });
       return this.send(res, 201, this.issue(sessionId));
     }
     const refresh = req.method === 'POST' && path === '/session/refresh';

@@ -74,13 +74,21 @@ export function fakeMy({ authCode = 'dev-alice', failOnHttpError = false } = {})
   };
 }
 
-/** `wx`: no PATCH, `header`, answers {statusCode, header, data} with Title-Case header names. */
-export function fakeWx() {
+/**
+ * `wx`: no PATCH, `header`, answers {statusCode, header, data} with Title-Case header names;
+ * `wx.login` hands out `loginCode`, or fails with `loginFails` as its errMsg.
+ */
+export function fakeWx({ loginCode = 'dev-wx-carol', loginFails } = {}) {
   const store = new Map();
   const calls = [];
   return {
     calls,
     store,
+    login(opts) {
+      calls.push({ login: opts.timeout });
+      if (loginFails) setTimeout(() => opts.fail({ errMsg: loginFails }), 0);
+      else setTimeout(() => opts.success({ code: loginCode, errMsg: 'login:ok' }), 0);
+    },
     request(opts) {
       calls.push(opts);
       if (!['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT'].includes(opts.method)) {

@@ -108,12 +108,30 @@ for (const [build, sdk] of Object.entries({ esm, min })) {
       assert.match(err.requestId, /^req-/, 'X-Request-Id read whatever its case');
     });
 
-    test('login() without a code is not possible on WeChat yet', async (t) => {
-      const api = await withGlobal(t, 'wx', fakeWx());
-      const client = sdk.createClient({ baseUrl: api.url });
-      await rejects(client.login(), 'Unsupported');
-      const custom = sdk.createClient({ baseUrl: api.url, getAuthCode: async () => 'dev-dave' });
-      assert.equal((await custom.login()).userId, 'u-dave');
+    test('login() without a code calls wx.login and sends {provider: "wechat", code}', async (t) => {
+      const wx = fakeWx({ loginCode: 'dev-wx-dave' });
+      const api = await withGlobal(t, 'wx', wx);
+      const client = sdk.createClient({ baseUrl: api.url, timeoutMs: 4000 });
+      assert.equal((await client.login()).userId, 'wechat:u-dave');
+      assert.deepEqual(wx.calls[0], { login: 4000 });
+      assert.deepEqual(api.logins, [{ provider: 'wechat', code: 'dev-wx-dave' }]);
+      await client.login('dev-wx-erin');
+      assert.deepEqual(api.logins[1], { provider: 'wechat', code: 'dev-wx-erin' });
+      const custom = sdk.createClient({ baseUrl: api.url, getAuthCode: async () => 'dev-wx-fay' });
+      assert.equal((await custom.login()).userId, 'wechat:u-fay');
+      assert.equal(wx.calls.filter((c) => c.login).length, 1, 'getAuthCode wins over wx.login');
+    });
+
+    test('a failing wx.login rejects with Unsupported; provider alipay on WeChat sends {authCode}', async (t) => {
+      const api = await withGlobal(t, 'wx', fakeWx({ loginFails: 'login:fail network' }));
+      const failing = sdk.createClient({ baseUrl: api.url });
+      const err = await rejects(failing.login(), 'Unsupported');
+      assert.match(err.message, /login:fail network/);
+      assert.equal(api.logins.length, 0);
+      const alipay = sdk.createClient({ baseUrl: api.url, provider: 'alipay' });
+      await rejects(alipay.login(), 'Unsupported');
+      assert.equal((await alipay.login('dev-gus')).userId, 'u-gus');
+      assert.deepEqual(api.logins, [{ authCode: 'dev-gus' }]);
     });
 
     test('emulated PATCH: concurrent updates both land; a stale ifMatch fails', async (t) => {
@@ -150,6 +168,19 @@ test('my is preferred over wx, wx over fetch', async (t) => {
   assert.equal(wx.calls.length, 1);
   await esm.createClient({ baseUrl: api.url, transport: 'fetch', patch: 'emulate', storage: esm.memoryStorage() }).login('dev-alice');
   assert.equal(api.count('POST', '/session'), 3);
+});
+
+test('provider: named in the options on any transport; anything else is InvalidArgument', async (t) => {
+  const api = await new FakeApi().start();
+  t.after(() => api.stop());
+  const storage = esm.memoryStorage();
+  const wechat = esm.createClient({ baseUrl: api.url, transport: 'fetch', storage, provider: 'wechat' });
+  assert.equal((await wechat.login('dev-wx-hal')).userId, 'wechat:u-hal');
+  const plain = esm.createClient({ baseUrl: api.url, transport: 'fetch', storage: esm.memoryStorage() });
+  assert.equal((await plain.login('dev-hal')).userId, 'u-hal');
+  assert.deepEqual(api.logins, [{ provider: 'wechat', code: 'dev-wx-hal' }, { authCode: 'dev-hal' }]);
+  await rejects(wechat.login(), 'Unsupported');
+  assert.throws(() => esm.createClient({ baseUrl: api.url, provider: 'douyin' }), (e) => e.code === 'InvalidArgument');
 });
 
 test('a custom transport function', async (t) => {

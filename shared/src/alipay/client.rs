@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use super::cert::AlipayCertificates;
 use super::keys::{AlipayPublicKey, AppPrivateKey};
 use super::response::{extract_signed_node, verify_signed_node, NodeKind, ResponseError};
 use super::sign::{beijing_timestamp, signed_wire_request, WireRequest};
@@ -48,6 +49,15 @@ pub enum AlipayError {
     /// A success (or signed error) whose signature is missing or does not verify.
     #[error("Alipay's answer failed signature verification")]
     SignatureInvalid,
+    /// Certificate mode: the answer names another Alipay certificate than the configured one
+    /// (Alipay has rotated its certificate: download the new one).
+    #[error("Alipay's answer carries alipay_cert_sn {received}, not the configured certificate's {configured}; has Alipay rotated its certificate?")]
+    CertSnMismatch {
+        /// The answer's `alipay_cert_sn`.
+        received: String,
+        /// The SN of `ALIPAY_PUBLIC_CERT`.
+        configured: String,
+    },
     /// No complete answer within the configured timeout.
     #[error("Alipay did not answer in time")]
     Timeout,
@@ -81,12 +91,56 @@ pub struct AlipayConfig {
     pub app_id: String,
     /// `ALIPAY_APP_PRIVATE_KEY`, parsed.
     pub app_private_key: AppPrivateKey,
-    /// `ALIPAY_PUBLIC_KEY`, parsed.
-    pub alipay_public_key: AlipayPublicKey,
+    /// How answers are verified: `ALIPAY_PUBLIC_KEY`, or the certificates.
+    pub verification: AlipayVerification,
     /// `ALIPAY_GATEWAY_URL`.
     pub gateway_url: String,
     /// `ALIPAY_TIMEOUT_MS`: the limit of one whole gateway call.
     pub timeout: Duration,
+}
+
+/// Public-key mode or certificate mode (公钥模式 / 公钥证书模式).
+#[derive(Debug, Clone)]
+pub enum AlipayVerification {
+    /// Answers are verified with Alipay's public key as configured.
+    PublicKey(AlipayPublicKey),
+    /// Requests carry `app_cert_sn` and `alipay_root_cert_sn`; answers must carry the
+    /// configured `alipay_cert_sn` and are verified with the key of Alipay's certificate.
+    Certificates(AlipayCertificates),
+}
+
+impl AlipayVerification {
+    fn key(&self) -> &AlipayPublicKey {
+        match self {
+            Self::PublicKey(key) => key,
+            Self::Certificates(certs) => certs.alipay_public_key(),
+        }
+    }
+
+    /// The parameters certificate mode adds to every request (inside the sign content).
+    fn request_params(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Self::PublicKey(_) => Vec::new(),
+            Self::Certificates(certs) => vec![
+                ("app_cert_sn", certs.app_cert_sn()),
+                ("alipay_root_cert_sn", certs.alipay_root_cert_sn()),
+            ],
+        }
+    }
+
+    /// Certificate mode: refuses an answer naming another Alipay certificate. Like Alipay's
+    /// SDKs, an answer without `alipay_cert_sn` is verified with the configured key.
+    fn check_cert_sn(&self, received: Option<&str>) -> Result<(), AlipayError> {
+        match (self, received) {
+            (Self::Certificates(certs), Some(sn)) if sn != certs.alipay_cert_sn() => {
+                Err(AlipayError::CertSnMismatch {
+                    received: sn.chars().take(MAX_MESSAGE_CHARS).collect(),
+                    configured: certs.alipay_cert_sn().to_owned(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The gateway client: built once, shared by reference.
@@ -94,7 +148,7 @@ pub struct AlipayConfig {
 pub struct AlipayClient {
     app_id: String,
     app_key: AppPrivateKey,
-    alipay_key: AlipayPublicKey,
+    verification: AlipayVerification,
     gateway: reqwest::Url,
     http: reqwest::Client,
 }
@@ -118,7 +172,7 @@ impl AlipayClient {
         Ok(Self {
             app_id: config.app_id,
             app_key: config.app_private_key,
-            alipay_key: config.alipay_public_key,
+            verification: config.verification,
             gateway,
             http,
         })
@@ -145,7 +199,7 @@ impl AlipayClient {
             return Err(AlipayError::AuthCodeInvalid);
         }
         let timestamp = beijing_timestamp(Timestamp::now());
-        let params = [
+        let mut params = vec![
             ("method", OAUTH_TOKEN_METHOD),
             ("app_id", self.app_id.as_str()),
             ("charset", "utf-8"),
@@ -155,10 +209,11 @@ impl AlipayClient {
             ("grant_type", grant_type),
             (field, value),
         ];
+        params.extend(self.verification.request_params());
         let wire = signed_wire_request(&params, &self.app_key)
             .map_err(|_| upstream("could not sign the request"))?;
         let body = self.post(wire).await?;
-        interpret_answer(&body, &self.alipay_key)
+        interpret_answer(&body, &self.verification)
     }
 
     async fn post(&self, wire: WireRequest) -> Result<String, AlipayError> {
@@ -220,7 +275,10 @@ fn transport_error(e: reqwest::Error) -> AlipayError {
 }
 
 /// Turns a gateway body into an identity or an error: verify first, then parse.
-fn interpret_answer(body: &str, key: &AlipayPublicKey) -> Result<AlipayIdentity, AlipayError> {
+fn interpret_answer(
+    body: &str,
+    verification: &AlipayVerification,
+) -> Result<AlipayIdentity, AlipayError> {
     let node = extract_signed_node(body, OAUTH_TOKEN_NODE).map_err(|e| match e {
         ResponseError::NoNode => upstream("the gateway's answer has no response node"),
         _ => upstream("the gateway's answer is not a well-formed JSON object"),
@@ -230,7 +288,10 @@ fn interpret_answer(body: &str, key: &AlipayPublicKey) -> Result<AlipayIdentity,
         // but never let an unverified body decide more than "this failed".
         (NodeKind::Error, false) => Err(upstream_from(&parse_node(node.content)?)),
         _ => {
-            verify_signed_node(&node, key).map_err(|_| AlipayError::SignatureInvalid)?;
+            // Alipay's SDKs compare the SN before verifying: a rotated certificate says so.
+            verification.check_cert_sn(node.cert_sn.as_deref())?;
+            verify_signed_node(&node, verification.key())
+                .map_err(|_| AlipayError::SignatureInvalid)?;
             let fields = parse_node(node.content)?;
             match node.kind {
                 NodeKind::Error => Err(classify_error(&fields)),
@@ -324,9 +385,68 @@ mod tests {
         assert!(!format!("{err} {err:?}").contains("SECRET"));
     }
 
-    fn gateway_key() -> AlipayPublicKey {
+    fn gateway_key() -> AlipayVerification {
         let pem = include_str!("../../tests/fixtures/alipay/keys/gateway_public_spki.pem");
-        AlipayPublicKey::parse(pem, "ALIPAY_PUBLIC_KEY").unwrap()
+        AlipayVerification::PublicKey(AlipayPublicKey::parse(pem, "ALIPAY_PUBLIC_KEY").unwrap())
+    }
+
+    fn certificate_mode() -> AlipayVerification {
+        use crate::alipay::cert::CertificateTexts;
+        let dir = |name: &str| {
+            format!(
+                "{}/tests/fixtures/alipay/certs/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        };
+        let read = |name: &str| std::fs::read_to_string(dir(name)).unwrap();
+        let (app, alipay, root) = (
+            read("appCertPublicKey_2021000000000001.crt"),
+            read("alipayCertPublicKey_RSA2.crt"),
+            read("alipayRootCert.crt"),
+        );
+        let certs = AlipayCertificates::from_pem(CertificateTexts {
+            app_cert: (&app, "ALIPAY_APP_CERT"),
+            alipay_cert: (&alipay, "ALIPAY_PUBLIC_CERT"),
+            root_cert: (&root, "ALIPAY_ROOT_CERT"),
+        })
+        .unwrap();
+        AlipayVerification::Certificates(certs)
+    }
+
+    #[test]
+    fn certificate_mode_adds_the_sns_and_checks_the_answers_sn() {
+        let cert_mode = certificate_mode();
+        let params = cert_mode.request_params();
+        assert_eq!(
+            params[0],
+            ("app_cert_sn", "b1742dca6bb58591593d312ef021570e")
+        );
+        assert_eq!(params[1].0, "alipay_root_cert_sn");
+        assert!(gateway_key().request_params().is_empty());
+        let cases: Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/alipay/certs/cert_cases.json"
+        ))
+        .unwrap();
+        let good = cases["response_case"]["body"].as_str().unwrap();
+        let identity = interpret_answer(good, &cert_mode).unwrap();
+        assert_eq!(
+            identity.user_id.as_str(),
+            "074a1CcTG1LelxKe4xQC0zgNdId0nxi95b5lsNpazWYoCo5"
+        );
+        let rotated = cases["response_case_wrong_cert_sn"]["body"]
+            .as_str()
+            .unwrap();
+        let err = interpret_answer(rotated, &cert_mode).unwrap_err();
+        assert_eq!(
+            err,
+            AlipayError::CertSnMismatch {
+                received: "00000000000000000000000000000000".into(),
+                configured: "5d638403648a25c837b8db5dba0e9845".into()
+            }
+        );
+        assert!(err.to_string().contains("00000000000000000000000000000000"));
+        // Public-key mode ignores the SN, as Alipay's SDKs do.
+        assert!(interpret_answer(rotated, &gateway_key()).is_ok());
     }
 
     #[test]

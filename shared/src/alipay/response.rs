@@ -49,6 +49,8 @@ pub struct SignedNode<'a> {
     pub offset: usize,
     /// The decoded top-level `sign`, if any.
     pub sign: Option<String>,
+    /// The decoded top-level `alipay_cert_sn` (certificate mode), if any.
+    pub cert_sn: Option<String>,
 }
 
 /// The member that holds a method's answer: `alipay.system.oauth.token` →
@@ -57,7 +59,8 @@ pub fn response_node_name(method: &str) -> String {
     format!("{}_response", method.replace('.', "_"))
 }
 
-/// Finds the top-level method node (or `error_response`) and the top-level `sign`.
+/// Finds the top-level method node (or `error_response`), the top-level `sign` and, in
+/// certificate mode, `alipay_cert_sn`.
 /// Nested members with the same names are ignored; a duplicated top-level member is refused.
 pub fn extract_signed_node<'a>(
     body: &'a str,
@@ -78,15 +81,16 @@ pub fn extract_signed_node<'a>(
             "the response node is not an object",
         ));
     }
-    let sign = match find_unique(&members, "sign")? {
-        Some((start, end)) => Some(decode_string(&body[start..end])?),
-        None => None,
+    let string_member = |name: &str| match find_unique(&members, name)? {
+        Some((start, end)) => decode_string(&body[start..end]).map(Some),
+        None => Ok(None),
     };
     Ok(SignedNode {
         kind,
         content,
         offset: span.0,
-        sign,
+        sign: string_member("sign")?,
+        cert_sn: string_member("alipay_cert_sn")?,
     })
 }
 
@@ -318,6 +322,24 @@ mod tests {
             (NodeKind::Error, "{\"code\" : \"40002\"}")
         );
         assert_eq!(node.sign.as_deref(), Some("a/b"));
+    }
+
+    #[test]
+    fn the_certificate_sn_is_read_from_the_top_level_only() {
+        let body = r#"{"alipay_system_oauth_token_response":{"alipay_cert_sn":"inner"},"alipay_cert_sn":"5d63","sign":"s"}"#;
+        let node = extract_signed_node(body, NODE).unwrap();
+        assert_eq!(node.cert_sn.as_deref(), Some("5d63"));
+        assert_eq!(
+            extract_signed_node(r#"{"error_response":{}}"#, NODE)
+                .unwrap()
+                .cert_sn,
+            None
+        );
+        let twice = r#"{"error_response":{},"alipay_cert_sn":"a","alipay_cert_sn":"b"}"#;
+        assert!(matches!(
+            extract_signed_node(twice, NODE),
+            Err(ResponseError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! Auth codes are answered from [`StandinConfig::scripts`]; in addition any code
 //! `dev-user-<name>` (name `[a-z0-9]{1,32}`) succeeds as `dev-openid-<name>`. Codes are
 //! reusable. Refresh tokens it issued for a success can be exchanged again.
+//!
+//! In certificate mode ([`StandinConfig::cert_sns`]) every request must carry the app's
+//! `app_cert_sn` and `alipay_root_cert_sn` (checked before the signature, as the gateway finds
+//! the app's certificate by them), and every signed answer carries `alipay_cert_sn`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -25,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::cert::AlipayCertificates;
 use super::client::OAUTH_TOKEN_METHOD;
 use super::keys::{generate_rsa2048_keypair, AlipayPublicKey, AppPrivateKey, GatewayPrivateKey};
 use super::sign::{
@@ -72,6 +77,30 @@ pub enum StandinAnswer {
     NonJson,
     /// A normal success, sent after this delay.
     Slow(Duration),
+    /// Certificate mode: a correctly signed success naming another Alipay certificate (as
+    /// after Alipay rotated its certificate).
+    RotatedCertSuccess,
+}
+
+/// Certificate mode (公钥证书模式): the SNs requests must carry and the one answers carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandinCertSns {
+    /// The `app_cert_sn` every request must carry.
+    pub app_cert_sn: String,
+    /// The `alipay_root_cert_sn` every request must carry.
+    pub alipay_root_cert_sn: String,
+    /// The `alipay_cert_sn` of every signed answer.
+    pub alipay_cert_sn: String,
+}
+
+impl From<&AlipayCertificates> for StandinCertSns {
+    fn from(certs: &AlipayCertificates) -> Self {
+        Self {
+            app_cert_sn: certs.app_cert_sn().to_owned(),
+            alipay_root_cert_sn: certs.alipay_root_cert_sn().to_owned(),
+            alipay_cert_sn: certs.alipay_cert_sn().to_owned(),
+        }
+    }
 }
 
 /// What the stand-in knows: the app it serves, both keys, and its scripted codes.
@@ -85,6 +114,8 @@ pub struct StandinConfig {
     pub gateway_private_key: GatewayPrivateKey,
     /// Answers by auth code.
     pub scripts: HashMap<String, StandinAnswer>,
+    /// `Some` in certificate mode, `None` in public-key mode.
+    pub cert_sns: Option<StandinCertSns>,
 }
 
 impl StandinConfig {
@@ -359,6 +390,7 @@ impl Gateway {
                 "签名类型无效",
             ));
         }
+        self.check_cert_sns(params)?;
         self.check_signature(params)?;
         self.verified.fetch_add(1, Ordering::SeqCst);
         if !timestamp_is_fresh(param(params, "timestamp")) {
@@ -369,6 +401,29 @@ impl Gateway {
             ));
         }
         self.grant(params)
+    }
+
+    /// Certificate mode: the gateway finds the app's certificate by `app_cert_sn`, and checks
+    /// that the app trusts the current root bundle.
+    fn check_cert_sns(&self, params: &Params) -> Result<(), Refusal> {
+        let Some(sns) = &self.config.cert_sns else {
+            return Ok(());
+        };
+        if param(params, "app_cert_sn") != Some(sns.app_cert_sn.as_str()) {
+            return Err(Refusal::new(
+                "40002",
+                "isv.invalid-app-cert-sn",
+                "应用公钥证书序列号app_cert_sn无效",
+            ));
+        }
+        if param(params, "alipay_root_cert_sn") != Some(sns.alipay_root_cert_sn.as_str()) {
+            return Err(Refusal::new(
+                "40002",
+                "isv.invalid-alipay-root-cert-sn",
+                "支付宝根证书序列号alipay_root_cert_sn无效",
+            ));
+        }
+        Ok(())
     }
 
     fn check_signature(&self, params: &Params) -> Result<(), Refusal> {
@@ -445,6 +500,11 @@ impl Gateway {
                 json_response(format!("{{\"{NODE}\":{node}}}"))
             }
             StandinAnswer::WrongKeySuccess => self.wrong_key_success(),
+            StandinAnswer::RotatedCertSuccess => {
+                let node = self.success_node(&scripted_success("standin-rotated"), false);
+                let key = &self.config.gateway_private_key;
+                self.signed_body_as(NODE, &node, key, Some("00000000000000000000000000000000"))
+            }
             StandinAnswer::Http500 => html_response(StatusCode::INTERNAL_SERVER_ERROR),
             StandinAnswer::NonJson => html_response(StatusCode::OK),
             StandinAnswer::Slow(delay) => {
@@ -510,8 +570,25 @@ impl Gateway {
     }
 
     fn signed_body(&self, name: &str, node: &str, key: &AppPrivateKey) -> Response<Full<Bytes>> {
+        let cert_sn = self
+            .config
+            .cert_sns
+            .as_ref()
+            .map(|s| s.alipay_cert_sn.as_str());
+        self.signed_body_as(name, node, key, cert_sn)
+    }
+
+    /// `{"<name>":<node>,"alipay_cert_sn":"…","sign":"…"}`, Alipay's member order; the SN only
+    /// in certificate mode.
+    fn signed_body_as(
+        &self,
+        name: &str,
+        node: &str,
+        key: &AppPrivateKey,
+        cert_sn: Option<&str>,
+    ) -> Response<Full<Bytes>> {
         match rsa2_sign(key, node.as_bytes()) {
-            Ok(sign) => json_response(format!("{{\"{name}\":{node},\"sign\":\"{sign}\"}}")),
+            Ok(sign) => json_response(envelope(name, node, cert_sn, &sign)),
             Err(_) => html_response(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -526,7 +603,12 @@ impl Gateway {
         match rsa2_sign(&self.config.gateway_private_key, node.as_bytes()) {
             Ok(sign) => {
                 let altered = node.replace("standin-tampered", "standin-tamperex");
-                json_response(format!("{{\"{NODE}\":{altered},\"sign\":\"{sign}\"}}"))
+                let cert_sn = self
+                    .config
+                    .cert_sns
+                    .as_ref()
+                    .map(|s| s.alipay_cert_sn.as_str());
+                json_response(envelope(NODE, &altered, cert_sn, &sign))
             }
             Err(_) => html_response(StatusCode::INTERNAL_SERVER_ERROR),
         }
@@ -538,6 +620,15 @@ impl Gateway {
             Some(key) => self.signed_body(NODE, &node, key),
             None => html_response(StatusCode::INTERNAL_SERVER_ERROR),
         }
+    }
+}
+
+fn envelope(name: &str, node: &str, cert_sn: Option<&str>, sign: &str) -> String {
+    match cert_sn {
+        Some(sn) => {
+            format!("{{\"{name}\":{node},\"alipay_cert_sn\":\"{sn}\",\"sign\":\"{sign}\"}}")
+        }
+        None => format!("{{\"{name}\":{node},\"sign\":\"{sign}\"}}"),
     }
 }
 

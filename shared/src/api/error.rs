@@ -3,8 +3,10 @@
 use crate::alipay::AlipayError;
 use crate::http::{ErrorCode, Response};
 use crate::ids::IdError;
+use crate::login::LoginError;
 use crate::signing::{AuthError, QueryError};
 use crate::store::StoreError;
+use crate::wechat::WechatError;
 
 /// An error answer: a contract code and a message safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +15,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// What went wrong, for the client.
     pub message: String,
+    /// Seconds for `Retry-After`, when the client should come back later.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -21,12 +25,19 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
     /// The contract's error response.
     pub fn into_response(self, request_id: &str) -> Response {
-        Response::error(self.code, &self.message, request_id)
+        let mut response = Response::error(self.code, &self.message, request_id);
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -71,15 +82,52 @@ impl From<IdError> for ApiError {
     }
 }
 
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::NotConfigured(_) => {
+                Self::new(ErrorCode::ProviderNotConfigured, e.to_string())
+            }
+            LoginError::Alipay(e) => e.into(),
+            LoginError::Wechat(e) => e.into(),
+        }
+    }
+}
+
+impl From<WechatError> for ApiError {
+    fn from(e: WechatError) -> Self {
+        let (code, retry_after_secs) = match &e {
+            WechatError::AuthCodeInvalid => (ErrorCode::AuthCodeInvalid, None),
+            WechatError::Busy {
+                retry_after_secs, ..
+            } => (ErrorCode::UpstreamBusy, Some(*retry_after_secs)),
+            WechatError::Timeout => (ErrorCode::UpstreamTimeout, None),
+            WechatError::Upstream { .. } | WechatError::Config(_) => {
+                (ErrorCode::UpstreamError, None)
+            }
+        };
+        if code != ErrorCode::AuthCodeInvalid {
+            tracing::warn!(error = %e, "wechat exchange failed");
+        }
+        Self {
+            retry_after_secs,
+            ..Self::new(code, e.to_string())
+        }
+    }
+}
+
 impl From<AlipayError> for ApiError {
     fn from(e: AlipayError) -> Self {
         let code = match &e {
             AlipayError::AuthCodeInvalid => ErrorCode::AuthCodeInvalid,
-            AlipayError::SignatureInvalid => ErrorCode::UpstreamSignatureInvalid,
+            AlipayError::SignatureInvalid | AlipayError::CertSnMismatch { .. } => {
+                ErrorCode::UpstreamSignatureInvalid
+            }
             AlipayError::Timeout => ErrorCode::UpstreamTimeout,
             AlipayError::Upstream { .. } | AlipayError::Config(_) => ErrorCode::UpstreamError,
         };
         if code != ErrorCode::AuthCodeInvalid {
+            // A certificate mismatch names both SNs here, for the operator.
             tracing::warn!(error = %e, "alipay exchange failed");
         }
         // The gateway's own text (`msg`, unsigned on error answers) stays in our logs: the
@@ -95,6 +143,7 @@ fn alipay_message(e: &AlipayError) -> &'static str {
         }
         AlipayError::SignatureInvalid => "Alipay's answer failed signature verification",
         AlipayError::Timeout => "Alipay did not answer in time; retry shortly",
+        AlipayError::CertSnMismatch { .. } => "Alipay's answer failed signature verification",
         AlipayError::Upstream { .. } | AlipayError::Config(_) => {
             "Alipay could not complete the log-in; retry shortly"
         }

@@ -1,4 +1,4 @@
-//! The session function: `POST /session` (log in with an auth code), `GET /session`,
+//! The session function: `POST /session` (log in with an Alipay or WeChat code), `GET /session`,
 //! `POST /session/refresh`, `DELETE /session` (docs/api.md §3).
 
 use std::sync::Arc;
@@ -11,11 +11,12 @@ use super::body::parse_json;
 use super::error::ApiError;
 use super::routes::{FunctionKind, Op, SessionOp};
 use super::RoutedApi;
-use crate::alipay::{AlipayClient, MAX_AUTH_CODE_BYTES};
+use crate::alipay::MAX_AUTH_CODE_BYTES;
 use crate::config::SessionConfig;
 use crate::credentials::{expiration_for, issue_at_generation, TokenKeys};
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::SessionId;
+use crate::login::{Provider, Providers};
 use crate::signing::ExpiryPolicy;
 use crate::store::{SessionRecord, Store, StoreError};
 use crate::time_fmt::Timestamp;
@@ -26,7 +27,7 @@ struct State {
     session_ttl_secs: i64,
     refresh_grace_secs: i64,
     store: Store,
-    alipay: AlipayClient,
+    providers: Providers,
 }
 
 /// The session function's handler; cheap to clone.
@@ -35,26 +36,32 @@ pub struct SessionApi(Arc<State>);
 
 impl SessionApi {
     /// Builds the handler from parsed configuration and opened clients.
-    pub fn new(config: SessionConfig, store: Store, alipay: AlipayClient) -> Self {
+    pub fn new(config: SessionConfig, store: Store, providers: Providers) -> Self {
         Self(Arc::new(State {
             token_keys: config.common.token_keys,
             credential_ttl_secs: config.common.credential_ttl_secs,
             session_ttl_secs: i64::try_from(config.common.session_ttl_secs).unwrap_or(i64::MAX),
             refresh_grace_secs: i64::try_from(config.common.refresh_grace_secs).unwrap_or(i64::MAX),
             store,
-            alipay,
+            providers,
         }))
     }
 
     async fn login(&self, req: &Request) -> Result<Response, ApiError> {
         let s = &self.0;
         let body = parse_json(&req.body)?;
-        let code = auth_code(&body)?;
-        let identity = s.alipay.exchange_auth_code(code).await?;
+        let (provider, code) = login_code(&body)?;
+        if !s.providers.serves(provider) {
+            return Err(ApiError::new(
+                ErrorCode::ProviderNotConfigured,
+                format!("{provider} log-in is not configured on this server"),
+            ));
+        }
+        let user_id = s.providers.log_in(provider, code).await?;
         let now = Timestamp::now();
         let record = SessionRecord {
             session_id: SessionId::generate(),
-            user_id: identity.user_id,
+            user_id,
             created_at: now,
             expires_at: now.plus_secs(s.session_ttl_secs),
             revoked: false,
@@ -142,23 +149,36 @@ fn describe(caller: &Caller) -> Response {
     )
 }
 
-fn auth_code(body: &Value) -> Result<&str, ApiError> {
+/// The provider and code of a log-in body: `{"authCode"}` or `{"provider": "alipay",
+/// "authCode"}` for Alipay (the default), `{"provider": "wechat", "code"}` for WeChat.
+fn login_code(body: &Value) -> Result<(Provider, &str), ApiError> {
     let bad = |m: &str| ApiError::new(ErrorCode::InvalidRequest, m);
-    let obj = body
-        .as_object()
-        .ok_or_else(|| bad("the body must be a JSON object {\"authCode\": \"...\"}"))?;
+    let obj = body.as_object().ok_or_else(|| {
+        bad("the body must be a JSON object {\"authCode\": \"...\"} (Alipay) or {\"provider\": \"wechat\", \"code\": \"...\"}")
+    })?;
+    let provider = match obj.get("provider") {
+        None => Provider::Alipay,
+        Some(v) => v
+            .as_str()
+            .and_then(Provider::parse)
+            .ok_or_else(|| bad("provider must be \"alipay\" or \"wechat\""))?,
+    };
+    let (field, source) = match provider {
+        Provider::Alipay => ("authCode", "my.getAuthCode"),
+        Provider::Wechat => ("code", "wx.login()"),
+    };
     let code = obj
-        .get("authCode")
-        .ok_or_else(|| bad("authCode is required"))?
+        .get(field)
+        .ok_or_else(|| bad(&format!("{field} is required")))?
         .as_str()
-        .ok_or_else(|| bad("authCode must be a string"))?;
+        .ok_or_else(|| bad(&format!("{field} must be a string")))?;
     let too_long = code.len() > MAX_AUTH_CODE_BYTES;
     if code.is_empty() || too_long || code.chars().any(char::is_control) {
         return Err(bad(&format!(
-            "authCode must be 1 to {MAX_AUTH_CODE_BYTES} characters from my.getAuthCode"
+            "{field} must be 1 to {MAX_AUTH_CODE_BYTES} characters from {source}"
         )));
     }
-    Ok(code)
+    Ok((provider, code))
 }
 
 impl RoutedApi for SessionApi {
@@ -197,5 +217,38 @@ impl RoutedApi for SessionApi {
         };
         resp.log.user_hash = Some(caller.user_id.log_hash());
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_bodies_name_their_provider() {
+        let parse = |v: Value| login_code(&v).map(|(p, c)| (p, c.to_owned()));
+        assert_eq!(
+            parse(json!({"authCode": "a"})).unwrap(),
+            (Provider::Alipay, "a".into())
+        );
+        assert_eq!(
+            parse(json!({"provider": "alipay", "authCode": "a"})).unwrap(),
+            (Provider::Alipay, "a".into())
+        );
+        assert_eq!(
+            parse(json!({"provider": "wechat", "code": "w"})).unwrap(),
+            (Provider::Wechat, "w".into())
+        );
+        for bad in [
+            json!({"provider": "wechat", "authCode": "w"}),
+            json!({"provider": "alipay", "code": "a"}),
+            json!({"provider": "WeChat", "code": "w"}),
+            json!({"provider": null, "authCode": "a"}),
+            json!({"provider": "wechat", "code": "x".repeat(257)}),
+            json!({"provider": "wechat", "code": "a\u{7}b"}),
+        ] {
+            let err = parse(bad.clone()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest, "{bad}");
+        }
     }
 }

@@ -6,10 +6,24 @@ pub const ALIPAY_APP_ID: &str = "ALIPAY_APP_ID";
 pub const ALIPAY_APP_PRIVATE_KEY: &str = "ALIPAY_APP_PRIVATE_KEY";
 /// Alipay's RSA public key.
 pub const ALIPAY_PUBLIC_KEY: &str = "ALIPAY_PUBLIC_KEY";
+/// Certificate mode: the app's certificate (`appCertPublicKey_<APPID>.crt`), PEM.
+pub const ALIPAY_APP_CERT: &str = "ALIPAY_APP_CERT";
+/// Certificate mode: Alipay's certificate chain (`alipayCertPublicKey_RSA2.crt`), PEM.
+pub const ALIPAY_PUBLIC_CERT: &str = "ALIPAY_PUBLIC_CERT";
+/// Certificate mode: Alipay's root bundle (`alipayRootCert.crt`), PEM.
+pub const ALIPAY_ROOT_CERT: &str = "ALIPAY_ROOT_CERT";
 /// The OpenAPI gateway URL.
 pub const ALIPAY_GATEWAY_URL: &str = "ALIPAY_GATEWAY_URL";
 /// The timeout of one gateway call, in milliseconds.
 pub const ALIPAY_TIMEOUT_MS: &str = "ALIPAY_TIMEOUT_MS";
+/// The WeChat Mini Program's AppID.
+pub const WECHAT_APP_ID: &str = "WECHAT_APP_ID";
+/// The WeChat Mini Program's AppSecret.
+pub const WECHAT_APP_SECRET: &str = "WECHAT_APP_SECRET";
+/// WeChat's API (scheme, host, optional path prefix).
+pub const WECHAT_API_URL: &str = "WECHAT_API_URL";
+/// The timeout of one `jscode2session` call, in milliseconds.
+pub const WECHAT_TIMEOUT_MS: &str = "WECHAT_TIMEOUT_MS";
 /// The HMAC keys, `kid:base64key,...`.
 pub const MINIAPP_TOKEN_KEYS: &str = "MINIAPP_TOKEN_KEYS";
 /// The lifetime of issued credentials, in seconds.
@@ -51,12 +65,19 @@ pub const RUST_LOG: &str = "RUST_LOG";
 
 /// The configuration variables of docs/api.md §7 that a deployment sets (the runtime's own
 /// variables, ports and `RUST_LOG` aside): what `miniapp dev` passes on to the functions.
-pub const CONFIGURATION: [&str; 15] = [
+pub const CONFIGURATION: [&str; 22] = [
     ALIPAY_APP_ID,
     ALIPAY_APP_PRIVATE_KEY,
     ALIPAY_PUBLIC_KEY,
+    ALIPAY_APP_CERT,
+    ALIPAY_PUBLIC_CERT,
+    ALIPAY_ROOT_CERT,
     ALIPAY_GATEWAY_URL,
     ALIPAY_TIMEOUT_MS,
+    WECHAT_APP_ID,
+    WECHAT_APP_SECRET,
+    WECHAT_API_URL,
+    WECHAT_TIMEOUT_MS,
     MINIAPP_TOKEN_KEYS,
     MINIAPP_CREDENTIAL_TTL_SECS,
     MINIAPP_SESSION_TTL_SECS,
@@ -68,6 +89,9 @@ pub const CONFIGURATION: [&str; 15] = [
     MINIAPP_STORE,
     MINIAPP_CREATE_TABLES,
 ];
+
+/// The variables of certificate mode, all three needed together.
+pub const ALIPAY_CERTS: [&str; 3] = [ALIPAY_APP_CERT, ALIPAY_PUBLIC_CERT, ALIPAY_ROOT_CERT];
 
 /// HTTP-server mode's port variables; the first one set wins.
 pub const PORTS: [&str; 3] = [FC_CUSTOM_LISTEN_PORT, FC_SERVER_PORT, PORT];

@@ -1,0 +1,174 @@
+//! Log-in across providers: which provider a code belongs to, the exchange with that provider,
+//! and the user id the session is recorded under.
+//!
+//! User ids of different providers can never be equal: Alipay's ids are kept exactly as Alipay
+//! sends them (so existing users keep their data) and are refused if they contain `:`, which
+//! Alipay's `open_id` and `user_id` never do; WeChat's are `wechat:` + `openid`, so they always
+//! contain `:`.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::alipay::{AlipayClient, AlipayError};
+use crate::ids::UserId;
+use crate::wechat::{WechatClient, WechatError};
+
+/// The prefix of WeChat users' ids.
+pub const WECHAT_USER_PREFIX: &str = "wechat:";
+
+/// Who issued a login code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Alipay: `my.getAuthCode`, exchanged with `alipay.system.oauth.token`.
+    Alipay,
+    /// WeChat: `wx.login()`, exchanged at `jscode2session`.
+    Wechat,
+}
+
+impl Provider {
+    /// The name used in `POST /session` bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alipay => "alipay",
+            Self::Wechat => "wechat",
+        }
+    }
+
+    /// The provider of a `provider` member, if it names one.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "alipay" => Some(Self::Alipay),
+            "wechat" => Some(Self::Wechat),
+            _ => None,
+        }
+    }
+
+    /// The variables that enable this provider, for messages.
+    fn variables(self) -> &'static str {
+        match self {
+            Self::Alipay => "ALIPAY_APP_ID and its keys or certificates",
+            Self::Wechat => "WECHAT_APP_ID and WECHAT_APP_SECRET",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Alipay => "Alipay",
+            Self::Wechat => "WeChat",
+        })
+    }
+}
+
+/// Why a log-in failed.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum LoginError {
+    /// The deployment has no client for this provider.
+    #[error("{0} log-in is not configured on this server (it needs {vars})", vars = .0.variables())]
+    NotConfigured(Provider),
+    /// Alipay's exchange failed.
+    #[error(transparent)]
+    Alipay(#[from] AlipayError),
+    /// WeChat's exchange failed.
+    #[error(transparent)]
+    Wechat(#[from] WechatError),
+}
+
+/// The configured providers' clients, built once at start.
+#[derive(Debug, Default)]
+pub struct Providers {
+    alipay: Option<AlipayClient>,
+    wechat: Option<WechatClient>,
+}
+
+impl Providers {
+    /// The clients of the configured providers (at least one, as configuration ensures).
+    pub fn new(alipay: Option<AlipayClient>, wechat: Option<WechatClient>) -> Self {
+        Self { alipay, wechat }
+    }
+
+    /// Whether log-ins of `provider` can be served.
+    pub fn serves(&self, provider: Provider) -> bool {
+        match provider {
+            Provider::Alipay => self.alipay.is_some(),
+            Provider::Wechat => self.wechat.is_some(),
+        }
+    }
+
+    /// Exchanges `code` with `provider` and answers the user's id.
+    pub async fn log_in(&self, provider: Provider, code: &str) -> Result<UserId, LoginError> {
+        let not_configured = LoginError::NotConfigured(provider);
+        match provider {
+            Provider::Alipay => {
+                let client = self.alipay.as_ref().ok_or(not_configured)?;
+                let identity = client.exchange_auth_code(code).await?;
+                alipay_user(identity.user_id)
+            }
+            Provider::Wechat => {
+                let client = self.wechat.as_ref().ok_or(not_configured)?;
+                let identity = client.exchange_code(code).await?;
+                wechat_user(&identity.openid)
+            }
+        }
+    }
+}
+
+/// Alipay's id unchanged; one with `:` could pass for another provider's, so it is refused.
+fn alipay_user(id: UserId) -> Result<UserId, LoginError> {
+    if id.as_str().contains(':') {
+        return Err(LoginError::Alipay(AlipayError::Upstream {
+            code: None,
+            sub_code: None,
+            message: "the answer's user id contains ':'".into(),
+        }));
+    }
+    Ok(id)
+}
+
+fn wechat_user(openid: &str) -> Result<UserId, LoginError> {
+    UserId::parse(&format!("{WECHAT_USER_PREFIX}{openid}")).map_err(|_| {
+        LoginError::Wechat(WechatError::Upstream {
+            errcode: None,
+            message: "WeChat's openid is malformed".into(),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_names_round_trip() {
+        for p in [Provider::Alipay, Provider::Wechat] {
+            assert_eq!(Provider::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Provider::parse("Alipay"), None);
+        assert_eq!(Provider::parse(""), None);
+    }
+
+    #[test]
+    fn ids_of_the_two_providers_cannot_collide() {
+        let alipay = alipay_user(UserId::parse("2088000000000001").unwrap()).unwrap();
+        assert_eq!(alipay.as_str(), "2088000000000001");
+        let wechat = wechat_user("oAbC-123_x").unwrap();
+        assert_eq!(wechat.as_str(), "wechat:oAbC-123_x");
+        // An Alipay id shaped like a WeChat one is refused rather than taken over.
+        let forged = UserId::parse("wechat:oAbC-123_x").unwrap();
+        assert!(matches!(
+            alipay_user(forged),
+            Err(LoginError::Alipay(AlipayError::Upstream { .. }))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unconfigured_provider_is_named() {
+        let none = Providers::default();
+        let err = none.log_in(Provider::Wechat, "code").await.unwrap_err();
+        assert_eq!(err, LoginError::NotConfigured(Provider::Wechat));
+        assert!(err.to_string().contains("WECHAT_APP_ID"), "{err}");
+        assert!(!none.serves(Provider::Alipay));
+    }
+}
