@@ -157,7 +157,7 @@ fn verify(db: &Path, acks: &[(&str, String)]) {
                         .await
                         .expect("read")
                         .unwrap_or_else(|| panic!("acknowledged create {id} is missing"));
-                    assert_eq!(item.data["n"].to_string(), *n, "{id}");
+                    assert_eq!(item.data.to_object().unwrap()["n"].to_string(), *n, "{id}");
                     created += 1;
                 }
                 ["patch", n, v] => {
@@ -183,7 +183,7 @@ fn verify(db: &Path, acks: &[(&str, String)]) {
                 counter.version.get() >= v,
                 "acked version {v} of the counter is lost"
             );
-            let stored = counter.data[format!("last_{name}").as_str()]
+            let stored = counter.data.to_object().unwrap()[format!("last_{name}").as_str()]
                 .as_u64()
                 .unwrap_or(0);
             assert!(

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, StatusCode};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::auth::{authenticate, Caller, Routed};
 use super::body::parse_object;
@@ -16,7 +17,7 @@ use crate::credentials::TokenKeys;
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{Collection, ItemId, Version};
 use crate::signing::ExpiryPolicy;
-use crate::store::{Item, ListQuery, Order, PutCondition, Store, MAX_LIST_LIMIT};
+use crate::store::{Item, ItemData, ListQuery, Order, PutCondition, Store, MAX_LIST_LIMIT};
 use crate::time_fmt::Timestamp;
 
 const DEFAULT_LIMIT: u32 = 20;
@@ -52,7 +53,7 @@ impl DbApi {
             .store
             .create_item(&caller.user_id, coll, &id, data, Timestamp::now())
             .await?;
-        let mut resp = item_response(StatusCode::CREATED, &item);
+        let mut resp = item_response(StatusCode::CREATED, &item)?;
         let location = format!("/db/{}/{}", coll, item.id);
         if let Ok(v) = HeaderValue::from_str(&location) {
             resp.headers.insert(http::header::LOCATION, v);
@@ -72,11 +73,11 @@ impl DbApi {
             .store
             .list_items(&caller.user_id, coll, &query)
             .await?;
-        let items: Vec<Value> = page.items.iter().map(item_json).collect();
-        Ok(Response::json(
-            StatusCode::OK,
-            &json!({"items": items, "nextCursor": page.next_cursor}),
-        ))
+        let body = PageBody {
+            items: page.items.iter().map(ItemBody::of).collect(),
+            next_cursor: page.next_cursor.as_deref(),
+        };
+        json_response(StatusCode::OK, &body)
     }
 
     async fn get(
@@ -88,7 +89,7 @@ impl DbApi {
         let item = self.0.store.get_item(&caller.user_id, coll, id).await?;
         let item = item
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no item {id} in {coll}")))?;
-        Ok(item_response(StatusCode::OK, &item))
+        item_response(StatusCode::OK, &item)
     }
 
     async fn put(
@@ -110,7 +111,7 @@ impl DbApi {
         } else {
             StatusCode::OK
         };
-        Ok(item_response(status, &item))
+        item_response(status, &item)
     }
 
     async fn patch(
@@ -134,7 +135,7 @@ impl DbApi {
                 Timestamp::now(),
             )
             .await?;
-        Ok(item_response(StatusCode::OK, &item))
+        item_response(StatusCode::OK, &item)
     }
 
     async fn delete(
@@ -158,22 +159,59 @@ fn item_key(collection: &str, id: &str) -> Result<(Collection, ItemId), ApiError
     Ok((Collection::parse(collection)?, ItemId::parse(id)?))
 }
 
-fn item_json(item: &Item) -> Value {
-    json!({
-        "id": item.id.as_str(),
-        "version": item.version.get(),
-        "createdAt": item.created_at.rfc3339(),
-        "updatedAt": item.updated_at.rfc3339(),
-        "data": item.data,
-    })
+/// An item as the API shows it. The data goes out as its stored text, never rebuilt as a tree;
+/// members in name order, as the contract's examples and the earlier `Value` output had them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemBody<'a> {
+    created_at: String,
+    data: &'a ItemData,
+    id: &'a str,
+    updated_at: String,
+    version: u64,
 }
 
-fn item_response(status: StatusCode, item: &Item) -> Response {
-    let mut resp = Response::json(status, &item_json(item));
+impl<'a> ItemBody<'a> {
+    fn of(item: &'a Item) -> Self {
+        Self {
+            created_at: item.created_at.rfc3339(),
+            data: &item.data,
+            id: item.id.as_str(),
+            updated_at: item.updated_at.rfc3339(),
+            version: item.version.get(),
+        }
+    }
+}
+
+/// A listing page as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageBody<'a> {
+    items: Vec<ItemBody<'a>>,
+    next_cursor: Option<&'a str>,
+}
+
+/// Serializes `body` once, straight into the response's bytes.
+fn json_response(status: StatusCode, body: &impl Serialize) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialize a response");
+        ApiError::new(ErrorCode::InternalError, "internal error")
+    })?;
+    let mut resp = Response::new(status);
+    resp.body = bytes.into();
+    resp.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+fn item_response(status: StatusCode, item: &Item) -> Result<Response, ApiError> {
+    let mut resp = json_response(status, &ItemBody::of(item))?;
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", item.version)) {
         resp.headers.insert(http::header::ETAG, v);
     }
-    resp
+    Ok(resp)
 }
 
 fn bad_header(msg: &str) -> ApiError {

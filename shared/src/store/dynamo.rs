@@ -30,7 +30,7 @@ use aws_sdk_dynamodb::Client;
 use super::cursor::ListPlan;
 use super::json_av;
 use super::{
-    check_data_size, merge_patch, Item, JsonObject, ListQuery, Order, Page, PutCondition,
+    check_data, merge_patch, Item, ItemData, JsonObject, ListQuery, Order, Page, PutCondition,
     SessionRecord, StoreConfig, StoreError, StoreKind,
 };
 use crate::config::vars;
@@ -152,8 +152,9 @@ fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
         version: attr_version(attrs)?,
         created_at: Timestamp::from_unix(attr_i64(attrs, "createdAt")?),
         updated_at: Timestamp::from_unix(attr_i64(attrs, "updatedAt")?),
-        data: json_av::object_from_av(data)
-            .map_err(|e| StoreError::Unavailable(format!("dynamodb: stored data: {}", e.0)))?,
+        data: json_av::object_text(data)
+            .map_err(|e| StoreError::Unavailable(format!("dynamodb: stored data: {}", e.0)))
+            .and_then(|text| ItemData::from_text(text).map_err(|_| corrupt("data")))?,
     })
 }
 
@@ -320,6 +321,7 @@ impl DynamoStore {
         coll: &Collection,
         id: &ItemId,
         data: JsonObject,
+        text: ItemData,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
         let mut attrs = item_key(user, coll, id.as_str());
@@ -342,7 +344,7 @@ impl DynamoStore {
             version: Version::FIRST,
             created_at: now,
             updated_at: now,
-            data,
+            data: text,
         })
     }
 
@@ -352,6 +354,7 @@ impl DynamoStore {
         coll: &Collection,
         id: &ItemId,
         data: JsonObject,
+        text: ItemData,
         cond: PutCondition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
@@ -393,7 +396,7 @@ impl DynamoStore {
             version,
             created_at: Timestamp::from_unix(attr_i64(&attrs, "createdAt")?),
             updated_at: now,
-            data,
+            data: text,
         };
         Ok((item, version == Version::FIRST))
     }
@@ -436,17 +439,17 @@ impl DynamoStore {
             if if_match.is_some_and(|v| v != cur.version) {
                 return Err(StoreError::PreconditionFailed);
             }
-            let data = merge_patch::apply_to_object(cur.data, patch);
-            check_data_size(&data)?;
+            let current = cur.data.to_object().map_err(|_| corrupt("data"))?;
+            let merged = merge_patch::apply_to_object(current, patch);
             let item = Item {
                 id: id.clone(),
                 version: cur.version.next(),
                 created_at: cur.created_at,
                 updated_at: now,
-                data,
+                data: check_data(&merged)?,
             };
             match self
-                .replace_if_version(user, coll, &item, cur.version)
+                .replace_if_version(user, coll, &item, &merged, cur.version)
                 .await
             {
                 Ok(()) => return Ok(item),
@@ -466,6 +469,7 @@ impl DynamoStore {
         user: &UserId,
         coll: &Collection,
         item: &Item,
+        data: &JsonObject,
         expected: Version,
     ) -> Result<(), StoreError> {
         let result = self
@@ -481,7 +485,7 @@ impl DynamoStore {
             .expression_attribute_values(":next", n(item.version.get()))
             .expression_attribute_values(":expected", n(expected.get()))
             .expression_attribute_values(":now", n(item.updated_at.unix()))
-            .expression_attribute_values(":d", json_av::object_to_av(&item.data))
+            .expression_attribute_values(":d", json_av::object_to_av(data))
             .send()
             .await;
         conditional(result).map(|_| ())
@@ -529,14 +533,14 @@ impl DynamoStore {
         Ok(plan.finish(&self.inner.cursor_key, items))
     }
 
-    /// Up to `plan.fetch()` items, following DynamoDB's pages (a page stops at 1 MB).
+    /// Items until `plan.full`, following DynamoDB's pages (a page stops at 1 MB).
     async fn query_items(
         &self,
         user: &UserId,
         coll: &Collection,
         plan: &ListPlan,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::with_capacity(plan.fetch());
+        let (mut items, mut bytes) = (Vec::with_capacity(plan.fetch()), 0usize);
         // Any key works as a start position, even of an item deleted since the last page.
         let mut start = plan
             .after
@@ -563,10 +567,15 @@ impl DynamoStore {
             };
             let out = req.send().await.map_err(unavailable)?;
             for attrs in out.items.unwrap_or_default() {
-                items.push(decode_item(&attrs)?);
+                let item = decode_item(&attrs)?;
+                bytes = bytes.saturating_add(item.data.as_str().len());
+                items.push(item);
+                if plan.full(items.len(), bytes) {
+                    break;
+                }
             }
             match out.last_evaluated_key {
-                Some(key) if !key.is_empty() && items.len() < plan.fetch() => start = Some(key),
+                Some(key) if !key.is_empty() && !plan.full(items.len(), bytes) => start = Some(key),
                 _ => break,
             }
         }

@@ -21,8 +21,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::cursor::ListPlan;
 use super::{
-    check_data_size, merge_patch, Item, JsonObject, ListQuery, Order, Page, PutCondition,
-    SessionRecord, StoreError,
+    check_data, merge_patch, Item, ItemData, ListQuery, Order, Page, PutCondition, SessionRecord,
+    StoreError,
 };
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::secret::SecretBytes;
@@ -114,13 +114,9 @@ impl RawItem {
             version: version_from_sql(self.version)?,
             created_at: Timestamp::from_unix(self.created_at),
             updated_at: Timestamp::from_unix(self.updated_at),
-            data: serde_json::from_str(&self.data).map_err(|_| corrupt("data"))?,
+            data: ItemData::from_text(self.data).map_err(|_| corrupt("data"))?,
         })
     }
-}
-
-fn data_text(data: &JsonObject) -> Result<String, StoreError> {
-    serde_json::to_string(data).map_err(|e| StoreError::Unavailable(format!("encoding data: {e}")))
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -282,9 +278,11 @@ impl EmbeddedStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: JsonObject,
+        data: super::JsonObject,
+        text: ItemData,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
+        drop(data);
         let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
             let inserted = c
@@ -292,13 +290,13 @@ impl EmbeddedStore {
                     "INSERT INTO items (user_id, collection, id, version, created_at, updated_at, data)
                      VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5)
                      ON CONFLICT (user_id, collection, id) DO NOTHING",
-                    params![user.as_str(), coll.as_str(), id.as_str(), now.unix(), data_text(&data)?],
+                    params![user.as_str(), coll.as_str(), id.as_str(), now.unix(), text.as_str()],
                 )
                 .map_err(unavailable)?;
             if inserted == 0 {
                 return Err(StoreError::PreconditionFailed);
             }
-            Ok(new_item(id, data, now))
+            Ok(new_item(id, text, now))
         })
         .await
     }
@@ -308,10 +306,12 @@ impl EmbeddedStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: JsonObject,
+        data: super::JsonObject,
+        text: ItemData,
         cond: PutCondition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
+        drop(data);
         let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
             let tx = c
@@ -326,8 +326,8 @@ impl EmbeddedStore {
                     return Err(StoreError::PreconditionFailed)
                 }
                 (_, None) => {
-                    insert_item(&tx, &user, &coll, &id, &data, now)?;
-                    (new_item(id, data, now), true)
+                    insert_item(&tx, &user, &coll, &id, &text, now)?;
+                    (new_item(id, text, now), true)
                 }
                 (_, Some(cur)) => {
                     let item = Item {
@@ -335,7 +335,7 @@ impl EmbeddedStore {
                         version: cur.version.next(),
                         created_at: cur.created_at,
                         updated_at: now,
-                        data,
+                        data: text,
                     };
                     update_item(&tx, &user, &coll, &item)?;
                     (item, false)
@@ -380,8 +380,8 @@ impl EmbeddedStore {
             if if_match.is_some_and(|v| v != cur.version) {
                 return Err(StoreError::PreconditionFailed);
             }
-            let data = merge_patch::apply_to_object(cur.data, &patch);
-            check_data_size(&data)?;
+            let current = cur.data.to_object().map_err(|_| corrupt("data"))?;
+            let data = check_data(&merge_patch::apply_to_object(current, &patch))?;
             let item = Item {
                 id,
                 version: cur.version.next(),
@@ -454,7 +454,7 @@ fn absent(if_match: Option<Version>) -> StoreError {
     }
 }
 
-fn new_item(id: ItemId, data: JsonObject, now: Timestamp) -> Item {
+fn new_item(id: ItemId, data: ItemData, now: Timestamp) -> Item {
     Item {
         id,
         version: Version::FIRST,
@@ -488,7 +488,7 @@ fn insert_item(
     user: &UserId,
     coll: &Collection,
     id: &ItemId,
-    data: &JsonObject,
+    data: &ItemData,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     c.execute(
@@ -499,7 +499,7 @@ fn insert_item(
             coll.as_str(),
             id.as_str(),
             now.unix(),
-            data_text(data)?
+            data.as_str()
         ],
     )
     .map(|_| ())
@@ -521,7 +521,7 @@ fn update_item(
             item.id.as_str(),
             sql_version(item.version),
             item.updated_at.unix(),
-            data_text(&item.data)?
+            item.data.as_str()
         ],
     )
     .map(|_| ())
@@ -558,6 +558,15 @@ fn list_rows(
             RawItem::read,
         )
         .map_err(unavailable)?;
-    rows.map(|r| r.map_err(unavailable).and_then(RawItem::into_item))
-        .collect()
+    // Rows are read one at a time, and no further once the page's data budget is spent.
+    let (mut items, mut bytes) = (Vec::new(), 0usize);
+    for row in rows {
+        let item = row.map_err(unavailable).and_then(RawItem::into_item)?;
+        bytes = bytes.saturating_add(item.data.as_str().len());
+        items.push(item);
+        if plan.full(items.len(), bytes) {
+            break;
+        }
+    }
+    Ok(items)
 }
