@@ -5,29 +5,15 @@
 // A failed expect in a test is a failed test.
 #![allow(clippy::expect_used)]
 
-use std::sync::OnceLock;
-
 use integration_tests::functions::{function_env, start_gateway, Client, HttpFunction, StoreMode};
 use miniapp_shared::alipay::StandinHandle;
 use serde_json::Value;
 use tempfile::TempDir;
-use test_support::moto::MotoServer;
 
 /// The db function's peak memory must stay under this whatever one user asks of it.
 const PEAK_RSS_LIMIT_KB: u64 = 64 * 1024;
 /// A page's data stops at 1 MiB (`MAX_PAGE_DATA_BYTES`); ids and metadata add a little.
 const PAGE_BYTES_LIMIT: usize = (1 << 20) + 64 * 1024;
-
-fn moto() -> &'static MotoServer {
-    static MOTO: OnceLock<MotoServer> = OnceLock::new();
-    MOTO.get_or_init(MotoServer::start)
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Mode {
-    Embedded,
-    Dynamo,
-}
 
 struct World {
     client: Client,
@@ -37,22 +23,13 @@ struct World {
     _dir: TempDir,
 }
 
-async fn world(mode: Mode, extra: &[(&str, &str)]) -> World {
+/// The two functions on the embedded store. (On the DynamoDB-compatible test server, moto, a
+/// PUT of 131 000 numbers answers 503 today: issue 10, finding 6, owns that store's errors.)
+async fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let gateway = start_gateway().await;
-    let store = match mode {
-        Mode::Embedded => StoreMode::Embedded(dir.path().join("data.db")),
-        Mode::Dynamo => {
-            let suffix = uuid::Uuid::new_v4().simple().to_string();
-            StoreMode::Dynamo {
-                endpoint: moto().endpoint(),
-                sessions_table: format!("sessions-{suffix}"),
-                data_table: format!("data-{suffix}"),
-            }
-        }
-    };
-    let mut env = function_env(&gateway.url(), &store);
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let store = StoreMode::Embedded(dir.path().join("data.db"));
+    let env = function_env(&gateway.url(), &store);
     let session = HttpFunction::spawn("session", &env).await;
     let db = HttpFunction::spawn("db", &env).await;
     World {
@@ -130,8 +107,9 @@ async fn page_through(
 /// Issue 10, finding 1: 101 items of ~262 kB of small values, listed 100 and 20 at a time,
 /// used to peak at 2.85 GB and 606 MB. Pages now stop at 1 MiB of data (with a cursor) and
 /// the data is served as stored text.
-async fn big_listing_stays_small(mode: Mode) {
-    let w = world(mode, &[]).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_listing_stays_small() {
+    let w = world().await;
     let c = &w.client;
     let a = c.login("dev-alice").await;
     let body = dense_body();
@@ -153,7 +131,7 @@ async fn big_listing_stays_small(mode: Mode) {
         let (ids, largest) = page_through(&w, &a, limit).await;
         assert_eq!(ids, expected, "limit={limit}: every item once, in order");
         let peak = proc_kb(w.db.pid(), "VmHWM");
-        eprintln!("{mode:?} limit={limit}: largest page {largest} bytes, db VmHWM {peak} kB");
+        eprintln!("limit={limit}: largest page {largest} bytes, db VmHWM {peak} kB");
         assert!(
             peak <= PEAK_RSS_LIMIT_KB,
             "db peaked at {peak} kB after limit={limit}"
@@ -164,9 +142,4 @@ async fn big_listing_stays_small(mode: Mode) {
     assert_eq!(one.status, 200);
     let v: Value = one.json();
     assert_eq!(v["data"]["a"].as_array().map(Vec::len), Some(131_000));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn big_listing_stays_small_embedded() {
-    big_listing_stays_small(Mode::Embedded).await;
 }

@@ -30,8 +30,8 @@ use aws_sdk_dynamodb::Client;
 use super::cursor::ListPlan;
 use super::json_av;
 use super::{
-    check_data, merge_patch, Item, ItemData, JsonObject, ListQuery, Order, Page, PutCondition,
-    SessionRecord, StoreConfig, StoreError, StoreKind,
+    check_data, merge_patch, Item, ItemData, JsonObject, ListQuery, NewData, Order, Page,
+    PutCondition, SessionRecord, StoreConfig, StoreError, StoreKind,
 };
 use crate::config::vars;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
@@ -320,15 +320,14 @@ impl DynamoStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: JsonObject,
-        text: ItemData,
+        data: NewData,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
         let mut attrs = item_key(user, coll, id.as_str());
         attrs.insert("version".into(), n(1));
         attrs.insert("createdAt".into(), n(now.unix()));
         attrs.insert("updatedAt".into(), n(now.unix()));
-        attrs.insert("data".into(), json_av::object_to_av(&data));
+        attrs.insert("data".into(), json_av::object_to_av(&data.object));
         let result = self
             .client()
             .put_item()
@@ -344,7 +343,7 @@ impl DynamoStore {
             version: Version::FIRST,
             created_at: now,
             updated_at: now,
-            data: text,
+            data: data.text,
         })
     }
 
@@ -353,8 +352,7 @@ impl DynamoStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: JsonObject,
-        text: ItemData,
+        data: NewData,
         cond: PutCondition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
@@ -376,7 +374,7 @@ impl DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now.unix()))
-            .expression_attribute_values(":d", json_av::object_to_av(&data))
+            .expression_attribute_values(":d", json_av::object_to_av(&data.object))
             // ALL_NEW, not UPDATED_NEW: emulators leave out attributes an if_not_exists did not change.
             .return_values(ReturnValue::AllNew);
         req = match cond {
@@ -396,7 +394,7 @@ impl DynamoStore {
             version,
             created_at: Timestamp::from_unix(attr_i64(&attrs, "createdAt")?),
             updated_at: now,
-            data: text,
+            data: data.text,
         };
         Ok((item, version == Version::FIRST))
     }

@@ -21,8 +21,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::cursor::ListPlan;
 use super::{
-    check_data, merge_patch, Item, ItemData, ListQuery, Order, Page, PutCondition, SessionRecord,
-    StoreError,
+    check_data, merge_patch, Item, ItemData, ListQuery, NewData, Order, Page, PutCondition,
+    SessionRecord, StoreError,
 };
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::secret::SecretBytes;
@@ -278,11 +278,12 @@ impl EmbeddedStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: super::JsonObject,
-        text: ItemData,
+        data: NewData,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
-        drop(data);
+        // The tree is not needed here: free it before the write.
+        let NewData { object, text } = data;
+        drop(object);
         let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
             let inserted = c
@@ -306,12 +307,13 @@ impl EmbeddedStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: super::JsonObject,
-        text: ItemData,
+        data: NewData,
         cond: PutCondition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
-        drop(data);
+        // The tree is not needed here: free it before the write.
+        let NewData { object, text } = data;
+        drop(object);
         let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
             let tx = c

@@ -224,6 +224,13 @@ impl StoreError {
     }
 }
 
+/// Data about to be written: the tree (DynamoDB stores it as native attributes) and the text
+/// it was checked as (what the embedded store keeps, and what the answer shows).
+pub(crate) struct NewData {
+    pub(crate) object: JsonObject,
+    pub(crate) text: ItemData,
+}
+
 /// Refuses data over any size limit, so both backends accept exactly the same items; gives
 /// back the text to store.
 pub(crate) fn check_data(data: &JsonObject) -> Result<ItemData, StoreError> {
@@ -336,7 +343,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<Item, StoreError> {
         let text = check_data(&data)?;
-        dispatch!(self.create_item(user, coll, id, data, text, now))
+        let data = NewData { object: data, text };
+        dispatch!(self.create_item(user, coll, id, data, now))
     }
 
     /// Creates or replaces the item under `cond`; returns it and whether it was created.
@@ -350,7 +358,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
         let text = check_data(&data)?;
-        dispatch!(self.put_item(user, coll, id, data, text, cond, now))
+        let data = NewData { object: data, text };
+        dispatch!(self.put_item(user, coll, id, data, cond, now))
     }
 
     /// The item, read strongly consistently.
