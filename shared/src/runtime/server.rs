@@ -23,7 +23,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 use super::limits::{LimitError, ServerLimits};
 use super::{
@@ -46,6 +46,11 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// headers; over it hyper answers 431). hyper's default (~400 KB) let each stalled client hold
 /// that much on top of its body.
 const READ_BUFFER_BYTES: usize = 32 * 1024;
+/// Most bytes of request bodies being received at once, over all connections. A read that
+/// would pass it waits (the data stays in the kernel's socket buffers) until other bodies are
+/// complete or their read deadline closes them; so clients that stall mid-body cannot make the
+/// process hold more than this, however many connect.
+const BODY_BUDGET_BYTES: usize = 32 << 20;
 /// After a 413, up to this much of the rest of the body is read and dropped so that the client,
 /// still sending, reads the answer instead of a connection reset; then the connection closes.
 const LINGER_BYTES: usize = 1 << 20;
@@ -163,6 +168,7 @@ async fn serve<H: Handler>(
     let (closing_tx, closing_rx) = watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let body_budget = Arc::new(Semaphore::new(BODY_BUDGET_BYTES));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -176,7 +182,13 @@ async fn serve<H: Handler>(
                         drop(stream);
                         continue;
                     };
-                    let conn = Connection { handler: Arc::clone(&handler), function, peer, limits };
+                    let conn = Connection {
+                        handler: Arc::clone(&handler),
+                        function,
+                        peer,
+                        limits,
+                        body_budget: Arc::clone(&body_budget),
+                    };
                     tokio::spawn(conn.serve(stream, closing_rx.clone(), (done_tx.clone(), slot)));
                 }
                 Err(e) => {
@@ -228,6 +240,7 @@ struct Connection<H> {
     function: &'static str,
     peer: SocketAddr,
     limits: ServerLimits,
+    body_budget: Arc<Semaphore>,
 }
 
 /// The client did not send its whole request within the read deadline: hyper closes the
@@ -283,7 +296,7 @@ impl<H: Handler> Connection<H> {
         let may_linger = !parts.headers.contains_key(EXPECT);
         let read = tokio::time::timeout(
             self.limits.request_read_timeout,
-            read_limited(incoming, &parts.headers),
+            read_limited(incoming, &parts.headers, &self.body_budget),
         )
         .await;
         let Ok(read) = read else {
@@ -398,7 +411,7 @@ enum BodyRead {
 /// `content-length` before reading anything, or while reading a chunked body). The buffer grows
 /// as bytes arrive, never from the declared length: a client that announces 256 KiB and sends
 /// nothing holds nothing.
-async fn read_limited(mut body: Incoming, headers: &HeaderMap) -> BodyRead {
+async fn read_limited(mut body: Incoming, headers: &HeaderMap, budget: &Semaphore) -> BodyRead {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -407,6 +420,8 @@ async fn read_limited(mut body: Incoming, headers: &HeaderMap) -> BodyRead {
         return BodyRead::TooLarge(body);
     }
     let mut buf = BytesMut::new();
+    // Held while the body is being received; released when this returns.
+    let mut held: Option<SemaphorePermit<'_>> = None;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
             return BodyRead::Failed;
@@ -414,6 +429,15 @@ async fn read_limited(mut body: Incoming, headers: &HeaderMap) -> BodyRead {
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > MAX_BODY_BYTES {
                 return BodyRead::TooLarge(body);
+            }
+            // A frame is at most hyper's read buffer, far below u32::MAX.
+            let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            let Ok(permit) = budget.acquire_many(n).await else {
+                return BodyRead::Failed;
+            };
+            match held.as_mut() {
+                Some(h) => h.merge(permit),
+                None => held = Some(permit),
             }
             buf.extend_from_slice(&data);
         }
