@@ -320,10 +320,12 @@ async fn both_providers_log_in_in_lambda_mode() {
 async fn both_modes_answer_identically() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gateway = start_gateway().await;
-    let env = function_env(
+    let mut env = function_env(
         &gateway.url(),
         &StoreMode::Embedded(dir.path().join("data.db")),
     );
+    // The same request id in both modes: HTTP mode takes it from `x-fc-request-id` when trusted.
+    env.push(("MINIAPP_TRUST_FC_REQUEST_ID".into(), "true".into()));
     let http_session = HttpFunction::spawn("session", &env).await;
     let http_db = HttpFunction::spawn("db", &env).await;
     let client = Client::new(&http_session.url, &http_db.url);

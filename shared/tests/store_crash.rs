@@ -157,7 +157,11 @@ fn verify(db: &Path, acks: &[(&str, String)]) {
                         .await
                         .expect("read")
                         .unwrap_or_else(|| panic!("acknowledged create {id} is missing"));
-                    assert_eq!(item.data["n"].to_string(), *n, "{id}");
+                    assert_eq!(
+                        item.data.to_object().expect("stored data parses")["n"].to_string(),
+                        *n,
+                        "{id}"
+                    );
                     created += 1;
                 }
                 ["patch", n, v] => {
@@ -183,9 +187,10 @@ fn verify(db: &Path, acks: &[(&str, String)]) {
                 counter.version.get() >= v,
                 "acked version {v} of the counter is lost"
             );
-            let stored = counter.data[format!("last_{name}").as_str()]
-                .as_u64()
-                .unwrap_or(0);
+            let stored = counter.data.to_object().expect("stored data parses")
+                [format!("last_{name}").as_str()]
+            .as_u64()
+            .unwrap_or(0);
             assert!(
                 stored >= n,
                 "{name}'s acknowledged patch {n} is lost (stored {stored})"

@@ -231,6 +231,11 @@ impl HttpFunction {
         }
     }
 
+    /// The process id (to read its memory figures from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.proc.id()
+    }
+
     /// Everything the function logged so far (its stdout, the JSON log lines), each line
     /// ended by a newline as in a log file.
     pub fn logs(&self) -> String {

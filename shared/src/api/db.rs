@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::auth::{authenticate, Caller, Routed};
 use super::body::parse_object;
@@ -17,7 +18,7 @@ use crate::credentials::TokenKeys;
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{Collection, ItemId};
 use crate::signing::ExpiryPolicy;
-use crate::store::{Item, ListQuery, Order, Store, MAX_LIST_LIMIT};
+use crate::store::{Item, ItemData, ListQuery, Order, Store, MAX_LIST_LIMIT};
 use crate::time_fmt::Timestamp;
 
 const DEFAULT_LIMIT: u32 = 20;
@@ -53,7 +54,7 @@ impl DbApi {
             .store
             .create_item(&caller.user_id, coll, &id, data, Timestamp::now())
             .await?;
-        let mut resp = item_response(StatusCode::CREATED, &item);
+        let mut resp = item_response(StatusCode::CREATED, &item)?;
         let location = format!("/db/{}/{}", coll, item.id);
         if let Ok(v) = HeaderValue::from_str(&location) {
             resp.headers.insert(http::header::LOCATION, v);
@@ -73,11 +74,11 @@ impl DbApi {
             .store
             .list_items(&caller.user_id, coll, &query)
             .await?;
-        let items: Vec<Value> = page.items.iter().map(item_json).collect();
-        Ok(Response::json(
-            StatusCode::OK,
-            &json!({"items": items, "nextCursor": page.next_cursor}),
-        ))
+        let body = PageBody {
+            items: page.items.iter().map(ItemBody::of).collect(),
+            next_cursor: page.next_cursor.as_deref(),
+        };
+        json_response(StatusCode::OK, &body)
     }
 
     /// RFC 9110 §13.2.2 on a read: an absent item is 404 whatever the conditions (§13.2.1),
@@ -107,7 +108,7 @@ impl DbApi {
             resp.headers.insert(http::header::ETAG, etag(&item));
             return Ok(resp);
         }
-        Ok(item_response(StatusCode::OK, &item))
+        item_response(StatusCode::OK, &item)
     }
 
     async fn put(
@@ -129,7 +130,7 @@ impl DbApi {
         } else {
             StatusCode::OK
         };
-        Ok(item_response(status, &item))
+        item_response(status, &item)
     }
 
     async fn patch(
@@ -146,7 +147,7 @@ impl DbApi {
             .store
             .patch_item(&caller.user_id, coll, id, &patch, cond, Timestamp::now())
             .await?;
-        Ok(item_response(StatusCode::OK, &item))
+        item_response(StatusCode::OK, &item)
     }
 
     async fn delete(
@@ -170,14 +171,16 @@ fn item_key(collection: &str, id: &str) -> Result<(Collection, ItemId), ApiError
     Ok((Collection::parse(collection)?, ItemId::parse(id)?))
 }
 
-fn item_json(item: &Item) -> Value {
-    json!({
-        "id": item.id.as_str(),
-        "version": item.version.get(),
-        "createdAt": item.created_at.rfc3339(),
-        "updatedAt": item.updated_at.rfc3339(),
-        "data": item.data,
-    })
+/// An item as the API shows it. The data goes out as its stored text, never rebuilt as a tree;
+/// members in name order, as the contract's examples and the earlier `Value` output had them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemBody<'a> {
+    created_at: String,
+    data: &'a ItemData,
+    id: &'a str,
+    updated_at: String,
+    version: u64,
 }
 
 /// `"<version>"`, strong.
@@ -187,10 +190,45 @@ fn etag(item: &Item) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-fn item_response(status: StatusCode, item: &Item) -> Response {
-    let mut resp = Response::json(status, &item_json(item));
+impl<'a> ItemBody<'a> {
+    fn of(item: &'a Item) -> Self {
+        Self {
+            created_at: item.created_at.rfc3339(),
+            data: &item.data,
+            id: item.id.as_str(),
+            updated_at: item.updated_at.rfc3339(),
+            version: item.version.get(),
+        }
+    }
+}
+
+/// A listing page as the API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageBody<'a> {
+    items: Vec<ItemBody<'a>>,
+    next_cursor: Option<&'a str>,
+}
+
+/// Serializes `body` once, straight into the response's bytes.
+fn json_response(status: StatusCode, body: &impl Serialize) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialize a response");
+        ApiError::new(ErrorCode::InternalError, "internal error")
+    })?;
+    let mut resp = Response::new(status);
+    resp.body = bytes.into();
+    resp.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+fn item_response(status: StatusCode, item: &Item) -> Result<Response, ApiError> {
+    let mut resp = json_response(status, &ItemBody::of(item))?;
     resp.headers.insert(http::header::ETAG, etag(item));
-    resp
+    Ok(resp)
 }
 
 fn invalid_query(msg: impl Into<String>) -> ApiError {

@@ -54,6 +54,15 @@ pub const FC_CUSTOM_LISTEN_PORT: &str = "FC_CUSTOM_LISTEN_PORT";
 pub const FC_SERVER_PORT: &str = "FC_SERVER_PORT";
 /// HTTP-server mode's port.
 pub const PORT: &str = "PORT";
+/// HTTP-server mode: seconds a client has to send a whole request body once its head arrived;
+/// past it the connection is closed.
+pub const MINIAPP_REQUEST_READ_TIMEOUT_SECS: &str = "MINIAPP_REQUEST_READ_TIMEOUT_SECS";
+/// HTTP-server mode: most connections open at once (each carries one request at a time, so this
+/// also caps requests in flight); a connection over it is closed at once.
+pub const MINIAPP_MAX_CONNECTIONS: &str = "MINIAPP_MAX_CONNECTIONS";
+/// HTTP-server mode: `true` when a Function Compute front end sets `x-fc-request-id`, so that
+/// the header may become the request id; otherwise the header is ignored.
+pub const MINIAPP_TRUST_FC_REQUEST_ID: &str = "MINIAPP_TRUST_FC_REQUEST_ID";
 /// The Runtime API's address; set by Lambda, it selects Lambda mode.
 pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 /// The X-Ray trace id variable the AWS SDK reads. Lambda mode does not set it (writing the

@@ -7,6 +7,7 @@
 
 pub mod event;
 pub mod lambda;
+pub mod limits;
 pub mod logging;
 pub mod server;
 

@@ -1,8 +1,11 @@
 //! HTTP-server mode: plain HTTP/1.1 on `0.0.0.0:$PORT` (Function Compute's custom-runtime
 //! contract, or behind any reverse proxy), keep-alive, body limit enforced while reading,
 //! graceful shutdown on SIGTERM/SIGINT.
+//!
+//! What a client that never authenticates can make the process hold is bounded
+//! ([`ServerLimits`]): body buffers grow only as bytes arrive, a body must arrive within the
+//! read deadline or the connection is closed, and connections over the cap are closed at once.
 
-use std::convert::Infallible;
 use std::fmt::Display;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,8 +23,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
+use super::limits::{LimitError, ServerLimits};
 use super::{
     finish_response, handle, logging, panic_response, report_startup_failure, HandlerPanicked,
 };
@@ -38,6 +42,15 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// keep-alive connection, so it is longer than the usual idle timeout of a fronting proxy
 /// (the proxy should close first, else it can send a request on a connection we are closing).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// Most bytes hyper buffers per connection, so also the largest request head (start line and
+/// headers; over it hyper answers 431). hyper's default (~400 KB) let each stalled client hold
+/// that much on top of its body.
+const READ_BUFFER_BYTES: usize = 32 * 1024;
+/// Most bytes of request bodies being received at once, over all connections. A read that
+/// would pass it waits (the data stays in the kernel's socket buffers) until other bodies are
+/// complete or their read deadline closes them; so clients that stall mid-body cannot make the
+/// process hold more than this, however many connect.
+const BODY_BUDGET_BYTES: usize = 32 << 20;
 /// After a 413, up to this much of the rest of the body is read and dropped so that the client,
 /// still sending, reads the answer instead of a connection reset; then the connection closes.
 const LINGER_BYTES: usize = 1 << 20;
@@ -66,6 +79,9 @@ pub enum ServerError {
     /// Signal handlers could not be installed.
     #[error("cannot install the SIGTERM/SIGINT handlers: {0}")]
     Signal(std::io::Error),
+    /// A limit variable does not parse.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// The tokio runtime could not be built.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -100,13 +116,14 @@ where
     E: Display,
 {
     let started = listen_port(port_var).and_then(|port| {
+        let limits = ServerLimits::from_lookup(port_var)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(ServerError::Runtime)?;
-        Ok((port, rt))
+        Ok((port, limits, rt))
     });
-    let (port, rt) = match started {
+    let (port, limits, rt) = match started {
         Ok(ok) => ok,
         Err(e) => {
             report_startup_failure(function_name, &e);
@@ -121,7 +138,7 @@ where
                 return ExitCode::FAILURE;
             }
         };
-        match serve(handler, function_name, port).await {
+        match serve(handler, function_name, port, limits).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 report_startup_failure(function_name, &e);
@@ -136,6 +153,7 @@ async fn serve<H: Handler>(
     handler: Arc<H>,
     function: &'static str,
     port: u16,
+    limits: ServerLimits,
 ) -> Result<(), ServerError> {
     // Signals first: a SIGTERM that arrives right after "listening" must already be ours.
     let shutdown = shutdown_signal()?;
@@ -149,14 +167,29 @@ async fn serve<H: Handler>(
     // `closing` tells connections to finish; `done` closes once every connection task ended.
     let (closing_tx, closing_rx) = watch::channel(false);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let body_budget = Arc::new(Semaphore::new(BODY_BUDGET_BYTES));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let conn = Connection { handler: Arc::clone(&handler), function, peer };
-                    tokio::spawn(conn.serve(stream, closing_rx.clone(), done_tx.clone()));
+                    // Over the cap: closed at once (the client sees the connection end and
+                    // may retry), so stalled clients cannot pile up without bound.
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        tracing::warn!(max = limits.max_connections, "connection cap reached; closing a new connection");
+                        drop(stream);
+                        continue;
+                    };
+                    let conn = Connection {
+                        handler: Arc::clone(&handler),
+                        function,
+                        peer,
+                        limits,
+                        body_budget: Arc::clone(&body_budget),
+                    };
+                    tokio::spawn(conn.serve(stream, closing_rx.clone(), (done_tx.clone(), slot)));
                 }
                 Err(e) => {
                     // Usually out of file descriptors: pause instead of spinning.
@@ -206,27 +239,37 @@ struct Connection<H> {
     handler: Arc<H>,
     function: &'static str,
     peer: SocketAddr,
+    limits: ServerLimits,
+    body_budget: Arc<Semaphore>,
 }
+
+/// The client did not send its whole request within the read deadline: hyper closes the
+/// connection without an answer (a client that stalls would not read one).
+#[derive(Debug, Error)]
+#[error("the request was not received within the read deadline")]
+struct ReadTimedOut;
 
 impl<H: Handler> Connection<H> {
     /// Serves the connection's requests; on shutdown, finishes the current one and closes.
-    /// `_done` is dropped when this ends, which is how the server knows all connections ended.
+    /// `_done` is dropped when this ends, which is how the server knows all connections ended
+    /// (and frees the connection's slot).
     async fn serve(
         self,
         stream: TcpStream,
         mut closing: watch::Receiver<bool>,
-        _done: mpsc::Sender<()>,
+        _done: (mpsc::Sender<()>, OwnedSemaphorePermit),
     ) {
         let _ = stream.set_nodelay(true);
         let this = Arc::new(self);
         let service = service_fn(move |req| {
             let this = Arc::clone(&this);
-            async move { Ok::<_, Infallible>(this.respond(req).await) }
+            async move { this.respond(req).await }
         });
         let conn = http1::Builder::new()
             .keep_alive(true)
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(READ_BUFFER_BYTES)
             .serve_connection(TokioIo::new(stream), service);
         tokio::pin!(conn);
         tokio::select! {
@@ -244,11 +287,23 @@ impl<H: Handler> Connection<H> {
     }
 
     /// Reads the request (within the body limit), calls the handler, builds the response.
-    async fn respond(&self, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-        let request_id = request_id_from(req.headers());
+    async fn respond(
+        &self,
+        req: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<Full<Bytes>>, ReadTimedOut> {
+        let request_id = request_id_from(req.headers(), self.limits.trust_fc_request_id);
         let (parts, incoming) = req.into_parts();
         let may_linger = !parts.headers.contains_key(EXPECT);
-        let body = match read_limited(incoming, &parts.headers).await {
+        let read = tokio::time::timeout(
+            self.limits.request_read_timeout,
+            read_limited(incoming, &parts.headers, &self.body_budget),
+        )
+        .await;
+        let Ok(read) = read else {
+            tracing::info!(request_id, "request body not received in time; closing");
+            return Err(ReadTimedOut);
+        };
+        let body = match read {
             BodyRead::Complete(body) => body,
             BodyRead::TooLarge(rest) => {
                 let request = self.request(parts, Bytes::new(), true, request_id);
@@ -259,12 +314,12 @@ impl<H: Handler> Connection<H> {
                 if may_linger {
                     tokio::spawn(linger(rest));
                 }
-                return resp;
+                return Ok(resp);
             }
-            BodyRead::Failed => return self.unreadable_body(&parts.method, &request_id),
+            BodyRead::Failed => return Ok(self.unreadable_body(&parts.method, &request_id)),
         };
         let request = self.request(parts, body, false, request_id);
-        self.dispatch(request).await
+        Ok(self.dispatch(request).await)
     }
 
     fn request(
@@ -321,8 +376,13 @@ impl<H: Handler> Connection<H> {
     }
 }
 
-/// The request id: Function Compute's `x-fc-request-id` when it is a sane token, else our own.
-fn request_id_from(headers: &HeaderMap) -> String {
+/// The request id: Function Compute's `x-fc-request-id` when it is trusted (a Function Compute
+/// front end sets it; a client could otherwise choose ids that collide in the logs) and a sane
+/// token, else our own.
+fn request_id_from(headers: &HeaderMap, trust_fc: bool) -> String {
+    if !trust_fc {
+        return generate_request_id();
+    }
     headers
         .get(FC_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -348,8 +408,10 @@ enum BodyRead {
 }
 
 /// Reads the body, stopping as soon as it is known to exceed [`MAX_BODY_BYTES`] (from
-/// `content-length` before reading anything, or while reading a chunked body).
-async fn read_limited(mut body: Incoming, headers: &HeaderMap) -> BodyRead {
+/// `content-length` before reading anything, or while reading a chunked body). The buffer grows
+/// as bytes arrive, never from the declared length: a client that announces 256 KiB and sends
+/// nothing holds nothing.
+async fn read_limited(mut body: Incoming, headers: &HeaderMap, budget: &Semaphore) -> BodyRead {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -357,8 +419,9 @@ async fn read_limited(mut body: Incoming, headers: &HeaderMap) -> BodyRead {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return BodyRead::TooLarge(body);
     }
-    let mut buf =
-        BytesMut::with_capacity(declared.and_then(|n| usize::try_from(n).ok()).unwrap_or(0));
+    let mut buf = BytesMut::new();
+    // Held while the body is being received; released when this returns.
+    let mut held: Option<SemaphorePermit<'_>> = None;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
             return BodyRead::Failed;
@@ -366,6 +429,15 @@ async fn read_limited(mut body: Incoming, headers: &HeaderMap) -> BodyRead {
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > MAX_BODY_BYTES {
                 return BodyRead::TooLarge(body);
+            }
+            // A frame is at most hyper's read buffer, far below u32::MAX.
+            let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            let Ok(permit) = budget.acquire_many(n).await else {
+                return BodyRead::Failed;
+            };
+            match held.as_mut() {
+                Some(h) => h.merge(permit),
+                None => held = Some(permit),
             }
             buf.extend_from_slice(&data);
         }
@@ -430,9 +502,10 @@ mod tests {
     fn request_id_source() {
         let mut h = HeaderMap::new();
         h.insert(FC_REQUEST_ID, HeaderValue::from_static("fc-123"));
-        assert_eq!(request_id_from(&h), "fc-123");
+        assert_eq!(request_id_from(&h, true), "fc-123");
+        assert_ne!(request_id_from(&h, false), "fc-123", "untrusted by default");
         h.insert(FC_REQUEST_ID, HeaderValue::from_static("has space"));
-        assert_ne!(request_id_from(&h), "has space");
-        assert!(!request_id_from(&HeaderMap::new()).is_empty());
+        assert_ne!(request_id_from(&h, true), "has space");
+        assert!(!request_id_from(&HeaderMap::new(), true).is_empty());
     }
 }

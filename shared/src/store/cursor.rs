@@ -11,7 +11,7 @@ use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use super::{Item, ListQuery, Order, Page, StoreError, MAX_LIST_LIMIT};
+use super::{Item, ListQuery, Order, Page, StoreError, MAX_LIST_LIMIT, MAX_PAGE_DATA_BYTES};
 use crate::ids::{Collection, ItemId, UserId};
 use crate::secret::SecretBytes;
 
@@ -127,20 +127,41 @@ impl ListPlan {
         }
     }
 
-    /// Cuts what the backend returned (up to [`Self::fetch`] items) into a page and its cursor.
+    /// True once a backend has read enough: [`Self::fetch`] items, or more than
+    /// [`MAX_PAGE_DATA_BYTES`] of data (`data_bytes`, the sum over the items read so far).
+    pub(crate) fn full(&self, items: usize, data_bytes: usize) -> bool {
+        items >= self.fetch() || data_bytes > MAX_PAGE_DATA_BYTES
+    }
+
+    /// Cuts what the backend returned (read until [`Self::full`]) into a page and its cursor:
+    /// at most `limit` items whose data fits in [`MAX_PAGE_DATA_BYTES`], and at least one.
     pub(crate) fn finish(&self, key: &CursorKeys, mut items: Vec<Item>) -> Page {
-        if items.len() <= self.limit {
+        let keep = fitting(&items).min(self.limit);
+        if items.len() <= keep {
             return Page {
                 items,
                 next_cursor: None,
             };
         }
-        items.truncate(self.limit);
+        items.truncate(keep);
         let next_cursor = items
             .last()
             .map(|last| seal(key.signing(), &self.binding, &last.id));
         Page { items, next_cursor }
     }
+}
+
+/// How many leading items fit in the page's data budget (one at least, if there is one).
+fn fitting(items: &[Item]) -> usize {
+    let mut total = 0usize;
+    let fit = items
+        .iter()
+        .take_while(|item| {
+            total = total.saturating_add(item.data.as_str().len());
+            total <= MAX_PAGE_DATA_BYTES
+        })
+        .count();
+    fit.max(1)
 }
 
 fn is_id_byte(b: u8) -> bool {
@@ -275,7 +296,7 @@ mod tests {
                 version: crate::ids::Version::FIRST,
                 created_at: crate::time_fmt::Timestamp::from_unix(0),
                 updated_at: crate::time_fmt::Timestamp::from_unix(0),
-                data: Default::default(),
+                data: crate::store::ItemData::from_object(&Default::default()),
             })
             .collect();
         let plan = ListPlan::new(&rotated, &u, &c, &query(None, Order::Asc, None)).unwrap();

@@ -37,8 +37,8 @@ use super::cursor::{CursorKeys, ListPlan};
 use super::dynamo_condition::{self, Expression};
 use super::json_av;
 use super::{
-    check_data_size, merge_patch, Condition, Item, JsonObject, ListQuery, Order, Page,
-    SessionRecord, StoreConfig, StoreError, StoreKind,
+    check_data, merge_patch, Condition, Item, ItemData, JsonObject, ListQuery, NewData, Order,
+    Page, SessionRecord, StoreConfig, StoreError, StoreKind,
 };
 use crate::config::vars;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
@@ -173,8 +173,9 @@ fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
         version: attr_version(attrs)?,
         created_at: Timestamp::from_unix(attr_i64(attrs, "createdAt")?),
         updated_at: Timestamp::from_unix(attr_i64(attrs, "updatedAt")?),
-        data: json_av::object_from_av(data)
-            .map_err(|e| StoreError::Unavailable(format!("dynamodb: stored data: {}", e.0)))?,
+        data: json_av::object_text(data)
+            .map_err(|e| StoreError::Unavailable(format!("dynamodb: stored data: {}", e.0)))
+            .and_then(|text| ItemData::from_text(text).map_err(|_| corrupt("data")))?,
     })
 }
 
@@ -370,14 +371,14 @@ impl DynamoStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: JsonObject,
+        data: NewData,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
         let mut attrs = item_key(user, coll, id.as_str());
         attrs.insert("version".into(), n(1));
         attrs.insert("createdAt".into(), n(now.unix()));
         attrs.insert("updatedAt".into(), n(now.unix()));
-        attrs.insert("data".into(), json_av::object_to_av(&data));
+        attrs.insert("data".into(), json_av::object_to_av(&data.object));
         let result = self
             .client()
             .put_item()
@@ -393,7 +394,7 @@ impl DynamoStore {
             version: Version::FIRST,
             created_at: now,
             updated_at: now,
-            data,
+            data: data.text,
         })
     }
 
@@ -402,7 +403,7 @@ impl DynamoStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: JsonObject,
+        data: NewData,
         cond: Condition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
@@ -425,7 +426,7 @@ impl DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", n(now.unix()))
-            .expression_attribute_values(":d", json_av::object_to_av(&data))
+            .expression_attribute_values(":d", json_av::object_to_av(&data.object))
             // ALL_NEW, not UPDATED_NEW: emulators leave out attributes an if_not_exists did not change.
             .return_values(ReturnValue::AllNew);
         let Expression {
@@ -450,7 +451,7 @@ impl DynamoStore {
             version,
             created_at: Timestamp::from_unix(attr_i64(&attrs, "createdAt")?),
             updated_at: now,
-            data,
+            data: data.text,
         };
         Ok((item, version == Version::FIRST))
     }
@@ -498,17 +499,17 @@ impl DynamoStore {
             // Checked against the version the write below is conditional on: the same
             // guarantee as a condition in the write itself.
             cond.check(Some(cur.version))?;
-            let data = merge_patch::apply_to_object(cur.data, patch);
-            check_data_size(&data)?;
+            let current = cur.data.to_object().map_err(|_| corrupt("data"))?;
+            let merged = merge_patch::apply_to_object(current, patch);
             let item = Item {
                 id: id.clone(),
                 version: cur.version.next(),
                 created_at: cur.created_at,
                 updated_at: now,
-                data,
+                data: check_data(&merged)?,
             };
             match self
-                .replace_if_version(user, coll, &item, cur.version)
+                .replace_if_version(user, coll, &item, &merged, cur.version)
                 .await
             {
                 Ok(()) => return Ok(item),
@@ -527,13 +528,14 @@ impl DynamoStore {
         user: &UserId,
         coll: &Collection,
         item: &Item,
+        data: &JsonObject,
         expected: Version,
     ) -> Result<(), StoreError> {
         let mut attrs = item_key(user, coll, item.id.as_str());
         attrs.insert("version".into(), n(item.version.get()));
         attrs.insert("createdAt".into(), n(item.created_at.unix()));
         attrs.insert("updatedAt".into(), n(item.updated_at.unix()));
-        attrs.insert("data".into(), json_av::object_to_av(&item.data));
+        attrs.insert("data".into(), json_av::object_to_av(data));
         let result = self
             .client()
             .put_item()
@@ -602,14 +604,14 @@ impl DynamoStore {
         Ok(plan.finish(&self.inner.cursor_key, items))
     }
 
-    /// Up to `plan.fetch()` items, following DynamoDB's pages (a page stops at 1 MB).
+    /// Items until `plan.full`, following DynamoDB's pages (a page stops at 1 MB).
     async fn query_items(
         &self,
         user: &UserId,
         coll: &Collection,
         plan: &ListPlan,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::with_capacity(plan.fetch());
+        let (mut items, mut bytes) = (Vec::with_capacity(plan.fetch()), 0usize);
         // Any key works as a start position, even of an item deleted since the last page.
         let mut start = plan
             .after
@@ -636,10 +638,15 @@ impl DynamoStore {
             };
             let out = req.send().await.map_err(unavailable)?;
             for attrs in out.items.unwrap_or_default() {
-                items.push(decode_item(&attrs)?);
+                let item = decode_item(&attrs)?;
+                bytes = bytes.saturating_add(item.data.as_str().len());
+                items.push(item);
+                if plan.full(items.len(), bytes) {
+                    break;
+                }
             }
             match out.last_evaluated_key {
-                Some(key) if !key.is_empty() && items.len() < plan.fetch() => start = Some(key),
+                Some(key) if !key.is_empty() && !plan.full(items.len(), bytes) => start = Some(key),
                 _ => break,
             }
         }

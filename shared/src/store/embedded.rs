@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::cursor::{CursorKeys, ListPlan};
 use super::{
-    check_data_size, merge_patch, Condition, Item, JsonObject, ListQuery, Order, Page,
+    check_data, merge_patch, Condition, Item, ItemData, ListQuery, NewData, Order, Page,
     SessionRecord, StoreError,
 };
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
@@ -119,13 +119,9 @@ impl RawItem {
             version: version_from_sql(self.version)?,
             created_at: Timestamp::from_unix(self.created_at),
             updated_at: Timestamp::from_unix(self.updated_at),
-            data: serde_json::from_str(&self.data).map_err(|_| corrupt("data"))?,
+            data: ItemData::from_text(self.data).map_err(|_| corrupt("data"))?,
         })
     }
-}
-
-fn data_text(data: &JsonObject) -> Result<String, StoreError> {
-    serde_json::to_string(data).map_err(|e| StoreError::Unavailable(format!("encoding data: {e}")))
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -329,9 +325,12 @@ impl EmbeddedStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: JsonObject,
+        data: NewData,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
+        // The tree is not needed here: free it before the write.
+        let NewData { object, text } = data;
+        drop(object);
         let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
             let inserted = c
@@ -339,13 +338,13 @@ impl EmbeddedStore {
                     "INSERT INTO items (user_id, collection, id, version, created_at, updated_at, data)
                      VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5)
                      ON CONFLICT (user_id, collection, id) DO NOTHING",
-                    params![user.as_str(), coll.as_str(), id.as_str(), now.unix(), data_text(&data)?],
+                    params![user.as_str(), coll.as_str(), id.as_str(), now.unix(), text.as_str()],
                 )
                 .map_err(unavailable)?;
             if inserted == 0 {
                 return Err(StoreError::PreconditionFailed);
             }
-            Ok(new_item(id, data, now))
+            Ok(new_item(id, text, now))
         })
         .await
     }
@@ -355,10 +354,13 @@ impl EmbeddedStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        data: JsonObject,
+        data: NewData,
         cond: Condition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
+        // The tree is not needed here: free it before the write.
+        let NewData { object, text } = data;
+        drop(object);
         let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
             // The write lock is held from the read to the write: the condition is checked
@@ -370,8 +372,8 @@ impl EmbeddedStore {
             cond.check(current.as_ref().map(|cur| cur.version))?;
             let result = match current {
                 None => {
-                    insert_item(&tx, &user, &coll, &id, &data, now)?;
-                    (new_item(id, data, now), true)
+                    insert_item(&tx, &user, &coll, &id, &text, now)?;
+                    (new_item(id, text, now), true)
                 }
                 Some(cur) => {
                     let item = Item {
@@ -379,7 +381,7 @@ impl EmbeddedStore {
                         version: cur.version.next(),
                         created_at: cur.created_at,
                         updated_at: now,
-                        data,
+                        data: text,
                     };
                     update_item(&tx, &user, &coll, &item)?;
                     (item, false)
@@ -422,8 +424,8 @@ impl EmbeddedStore {
                 return Err(cond.absent_error());
             };
             cond.check(Some(cur.version))?;
-            let data = merge_patch::apply_to_object(cur.data, &patch);
-            check_data_size(&data)?;
+            let current = cur.data.to_object().map_err(|_| corrupt("data"))?;
+            let data = check_data(&merge_patch::apply_to_object(current, &patch))?;
             let item = Item {
                 id,
                 version: cur.version.next(),
@@ -485,7 +487,7 @@ impl EmbeddedStore {
     }
 }
 
-fn new_item(id: ItemId, data: JsonObject, now: Timestamp) -> Item {
+fn new_item(id: ItemId, data: ItemData, now: Timestamp) -> Item {
     Item {
         id,
         version: Version::FIRST,
@@ -538,7 +540,7 @@ fn insert_item(
     user: &UserId,
     coll: &Collection,
     id: &ItemId,
-    data: &JsonObject,
+    data: &ItemData,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     c.execute(
@@ -549,7 +551,7 @@ fn insert_item(
             coll.as_str(),
             id.as_str(),
             now.unix(),
-            data_text(data)?
+            data.as_str()
         ],
     )
     .map(|_| ())
@@ -571,7 +573,7 @@ fn update_item(
             item.id.as_str(),
             sql_version(item.version),
             item.updated_at.unix(),
-            data_text(&item.data)?
+            item.data.as_str()
         ],
     )
     .map(|_| ())
@@ -608,8 +610,17 @@ fn list_rows(
             RawItem::read,
         )
         .map_err(unavailable)?;
-    rows.map(|r| r.map_err(unavailable).and_then(RawItem::into_item))
-        .collect()
+    // Rows are read one at a time, and no further once the page's data budget is spent.
+    let (mut items, mut bytes) = (Vec::new(), 0usize);
+    for row in rows {
+        let item = row.map_err(unavailable).and_then(RawItem::into_item)?;
+        bytes = bytes.saturating_add(item.data.as_str().len());
+        items.push(item);
+        if plan.full(items.len(), bytes) {
+            break;
+        }
+    }
+    Ok(items)
 }
 
 #[cfg(test)]

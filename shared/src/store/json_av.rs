@@ -37,12 +37,15 @@ pub(crate) fn object_to_av(data: &JsonObject) -> AttributeValue {
     encode_object(data, 1)
 }
 
-/// The data object back from its attribute.
-pub(crate) fn object_from_av(av: &AttributeValue) -> Result<JsonObject, DecodeError> {
-    match decode(av)? {
-        Value::Object(o) => Ok(o),
-        other => Err(DecodeError(format!("data is not an object but {other}"))),
+/// The data object's compact JSON text, written straight from its attribute: no `Value` tree
+/// (see `item_data.rs`). Map members come out sorted by name, as `serde_json` writes a map.
+pub(crate) fn object_text(av: &AttributeValue) -> Result<String, DecodeError> {
+    let mut out = Vec::new();
+    write_json(av, &mut out)?;
+    if out.first() != Some(&b'{') {
+        return Err(DecodeError("data is not an object".into()));
     }
+    String::from_utf8(out).map_err(|_| DecodeError("data is not UTF-8".into()))
 }
 
 /// The data's size as DynamoDB counts it (names + values + per-element overhead), rounded up.
@@ -156,28 +159,58 @@ pub(crate) fn native_number(text: &str) -> bool {
     significant <= MAX_SIGNIFICANT_DIGITS && leading_zeros <= MAX_LEADING_FRACTION_ZEROS
 }
 
-fn decode(av: &AttributeValue) -> Result<Value, DecodeError> {
-    Ok(match av {
-        AttributeValue::Null(_) => Value::Null,
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::S(s) => Value::String(s.clone()),
-        AttributeValue::N(text) => text
-            .parse::<Number>()
-            .map(Value::Number)
-            .map_err(|e| DecodeError(format!("number {text:?}: {e}")))?,
-        AttributeValue::B(blob) => serde_json::from_slice(blob.as_ref())
-            .map_err(|e| DecodeError(format!("binary attribute is not JSON: {e}")))?,
-        AttributeValue::L(items) => {
-            Value::Array(items.iter().map(decode).collect::<Result<_, _>>()?)
+fn write_json(av: &AttributeValue, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    match av {
+        AttributeValue::Null(_) => out.extend_from_slice(b"null"),
+        AttributeValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        AttributeValue::S(s) => write_str(s, out)?,
+        AttributeValue::N(text) if native_number(text) => out.extend_from_slice(text.as_bytes()),
+        AttributeValue::N(text) => {
+            // Not as written (another writer, or DynamoDB's own spelling): let serde_json say it.
+            let n = text
+                .parse::<Number>()
+                .map_err(|e| DecodeError(format!("number {text:?}: {e}")))?;
+            out.extend_from_slice(n.to_string().as_bytes());
         }
-        AttributeValue::M(members) => Value::Object(
-            members
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), decode(v)?)))
-                .collect::<Result<_, DecodeError>>()?,
-        ),
+        AttributeValue::B(blob) => {
+            // One JSON value, exactly (a fragment such as `1,2` must not pass).
+            let raw: &serde_json::value::RawValue = std::str::from_utf8(blob.as_ref())
+                .ok()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .ok_or_else(|| DecodeError("binary attribute is not JSON".into()))?;
+            out.extend_from_slice(raw.get().trim().as_bytes());
+        }
+        AttributeValue::L(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(item, out)?;
+            }
+            out.push(b']');
+        }
+        AttributeValue::M(members) => {
+            let mut names: Vec<&String> = members.keys().collect();
+            names.sort_unstable();
+            out.push(b'{');
+            for (i, name) in names.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(name, out)?;
+                out.push(b':');
+                write_json(&members[name], out)?;
+            }
+            out.push(b'}');
+        }
         other => return Err(DecodeError(format!("unexpected attribute type {other:?}"))),
-    })
+    }
+    Ok(())
+}
+
+fn write_str(s: &str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    serde_json::to_writer(out, s).map_err(|e| DecodeError(format!("string: {e}")))
 }
 
 #[cfg(test)]
@@ -186,11 +219,8 @@ mod tests {
 
     fn round_trip(text: &str) {
         let data: JsonObject = serde_json::from_str(text).unwrap();
-        let back = object_from_av(&object_to_av(&data)).unwrap();
-        assert_eq!(
-            serde_json::to_string(&back).unwrap(),
-            serde_json::to_string(&data).unwrap()
-        );
+        let back = object_text(&object_to_av(&data)).unwrap();
+        assert_eq!(back, serde_json::to_string(&data).unwrap());
     }
 
     #[test]

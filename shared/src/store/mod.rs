@@ -11,9 +11,11 @@
 //!   and the user always comes from the verified credential;
 //! - listings are ordered by id in byte order; the cursor is opaque, HMAC-signed and bound to
 //!   user, collection, prefix and order (see `store/cursor.rs`);
-//! - data is limited to [`MAX_DATA_JSON_BYTES`] of serialized JSON and [`MAX_DATA_DYNAMO_BYTES`]
-//!   as DynamoDB counts it, checked before any backend is called, so both backends refuse the
-//!   same items;
+//! - data is limited to [`MAX_DATA_JSON_BYTES`] of serialized JSON, [`MAX_DATA_DYNAMO_BYTES`]
+//!   as DynamoDB counts it and [`MAX_DATA_NODES`] JSON values, checked before any backend is
+//!   called, so both backends refuse the same items;
+//! - data is read back as its JSON text ([`ItemData`]), never as a tree, and a listing page
+//!   stops at [`MAX_PAGE_DATA_BYTES`] of it, so a response stays small whatever is stored;
 //! - a session stays readable until its TTL attribute `ttl` = `expires_at` +
 //!   [`SESSION_TTL_GRACE_SECS`]: for that day the API can still answer `SessionExpired` rather
 //!   than treating the caller as unknown; past it, reads treat it as absent even if the record
@@ -24,6 +26,7 @@ mod cursor;
 mod dynamo;
 mod dynamo_condition;
 mod embedded;
+mod item_data;
 mod json_av;
 pub mod merge_patch;
 
@@ -39,6 +42,7 @@ pub use condition::{Condition, Tags};
 pub use cursor::CursorKeys;
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
+pub use item_data::ItemData;
 
 /// An item's data: a JSON object (numbers keep their exact text: `arbitrary_precision`).
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
@@ -53,8 +57,18 @@ pub const MAX_DATA_JSON_BYTES: usize = 350_000;
 /// DynamoDB's 400 KB item limit for the key and metadata attributes.
 pub const MAX_DATA_DYNAMO_BYTES: usize = 400_000;
 
+/// Most JSON values (objects, arrays and scalars, the data object itself included) in an item's
+/// data. The densest body within the 256 KiB body limit (`{"":[0,0,…]}`) holds 131 071, so it
+/// only stops a PATCH from merging items into bigger trees than any one body can send.
+pub const MAX_DATA_NODES: usize = 131_072;
+
 /// Largest page a listing returns.
 pub const MAX_LIST_LIMIT: u32 = 100;
+
+/// Most bytes of item data (stored JSON text) in one listing page: a page ends early, with a
+/// `nextCursor`, rather than pass it (it always holds at least one item). With ids and metadata
+/// a page stays far below Lambda's 6 MB response limit, and so does the memory to build it.
+pub const MAX_PAGE_DATA_BYTES: usize = 1 << 20;
 
 /// A stored item, as the API returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,8 +81,8 @@ pub struct Item {
     pub created_at: Timestamp,
     /// When the item was last written.
     pub updated_at: Timestamp,
-    /// The user's data.
-    pub data: JsonObject,
+    /// The user's data, as its JSON text.
+    pub data: ItemData,
 }
 
 /// A login session, as recorded by the session function.
@@ -185,6 +199,12 @@ pub enum StoreError {
     /// Concurrent writers kept winning the race for one item until the deadline: retry later.
     #[error("gave up after {0} rounds of concurrent writes to the same item")]
     Contention(u32),
+    /// The data holds more JSON values than [`MAX_DATA_NODES`].
+    #[error("item data has more than {limit} JSON values")]
+    TooManyValues {
+        /// That limit.
+        limit: usize,
+    },
     /// The backend failed or could not be reached (after bounded retries).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -202,7 +222,9 @@ impl StoreError {
             Self::NotFound => ErrorCode::NotFound,
             Self::InvalidCursor(_) => ErrorCode::InvalidQuery,
             Self::InvalidPatch(_) => ErrorCode::InvalidRequest,
-            Self::ItemTooLarge { .. } | Self::BackendTooLarge => ErrorCode::PayloadTooLarge,
+            Self::ItemTooLarge { .. } | Self::BackendTooLarge | Self::TooManyValues { .. } => {
+                ErrorCode::PayloadTooLarge
+            }
             Self::Rejected(_) => ErrorCode::InternalError,
             // Availability only: a 503 tells the client to retry.
             Self::Unavailable(_) | Self::Config(_) | Self::Contention(_) => {
@@ -212,11 +234,18 @@ impl StoreError {
     }
 }
 
-/// Refuses data over either size limit, so both backends accept exactly the same items.
-pub(crate) fn check_data_size(data: &JsonObject) -> Result<(), StoreError> {
-    let json = serde_json::to_vec(data)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+/// Data about to be written: the tree (DynamoDB stores it as native attributes) and the text
+/// it was checked as (what the embedded store keeps, and what the answer shows).
+pub(crate) struct NewData {
+    pub(crate) object: JsonObject,
+    pub(crate) text: ItemData,
+}
+
+/// Refuses data over any size limit, so both backends accept exactly the same items; gives
+/// back the text to store.
+pub(crate) fn check_data(data: &JsonObject) -> Result<ItemData, StoreError> {
+    let text = ItemData::from_object(data);
+    let json = text.as_str().len();
     if json > MAX_DATA_JSON_BYTES {
         return Err(StoreError::ItemTooLarge {
             size: json,
@@ -230,7 +259,31 @@ pub(crate) fn check_data_size(data: &JsonObject) -> Result<(), StoreError> {
             limit: MAX_DATA_DYNAMO_BYTES,
         });
     }
-    Ok(())
+    if !within_nodes(data, MAX_DATA_NODES) {
+        return Err(StoreError::TooManyValues {
+            limit: MAX_DATA_NODES,
+        });
+    }
+    Ok(text)
+}
+
+/// True when the object, counted as one value with everything inside it, has at most `limit`
+/// values (stops counting as soon as it is over).
+fn within_nodes(data: &JsonObject, limit: usize) -> bool {
+    let mut left = limit.saturating_sub(1);
+    let mut stack: Vec<&serde_json::Value> = data.values().collect();
+    while let Some(v) = stack.pop() {
+        let Some(rest) = left.checked_sub(1) else {
+            return false;
+        };
+        left = rest;
+        match v {
+            serde_json::Value::Array(a) => stack.extend(a),
+            serde_json::Value::Object(o) => stack.extend(o.values()),
+            _ => {}
+        }
+    }
+    true
 }
 
 /// The store: enum dispatch over the two backends (no trait objects on the request path).
@@ -306,7 +359,8 @@ impl Store {
         data: JsonObject,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
-        check_data_size(&data)?;
+        let text = check_data(&data)?;
+        let data = NewData { object: data, text };
         dispatch!(self.create_item(user, coll, id, data, now))
     }
 
@@ -321,7 +375,8 @@ impl Store {
         cond: Condition,
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
-        check_data_size(&data)?;
+        let text = check_data(&data)?;
+        let data = NewData { object: data, text };
         dispatch!(self.put_item(user, coll, id, data, cond, now))
     }
 
@@ -366,7 +421,8 @@ impl Store {
         dispatch!(self.delete_item(user, coll, id, cond))
     }
 
-    /// One page of the user's items in `coll`, by id.
+    /// One page of the user's items in `coll`, by id: up to `q.limit` items and at most
+    /// [`MAX_PAGE_DATA_BYTES`] of data (but always one item when any is left).
     pub async fn list_items(
         &self,
         user: &UserId,
@@ -374,5 +430,34 @@ impl Store {
         q: &ListQuery,
     ) -> Result<Page, StoreError> {
         dispatch!(self.list_items(user, coll, q))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(text: &str) -> JsonObject {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn node_limit_counts_every_value() {
+        assert!(within_nodes(&obj("{}"), 1));
+        assert!(!within_nodes(&obj(r#"{"a":1}"#), 1));
+        assert!(within_nodes(&obj(r#"{"a":[1,{"b":null}]}"#), 5));
+        assert!(!within_nodes(&obj(r#"{"a":[1,{"b":null}]}"#), 4));
+        // The densest body within the body limit fits.
+        let zeros = vec!["0"; 131_069].join(",");
+        let body = format!(r#"{{"":[{zeros}]}}"#);
+        assert!(body.len() <= crate::http::MAX_BODY_BYTES, "{}", body.len());
+        assert!(check_data(&obj(&body)).is_ok());
+        let over = format!(r#"{{"":[{zeros}],"b":[0,0]}}"#);
+        assert_eq!(
+            check_data(&obj(&over)).err(),
+            Some(StoreError::TooManyValues {
+                limit: MAX_DATA_NODES
+            })
+        );
     }
 }

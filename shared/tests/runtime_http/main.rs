@@ -15,8 +15,14 @@ use test_support::headers;
 use test_support::process::Launch;
 use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
 
-/// The `echo_function` example (built once per test process), ready to start.
+/// The `echo_function` example (built once per test process), ready to start, configured as
+/// behind Function Compute (`x-fc-request-id` trusted).
 fn echo() -> Launch {
+    echo_untrusted().env("MINIAPP_TRUST_FC_REQUEST_ID", "true")
+}
+
+/// The `echo_function` example with the default configuration.
+fn echo_untrusted() -> Launch {
     const ECHO: [Target; 1] = [Target::example("miniapp-shared", "echo_function")];
     Launch::new(build(&ECHO, Profile::of_this_test()).get("echo_function"))
 }
@@ -69,6 +75,27 @@ async fn fc_request_id_is_the_request_id_and_a_client_one_is_not_echoed() {
     )
     .await;
     assert_ne!(reply.header("x-request-id"), Some("client-chosen"));
+}
+
+/// Issue 10, finding 7: without Function Compute in front, a client must not choose the id.
+#[tokio::test]
+async fn fc_request_id_is_ignored_unless_trusted() {
+    let (_proc, port) = echo_untrusted().spawn_http().await;
+    let reply = request(
+        port,
+        "GET",
+        "/",
+        &[("x-fc-request-id", "fc-req-42")],
+        ReqBody::empty(),
+    )
+    .await;
+    let id = reply.json()["requestId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_ne!(id, "fc-req-42");
+    assert_eq!(id.len(), 36, "a generated UUID: {id}");
+    assert_eq!(reply.header("x-request-id"), Some(id.as_str()));
 }
 
 #[tokio::test]
@@ -457,4 +484,97 @@ async fn both_modes_answer_byte_identically() {
             case.method
         );
     }
+}
+
+/// A `/proc/<pid>/status` figure in kB (`VmHWM`: peak resident set, `VmRSS`: now).
+fn proc_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Issue 10, finding 2: 200 clients announce 256 KiB, send all but one byte and stall. They
+/// used to hold ~0.5 MB each forever; now memory grows by at most 64 MB, a normal request is
+/// answered meanwhile, and the read deadline closes every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_are_bounded_then_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (proc, port) = echo()
+        .env("MINIAPP_REQUEST_READ_TIMEOUT_SECS", "5")
+        .spawn_http()
+        .await;
+    let before = proc_kb(proc.id(), "VmRSS");
+    let head = format!("POST /slow HTTP/1.1\r\nhost: t\r\ncontent-length: {LIMIT}\r\n\r\n");
+    let body = bytes::Bytes::from(vec![b'b'; LIMIT - 1]);
+    let started = tokio::time::Instant::now();
+    let senders: Vec<_> = (0..200)
+        .map(|_| {
+            let (head, body) = (head.clone(), body.clone());
+            tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap_or_else(|e| panic!("connect: {e}"));
+                // The server may close first once the deadline passed: stop writing then.
+                if s.write_all(head.as_bytes()).await.is_ok() {
+                    let _ = s.write_all(&body).await;
+                }
+                s
+            })
+        })
+        .collect();
+    let mut stalled = Vec::new();
+    for t in senders {
+        stalled.push(t.await.unwrap_or_else(|e| panic!("sender: {e}")));
+    }
+    // Let the server read what the kernel holds for it before the peak is read.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reply = request(port, "GET", "/meanwhile", &[], ReqBody::empty()).await;
+    assert_eq!(reply.status, 200, "a normal request is answered meanwhile");
+    let grown = proc_kb(proc.id(), "VmHWM").saturating_sub(before);
+    eprintln!("200 stalled bodies: VmRSS before {before} kB, VmHWM grew by {grown} kB");
+    assert!(grown <= 64 * 1024, "memory grew by {grown} kB");
+    for mut s in stalled {
+        let mut sink = Vec::new();
+        let left = Duration::from_secs(60).saturating_sub(started.elapsed());
+        let closed = tokio::time::timeout(left, s.read_to_end(&mut sink)).await;
+        assert!(
+            closed.is_ok(),
+            "a stalled connection was still open after 60 s"
+        );
+    }
+}
+
+/// Over `MINIAPP_MAX_CONNECTIONS`, a new connection is closed at once; the open ones still work.
+#[tokio::test]
+async fn connections_over_the_cap_are_closed() {
+    use tokio::io::AsyncReadExt;
+    let (_proc, port) = echo()
+        .env("MINIAPP_MAX_CONNECTIONS", "2")
+        .spawn_http()
+        .await;
+    let mut first = Conn::open(port).await;
+    let mut second = Conn::open(port).await;
+    // Both are accepted (a request on each proves it) before the third arrives.
+    for conn in [&mut first, &mut second] {
+        let reply = conn
+            .send("GET", "/", &[], ReqBody::empty())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reply.status, 200);
+    }
+    let mut third = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut sink)).await;
+    assert!(closed.is_ok(), "the connection over the cap was kept open");
+    let reply = first
+        .send("GET", "/again", &[], ReqBody::empty())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reply.status, 200);
 }
