@@ -17,6 +17,7 @@ pub mod percent;
 pub mod runtime;
 pub mod secret;
 pub mod signing;
+mod standin_server;
 pub mod store;
 pub mod time_fmt;
 pub mod trace;

@@ -11,7 +11,6 @@
 //! the app's certificate by them), and every signed answer carries `alipay_cert_sn`.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,14 +19,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
 
 use super::cert::AlipayCertificates;
 use super::client::OAUTH_TOKEN_METHOD;
@@ -35,6 +29,7 @@ use super::keys::{generate_rsa2048_keypair, AlipayPublicKey, AppPrivateKey, Gate
 use super::sign::{
     beijing_timestamp, parse_beijing_timestamp, rsa2_sign, rsa2_verify, sign_content,
 };
+use crate::standin_server::{html_response, http_response, StandinServer};
 use crate::time_fmt::Timestamp;
 
 const NODE: &str = "alipay_system_oauth_token_response";
@@ -140,21 +135,19 @@ impl StandinConfig {
 /// A running stand-in; it stops when dropped or on [`StandinHandle::shutdown`].
 #[derive(Debug)]
 pub struct StandinHandle {
-    addr: SocketAddr,
+    server: StandinServer,
     verified: Arc<AtomicU64>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl StandinHandle {
     /// `http://127.0.0.1:PORT/gateway.do`.
     pub fn url(&self) -> String {
-        format!("http://{}/gateway.do", self.addr)
+        format!("http://{}/gateway.do", self.server.addr())
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// How many requests carried a signature that verified under the app's public key.
@@ -163,18 +156,8 @@ impl StandinHandle {
     }
 
     /// Stops accepting, aborts open connections and waits for the server task.
-    pub async fn shutdown(mut self) {
-        self.stop.take();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for StandinHandle {
-    fn drop(&mut self) {
-        // Dropping the sender wakes the accept loop, which then ends.
-        self.stop.take();
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
@@ -182,7 +165,6 @@ impl Drop for StandinHandle {
 /// dropped. Fails only if the listener has no local address or, when a script asks for
 /// [`StandinAnswer::WrongKeySuccess`], that extra key cannot be generated.
 pub async fn start(listener: TcpListener, config: StandinConfig) -> std::io::Result<StandinHandle> {
-    let addr = listener.local_addr()?;
     let wants_wrong_key = config
         .scripts
         .values()
@@ -201,14 +183,11 @@ pub async fn start(listener: TcpListener, config: StandinConfig) -> std::io::Res
         wrong_key,
         issued: AtomicU64::new(0),
     });
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, state, stopped));
-    Ok(StandinHandle {
-        addr,
-        verified,
-        stop: Some(stop),
-        task: Some(task),
-    })
+    let server = StandinServer::start(listener, move |req| {
+        let gateway = Arc::clone(&state);
+        async move { gateway.handle(req).await }
+    })?;
+    Ok(StandinHandle { server, verified })
 }
 
 /// A key that is not the gateway's, for [`StandinAnswer::WrongKeySuccess`].
@@ -218,38 +197,6 @@ async fn make_wrong_key() -> std::io::Result<AppPrivateKey> {
         .map_err(std::io::Error::other)?
         .map_err(std::io::Error::other)?;
     AppPrivateKey::parse(&private, "stand-in wrong key").map_err(std::io::Error::other)
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    gateway: Arc<Gateway>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    // Connections live in the set so that leaving the loop aborts them all.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, Arc::clone(&gateway)));
-                }
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-}
-
-async fn serve_connection(stream: tokio::net::TcpStream, gateway: Arc<Gateway>) {
-    let service = service_fn(move |req| {
-        let gateway = Arc::clone(&gateway);
-        async move { Ok::<_, Infallible>(gateway.handle(req).await) }
-    });
-    let _ = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
 }
 
 struct Gateway {
@@ -290,27 +237,8 @@ fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn http_response(
-    status: StatusCode,
-    content_type: &'static str,
-    body: String,
-) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    response
-}
-
 fn json_response(body: String) -> Response<Full<Bytes>> {
     http_response(StatusCode::OK, "application/json;charset=utf-8", body)
-}
-
-fn html_response(status: StatusCode) -> Response<Full<Bytes>> {
-    let body = format!("<html><body><h1>{status}</h1></body></html>");
-    http_response(status, "text/html;charset=utf-8", body)
 }
 
 /// Alipay escapes `/` as `\/` in its JSON; doing the same keeps verification byte-exact.

@@ -9,7 +9,6 @@
 //! WeChat's, so a developer can log in with the same code again.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,17 +19,13 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::{JoinHandle, JoinSet};
 
 use super::client::JSCODE2SESSION_PATH;
 use crate::secret::SecretString;
+use crate::standin_server::{html_response, http_response, StandinServer};
 
 /// How the stand-in answers one code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,21 +79,19 @@ impl StandinConfig {
 /// A running stand-in; it stops when dropped or on [`StandinHandle::shutdown`].
 #[derive(Debug)]
 pub struct StandinHandle {
-    addr: SocketAddr,
+    server: StandinServer,
     accepted: Arc<AtomicU64>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
 }
 
 impl StandinHandle {
     /// `http://127.0.0.1:PORT`: the value for `WECHAT_API_URL`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// How many requests carried the right `appid`, `secret` and `grant_type`.
@@ -107,69 +100,23 @@ impl StandinHandle {
     }
 
     /// Stops accepting, aborts open connections and waits for the server task.
-    pub async fn shutdown(mut self) {
-        self.stop.take();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for StandinHandle {
-    fn drop(&mut self) {
-        // Dropping the sender wakes the accept loop, which then ends.
-        self.stop.take();
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
     }
 }
 
 /// Serves the protocol on `listener` (bind it to loopback) until the handle is dropped.
 pub fn start(listener: TcpListener, config: StandinConfig) -> std::io::Result<StandinHandle> {
-    let addr = listener.local_addr()?;
     let accepted = Arc::new(AtomicU64::new(0));
     let state = Arc::new(Wechat {
         config,
         accepted: Arc::clone(&accepted),
     });
-    let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, state, stopped));
-    Ok(StandinHandle {
-        addr,
-        accepted,
-        stop: Some(stop),
-        task: Some(task),
-    })
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    wechat: Arc<Wechat>,
-    mut stopped: oneshot::Receiver<()>,
-) {
-    // Connections live in the set so that leaving the loop aborts them all.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, Arc::clone(&wechat)));
-                }
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-}
-
-async fn serve_connection(stream: tokio::net::TcpStream, wechat: Arc<Wechat>) {
-    let service = service_fn(move |req| {
-        let wechat = Arc::clone(&wechat);
-        async move { Ok::<_, Infallible>(wechat.handle(req).await) }
-    });
-    let _ = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
+    let server = StandinServer::start(listener, move |req| {
+        let wechat = Arc::clone(&state);
+        async move { wechat.handle(req).await }
+    })?;
+    Ok(StandinHandle { server, accepted })
 }
 
 struct Wechat {
@@ -180,27 +127,8 @@ struct Wechat {
 /// WeChat sends its JSON as `text/plain`; clients must not rely on the content type.
 const CONTENT_TYPE: &str = "text/plain";
 
-fn http_response(
-    status: StatusCode,
-    content_type: &'static str,
-    body: String,
-) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    response
-}
-
 fn json_answer(value: &Value) -> Response<Full<Bytes>> {
     http_response(StatusCode::OK, CONTENT_TYPE, value.to_string())
-}
-
-fn html_response(status: StatusCode) -> Response<Full<Bytes>> {
-    let body = format!("<html><body><h1>{status}</h1></body></html>");
-    http_response(status, "text/html;charset=utf-8", body)
 }
 
 /// WeChat's words for the errcodes this stand-in sends.
