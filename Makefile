@@ -15,10 +15,27 @@ MINIAPP_VENV ?= $(HOME)/.cache/miniapp/venv
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 LAMBDA_DIR := $(TARGET_DIR)/lambda
 
-.PHONY: build-SessionFunction build-DbFunction dev test fmt lint
+.PHONY: build-SessionFunction build-DbFunction package-alipay-certs dev test fmt lint
 
 build-SessionFunction:
 	$(call build-function,session)
+	@$(MAKE) --no-print-directory package-alipay-certs
+
+# Alipay's certificate mode: the three certificates (about 8 KB) exceed the 4 KB of environment
+# Lambda allows, so they travel in the package. Put them in alipay-certs/ (public certificates,
+# not secrets) and give the template's AlipayAppCert, AlipayPublicCert and AlipayRootCert as
+# alipay-certs/<file name>: the function reads relative paths from its package root.
+ALIPAY_CERTS_DIR ?= $(CURDIR)/alipay-certs
+
+package-alipay-certs:
+	@set -eu; \
+	test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: run this through 'sam build'" >&2; exit 1; }; \
+	set -- "$(ALIPAY_CERTS_DIR)"/*.crt; \
+	if [ -e "$$1" ]; then \
+	  mkdir -p "$(ARTIFACTS_DIR)/alipay-certs"; \
+	  cp "$$@" "$(ARTIFACTS_DIR)/alipay-certs/"; \
+	  echo "packaged $$# Alipay certificate(s) from $(ALIPAY_CERTS_DIR)"; \
+	fi
 
 build-DbFunction:
 	$(call build-function,db)

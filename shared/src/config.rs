@@ -526,6 +526,45 @@ mod tests {
         );
     }
 
+    /// The template's packaged layout: `alipay-certs/<file>` relative to the package root
+    /// that Lambda names in `LAMBDA_TASK_ROOT`, whatever the working directory.
+    #[test]
+    fn relative_certificate_paths_are_read_from_the_task_root() {
+        let root = tempfile::tempdir().unwrap();
+        let certs = root.path().join("alipay-certs");
+        std::fs::create_dir(&certs).unwrap();
+        for (name, text) in [
+            ("app.crt", APP_CERT),
+            ("alipay.crt", ALIPAY_CERT),
+            ("root.crt", ROOT_CERT),
+        ] {
+            std::fs::write(certs.join(name), text).unwrap();
+        }
+        let task_root = root.path().display().to_string();
+        let mut pairs = cert_mode();
+        pairs.retain(|(k, _)| !k.ends_with("_CERT"));
+        pairs.extend([
+            ("ALIPAY_APP_CERT", "alipay-certs/app.crt"),
+            ("ALIPAY_PUBLIC_CERT", "alipay-certs/alipay.crt"),
+            ("ALIPAY_ROOT_CERT", "alipay-certs/root.crt"),
+        ]);
+        let without_root = SessionConfig::from_env(&env(&pairs))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            without_root.contains("alipay-certs/app.crt"),
+            "{without_root}"
+        );
+        pairs.push(("LAMBDA_TASK_ROOT", &task_root));
+        let c = SessionConfig::from_env(&env(&pairs)).unwrap();
+        match c.alipay.unwrap().verification {
+            crate::alipay::AlipayVerification::Certificates(certs) => {
+                assert_eq!(certs.app_cert_sn(), "b1742dca6bb58591593d312ef021570e");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn wechat_alone_both_providers_or_none() {
         let wechat = [

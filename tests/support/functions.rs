@@ -3,7 +3,7 @@
 //! Program does.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
@@ -223,6 +223,19 @@ impl HttpFunction {
     pub async fn spawn(name: &str, env: &[(String, String)]) -> Self {
         let (proc, port) = Launch::new(binary(name))
             .envs(env.iter().map(|(k, v)| (k, v)))
+            .spawn_http()
+            .await;
+        Self {
+            proc,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Starts `name` with exactly `env` in the working directory `dir`.
+    pub async fn spawn_in(name: &str, env: &[(String, String)], dir: &Path) -> Self {
+        let (proc, port) = Launch::new(binary(name))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .current_dir(dir)
             .spawn_http()
             .await;
         Self {

@@ -2,6 +2,7 @@
 //! deployment configures either or both; what is set decides, and a half-configured provider
 //! is an error naming the missing variable.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{invalid, required, vars, ConfigError, EnvSource, DEFAULT_GATEWAY_URL};
@@ -83,19 +84,29 @@ fn alipay_verification(env: &dyn EnvSource) -> Result<AlipayVerification, Config
 
 /// A certificate variable's PEM text; a value that is not PEM is the path of a file holding
 /// it, because the three certificates (about 8 KB) exceed the 4 KB that Lambda and Function
-/// Compute allow for all environment variables together.
+/// Compute allow for all environment variables together. A relative path is read from the
+/// deployment package (`LAMBDA_TASK_ROOT`) when there is one: `make build-SessionFunction`
+/// packages `alipay-certs/*.crt` there (docs/api.md §7).
 fn cert_text(env: &dyn EnvSource, var: &'static str) -> Result<String, ConfigError> {
     let value = required(env, var)?;
     if value.contains("-----BEGIN") {
         return Ok(value);
     }
-    let path = value.trim();
-    std::fs::read_to_string(path).map_err(|e| {
+    let path = cert_path(env, value.trim());
+    std::fs::read_to_string(&path).map_err(|e| {
         invalid(
             var,
             format!("is neither PEM text nor a readable file {path:?} ({e})"),
         )
     })
+}
+
+fn cert_path(env: &dyn EnvSource, value: &str) -> PathBuf {
+    let path = Path::new(value);
+    match env.get(vars::LAMBDA_TASK_ROOT) {
+        Some(root) if path.is_relative() => Path::new(root.trim()).join(path),
+        _ => path.to_path_buf(),
+    }
 }
 
 fn cert_error(e: CertError) -> ConfigError {

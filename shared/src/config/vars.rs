@@ -65,6 +65,10 @@ pub const MINIAPP_MAX_CONNECTIONS: &str = "MINIAPP_MAX_CONNECTIONS";
 pub const MINIAPP_TRUST_FC_REQUEST_ID: &str = "MINIAPP_TRUST_FC_REQUEST_ID";
 /// The Runtime API's address; set by Lambda, it selects Lambda mode.
 pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+/// The deployment package's folder, set by Lambda (`/var/task`): relative certificate paths
+/// are resolved against it, so that files the build packaged are found whatever the working
+/// directory (without it, against the working directory: Function Compute's `/code`).
+pub const LAMBDA_TASK_ROOT: &str = "LAMBDA_TASK_ROOT";
 /// The X-Ray trace id variable the AWS SDK reads. Lambda mode does not set it (writing the
 /// environment while other threads read it is unsound): the trace id travels as a task-local,
 /// `crate::trace`, and the DynamoDB client sends it itself.
