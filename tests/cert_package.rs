@@ -98,3 +98,19 @@ fn without_certificates_nothing_is_packaged() {
     package(&dir.path().join("absent"), &artifacts);
     assert!(!artifacts.join("alipay-certs").exists());
 }
+
+/// `sam build` runs `make build-SessionFunction`: that target must package the certificates
+/// (a dry run: `-n` prints the binary's build and runs the sub-make's own dry run).
+#[test]
+fn building_the_session_function_packages_the_certificates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("make")
+        .current_dir(workspace_root())
+        .args(["-n", "--no-print-directory", "build-SessionFunction"])
+        .arg(format!("ARTIFACTS_DIR={}", dir.path().display()))
+        .output()
+        .unwrap_or_else(|e| panic!("make: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("/alipay-certs/"), "{text}");
+}
