@@ -377,6 +377,11 @@ async fn wechat_logins(mode: Mode) {
         r.json()["error"]["message"].to_string().contains("40226"),
         "errcode carried"
     );
+    assert!(
+        !r.json()["error"]["message"].to_string().contains("rid:"),
+        "WeChat's own errmsg stays in the logs: {}",
+        r.json()
+    );
     for code in ["wx-http500", "wx-non-json"] {
         c.wechat_login_reply(code)
             .await

@@ -111,8 +111,23 @@ impl From<WechatError> for ApiError {
         }
         Self {
             retry_after_secs,
-            ..Self::new(code, e.to_string())
+            ..Self::new(code, wechat_client_message(&e))
         }
+    }
+}
+
+/// What the client is told: fixed text and WeChat's `errcode`, never WeChat's own `errmsg`
+/// (unsigned text from upstream), which stays in the log line above.
+fn wechat_client_message(e: &WechatError) -> String {
+    match e {
+        WechatError::Upstream {
+            errcode: Some(errcode),
+            ..
+        } => format!("WeChat refused the log-in (errcode {errcode})"),
+        WechatError::Upstream { errcode: None, .. } | WechatError::Config(_) => {
+            "WeChat's answer could not be used".to_owned()
+        }
+        other => other.to_string(),
     }
 }
 
