@@ -566,6 +566,37 @@ mod tests {
     }
 
     #[test]
+    fn upstreams_need_https_except_on_loopback() {
+        let mut pairs = cert_mode();
+        for (url, ok) in [
+            ("https://openapi.example/gateway.do", true),
+            ("http://127.0.0.1:8080/gateway.do", true),
+            ("http://[::1]:8080/gateway.do", true),
+            ("http://localhost:9/x", true),
+            ("http://openapi.example/gateway.do", false),
+            ("http://10.0.0.1/gateway.do", false),
+            ("ftp://127.0.0.1/x", false),
+            ("not a url", false),
+        ] {
+            pairs.retain(|(k, _)| *k != "ALIPAY_GATEWAY_URL");
+            pairs.push(("ALIPAY_GATEWAY_URL", url));
+            let r = SessionConfig::from_env(&env(&pairs));
+            assert_eq!(r.is_ok(), ok, "{url}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("ALIPAY_GATEWAY_URL"), "{e}");
+            }
+        }
+        let wechat = [
+            ("MINIAPP_TOKEN_KEYS", KEYS),
+            ("WECHAT_APP_ID", "wx0123456789abcdef"),
+            ("WECHAT_APP_SECRET", "s3cr3t-app-secret"),
+            ("WECHAT_API_URL", "http://api.weixin.example"),
+        ];
+        let e = SessionConfig::from_env(&env(&wechat)).unwrap_err();
+        assert!(e.to_string().contains("WECHAT_API_URL"), "{e}");
+    }
+
+    #[test]
     fn wechat_alone_both_providers_or_none() {
         let wechat = [
             ("MINIAPP_TOKEN_KEYS", KEYS),

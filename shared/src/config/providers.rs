@@ -49,9 +49,7 @@ pub(super) fn alipay(env: &dyn EnvSource) -> Result<Option<AlipayConfig>, Config
         app_id,
         app_private_key,
         verification: alipay_verification(env)?,
-        gateway_url: env
-            .get(vars::ALIPAY_GATEWAY_URL)
-            .unwrap_or_else(|| DEFAULT_GATEWAY_URL.to_owned()),
+        gateway_url: upstream_url(env, vars::ALIPAY_GATEWAY_URL, DEFAULT_GATEWAY_URL)?,
         timeout: timeout(env, vars::ALIPAY_TIMEOUT_MS)?,
     }))
 }
@@ -126,11 +124,37 @@ pub(super) fn wechat(env: &dyn EnvSource) -> Result<Option<WechatConfig>, Config
     Ok(Some(WechatConfig {
         app_id: required(env, vars::WECHAT_APP_ID)?.trim().to_owned(),
         app_secret: SecretString::new(required(env, vars::WECHAT_APP_SECRET)?.trim().to_owned()),
-        api_url: env
-            .get(vars::WECHAT_API_URL)
-            .unwrap_or_else(|| DEFAULT_API_URL.to_owned()),
+        api_url: upstream_url(env, vars::WECHAT_API_URL, DEFAULT_API_URL)?,
         timeout: timeout(env, vars::WECHAT_TIMEOUT_MS)?,
     }))
+}
+
+/// An upstream's URL: `https`, or plain `http` to a loopback address only (the stand-ins of
+/// tests and `miniapp dev`). WeChat's answers are not signed, so over plain HTTP anyone on the
+/// path could log in as any WeChat user.
+fn upstream_url(
+    env: &dyn EnvSource,
+    var: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    let value = env.get(var).unwrap_or_else(|| default.to_owned());
+    let url = reqwest::Url::parse(value.trim())
+        .map_err(|e| invalid(var, format!("is not a URL ({e})")))?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(value.trim().to_owned()),
+        "http" if loopback => Ok(value.trim().to_owned()),
+        _ => Err(invalid(
+            var,
+            "must be an https URL (plain http only to a loopback address)".to_owned(),
+        )),
+    }
 }
 
 /// A call's timeout in milliseconds, 1..=120000, default 5000.
