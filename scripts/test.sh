@@ -40,6 +40,11 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 section "benches (each once, test mode)"
 cargo test --workspace --locked --bench '*'
 
+# Property-based API tests: schemathesis from openapi.yaml against a real `miniapp dev`, signed
+# and unsigned; in its own virtualenv. Prints "schemathesis: N operations, M test cases, F failures".
+section "schemathesis against miniapp dev (scripts/schemathesis.sh)"
+bash scripts/schemathesis.sh
+
 section "client SDK (scripts/test-client.sh)"
 bash scripts/test-client.sh 2>&1 | tee -a "$log"
 
