@@ -101,14 +101,14 @@ class MiniappSigner(AuthBase):
             r.body = body
             r.headers["Content-Length"] = str(len(body))
         creds = login() if (r.method.upper(), path) in SPENDING else self.shared()
+        query = url.query
         try:
-            canonical_ok = signing.canonical_query(url.query) is not None
+            signing.canonical_query(query)
         except signing.InvalidQuery:
             # A malformed escape is 400 InvalidQuery before authentication: any signature does.
-            canonical_ok = False
+            query = ""
         headers = signing.signed_headers(
-            creds.access_key_id, creds.secret, creds.security_token,
-            r.method, path, url.query if canonical_ok else "", body,
+            creds.access_key_id, creds.secret, creds.security_token, r.method, path, query, body
         )
         r.headers.update(headers)
         with self._lock:
