@@ -41,7 +41,7 @@ CHECKS+=,negative_data_rejection,positive_data_acceptance,missing_required_heade
 CHECKS+=,unsupported_method,allow_header_conformance,use_after_free
 CHECKS+=,ensure_resource_availability,ignored_auth
 # Registered by hooks.py in the signed run only.
-SIGNED_CHECKS="$CHECKS,signed_request_authenticated,every_operation_succeeds"
+SIGNED_CHECKS="$CHECKS,signed_request_authenticated,other_user_sees_nothing,every_operation_succeeds"
 
 # --- the virtualenv, idempotently --------------------------------------------------------------
 if ! "$VENV/bin/python" - "$REQUIREMENT" >/dev/null 2>&1 <<'EOF'; then

@@ -26,9 +26,10 @@ import threading
 import urllib.request
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import schemathesis
+import requests
 from requests.auth import AuthBase
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,6 +38,10 @@ import signing  # noqa: E402
 
 PHASE = os.environ.get("MINIAPP_SCHEMATHESIS_PHASE", "signed")
 LOGIN_CODE = "dev-alice"
+# A second user, for the check that one user never sees another's items.
+OTHER_CODE = "dev-bob"
+# At most this many cross-user probes per operation: enough to cover each way an item is made.
+OTHER_USER_PROBES = 25
 PLACEHOLDER = "MINIAPP-HMAC-SHA256 (signed as sent)"
 # Requests that use their credentials up: signed with a fresh session each.
 SPENDING = {("DELETE", "/session"), ("POST", "/session/refresh")}
@@ -59,11 +64,11 @@ def base_url() -> str:
     return url.rstrip("/")
 
 
-def login() -> Credentials:
-    """POST /session with the dev code; anything but 201 stops the run."""
+def login(code: str = LOGIN_CODE) -> Credentials:
+    """POST /session with a dev code; anything but 201 stops the run."""
     request = urllib.request.Request(
         base_url() + "/session",
-        data=json.dumps({"authCode": LOGIN_CODE}).encode(),
+        data=json.dumps({"authCode": code}).encode(),
         headers={"content-type": "application/json"},
         method="POST",
     )
@@ -80,6 +85,7 @@ class MiniappSigner(AuthBase):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._shared: Credentials | None = None
+        self._other: Credentials | None = None
         # Every Authorization value this signer made, so checks can tell its requests apart.
         self.made: set[str] = set()
 
@@ -115,6 +121,17 @@ class MiniappSigner(AuthBase):
             self.made.add(headers["Authorization"])
         return r
 
+    def as_other_user(self, method: str, path: str) -> requests.Response:
+        """`method path` (no query, no body) signed with the second user's credentials."""
+        with self._lock:
+            if self._other is None:
+                self._other = login(OTHER_CODE)
+            creds = self._other
+        headers = signing.signed_headers(
+            creds.access_key_id, creds.secret, creds.security_token, method, path, "", b""
+        )
+        return requests.request(method, base_url() + path, headers=headers, timeout=30)
+
     def signed(self, response) -> bool:  # type: ignore[no-untyped-def]
         """Whether this signer signed the request of `response`."""
         with self._lock:
@@ -149,6 +166,45 @@ if PHASE == "signed":
                 f"a correctly signed request was refused: 401 {_error_code(response)}"
             )
         return None
+
+    @schemathesis.check
+    class other_user_sees_nothing:  # noqa: N801 - a check's name is its class name
+        """An item the first user's request answered with is 404 NotFound to a second user, on
+        GET and DELETE alike (data is keyed by the user of the verified token, docs/api.md §4)."""
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.probes: dict[str, int] = {}
+
+        def after_response(self, ctx, response, case):  # type: ignore[no-untyped-def]
+            if not (200 <= response.status_code < 300) or not SIGNER.signed(response):
+                return None
+            if case.operation.path not in ("/db/{collection}", "/db/{collection}/{id}"):
+                return None
+            try:
+                body = response.json()
+            except ValueError:
+                return None
+            items = body.get("items") if isinstance(body, dict) and "items" in body else [body]
+            ids = [i["id"] for i in items or [] if isinstance(i, dict) and isinstance(i.get("id"), str)]
+            if not ids:
+                return None
+            with self.lock:
+                label = case.operation.label
+                if self.probes.get(label, 0) >= OTHER_USER_PROBES:
+                    return None
+                self.probes[label] = self.probes.get(label, 0) + 1
+            # The collection as the first request's path sent it (still percent-encoded).
+            collection = urlsplit(response.request.url).path.split("/")[2]
+            path = f"/db/{collection}/{quote(ids[0], safe='')}"
+            for method in ("GET", "DELETE"):
+                other = SIGNER.as_other_user(method, path)
+                if other.status_code != 404 or _error_code(other) != "NotFound":
+                    raise AssertionError(
+                        f"{method} {path} by another user answered {other.status_code}"
+                        f" {_error_code(other)}, not 404 NotFound"
+                    )
+            return None
 
     @schemathesis.check
     class every_operation_succeeds:  # noqa: N801 - a check's name is its class name
