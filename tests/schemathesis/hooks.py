@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
-import schemathesis
 import requests
+import schemathesis
 from requests.auth import AuthBase
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
