@@ -300,7 +300,7 @@ async fn embedded_store_and_standin_end_to_end() {
     scenario(&dev).await;
     let out = dev.output();
     assert!(
-        out.contains("POST   /session") && out.contains("SessionFunction"),
+        out.contains("POST    /session") && out.contains("SessionFunction"),
         "{out}"
     );
     assert!(out.contains("DbFunction"), "{out}");

@@ -102,7 +102,7 @@ pub fn format_request(r: &RequestLine<'_>, now: OffsetDateTime) -> String {
     };
     let note = r.note.map(|n| format!(" ({n})")).unwrap_or_default();
     format!(
-        "{:02}:{:02}:{:02} {:<7}{:<30} {} {:<18} {:>5} ms{temperature}{note}",
+        "{:02}:{:02}:{:02} {:<7} {:<30} {} {:<18} {:>5} ms{temperature}{note}",
         now.hour(),
         now.minute(),
         now.second(),
@@ -132,10 +132,22 @@ mod tests {
             },
             OffsetDateTime::UNIX_EPOCH,
         );
-        assert!(line.starts_with("00:00:00 POST   /session "), "{line}");
+        assert!(line.starts_with("00:00:00 POST    /session "), "{line}");
         for part in [" 201 ", "SessionFunction", " 48 ms", " cold"] {
             assert!(line.contains(part), "{part:?} missing from {line:?}");
         }
         assert!(!line.contains('\x1b'));
+        // The longest method still leaves a space before the path.
+        let options = RequestLine {
+            method: "OPTIONS",
+            target: "/db/0",
+            status: 204,
+            function: "DbFunction",
+            elapsed: Duration::from_millis(1),
+            cold: None,
+            note: None,
+        };
+        let line = format_request(&options, OffsetDateTime::UNIX_EPOCH);
+        assert!(line.starts_with("00:00:00 OPTIONS /db/0 "), "{line}");
     }
 }
