@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'MethodNotAllowed'
   | 'PreconditionFailed'
   | 'PayloadTooLarge'
+  | 'UriTooLong'
+  | 'HeadersTooLarge'
   | 'TooManyRequests'
   | 'UpstreamError'
   | 'UpstreamSignatureInvalid'

@@ -144,6 +144,10 @@ pub enum ErrorCode {
     PreconditionFailed,
     /// 413: the body or the item's data is over its limit.
     PayloadTooLarge,
+    /// 414: the request URI (path and query) is over its limit.
+    UriTooLong,
+    /// 431: the header section is over its limit (bytes or fields).
+    HeadersTooLarge,
     /// 429: reserved (no rate limits today), sent with `Retry-After: 1`.
     TooManyRequests,
     /// 502: Alipay's gateway or WeChat failed or answered with an error.
@@ -162,7 +166,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::InvalidRequest,
         Self::InvalidJson,
         Self::InvalidCollection,
@@ -183,6 +187,8 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
+        Self::UriTooLong,
+        Self::HeadersTooLarge,
         Self::TooManyRequests,
         Self::UpstreamError,
         Self::UpstreamSignatureInvalid,
@@ -215,6 +221,8 @@ impl ErrorCode {
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::PreconditionFailed => "PreconditionFailed",
             Self::PayloadTooLarge => "PayloadTooLarge",
+            Self::UriTooLong => "UriTooLong",
+            Self::HeadersTooLarge => "HeadersTooLarge",
             Self::TooManyRequests => "TooManyRequests",
             Self::UpstreamError => "UpstreamError",
             Self::UpstreamSignatureInvalid => "UpstreamSignatureInvalid",
@@ -247,6 +255,8 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamError | Self::UpstreamSignatureInvalid => StatusCode::BAD_GATEWAY,
             Self::StorageUnavailable | Self::UpstreamBusy => StatusCode::SERVICE_UNAVAILABLE,

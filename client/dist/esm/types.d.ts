@@ -1,5 +1,5 @@
 /** Every `error.code` the API answers with (CONTRACT.md §3). */
-export type ErrorCode = 'InvalidRequest' | 'InvalidJson' | 'InvalidCollection' | 'InvalidId' | 'InvalidQuery' | 'ProviderNotConfigured' | 'MissingAuthorization' | 'InvalidAuthorization' | 'InvalidSecurityToken' | 'CredentialsExpired' | 'RequestExpired' | 'SignatureDoesNotMatch' | 'SessionRevoked' | 'SessionExpired' | 'AuthCodeInvalid' | 'NotFound' | 'RouteNotFound' | 'MethodNotAllowed' | 'PreconditionFailed' | 'PayloadTooLarge' | 'TooManyRequests' | 'UpstreamError' | 'UpstreamSignatureInvalid' | 'StorageUnavailable' | 'UpstreamTimeout' | 'UpstreamBusy' | 'InternalError';
+export type ErrorCode = 'InvalidRequest' | 'InvalidJson' | 'InvalidCollection' | 'InvalidId' | 'InvalidQuery' | 'ProviderNotConfigured' | 'MissingAuthorization' | 'InvalidAuthorization' | 'InvalidSecurityToken' | 'CredentialsExpired' | 'RequestExpired' | 'SignatureDoesNotMatch' | 'SessionRevoked' | 'SessionExpired' | 'AuthCodeInvalid' | 'NotFound' | 'RouteNotFound' | 'MethodNotAllowed' | 'PreconditionFailed' | 'PayloadTooLarge' | 'UriTooLong' | 'HeadersTooLarge' | 'TooManyRequests' | 'UpstreamError' | 'UpstreamSignatureInvalid' | 'StorageUnavailable' | 'UpstreamTimeout' | 'UpstreamBusy' | 'InternalError';
 /** The body of every error answer. */
 export interface ErrorBody {
     error: {

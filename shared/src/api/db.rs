@@ -248,9 +248,10 @@ fn single<'a>(pairs: &'a [(String, String)], key: &str) -> Result<Option<&'a str
 fn list_query(pairs: &[(String, String)]) -> Result<ListQuery, ApiError> {
     let limit = match single(pairs, "limit")? {
         None => DEFAULT_LIMIT,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
+        // Digits only: `parse` alone would also take a sign (`+5`).
+        Some(v) => Some(v)
+            .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<u32>().ok())
             .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
             .ok_or_else(|| {
                 invalid_query(format!(
@@ -346,6 +347,7 @@ mod tests {
             ("limit", "0"),
             ("limit", "101"),
             ("limit", "abc"),
+            ("limit", "+5"),
             ("order", "up"),
         ] {
             assert_eq!(

@@ -6,6 +6,7 @@
 //! id header, header normalisation, panic capture, access log) lives here, once.
 
 pub mod event;
+pub mod head;
 pub mod lambda;
 pub mod limits;
 pub mod logging;
@@ -80,7 +81,8 @@ fn panic_response(request_id: &str) -> Response {
     Response::error(ErrorCode::InternalError, "internal error", request_id)
 }
 
-/// Calls the handler with panic capture, finishes its response and writes the access line.
+/// Checks the head's bounds, calls the handler with panic capture, finishes its response and
+/// writes the access line.
 async fn handle<H: Handler>(
     handler: &Arc<H>,
     function: &'static str,
@@ -92,9 +94,12 @@ async fn handle<H: Handler>(
         request_id: req.request_id.clone(),
         method: req.method.clone(),
     };
-    let outcome = call_handler(handler, req)
-        .await
-        .map(|resp| finish_response(resp, &info.request_id));
+    // A head over the bounds is answered here, the same in both modes, before any routing.
+    let outcome = match head::check(&req) {
+        Some((code, message)) => Ok(Response::error(code, &message, &info.request_id)),
+        None => call_handler(handler, req).await,
+    }
+    .map(|resp| finish_response(resp, &info.request_id));
     let latency = started.elapsed();
     match &outcome {
         Ok(resp) => logging::access(&info, resp, latency),

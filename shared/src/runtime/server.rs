@@ -43,9 +43,16 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// (the proxy should close first, else it can send a request on a connection we are closing).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// Most bytes hyper buffers per connection, so also the largest request head (start line and
-/// headers; over it hyper answers 431). hyper's default (~400 KB) let each stalled client hold
-/// that much on top of its body.
+/// headers; over it hyper answers its own bare 431). hyper's default (~400 KB) let each stalled
+/// client hold that much on top of its body. It leaves room above the head bounds of
+/// [`super::head`] (an 8 KiB URI and 16 KiB of headers fit with 7 KiB to spare), so a head
+/// over those bounds but within this buffer gets the API's JSON 414/431.
 const READ_BUFFER_BYTES: usize = 32 * 1024;
+/// hyper's cap on header fields, above [`super::head::MAX_HEADER_FIELDS`]: as many as the
+/// shortest field line (`a:` and CRLF, 4 bytes) can fill the read buffer, so that hyper's own
+/// count limit is never what refuses a head that fits the buffer. hyper sizes its parse
+/// scratch space by it (uninitialised, freed after each parse).
+const MAX_HEAD_FIELDS: usize = READ_BUFFER_BYTES / 4;
 /// Most bytes of request bodies being received at once, over all connections. A read that
 /// would pass it waits (the data stays in the kernel's socket buffers) until other bodies are
 /// complete or their read deadline closes them; so clients that stall mid-body cannot make the
@@ -270,6 +277,7 @@ impl<H: Handler> Connection<H> {
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
             .max_buf_size(READ_BUFFER_BYTES)
+            .max_headers(MAX_HEAD_FIELDS)
             .serve_connection(TokioIo::new(stream), service);
         tokio::pin!(conn);
         tokio::select! {
