@@ -9,6 +9,9 @@ pub mod alipay;
 pub mod api;
 pub mod config;
 pub mod credentials;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod init;

@@ -20,6 +20,9 @@ pub use error::ApiError;
 pub use routes::{api_routes, ApiRoute, FunctionKind};
 pub use session::SessionApi;
 
+#[cfg(fuzzing)]
+pub(crate) use body::parse_object;
+
 use crate::http::{Handler, Request, Response};
 use auth::Routed;
 use routes::Op;

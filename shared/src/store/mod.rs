@@ -40,9 +40,13 @@ use crate::time_fmt::Timestamp;
 
 pub use condition::{Condition, Tags};
 pub use cursor::CursorKeys;
+#[cfg(fuzzing)]
+pub(crate) use cursor::ListPlan;
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
 pub use item_data::ItemData;
+#[cfg(fuzzing)]
+pub(crate) use json_av::{object_size, object_text, object_to_av};
 
 /// An item's data: a JSON object (numbers keep their exact text: `arbitrary_precision`).
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
