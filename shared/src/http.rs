@@ -144,7 +144,7 @@ pub enum ErrorCode {
     PreconditionFailed,
     /// 413: the body or the item's data is over its limit.
     PayloadTooLarge,
-    /// 429: reserved (no rate limits today), sent with `Retry-After: 1`.
+    /// 429: a rate limit is exhausted (`crate::ratelimit`); sent with `Retry-After`.
     TooManyRequests,
     /// 502: Alipay's gateway or WeChat failed or answered with an error.
     UpstreamError,
