@@ -17,10 +17,12 @@ use integration_tests::functions::{
 use miniapp_shared::alipay::StandinHandle;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use test_support::dev::DevCommand;
 use test_support::fixtures::event as fixture;
 use test_support::moto::MotoServer;
 use test_support::process::{Launch, Proc};
 use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
+use test_support::workspace_root;
 
 #[derive(Clone, Copy, Debug)]
 enum Mode {
@@ -347,4 +349,21 @@ async fn lambda_mode_limits(mode: Mode) {
     tokio::time::sleep(Duration::from_secs(wait)).await;
     let r = db.invoke(&list_event(&alice)).await;
     assert_eq!(status(&r), 200, "{r}");
+}
+
+/// `miniapp dev` passes the `MINIAPP_RATE_*` variables of its environment on to the functions,
+/// which apply them (its own defaults are generous, docs/api.md §8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn miniapp_dev_passes_the_rate_variables_on() {
+    let functions = binary("session");
+    let mut dev = DevCommand::new(binary("miniapp"), workspace_root().join("template.yaml"))
+        .bin_dir(functions.parent().expect("the binaries' folder"))
+        .envs(&[("MINIAPP_RATE_SESSION_CREATE", "1/60:1")])
+        .start(Duration::from_secs(600));
+    let c = Client::new(&dev.url, &dev.url);
+    let alice = c.login("dev-alice").await;
+    assert_limited(&c.login_reply("dev-bob").await, 30..=60);
+    assert_eq!(c.db(&alice, "GET", "/db/todos", None).await.status, 200);
+    let status = dev.stop("INT");
+    assert_eq!(status.code(), Some(0), "{}", dev.output());
 }
