@@ -11,7 +11,10 @@
 //!
 //! When the store cannot be reached the limiter fails open: the request goes on (it needs the
 //! store anyway and will answer 503 if it is really down) and a warning is logged at most every
-//! [`WARN_EVERY`].
+//! [`WARN_EVERY`]. A take that has not finished within [`TAKE_BUDGET`] counts as a failure, and
+//! after a failure the limiter leaves the store alone for [`PAUSE_AFTER_FAILURE`] (still
+//! refusing buckets it saw empty), so that a store outage does not also make every request wait
+//! out the limiter's timeouts before its own.
 
 mod address;
 pub mod bucket;
@@ -29,12 +32,17 @@ pub use config::{parse_rate, RateLimitConfig};
 use crate::api::ApiError;
 use crate::http::{ErrorCode, Request};
 use crate::ids::UserId;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Buckets remembered in-process; past it, those that no longer limit are forgotten.
 const LOCAL_ENTRIES: usize = 10_000;
 /// Least time between two "limiter store unavailable" warnings.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Longest a take may wait for the store (DynamoDB answers in milliseconds; its own timeouts
+/// and retries would take up to 8 s).
+const TAKE_BUDGET: Duration = Duration::from_secs(2);
+/// How long the limiter does not ask the store after a failed take.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 /// The kinds of bucket; each has its own key space in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +104,8 @@ struct Inner {
     local: Mutex<HashMap<String, u64>>,
     /// When (µs) the last fail-open warning was logged.
     warned_at: AtomicU64,
+    /// Until when (µs) takes do not ask the store, after a failure.
+    paused_until: AtomicU64,
 }
 
 impl RateLimiter {
@@ -107,6 +117,7 @@ impl RateLimiter {
                 store,
                 local: Mutex::new(HashMap::new()),
                 warned_at: AtomicU64::new(0),
+                paused_until: AtomicU64::new(0),
             })
         }))
     }
@@ -159,7 +170,14 @@ impl Inner {
                 return Err(limited(kind, wait_us));
             }
         }
-        match self.store.take_rate_token(&key, rate, now, seen).await {
+        if now < self.paused_until.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let take = self.store.take_rate_token(&key, rate, now, seen);
+        let taken = tokio::time::timeout(TAKE_BUDGET, take)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("no answer in time".into())));
+        match taken {
             Ok(outcome) => {
                 let (Outcome::Allowed { tat_us } | Outcome::Limited { tat_us, .. }) = outcome;
                 self.remember(key, tat_us, now);
@@ -169,6 +187,9 @@ impl Inner {
                 }
             }
             Err(e) => {
+                let pause = u64::try_from(PAUSE_AFTER_FAILURE.as_micros()).unwrap_or(u64::MAX);
+                self.paused_until
+                    .store(now.saturating_add(pause), Ordering::Relaxed);
                 self.warn_fail_open(now, &e);
                 Ok(())
             }
@@ -193,7 +214,7 @@ impl Inner {
         *entry = (*entry).max(tat);
     }
 
-    fn warn_fail_open(&self, now: u64, e: &crate::store::StoreError) {
+    fn warn_fail_open(&self, now: u64, e: &StoreError) {
         let last = self.warned_at.load(Ordering::Relaxed);
         let every = u64::try_from(WARN_EVERY.as_micros()).unwrap_or(u64::MAX);
         if now.saturating_sub(last) >= every
@@ -211,5 +232,67 @@ fn limited(kind: Kind, wait_us: u64) -> Limited {
     Limited {
         kind,
         retry_after_secs: bucket::retry_after_secs(wait_us),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretBytes;
+    use crate::store::{StoreConfig, StoreKind};
+
+    fn config(user: Rate) -> RateLimitConfig {
+        let generous = Rate::new(1000, 1, 1000).unwrap();
+        RateLimitConfig {
+            enabled: true,
+            user,
+            address: generous,
+            session_create: generous,
+            trust_forwarded_for: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn fails_open_when_the_store_fails_but_still_refuses_what_it_saw_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.db");
+        let cfg = StoreConfig {
+            kind: StoreKind::Embedded(path.clone()),
+            cursor_key: SecretBytes::new(vec![7; 32]).into(),
+        };
+        let store = Store::open(&cfg).await.unwrap();
+        let limiter = RateLimiter::new(config(Rate::new(1, 60, 2).unwrap()), store);
+        let alice = UserId::parse("alice").unwrap();
+        limiter.check_user(&alice).await.unwrap();
+        limiter.check_user(&alice).await.unwrap();
+        let refused = limiter.check_user(&alice).await.unwrap_err();
+        assert!((30..=60).contains(&refused.retry_after_secs), "{refused:?}");
+        // The limiter's table is gone: every take fails.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE rate_limits").unwrap();
+        // A bucket this process saw empty is still refused, without the store.
+        assert!(limiter.check_user(&alice).await.is_err());
+        // Others are let through (fail open), again and again.
+        let bob = UserId::parse("bob").unwrap();
+        for _ in 0..5 {
+            limiter.check_user(&bob).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn off_allows_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StoreConfig {
+            kind: StoreKind::Embedded(dir.path().join("data.db")),
+            cursor_key: SecretBytes::new(vec![7; 32]).into(),
+        };
+        let store = Store::open(&cfg).await.unwrap();
+        let mut off = config(Rate::new(1, 60, 1).unwrap());
+        off.enabled = false;
+        let limiter = RateLimiter::new(off, store);
+        let alice = UserId::parse("alice").unwrap();
+        for _ in 0..5 {
+            limiter.check_user(&alice).await.unwrap();
+        }
     }
 }
