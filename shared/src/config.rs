@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::alipay::AlipayConfig;
 use crate::credentials::TokenKeys;
+use crate::ratelimit::RateLimitConfig;
 use crate::store::{StoreConfig, StoreKind};
 use crate::wechat::WechatConfig;
 
@@ -106,6 +107,8 @@ pub struct CommonConfig {
     pub refresh_grace_secs: u64,
     /// The store [`store_choice`] selects, with its variables.
     pub store: StoreConfig,
+    /// The rate limits (`MINIAPP_RATE_*`).
+    pub rate_limits: RateLimitConfig,
 }
 
 impl CommonConfig {
@@ -126,6 +129,7 @@ impl CommonConfig {
             session_ttl_secs: positive_secs(env, vars::MINIAPP_SESSION_TTL_SECS, 604_800)?,
             refresh_grace_secs: positive_secs(env, vars::MINIAPP_REFRESH_GRACE_SECS, 86_400)?,
             store,
+            rate_limits: RateLimitConfig::from_env(env)?,
         })
     }
 }

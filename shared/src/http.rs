@@ -148,7 +148,7 @@ pub enum ErrorCode {
     UriTooLong,
     /// 431: the header section is over its limit (bytes or fields).
     HeadersTooLarge,
-    /// 429: reserved (no rate limits today), sent with `Retry-After: 1`.
+    /// 429: a rate limit is exhausted (`crate::ratelimit`); sent with `Retry-After`.
     TooManyRequests,
     /// 502: Alipay's gateway or WeChat failed or answered with an error.
     UpstreamError,

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod init;
 pub mod login;
 pub mod percent;
+pub mod ratelimit;
 pub mod runtime;
 pub mod secret;
 pub mod signing;

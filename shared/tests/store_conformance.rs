@@ -80,6 +80,45 @@ impl Backend {
     }
 }
 
+/// DynamoDB: bucket items live in the sessions table, keyed apart from sessions, with the
+/// table's TTL attribute set so they expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_rate_buckets_carry_the_ttl_attribute() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use miniapp_shared::ratelimit::Rate;
+    let tag = format!("ttl-{}", unique_tag());
+    let endpoint = shared_moto().endpoint();
+    let store = dynamo_store(&endpoint, &tag).await;
+    let now_us = 1_795_617_400 * 1_000_000;
+    let rate = Rate::new(1, 60, 5).unwrap();
+    store
+        .take_rate_token("rate#login#192.0.2.9", rate, now_us, None)
+        .await
+        .unwrap();
+    let client = aws_sdk_dynamodb::Client::new(&local_sdk_config(&endpoint).await);
+    let item = client
+        .get_item()
+        .table_name(format!("sessions-{tag}"))
+        .key("pk", AttributeValue::S("rate#login#192.0.2.9".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the bucket item");
+    let number = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse::<u64>().unwrap(),
+        other => panic!("{name}: {other:?}"),
+    };
+    // One token a minute: the state moved one minute on.
+    assert_eq!(number("tat"), now_us + 60_000_000);
+    // Five tokens of a minute: surely full again 5 minutes on; expires a minute after that.
+    let ttl = number("ttl");
+    assert!(
+        (1_795_617_400 + 300..=1_795_617_400 + 362).contains(&ttl),
+        "{ttl}"
+    );
+}
+
 /// One moto_server for the whole test binary; it dies with the process (see
 /// `test_support::moto`).
 fn shared_moto() -> &'static MotoServer {
@@ -167,10 +206,78 @@ conformance!(
     sessions_revocation,
     refresh_generation_advances_once,
     big_items_patch_like_small_ones,
+    rate_buckets_take_refill_and_refuse,
+    rate_buckets_are_atomic_under_concurrency,
 );
 
 mod cases {
     use super::*;
+    use miniapp_shared::ratelimit::{Outcome, Rate};
+
+    const NOW_US: u64 = 1_795_617_400 * 1_000_000;
+
+    pub(crate) async fn rate_buckets_take_refill_and_refuse(s: &Store) {
+        // Three tokens, one back every 10 s.
+        let rate = Rate::new(1, 10, 3).unwrap();
+        let key = "rate#user#alice";
+        for hint in [None, Some(0), None] {
+            let got = s.take_rate_token(key, rate, NOW_US, hint).await.unwrap();
+            assert!(matches!(got, Outcome::Allowed { .. }), "{got:?}");
+        }
+        // Empty: refused with the wait until the first token is back, whatever the hint says.
+        for hint in [None, Some(0), Some(NOW_US)] {
+            let got = s.take_rate_token(key, rate, NOW_US, hint).await.unwrap();
+            match got {
+                Outcome::Limited { wait_us, .. } => assert_eq!(wait_us, 10_000_000),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Another key is its own bucket.
+        let other = s.take_rate_token("rate#addr#192.0.2.1", rate, NOW_US, None);
+        assert!(matches!(other.await.unwrap(), Outcome::Allowed { .. }));
+        // 10 s later one token is back, and one only.
+        let later = NOW_US + 10_000_000;
+        let got = s.take_rate_token(key, rate, later, None).await.unwrap();
+        assert!(matches!(got, Outcome::Allowed { .. }), "{got:?}");
+        let got = s.take_rate_token(key, rate, later, None).await.unwrap();
+        assert!(matches!(got, Outcome::Limited { .. }), "{got:?}");
+        // A day later the bucket is full again (its stored state may have expired meanwhile).
+        let day = NOW_US + 86_400_000_000;
+        for _ in 0..3 {
+            let got = s.take_rate_token(key, rate, day, None).await.unwrap();
+            assert!(matches!(got, Outcome::Allowed { .. }), "{got:?}");
+        }
+        // Bucket items do not disturb sessions in the same table.
+        assert!(s.get_session(&session_id(), T0).await.unwrap().is_none());
+    }
+
+    fn session_id() -> SessionId {
+        SessionId::parse("abcdefghijklmnopqrstuvwxyz012345").unwrap()
+    }
+
+    pub(crate) async fn rate_buckets_are_atomic_under_concurrency(s: &Store) {
+        let rate = Rate::new(1, 60, 10).unwrap();
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.take_rate_token("rate#user#bob", rate, NOW_US, None)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut allowed = 0;
+        for t in tasks {
+            if matches!(t.await.unwrap(), Outcome::Allowed { .. }) {
+                allowed += 1;
+            }
+        }
+        assert_eq!(
+            allowed, 10,
+            "exactly the burst, however the takes interleave"
+        );
+    }
 
     pub(crate) async fn warm_up_answers(s: &Store) {
         s.warm_up().await.expect("warm up");

@@ -93,9 +93,12 @@ def policy_grants(role):
     grants, problems = set(), []
     for policy in role["Properties"].get("Policies", []):
         for statement in as_list(policy["PolicyDocument"]["Statement"]):
-            keys = set(statement) - {"Sid", "Effect", "Action", "Resource"}
+            keys = set(statement) - {"Sid", "Effect", "Action", "Resource", "Condition"}
             if keys:
                 problems.append(f"{policy['PolicyName']}: unexpected {sorted(keys)}")
+            suffix, problem = leading_keys(statement.get("Condition"))
+            if problem:
+                problems.append(f"{policy['PolicyName']}: {problem}")
             if statement.get("Effect") != "Allow":
                 problems.append(f"{policy['PolicyName']}: Effect {statement.get('Effect')!r}")
             for resource in as_list(statement.get("Resource")):
@@ -104,8 +107,20 @@ def policy_grants(role):
                     problems.append(f"{policy['PolicyName']}: resource {resource!r} is not a table ARN")
                     continue
                 for action in as_list(statement.get("Action")):
-                    grants.add((action, getatt[0]))
+                    grants.add((action + suffix, getatt[0]))
     return grants, problems
+
+
+def leading_keys(condition):
+    """A grant limited to items whose partition key matches patterns reads
+    "<action> [leading keys <patterns>]"; any other condition is a problem."""
+    if condition is None:
+        return "", None
+    like = condition.get("ForAllValues:StringLike", {}) if isinstance(condition, dict) else {}
+    patterns = like.get("dynamodb:LeadingKeys") if isinstance(like, dict) else None
+    if set(condition) != {"ForAllValues:StringLike"} or set(like) != {"dynamodb:LeadingKeys"}:
+        return "", f"unexpected condition {condition!r}"
+    return f" [leading keys {' '.join(as_list(patterns))}]", None
 
 
 def cargo_binaries():

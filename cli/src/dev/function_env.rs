@@ -50,6 +50,17 @@ pub(super) const DEV_WECHAT_APP_ID: &str = "wxdev000000000000";
 /// Its AppSecret: a development value, known to the stand-in only.
 pub(super) const DEV_WECHAT_APP_SECRET: &str = "miniapp-dev-wechat-app-secret";
 
+/// `miniapp dev` applies the rate limits too, with these generous defaults when neither the
+/// template nor `miniapp dev`'s own environment sets them: on one machine every client shares
+/// one address (127.0.0.1), and test suites and demos send bursts (hundreds of writes of one
+/// user within a second) that a deployment's defaults would rightly slow down.
+/// `MINIAPP_RATE_LIMITS=off` still turns them all off.
+const DEV_RATE_DEFAULTS: [(&str, &str); 3] = [
+    (vars::MINIAPP_RATE_USER, "100/1:1000"),
+    (vars::MINIAPP_RATE_ADDRESS, "1000/1:10000"),
+    (vars::MINIAPP_RATE_SESSION_CREATE, "50/1:500"),
+];
+
 /// How the Alipay stand-in is configured for the functions.
 #[derive(Clone, Copy)]
 pub(super) struct AlipayStandin<'a> {
@@ -106,8 +117,17 @@ pub(super) fn function_env(f: &Function, inputs: &EnvInputs<'_>) -> BTreeMap<Str
         set(&mut env, vars::MINIAPP_TOKEN_KEYS, inputs.token_keys);
     }
     apply_own_env(&mut env, inputs);
+    apply_dev_rate_defaults(&mut env);
     apply_aws_basics(&mut env, inputs);
     env
+}
+
+fn apply_dev_rate_defaults(env: &mut BTreeMap<String, String>) {
+    for (var, value) in DEV_RATE_DEFAULTS {
+        if env.get(var).is_none_or(|v| v.trim().is_empty()) {
+            set(env, var, value);
+        }
+    }
 }
 
 fn set(env: &mut BTreeMap<String, String>, var: &str, value: &str) {
@@ -198,6 +218,8 @@ mod tests {
             ("ALIPAY_TIMEOUT_MS", "1234"),
             ("ALIPAY_APP_ID", "mine"),
             ("UNRELATED", "x"),
+            ("MINIAPP_RATE_USER", "7/1"),
+            ("MINIAPP_RATE_LIMITS", "off"),
         ]
         .iter()
         .map(|(k, v)| ((*k).into(), (*v).into()))
@@ -225,6 +247,11 @@ mod tests {
         assert_eq!(env["MINIAPP_STORE"], "embedded:/s/data.db");
         assert!(!env.contains_key("SESSIONS_TABLE"));
         assert!(!env.contains_key("UNRELATED"));
+        // Rate limits: the own environment's values pass through, the rest get dev defaults.
+        assert_eq!(env["MINIAPP_RATE_USER"], "7/1");
+        assert_eq!(env["MINIAPP_RATE_LIMITS"], "off");
+        assert_eq!(env["MINIAPP_RATE_ADDRESS"], "1000/1:10000");
+        assert_eq!(env["MINIAPP_RATE_SESSION_CREATE"], "50/1:500");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::routes::{bad_escape, not_found, resolve, FunctionKind, MethodMatch, O
 use crate::credentials::TokenKeys;
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{SessionId, UserId};
+use crate::ratelimit::RateLimiter;
 use crate::signing::{canonical_query_from_pairs, parse_query, verify_with_canonical_query};
 use crate::signing::{ExpiryPolicy, SignedRequest};
 use crate::store::{SessionRecord, Store};
@@ -92,12 +93,14 @@ fn method_not_allowed(
 }
 
 /// Verifies the signature (docs/api.md §5.5) and then the session: revoked → `SessionRevoked` (even when
-/// also expired), expired or gone → `SessionExpired`.
+/// also expired), expired or gone → `SessionExpired`; then takes from the user's rate-limit
+/// bucket (429 `TooManyRequests`).
 pub(crate) async fn authenticate<O>(
     req: &Request,
     routed: &Routed<O>,
     keys: &TokenKeys,
     store: &Store,
+    limiter: &RateLimiter,
     expiry: ExpiryPolicy,
 ) -> Result<Caller, ApiError> {
     let now = Timestamp::now();
@@ -138,6 +141,7 @@ pub(crate) async fn authenticate<O>(
             "the token does not match its session",
         ));
     }
+    limiter.check_user(&verified.user_id).await?;
     Ok(Caller {
         session_id: verified.session_id,
         user_id: verified.user_id,

@@ -17,6 +17,7 @@ use crate::config::CommonConfig;
 use crate::credentials::TokenKeys;
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{Collection, ItemId};
+use crate::ratelimit::RateLimiter;
 use crate::signing::ExpiryPolicy;
 use crate::store::{Item, ItemData, ListQuery, Order, Store, MAX_LIST_LIMIT};
 use crate::time_fmt::Timestamp;
@@ -26,6 +27,7 @@ const DEFAULT_LIMIT: u32 = 20;
 struct State {
     token_keys: TokenKeys,
     store: Store,
+    limiter: RateLimiter,
 }
 
 /// The db function's handler; cheap to clone.
@@ -37,6 +39,7 @@ impl DbApi {
     pub fn new(config: CommonConfig, store: Store) -> Self {
         Self(Arc::new(State {
             token_keys: config.token_keys,
+            limiter: RateLimiter::new(config.rate_limits, store.clone()),
             store,
         }))
     }
@@ -287,10 +290,21 @@ impl RoutedApi for DbApi {
         }
     }
 
+    fn limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+
     async fn dispatch(&self, req: &Request, routed: &Routed<DbOp>) -> Result<Response, ApiError> {
         let s = &self.0;
-        let caller =
-            authenticate(req, routed, &s.token_keys, &s.store, ExpiryPolicy::Enforce).await?;
+        let caller = authenticate(
+            req,
+            routed,
+            &s.token_keys,
+            &s.store,
+            &s.limiter,
+            ExpiryPolicy::Enforce,
+        )
+        .await?;
         let mut resp = match &routed.op {
             DbOp::Create { collection } => {
                 self.create(req, &caller, &Collection::parse(collection)?)

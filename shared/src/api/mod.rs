@@ -2,8 +2,9 @@
 //! behind the single [`crate::http::Handler`] boundary that both runtime modes adapt to.
 //!
 //! Checks run in the order of docs/api.md §2.3: route (404/405), body size (413), path and
-//! query escapes (400 `InvalidQuery`, before authentication), authentication (401), validation (400),
-//! then existence and conditions (404/412).
+//! query escapes (400 `InvalidQuery`, before authentication), the client address's rate limits
+//! (429), authentication (401) and the user's rate limit (429), validation (400), then
+//! existence and conditions (404/412).
 
 mod auth;
 mod body;
@@ -24,6 +25,7 @@ pub use session::SessionApi;
 pub(crate) use body::parse_object;
 
 use crate::http::{Handler, Request, Response};
+use crate::ratelimit::RateLimiter;
 use auth::Routed;
 use routes::Op;
 
@@ -37,6 +39,12 @@ trait RoutedApi: Send + Sync + 'static {
     type Op: Send + Sync;
     /// This function's operation out of all routed ones.
     fn narrow(op: Op) -> Option<Self::Op>;
+    /// This function's rate limits.
+    fn limiter(&self) -> &RateLimiter;
+    /// Whether the operation is a log-in (`POST /session`), which has a bucket of its own.
+    fn creates_session(_op: &Self::Op) -> bool {
+        false
+    }
     /// Answers a routed request.
     fn dispatch(
         &self,
@@ -50,7 +58,16 @@ impl<T: RoutedApi> Handler for T {
         match auth::route(&req, T::FUNCTION, T::narrow) {
             Err(resp) => *resp,
             Ok(routed) => {
-                let mut resp = match self.dispatch(&req, &routed).await {
+                // Before any signature is verified, so that a flood is cheap to refuse.
+                let limited = self
+                    .limiter()
+                    .check_address(&req, T::creates_session(&routed.op))
+                    .await;
+                let outcome = match limited {
+                    Ok(()) => self.dispatch(&req, &routed).await,
+                    Err(l) => Err(l.into()),
+                };
+                let mut resp = match outcome {
                     Ok(r) => r,
                     Err(e) => e.into_response(&req.request_id),
                 };

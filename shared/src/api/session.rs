@@ -17,6 +17,7 @@ use crate::credentials::{expiration_for, issue_at_generation, TokenKeys};
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::SessionId;
 use crate::login::{Provider, Providers};
+use crate::ratelimit::RateLimiter;
 use crate::signing::ExpiryPolicy;
 use crate::store::{SessionRecord, Store, StoreError};
 use crate::time_fmt::Timestamp;
@@ -27,6 +28,7 @@ struct State {
     session_ttl_secs: i64,
     refresh_grace_secs: i64,
     store: Store,
+    limiter: RateLimiter,
     providers: Providers,
 }
 
@@ -42,6 +44,7 @@ impl SessionApi {
             credential_ttl_secs: config.common.credential_ttl_secs,
             session_ttl_secs: i64::try_from(config.common.session_ttl_secs).unwrap_or(i64::MAX),
             refresh_grace_secs: i64::try_from(config.common.refresh_grace_secs).unwrap_or(i64::MAX),
+            limiter: RateLimiter::new(config.common.rate_limits, store.clone()),
             store,
             providers,
         }))
@@ -192,13 +195,22 @@ impl RoutedApi for SessionApi {
         }
     }
 
+    fn limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+
+    fn creates_session(op: &SessionOp) -> bool {
+        *op == SessionOp::Login
+    }
+
     async fn dispatch(
         &self,
         req: &Request,
         routed: &Routed<SessionOp>,
     ) -> Result<Response, ApiError> {
         let s = &self.0;
-        let signed = |expiry| authenticate(req, routed, &s.token_keys, &s.store, expiry);
+        let signed =
+            |expiry| authenticate(req, routed, &s.token_keys, &s.store, &s.limiter, expiry);
         let (mut resp, caller) = match routed.op {
             SessionOp::Login => return self.login(req).await,
             SessionOp::Describe => {

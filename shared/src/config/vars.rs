@@ -44,6 +44,14 @@ pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 pub const MINIAPP_STORE: &str = "MINIAPP_STORE";
 /// `true`: create missing DynamoDB tables at start.
 pub const MINIAPP_CREATE_TABLES: &str = "MINIAPP_CREATE_TABLES";
+/// `off` turns every rate limit off (`on`, the default, keeps them).
+pub const MINIAPP_RATE_LIMITS: &str = "MINIAPP_RATE_LIMITS";
+/// The per-user rate limit, `<requests>/<seconds>[:<burst>]`.
+pub const MINIAPP_RATE_USER: &str = "MINIAPP_RATE_USER";
+/// The per-client-address rate limit, `<requests>/<seconds>[:<burst>]`.
+pub const MINIAPP_RATE_ADDRESS: &str = "MINIAPP_RATE_ADDRESS";
+/// The per-client-address rate limit of `POST /session`, `<requests>/<seconds>[:<burst>]`.
+pub const MINIAPP_RATE_SESSION_CREATE: &str = "MINIAPP_RATE_SESSION_CREATE";
 /// The AWS region (set by Lambda).
 pub const AWS_REGION: &str = "AWS_REGION";
 /// The AWS region, as older tools set it.
@@ -63,6 +71,9 @@ pub const MINIAPP_MAX_CONNECTIONS: &str = "MINIAPP_MAX_CONNECTIONS";
 /// HTTP-server mode: `true` when a Function Compute front end sets `x-fc-request-id`, so that
 /// the header may become the request id; otherwise the header is ignored.
 pub const MINIAPP_TRUST_FC_REQUEST_ID: &str = "MINIAPP_TRUST_FC_REQUEST_ID";
+/// HTTP-server mode: `true` when a Function Compute front end is the socket peer and puts the
+/// client's address first in `x-forwarded-for`, which the rate limits then count by.
+pub const MINIAPP_TRUST_FC_FORWARDED_FOR: &str = "MINIAPP_TRUST_FC_FORWARDED_FOR";
 /// The Runtime API's address; set by Lambda, it selects Lambda mode.
 pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 /// The deployment package's folder, set by Lambda (`/var/task`): relative certificate paths
@@ -78,7 +89,7 @@ pub const RUST_LOG: &str = "RUST_LOG";
 
 /// The configuration variables of docs/api.md §7 that a deployment sets (the runtime's own
 /// variables, ports and `RUST_LOG` aside): what `miniapp dev` passes on to the functions.
-pub const CONFIGURATION: [&str; 22] = [
+pub const CONFIGURATION: [&str; 26] = [
     ALIPAY_APP_ID,
     ALIPAY_APP_PRIVATE_KEY,
     ALIPAY_PUBLIC_KEY,
@@ -101,6 +112,10 @@ pub const CONFIGURATION: [&str; 22] = [
     AWS_ENDPOINT_URL,
     MINIAPP_STORE,
     MINIAPP_CREATE_TABLES,
+    MINIAPP_RATE_LIMITS,
+    MINIAPP_RATE_USER,
+    MINIAPP_RATE_ADDRESS,
+    MINIAPP_RATE_SESSION_CREATE,
 ];
 
 /// The variables of certificate mode, all three needed together.

@@ -4,7 +4,9 @@
 //!   `expiresAt` (N, Unix seconds), `revoked` (BOOL) and `ttl` (N, Unix seconds, the table's TTL
 //!   attribute) = `expiresAt` + one day. Reads filter on `ttl` themselves, since DynamoDB deletes
 //!   expired items lazily (up to days later) and emulators never. `refreshGen` (N) is the
-//!   session's refresh generation (absent on records from before it existed: 0).
+//!   session's refresh generation (absent on records from before it existed: 0). The table
+//!   also holds the rate limiter's buckets, under keys no session id can have
+//!   ([`super::rate_dynamo`]).
 //! - Data: partition key `pk` (S) = `<length of user id>:<user id>/<collection>`, sort key `sk`
 //!   (S) = the item id; attributes `version`, `createdAt`, `updatedAt` (N) and `data` (a native
 //!   map, see [`super::json_av`]). The length prefix makes the partition key unambiguous: user
@@ -74,7 +76,7 @@ struct Inner {
 /// SDK's retries) are `Unavailable` (503, retry); requests DynamoDB refuses as invalid are not
 /// retryable: an item over its size limit is `BackendTooLarge` (413), anything else a bug of
 /// ours, `Rejected` (500).
-fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+pub(super) fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -343,6 +345,17 @@ impl DynamoStore {
             .send()
             .await;
         conditional(result).map(|_| ())
+    }
+
+    pub(crate) async fn take_rate_token(
+        &self,
+        key: &str,
+        rate: crate::ratelimit::Rate,
+        now_us: u64,
+        seen: Option<u64>,
+    ) -> Result<crate::ratelimit::Outcome, StoreError> {
+        let table = &self.inner.sessions_table;
+        super::rate_dynamo::take(self.client(), table, key, rate, now_us, seen).await
     }
 
     pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {

@@ -64,6 +64,8 @@ pub struct EmbeddedStore {
 #[derive(Debug)]
 struct Inner {
     conn: Mutex<Connection>,
+    /// The rate limiter's own connection ([`super::rate_embedded`]).
+    rate_conn: Mutex<Connection>,
     path: PathBuf,
     cursor_key: CursorKeys,
 }
@@ -169,14 +171,18 @@ impl EmbeddedStore {
     /// Opens (creating if needed) the database at `path`, with its parent folders.
     pub(crate) async fn open(path: &Path, cursor_key: CursorKeys) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
-        let opened =
-            tokio::task::spawn_blocking(move || open_connection(&path).map(|conn| (conn, path)))
-                .await
-                .map_err(|e| StoreError::Config(format!("opening the embedded store: {e}")))?;
-        let (conn, path) = opened?;
+        let opened = tokio::task::spawn_blocking(move || {
+            let conn = open_connection(&path)?;
+            let rate_conn = super::rate_embedded::open(&path)?;
+            Ok::<_, StoreError>((conn, rate_conn, path))
+        })
+        .await
+        .map_err(|e| StoreError::Config(format!("opening the embedded store: {e}")))?;
+        let (conn, rate_conn, path) = opened?;
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
+                rate_conn: Mutex::new(rate_conn),
                 path,
                 cursor_key,
             }),
@@ -305,6 +311,25 @@ impl EmbeddedStore {
             }
         })
         .await
+    }
+
+    pub(crate) async fn take_rate_token(
+        &self,
+        key: &str,
+        rate: crate::ratelimit::Rate,
+        now_us: u64,
+        _seen: Option<u64>,
+    ) -> Result<crate::ratelimit::Outcome, StoreError> {
+        let (inner, key) = (Arc::clone(&self.inner), key.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .rate_conn
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            super::rate_embedded::take(&mut conn, &key, rate, now_us)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("sqlite worker: {e}")))?
     }
 
     pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {

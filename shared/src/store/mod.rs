@@ -29,6 +29,8 @@ mod embedded;
 mod item_data;
 mod json_av;
 pub mod merge_patch;
+mod rate_dynamo;
+mod rate_embedded;
 
 use std::path::PathBuf;
 
@@ -352,6 +354,21 @@ impl Store {
     /// until its TTL so that requests keep getting `SessionRevoked`.
     pub async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {
         dispatch!(self.revoke_session(id))
+    }
+
+    /// Takes one token from the shared rate-limit bucket `key` at `now_us` (Unix
+    /// microseconds), atomically (a conditional write, or a transaction): allowed with the
+    /// bucket's new state, or refused with the state seen and the wait. `seen` is the state
+    /// this process last saw of the bucket (a lower bound), a hint that saves a round trip.
+    /// Bucket keys hold a `#`, so they never meet a session id. See [`crate::ratelimit`].
+    pub async fn take_rate_token(
+        &self,
+        key: &str,
+        rate: crate::ratelimit::Rate,
+        now_us: u64,
+        seen: Option<u64>,
+    ) -> Result<crate::ratelimit::Outcome, StoreError> {
+        dispatch!(self.take_rate_token(key, rate, now_us, seen))
     }
 
     /// Creates the item at version 1; an existing item → `PreconditionFailed`.
