@@ -99,7 +99,7 @@ async fn request_becomes_event_and_response_comes_back() -> TestResult {
     let (status, _, _) = get(&format!("{}/echo", dev.url)).await?;
     assert_eq!(status, 200);
     let out = dev.output();
-    assert!(out.contains("POST   /echo/a%20b?x=1&x=2"), "{out}");
+    assert!(out.contains("POST    /echo/a%20b?x=1&x=2"), "{out}");
     assert!(
         out.contains("EchoFunction") && out.contains(" cold") && out.contains(" warm"),
         "{out}"
