@@ -275,6 +275,9 @@ async fn rig(run: &str) -> Rig {
     env.retain(|(k, _)| k != "ALIPAY_TIMEOUT_MS");
     env.push(("ALIPAY_TIMEOUT_MS".into(), TIMEOUT_MS.to_string()));
     env.push(("MINIAPP_RATE_LIMITS".into(), "off".into()));
+    // The most the process ever logs, its dependencies' debug lines included: none may hold a
+    // secret either.
+    env.push(("RUST_LOG".into(), "debug".into()));
     let session = HttpFunction::spawn("session", &env).await;
     let client = Client::new(&session.url, &session.url);
     Rig {

@@ -351,6 +351,24 @@ async fn throttling_is_retried_with_backoff_within_the_deadline() {
     }
 }
 
+/// A store that accepts connections and never answers (a stalled server, a lost network):
+/// 503 by the deadline, not a hung request, and service again once it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_stops_answering_is_503_by_the_deadline() {
+    let rig = rig().await;
+    let (c, alice) = (&rig.client, &rig.alice);
+    rig.proxy.set_default(Fault::Hang);
+    let started = Instant::now();
+    let r = c.db(alice, "GET", "/db/t", None).await;
+    let took = started.elapsed();
+    rig.proxy.set_default(Fault::Forward);
+    println!("a store that never answers: {} {} in {took:?}", r.status, r.code());
+    r.assert_error(503, "StorageUnavailable");
+    // The operation timeout ends the call; allow for a loaded machine's scheduling.
+    assert!(took < STORE_DEADLINE + Duration::from_secs(2), "{took:?}");
+    assert_eq!(c.db(alice, "GET", "/db/t", None).await.status, 200);
+}
+
 /// An answer lost on the way back after DynamoDB applied a write: the SDK retries the write,
 /// which must not turn a success into an error the client cannot explain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
