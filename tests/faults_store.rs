@@ -362,7 +362,11 @@ async fn a_store_that_stops_answering_is_503_by_the_deadline() {
     let r = c.db(alice, "GET", "/db/t", None).await;
     let took = started.elapsed();
     rig.proxy.set_default(Fault::Forward);
-    println!("a store that never answers: {} {} in {took:?}", r.status, r.code());
+    println!(
+        "a store that never answers: {} {} in {took:?}",
+        r.status,
+        r.code()
+    );
     r.assert_error(503, "StorageUnavailable");
     // The operation timeout ends the call; allow for a loaded machine's scheduling.
     assert!(took < STORE_DEADLINE + Duration::from_secs(2), "{took:?}");
