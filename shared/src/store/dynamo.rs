@@ -5,11 +5,13 @@
 //!   attribute) = `expiresAt` + one day. Reads filter on `ttl` themselves, since DynamoDB deletes
 //!   expired items lazily (up to days later) and emulators never. `refreshGen` (N) is the
 //!   session's refresh generation (absent on records from before it existed: 0), `refreshMark`
-//!   (S) a random mark of the write that set it (so a retried write knows its own).
+//!   (S) a random mark of the write that set it, `createMark` (S) one of the write that created
+//!   the record (so that a retried write knows its own).
 //! - Data: partition key `pk` (S) = `<length of user id>:<user id>/<collection>`, sort key `sk`
-//!   (S) = the item id; attributes `version`, `createdAt`, `updatedAt` (N) and `data` (a native
-//!   map, see [`super::json_av`]). The length prefix makes the partition key unambiguous: user
-//!   `a` with collection `b_c` and user `a_b` with collection `c` give `1:a/b_c` and `3:a_b/c`.
+//!   (S) = the item id; attributes `version`, `createdAt`, `updatedAt` (N), `data` (a native
+//!   map, see [`super::json_av`]) and, until the first replacing write, `createMark` (S) as for
+//!   sessions. The length prefix makes the partition key unambiguous: user `a` with collection
+//!   `b_c` and user `a_b` with collection `c` give `1:a/b_c` and `3:a_b/c`.
 //!
 //! Every write is one conditional request (`attribute_not_exists`, or a condition on `version`),
 //! so concurrent writers never lose an acknowledged update. Expressions always name attributes
@@ -116,15 +118,18 @@ where
     }
 }
 
-/// A put of a new record (`attribute_not_exists`) whose failed condition may be its own earlier
-/// attempt: when DynamoDB applied the write but the answer was lost (a reset, an attempt
-/// timeout), the SDK retries it and the retry meets the record it wrote. Fresh ids are random
-/// (128 bits), so a record there whose `same` attributes equal the ones written (values set
-/// by this very call, like its timestamp) is that attempt's, and the put succeeded.
+/// A random mark of one write, the same across the SDK's retries of it.
+fn write_mark() -> AttributeValue {
+    s(&hex::encode(crate::ids::random_bytes::<16>()))
+}
+
+/// A put of a new record (`attribute_not_exists`) carrying `mark` ([`CREATE_MARK`]) whose
+/// failed condition may be its own earlier attempt: when DynamoDB applied the write but the
+/// answer was lost (a reset, an attempt timeout), the SDK retries it and the retry meets the
+/// record it wrote. Only that record carries this call's mark; any other is a real conflict.
 fn created<R>(
     result: Result<PutItemOutput, SdkError<PutItemError, R>>,
-    written: &HashMap<String, AttributeValue>,
-    same: &[&str],
+    mark: &AttributeValue,
 ) -> Result<(), StoreError>
 where
     R: std::fmt::Debug,
@@ -135,7 +140,7 @@ where
     let own = match e.as_service_error() {
         Some(PutItemError::ConditionalCheckFailedException(f)) => f
             .item()
-            .is_some_and(|old| same.iter().all(|a| old.get(*a) == written.get(*a))),
+            .is_some_and(|old| old.get(CREATE_MARK) == Some(mark)),
         _ => return conditional(Err(e)),
     };
     if own {
@@ -214,6 +219,8 @@ fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
 const REFRESH_GEN: &str = "refreshGen";
 /// A random mark written with each refresh generation (see `advance_refresh`).
 const REFRESH_MARK: &str = "refreshMark";
+/// A random mark written with each new record, session or item (see [`created`]).
+const CREATE_MARK: &str = "createMark";
 
 fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
@@ -309,6 +316,7 @@ impl DynamoStore {
     }
 
     pub(crate) async fn create_session(&self, r: &SessionRecord) -> Result<(), StoreError> {
+        let mark = write_mark();
         let attrs = HashMap::from([
             ("pk".to_owned(), s(r.session_id.as_str())),
             ("userId".to_owned(), s(r.user_id.as_str())),
@@ -317,18 +325,19 @@ impl DynamoStore {
             ("revoked".to_owned(), AttributeValue::Bool(r.revoked)),
             ("ttl".to_owned(), n(r.ttl().unix())),
             (REFRESH_GEN.to_owned(), n(r.refresh_generation)),
+            (CREATE_MARK.to_owned(), mark.clone()),
         ]);
         let result = self
             .client()
             .put_item()
             .table_name(&self.inner.sessions_table)
-            .set_item(Some(attrs.clone()))
+            .set_item(Some(attrs))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "pk")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        created(result, &attrs, &["userId", "createdAt", "expiresAt"])
+        created(result, &mark)
     }
 
     pub(crate) async fn get_session(
@@ -368,7 +377,7 @@ impl DynamoStore {
         // Marks this call's write. When its answer is lost after DynamoDB applied it, the SDK
         // retries and the retry finds the generation advanced; only this mark tells our own
         // write from a replayed request's (which must stay refused).
-        let mark = s(&hex::encode(crate::ids::random_bytes::<16>()));
+        let mark = write_mark();
         let next = n(from.saturating_add(1));
         let result = self
             .client()
@@ -440,17 +449,19 @@ impl DynamoStore {
         attrs.insert("createdAt".into(), n(now.unix()));
         attrs.insert("updatedAt".into(), n(now.unix()));
         attrs.insert("data".into(), json_av::object_to_av(&data.object));
+        let mark = write_mark();
+        attrs.insert(CREATE_MARK.into(), mark.clone());
         let result = self
             .client()
             .put_item()
             .table_name(&self.inner.data_table)
-            .set_item(Some(attrs.clone()))
+            .set_item(Some(attrs))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "pk")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        created(result, &attrs, &["version", "createdAt", "updatedAt"])?;
+        created(result, &mark)?;
         Ok(Item {
             id: id.clone(),
             version: Version::FIRST,
