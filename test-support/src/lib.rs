@@ -1,7 +1,8 @@
 //! What the workspace's tests share, written once: building the binaries under test and
 //! finding them ([`build`]), launching processes with a controlled environment
-//! ([`process`]), a DynamoDB-compatible server ([`moto`]), a Lambda Runtime API server
-//! ([`runtime_api`]) and the `miniapp dev` harness ([`dev`]).
+//! ([`process`]), a DynamoDB-compatible server ([`moto`]), a fault-injecting HTTP proxy
+//! ([`fault_proxy`]), a Lambda Runtime API server ([`runtime_api`]) and the `miniapp dev`
+//! harness ([`dev`]).
 //!
 //! A dev-dependency only, and free of `miniapp-shared` (see Cargo.toml).
 
@@ -11,6 +12,7 @@
 
 pub mod build;
 pub mod dev;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod headers;
 pub mod moto;

@@ -249,6 +249,11 @@ impl HttpFunction {
         self.proc.id()
     }
 
+    /// Both its output streams so far (stdout, then stderr), for checks and failure messages.
+    pub fn output(&self) -> String {
+        self.proc.output()
+    }
+
     /// Everything the function logged so far (its stdout, the JSON log lines), each line
     /// ended by a newline as in a log file.
     pub fn logs(&self) -> String {

@@ -4,13 +4,15 @@
 //!   `expiresAt` (N, Unix seconds), `revoked` (BOOL) and `ttl` (N, Unix seconds, the table's TTL
 //!   attribute) = `expiresAt` + one day. Reads filter on `ttl` themselves, since DynamoDB deletes
 //!   expired items lazily (up to days later) and emulators never. `refreshGen` (N) is the
-//!   session's refresh generation (absent on records from before it existed: 0). The table
-//!   also holds the rate limiter's buckets, under keys no session id can have
-//!   ([`super::rate_dynamo`]).
+//!   session's refresh generation (absent on records from before it existed: 0), `refreshMark`
+//!   (S) a random mark of the write that set it, `createMark` (S) one of the write that created
+//!   the record (so that a retried write knows its own). The table also holds the rate
+//!   limiter's buckets, under keys no session id can have ([`super::rate_dynamo`]).
 //! - Data: partition key `pk` (S) = `<length of user id>:<user id>/<collection>`, sort key `sk`
-//!   (S) = the item id; attributes `version`, `createdAt`, `updatedAt` (N) and `data` (a native
-//!   map, see [`super::json_av`]). The length prefix makes the partition key unambiguous: user
-//!   `a` with collection `b_c` and user `a_b` with collection `c` give `1:a/b_c` and `3:a_b/c`.
+//!   (S) = the item id; attributes `version`, `createdAt`, `updatedAt` (N), `data` (a native
+//!   map, see [`super::json_av`]) and, until the first replacing write, `createMark` (S) as for
+//!   sessions. The length prefix makes the partition key unambiguous: user `a` with collection
+//!   `b_c` and user `a_b` with collection `c` give `1:a/b_c` and `3:a_b/c`.
 //!
 //! Every write is one conditional request (`attribute_not_exists`, or a condition on `version`),
 //! so concurrent writers never lose an acknowledged update. Expressions always name attributes
@@ -28,6 +30,8 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
@@ -115,6 +119,38 @@ where
     }
 }
 
+/// A random mark of one write, the same across the SDK's retries of it.
+fn write_mark() -> AttributeValue {
+    s(&hex::encode(crate::ids::random_bytes::<16>()))
+}
+
+/// A put of a new record (`attribute_not_exists`) carrying `mark` ([`CREATE_MARK`]) whose
+/// failed condition may be its own earlier attempt: when DynamoDB applied the write but the
+/// answer was lost (a reset, an attempt timeout), the SDK retries it and the retry meets the
+/// record it wrote. Only that record carries this call's mark; any other is a real conflict.
+fn created<R>(
+    result: Result<PutItemOutput, SdkError<PutItemError, R>>,
+    mark: &AttributeValue,
+) -> Result<(), StoreError>
+where
+    R: std::fmt::Debug,
+{
+    let Err(e) = result else {
+        return Ok(());
+    };
+    let own = match e.as_service_error() {
+        Some(PutItemError::ConditionalCheckFailedException(f)) => f
+            .item()
+            .is_some_and(|old| old.get(CREATE_MARK) == Some(mark)),
+        _ => return conditional(Err(e)),
+    };
+    if own {
+        Ok(())
+    } else {
+        Err(StoreError::PreconditionFailed)
+    }
+}
+
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
 }
@@ -182,6 +218,10 @@ fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
 }
 
 const REFRESH_GEN: &str = "refreshGen";
+/// A random mark written with each refresh generation (see `advance_refresh`).
+const REFRESH_MARK: &str = "refreshMark";
+/// A random mark written with each new record, session or item (see [`created`]).
+const CREATE_MARK: &str = "createMark";
 
 fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
@@ -277,22 +317,28 @@ impl DynamoStore {
     }
 
     pub(crate) async fn create_session(&self, r: &SessionRecord) -> Result<(), StoreError> {
+        let mark = write_mark();
+        let attrs = HashMap::from([
+            ("pk".to_owned(), s(r.session_id.as_str())),
+            ("userId".to_owned(), s(r.user_id.as_str())),
+            ("createdAt".to_owned(), n(r.created_at.unix())),
+            ("expiresAt".to_owned(), n(r.expires_at.unix())),
+            ("revoked".to_owned(), AttributeValue::Bool(r.revoked)),
+            ("ttl".to_owned(), n(r.ttl().unix())),
+            (REFRESH_GEN.to_owned(), n(r.refresh_generation)),
+            (CREATE_MARK.to_owned(), mark.clone()),
+        ]);
         let result = self
             .client()
             .put_item()
             .table_name(&self.inner.sessions_table)
-            .item("pk", s(r.session_id.as_str()))
-            .item("userId", s(r.user_id.as_str()))
-            .item("createdAt", n(r.created_at.unix()))
-            .item("expiresAt", n(r.expires_at.unix()))
-            .item("revoked", AttributeValue::Bool(r.revoked))
-            .item("ttl", n(r.ttl().unix()))
-            .item(REFRESH_GEN, n(r.refresh_generation))
+            .set_item(Some(attrs))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "pk")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional(result).map(|_| ())
+        created(result, &mark)
     }
 
     pub(crate) async fn get_session(
@@ -329,22 +375,45 @@ impl DynamoStore {
             // Every name must be used: DynamoDB refuses unused ExpressionAttributeNames.
             _ => "attribute_exists(#pk) AND #g = :from",
         };
+        // Marks this call's write. When its answer is lost after DynamoDB applied it, the SDK
+        // retries and the retry finds the generation advanced; only this mark tells our own
+        // write from a replayed request's (which must stay refused).
+        let mark = write_mark();
+        let next = n(from.saturating_add(1));
         let result = self
             .client()
             .update_item()
             .table_name(&self.inner.sessions_table)
             .key("pk", s(id.as_str()))
-            .update_expression("SET #g = :next")
+            .update_expression("SET #g = :next, #m = :mark")
             .condition_expression(condition)
             .set_expression_attribute_names(Some(HashMap::from([
                 ("#g".to_owned(), REFRESH_GEN.to_owned()),
+                ("#m".to_owned(), REFRESH_MARK.to_owned()),
                 ("#pk".to_owned(), "pk".to_owned()),
             ])))
             .expression_attribute_values(":from", n(from))
-            .expression_attribute_values(":next", n(from.saturating_add(1)))
+            .expression_attribute_values(":next", next.clone())
+            .expression_attribute_values(":mark", mark.clone())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional(result).map(|_| ())
+        let Err(e) = result else {
+            return Ok(());
+        };
+        match e.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(f)) => {
+                let own = f.item().is_some_and(|old| {
+                    old.get(REFRESH_GEN) == Some(&next) && old.get(REFRESH_MARK) == Some(&mark)
+                });
+                if own {
+                    Ok(())
+                } else {
+                    Err(StoreError::PreconditionFailed)
+                }
+            }
+            _ => Err(unavailable(e)),
+        }
     }
 
     pub(crate) async fn take_rate_token(
@@ -392,6 +461,8 @@ impl DynamoStore {
         attrs.insert("createdAt".into(), n(now.unix()));
         attrs.insert("updatedAt".into(), n(now.unix()));
         attrs.insert("data".into(), json_av::object_to_av(&data.object));
+        let mark = write_mark();
+        attrs.insert(CREATE_MARK.into(), mark.clone());
         let result = self
             .client()
             .put_item()
@@ -399,9 +470,10 @@ impl DynamoStore {
             .set_item(Some(attrs))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "pk")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional(result)?;
+        created(result, &mark)?;
         Ok(Item {
             id: id.clone(),
             version: Version::FIRST,
