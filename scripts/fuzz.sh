@@ -2,8 +2,9 @@
 # Runs the cargo fuzz targets of fuzz/ (see fuzz/README.md).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]   build, then run each target for SECONDS (default 60)
-#   scripts/fuzz.sh cmin [TARGET...]        merge what the runs found into fuzz/corpus/<target>,
-#                                           minimised (libFuzzer -merge=1)
+#   scripts/fuzz.sh cmin [TARGET...]        merge what the runs found (inputs up to
+#                                           FUZZ_CMIN_MAX_BYTES, default 512) into
+#                                           fuzz/corpus/<target>, minimised (libFuzzer -merge=1)
 #
 # Seeds come from fuzz/corpus/<target> (committed, read-only during a run); new inputs go to
 # fuzz/target/corpus/<target>, crashes to fuzz/artifacts/<target>/, logs to
@@ -30,6 +31,7 @@ build_flags=(-s "$sanitizer" -a)
 mode=run
 if [[ "${1:-}" == cmin ]]; then
     mode=cmin
+    max_bytes="${FUZZ_CMIN_MAX_BYTES:-512}"
     shift
     secs=0
 else
@@ -50,9 +52,11 @@ fi
 
 if [[ $mode == cmin ]]; then
     for t in "${targets[@]}"; do
-        seeds="corpus/$t" found="target/corpus/$t" merged="target/merged/$t"
-        mkdir -p "$seeds" "$found"
-        rm -rf "$merged" && mkdir -p "$merged"
+        seeds="corpus/$t" found="target/cmin-in/$t" merged="target/merged/$t"
+        mkdir -p "$seeds" "target/corpus/$t"
+        rm -rf "$merged" "$found" && mkdir -p "$merged" "$found"
+        # Only small finds join the committed corpus, so that it stays a few hundred KB.
+        find "target/corpus/$t" -type f -size -"$((max_bytes + 1))"c -exec cp {} "$found" \;
         "${fuzz_cmd[@]}" run "${build_flags[@]}" "$t" "$merged" "$seeds" "$found" -- \
             -merge=1 >"target/logs/$t.cmin.log" 2>&1
         rm -rf "$seeds" && mv "$merged" "$seeds"
