@@ -360,6 +360,11 @@ async fn wechat_logins(mode: Mode) {
     );
     let r = c.session(&again, "GET", "/session").await;
     assert_eq!(r.json()["userId"], "wechat:dev-wx-openid-alice");
+    // WeChat's unionid is kept with the session; Alipay sessions have none.
+    assert_eq!(r.json()["unionId"], "dev-wx-unionid-alice");
+    assert_eq!(again.body["unionId"], "dev-wx-unionid-alice");
+    let r = c.session(&alipay, "GET", "/session").await;
+    assert!(r.json().get("unionId").is_none(), "{}", r.json());
 
     for code in ["dev-wx-invalid", "dev-wx-used", "not-a-dev-code"] {
         c.wechat_login_reply(code)

@@ -97,22 +97,37 @@ impl Providers {
         }
     }
 
-    /// Exchanges `code` with `provider` and answers the user's id.
-    pub async fn log_in(&self, provider: Provider, code: &str) -> Result<UserId, LoginError> {
+    /// Exchanges `code` with `provider` and answers who logged in.
+    pub async fn log_in(&self, provider: Provider, code: &str) -> Result<LoggedIn, LoginError> {
         let not_configured = LoginError::NotConfigured(provider);
         match provider {
             Provider::Alipay => {
                 let client = self.alipay.as_ref().ok_or(not_configured)?;
                 let identity = client.exchange_auth_code(code).await?;
-                alipay_user(identity.user_id)
+                Ok(LoggedIn {
+                    user_id: alipay_user(identity.user_id)?,
+                    union_id: None,
+                })
             }
             Provider::Wechat => {
                 let client = self.wechat.as_ref().ok_or(not_configured)?;
                 let identity = client.exchange_code(code).await?;
-                wechat_user(&identity.openid)
+                Ok(LoggedIn {
+                    user_id: wechat_user(&identity.openid)?,
+                    union_id: identity.unionid,
+                })
             }
         }
     }
+}
+
+/// Who a log-in proved: the user, and WeChat's `unionid` when it sent one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIn {
+    /// The user's id here (provider-prefixed for WeChat).
+    pub user_id: UserId,
+    /// WeChat's id of the person across the developer's apps, when sent.
+    pub union_id: Option<String>,
 }
 
 /// Alipay's id unchanged; one with `:` could pass for another provider's, so it is refused.

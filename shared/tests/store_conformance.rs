@@ -205,6 +205,7 @@ conformance!(
     sessions_expire_by_ttl,
     sessions_revocation,
     refresh_generation_advances_once,
+    sessions_keep_the_union_id,
     big_items_patch_like_small_ones,
     rate_buckets_take_refill_and_refuse,
     rate_buckets_are_atomic_under_concurrency,
@@ -1137,6 +1138,21 @@ mod cases {
             expires_at: created.plus_secs(lifetime),
             revoked: false,
             refresh_generation: 0,
+            union_id: None,
+        }
+    }
+
+    /// WeChat's unionid is kept with the session when sent, and absent otherwise.
+    pub(crate) async fn sessions_keep_the_union_id(s: &Store) {
+        let now = Timestamp::now();
+        let mut with = session("wechat:o-1", now, 600);
+        with.union_id = Some("u-union-1".into());
+        let without = session("alipay-2", now, 600);
+        for r in [&with, &without] {
+            s.create_session(r).await.unwrap();
+            let got = s.get_session(&r.session_id, now).await.unwrap().unwrap();
+            assert_eq!(got.union_id, r.union_id);
+            assert_eq!(got.user_id, r.user_id);
         }
     }
 

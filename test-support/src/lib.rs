@@ -25,12 +25,25 @@ use std::time::Duration;
 /// How long a test waits for anything (a line, a post, an exit) before it fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// The workspace root (this crate lives in `test-support/`).
+/// The workspace root: the nearest folder holding `Cargo.lock` above the package cargo is
+/// testing (`CARGO_MANIFEST_DIR` at run time), else above this crate as compiled. Run time
+/// first, because a compiled test-support can be reused from a target directory shared by
+/// several checkouts (CI's cache, worktrees): its compile-time path would name another
+/// checkout, whose binaries the tests would then build and run.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("test-support lies inside the workspace")
-        .to_path_buf()
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .and_then(|dir| lock_file_root(&dir))
+        .or_else(|| lock_file_root(compiled))
+        .unwrap_or_else(|| compiled.parent().unwrap_or(compiled).to_path_buf())
+}
+
+fn lock_file_root(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .map(Path::to_path_buf)
 }
 
 /// The project virtualenv holding the Python tools the tests drive:

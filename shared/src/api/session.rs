@@ -60,11 +60,12 @@ impl SessionApi {
                 format!("{provider} log-in is not configured on this server"),
             ));
         }
-        let user_id = s.providers.log_in(provider, code).await?;
+        let who = s.providers.log_in(provider, code).await?;
         let now = Timestamp::now();
         let record = SessionRecord {
             session_id: SessionId::generate(),
-            user_id,
+            user_id: who.user_id,
+            union_id: who.union_id,
             created_at: now,
             expires_at: now.plus_secs(s.session_ttl_secs),
             revoked: false,
@@ -130,26 +131,35 @@ impl SessionApi {
             expiration,
             generation,
         );
-        json!({
+        let mut body = json!({
             "sessionId": session.session_id.as_str(),
             "userId": session.user_id.as_str(),
             "expiresAt": session.expires_at.rfc3339(),
             "credentials": creds.to_json(),
-        })
+        });
+        with_union_id(&mut body, session);
+        body
     }
 }
 
 fn describe(caller: &Caller) -> Response {
     let s = &caller.session;
-    Response::json(
-        StatusCode::OK,
-        &json!({
-            "sessionId": s.session_id.as_str(),
-            "userId": s.user_id.as_str(),
-            "expiresAt": s.expires_at.rfc3339(),
-            "createdAt": s.created_at.rfc3339(),
-        }),
-    )
+    let mut body = json!({
+        "sessionId": s.session_id.as_str(),
+        "userId": s.user_id.as_str(),
+        "expiresAt": s.expires_at.rfc3339(),
+        "createdAt": s.created_at.rfc3339(),
+    });
+    with_union_id(&mut body, s);
+    Response::json(StatusCode::OK, &body)
+}
+
+/// `unionId` only when the session has one (WeChat sent `unionid`), so Alipay answers keep
+/// their shape.
+fn with_union_id(body: &mut Value, session: &SessionRecord) {
+    if let (Some(map), Some(union_id)) = (body.as_object_mut(), &session.union_id) {
+        map.insert("unionId".into(), union_id.as_str().into());
+    }
 }
 
 /// The provider and code of a log-in body: `{"authCode"}` or `{"provider": "alipay",

@@ -6,7 +6,8 @@
 //!   expired items lazily (up to days later) and emulators never. `refreshGen` (N) is the
 //!   session's refresh generation (absent on records from before it existed: 0), `refreshMark`
 //!   (S) a random mark of the write that set it, `createMark` (S) one of the write that created
-//!   the record (so that a retried write knows its own). The table also holds the rate
+//!   the record (so that a retried write knows its own), `unionId` (S) WeChat's `unionid` when
+//!   it sent one. The table also holds the rate
 //!   limiter's buckets, under keys no session id can have ([`super::rate_dynamo`]).
 //! - Data: partition key `pk` (S) = `<length of user id>:<user id>/<collection>`, sort key `sk`
 //!   (S) = the item id; attributes `version`, `createdAt`, `updatedAt` (N), `data` (a native
@@ -218,6 +219,7 @@ fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
 }
 
 const REFRESH_GEN: &str = "refreshGen";
+const UNION_ID: &str = "unionId";
 /// A random mark written with each refresh generation (see `advance_refresh`).
 const REFRESH_MARK: &str = "refreshMark";
 /// A random mark written with each new record, session or item (see [`created`]).
@@ -235,6 +237,10 @@ fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreE
             Some(_) => {
                 u64::try_from(attr_i64(attrs, REFRESH_GEN)?).map_err(|_| corrupt(REFRESH_GEN))?
             }
+        },
+        union_id: match attrs.get(UNION_ID) {
+            None => None,
+            Some(_) => Some(attr_str(attrs, UNION_ID)?.to_owned()),
         },
     })
 }
@@ -318,7 +324,7 @@ impl DynamoStore {
 
     pub(crate) async fn create_session(&self, r: &SessionRecord) -> Result<(), StoreError> {
         let mark = write_mark();
-        let attrs = HashMap::from([
+        let mut attrs = HashMap::from([
             ("pk".to_owned(), s(r.session_id.as_str())),
             ("userId".to_owned(), s(r.user_id.as_str())),
             ("createdAt".to_owned(), n(r.created_at.unix())),
@@ -328,6 +334,9 @@ impl DynamoStore {
             (REFRESH_GEN.to_owned(), n(r.refresh_generation)),
             (CREATE_MARK.to_owned(), mark.clone()),
         ]);
+        if let Some(union_id) = &r.union_id {
+            attrs.insert(UNION_ID.to_owned(), s(union_id));
+        }
         let result = self
             .client()
             .put_item()

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at INTEGER NOT NULL,
     revoked    INTEGER NOT NULL DEFAULT 0,
     ttl        INTEGER NOT NULL,
-    refresh_gen INTEGER NOT NULL DEFAULT 0
+    refresh_gen INTEGER NOT NULL DEFAULT 0,
+    union_id   TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_ttl ON sessions (ttl);
 CREATE TABLE IF NOT EXISTS items (
@@ -149,20 +150,24 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| config(&e))?;
     tx.execute_batch(SCHEMA).map_err(|e| config(&e))?;
-    add_refresh_generation(&tx).map_err(|e| config(&e))?;
+    add_column(&tx, "refresh_gen", "INTEGER NOT NULL DEFAULT 0").map_err(|e| config(&e))?;
+    add_column(&tx, "union_id", "TEXT").map_err(|e| config(&e))?;
     tx.commit().map_err(|e| config(&e))?;
     Ok(conn)
 }
 
-/// Files made before sessions had a refresh generation get the column (0: never refreshed).
-fn add_refresh_generation(c: &Connection) -> rusqlite::Result<()> {
+/// Files made before a session column existed get it: `refresh_gen` (0: never refreshed),
+/// `union_id` (NULL: none). The names and types are constants of this file, never input.
+fn add_column(c: &Connection, name: &str, definition: &str) -> rusqlite::Result<()> {
     let present: bool = c.query_row(
-        "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = 'refresh_gen'",
-        [],
+        "SELECT count(*) FROM pragma_table_info('sessions') WHERE name = ?1",
+        [name],
         |r| r.get(0),
     )?;
     if !present {
-        c.execute_batch("ALTER TABLE sessions ADD COLUMN refresh_gen INTEGER NOT NULL DEFAULT 0")?;
+        c.execute_batch(&format!(
+            "ALTER TABLE sessions ADD COLUMN {name} {definition}"
+        ))?;
     }
     Ok(())
 }
@@ -229,8 +234,9 @@ impl EmbeddedStore {
             let inserted = c
                 .execute(
                     "INSERT INTO sessions
-                     (session_id, user_id, created_at, expires_at, revoked, ttl, refresh_gen)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (session_id) DO NOTHING",
+                     (session_id, user_id, created_at, expires_at, revoked, ttl, refresh_gen,
+                      union_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (session_id) DO NOTHING",
                     params![
                         s.session_id.as_str(),
                         s.user_id.as_str(),
@@ -238,7 +244,8 @@ impl EmbeddedStore {
                         s.expires_at.unix(),
                         s.revoked,
                         s.ttl().unix(),
-                        gen_to_sql(s.refresh_generation)?
+                        gen_to_sql(s.refresh_generation)?,
+                        s.union_id
                     ],
                 )
                 .map_err(unavailable)?;
@@ -259,7 +266,7 @@ impl EmbeddedStore {
         self.with_conn(move |c| {
             let row = c
                 .query_row(
-                    "SELECT user_id, created_at, expires_at, revoked, refresh_gen FROM sessions
+                    "SELECT user_id, created_at, expires_at, revoked, refresh_gen, union_id FROM sessions
                      WHERE session_id = ?1 AND ttl >= ?2",
                     params![id.as_str(), now.unix()],
                     |r| {
@@ -269,12 +276,13 @@ impl EmbeddedStore {
                             r.get::<_, i64>(2)?,
                             r.get::<_, bool>(3)?,
                             r.get::<_, i64>(4)?,
+                            r.get::<_, Option<String>>(5)?,
                         ))
                     },
                 )
                 .optional()
                 .map_err(unavailable)?;
-            row.map(|(user, created, expires, revoked, generation)| {
+            row.map(|(user, created, expires, revoked, generation, union_id)| {
                 Ok(SessionRecord {
                     user_id: UserId::parse(&user).map_err(|_| corrupt("user id"))?,
                     session_id: id,
@@ -283,6 +291,7 @@ impl EmbeddedStore {
                     revoked,
                     refresh_generation: u64::try_from(generation)
                         .map_err(|_| corrupt("refresh generation"))?,
+                    union_id,
                 })
             })
             .transpose()

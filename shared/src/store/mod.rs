@@ -107,6 +107,8 @@ pub struct SessionRecord {
     /// How many refreshes the session has had: only credentials issued at this generation may
     /// refresh (once), which makes a replayed refresh request useless. 0 at log-in.
     pub refresh_generation: u64,
+    /// WeChat's `unionid`, when WeChat sent one (the user across the developer's apps).
+    pub union_id: Option<String>,
 }
 
 impl SessionRecord {
