@@ -124,12 +124,13 @@ async fn concurrent_requests_run_in_parallel_processes() -> TestResult {
     let (_, cold_pids) = six_sleeps(&dev.url).await?;
     let started = Instant::now();
     let (elapsed, pids) = six_sleeps(&dev.url).await?;
-    // One process would need 6 x 300 ms = 1800 ms; the pool runs them side by side.
+    // One process would need 6 x 1000 ms; the pool runs them side by side. The margin is wide
+    // (half of serial) so that a loaded machine does not fail it, while serial work would.
     assert!(
-        elapsed < Duration::from_millis(1200),
+        elapsed < Duration::from_millis(3000),
         "6 requests took {elapsed:?}"
     );
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() >= Duration::from_millis(1000));
     assert!(
         pids.len() >= 4,
         "only {} processes served 6 parallel requests",
@@ -142,14 +143,14 @@ async fn concurrent_requests_run_in_parallel_processes() -> TestResult {
     Ok(())
 }
 
-/// Six parallel `GET /slow/sleep?ms=300`: how long they took, and which processes answered.
+/// Six parallel `GET /slow/sleep?ms=1000`: how long they took, and which processes answered.
 async fn six_sleeps(
     base: &str,
 ) -> Result<(Duration, std::collections::BTreeSet<u64>), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..6 {
-        let url = format!("{base}/slow/sleep?ms=300");
+        let url = format!("{base}/slow/sleep?ms=1000");
         tasks.push(tokio::spawn(async move {
             get(&url).await.map_err(|e| e.to_string())
         }));
