@@ -16,7 +16,6 @@ use miniapp_shared::alipay::StandinHandle;
 use miniapp_shared::time_fmt::Timestamp;
 use miniapp_shared::wechat::standin::StandinHandle as WechatStandin;
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 use tempfile::TempDir;
 use test_support::moto::MotoServer;
 
@@ -24,12 +23,6 @@ use test_support::moto::MotoServer;
 enum Mode {
     Embedded,
     Dynamo,
-}
-
-/// One moto server for the whole test binary; each world gets its own tables.
-fn moto() -> &'static MotoServer {
-    static MOTO: OnceLock<MotoServer> = OnceLock::new();
-    MOTO.get_or_init(MotoServer::start)
 }
 
 struct World {
@@ -65,14 +58,7 @@ async fn world_with(mode: Mode, logins: Logins, extra: &[(&str, &str)]) -> World
     let wechat = start_wechat().await;
     let store = match mode {
         Mode::Embedded => StoreMode::Embedded(dir.path().join("data.db")),
-        Mode::Dynamo => {
-            let suffix = uuid::Uuid::new_v4().simple().to_string();
-            StoreMode::Dynamo {
-                endpoint: moto().endpoint(),
-                sessions_table: format!("sessions-{suffix}"),
-                data_table: format!("data-{suffix}"),
-            }
-        }
+        Mode::Dynamo => StoreMode::fresh_dynamo(),
     };
     let mut env = function_env(&gateway.url(), &store);
     match logins {

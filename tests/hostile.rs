@@ -9,8 +9,6 @@
 // A failed expect in a test is a failed test.
 #![allow(clippy::expect_used)]
 
-use std::sync::OnceLock;
-
 #[path = "hostile/lambda.rs"]
 mod lambda;
 #[path = "hostile/table.rs"]
@@ -24,7 +22,6 @@ use integration_tests::functions::{
 use miniapp_shared::alipay::StandinHandle;
 use serde_json::Value;
 use tempfile::TempDir;
-use test_support::moto::MotoServer;
 
 use lambda::LambdaFn;
 use table::{Built, Expected, Func, Mode, Row, Vars};
@@ -110,25 +107,12 @@ enum Store {
     Dynamo,
 }
 
-/// One moto server for the whole test binary; each world gets its own tables.
-fn moto() -> &'static MotoServer {
-    static MOTO: OnceLock<MotoServer> = OnceLock::new();
-    MOTO.get_or_init(MotoServer::start)
-}
-
 async fn world(mode: Mode, store: Store) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let gateway = start_gateway().await;
     let store = match store {
         Store::Embedded => StoreMode::Embedded(dir.path().join("data.db")),
-        Store::Dynamo => {
-            let suffix = uuid::Uuid::new_v4().simple().to_string();
-            StoreMode::Dynamo {
-                endpoint: moto().endpoint(),
-                sessions_table: format!("sessions-{suffix}"),
-                data_table: format!("data-{suffix}"),
-            }
-        }
+        Store::Dynamo => StoreMode::fresh_dynamo(),
     };
     let mut env = function_env(&gateway.url(), &store);
     // Hundreds of requests from one address: rate limits would get in the way.

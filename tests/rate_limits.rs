@@ -6,7 +6,6 @@
 // A failed expect in a test is a failed test.
 #![allow(clippy::expect_used)]
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use integration_tests::binary;
@@ -19,7 +18,6 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use test_support::dev::DevCommand;
 use test_support::fixtures::event as fixture;
-use test_support::moto::MotoServer;
 use test_support::process::{Launch, Proc};
 use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
 use test_support::workspace_root;
@@ -28,12 +26,6 @@ use test_support::workspace_root;
 enum Mode {
     Embedded,
     Dynamo,
-}
-
-/// One moto server for the whole test binary; each test gets its own tables.
-fn moto() -> &'static MotoServer {
-    static MOTO: OnceLock<MotoServer> = OnceLock::new();
-    MOTO.get_or_init(MotoServer::start)
 }
 
 /// A gateway stand-in, a store of `mode` and the functions' environment with `extra` on top.
@@ -48,14 +40,7 @@ async fn setup(mode: Mode, extra: &[(&str, &str)]) -> Setup {
     let gateway = start_gateway().await;
     let store = match mode {
         Mode::Embedded => StoreMode::Embedded(dir.path().join("data.db")),
-        Mode::Dynamo => {
-            let suffix = uuid::Uuid::new_v4().simple().to_string();
-            StoreMode::Dynamo {
-                endpoint: moto().endpoint(),
-                sessions_table: format!("sessions-{suffix}"),
-                data_table: format!("data-{suffix}"),
-            }
-        }
+        Mode::Dynamo => StoreMode::fresh_dynamo(),
     };
     let mut env = function_env(&gateway.url(), &store);
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));

@@ -17,6 +17,7 @@ use miniapp_shared::time_fmt::Timestamp;
 use miniapp_shared::wechat::standin as wechat_standin;
 use serde_json::Value;
 use test_support::fixtures;
+use test_support::moto::MotoServer;
 use test_support::process::{Launch, Proc};
 
 use crate::binary;
@@ -171,6 +172,25 @@ pub enum StoreMode {
         sessions_table: String,
         data_table: String,
     },
+}
+
+impl StoreMode {
+    /// DynamoDB on the test binary's one moto server ([`shared_moto`]), in tables of its own.
+    pub fn fresh_dynamo() -> Self {
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        Self::Dynamo {
+            endpoint: shared_moto().endpoint(),
+            sessions_table: format!("sessions-{suffix}"),
+            data_table: format!("data-{suffix}"),
+        }
+    }
+}
+
+/// One moto server for the whole test binary, started on first use; each test makes its
+/// own tables ([`StoreMode::fresh_dynamo`]).
+pub fn shared_moto() -> &'static MotoServer {
+    static MOTO: std::sync::OnceLock<MotoServer> = std::sync::OnceLock::new();
+    MOTO.get_or_init(MotoServer::start)
 }
 
 /// The environment of both functions for a test.
