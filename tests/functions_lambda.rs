@@ -1,55 +1,16 @@
 //! The two functions as real processes in Lambda mode, driven through a Runtime API server
 //! with the API Gateway v2 events stored under `shared/tests/fixtures/events/`.
 
-use integration_tests::binary;
 use integration_tests::events::signed;
 use integration_tests::functions::{
     function_env, login_from, start_cert_gateway, start_gateway, start_wechat,
     use_certificate_mode, wechat_env, Client, HttpFunction, StoreMode,
 };
+use integration_tests::lambda::LambdaFunction;
 use serde_json::{json, Value};
 use test_support::fixtures::event as fixture;
 use test_support::headers;
-use test_support::process::{Launch, Proc};
-use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
-
-struct LambdaFn {
-    api: RuntimeApi,
-    proc: Proc,
-    next_id: u32,
-    name: &'static str,
-}
-
-impl LambdaFn {
-    async fn spawn(name: &'static str, env: &[(String, String)]) -> Self {
-        let api = RuntimeApi::start("/base/path").await;
-        let proc = Launch::new(binary(name))
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("AWS_LAMBDA_RUNTIME_API", api.url())
-            .spawn();
-        Self {
-            api,
-            proc,
-            next_id: 0,
-            name,
-        }
-    }
-
-    /// One invocation; returns (request id, the 2.0 response object).
-    async fn invoke(&mut self, event: &Value) -> (String, Value) {
-        self.next_id += 1;
-        let id = format!("{}-req-{}", self.name, self.next_id);
-        self.api.push(Scripted::event(&id, event));
-        let post = self.api.next_post().await;
-        assert_eq!(
-            post.kind,
-            PostKind::Response(id.clone()),
-            "{:?}",
-            String::from_utf8_lossy(&post.body)
-        );
-        (id, post.json())
-    }
-}
+use test_support::runtime_api::{PostKind, Scripted};
 
 fn body_json(resp: &Value) -> Value {
     let text = resp["body"].as_str().unwrap_or_default();
@@ -74,8 +35,8 @@ fn get_milk(extra: &[(&str, &str)]) -> Value {
 async fn scenario(store: StoreMode) {
     let gateway = start_gateway().await;
     let env = function_env(&gateway.url(), &store);
-    let mut session = LambdaFn::spawn("session", &env).await;
-    let mut db = LambdaFn::spawn("db", &env).await;
+    let mut session = LambdaFunction::spawn_at("session", &env, "/base/path").await;
+    let mut db = LambdaFunction::spawn_at("db", &env, "/base/path").await;
 
     let mut login = fixture("apigw-v2-post-session.json");
     login["body"] = json!(json!({"authCode": "dev-alice"}).to_string());
@@ -259,8 +220,8 @@ async fn both_providers_log_in_in_lambda_mode() {
     );
     use_certificate_mode(&mut env);
     env.extend(wechat_env(&wechat.url()));
-    let mut session = LambdaFn::spawn("session", &env).await;
-    let mut db = LambdaFn::spawn("db", &env).await;
+    let mut session = LambdaFunction::spawn_at("session", &env, "/base/path").await;
+    let mut db = LambdaFunction::spawn_at("db", &env, "/base/path").await;
     let login = |body: Value| {
         let mut event = fixture("apigw-v2-post-session.json");
         event["body"] = json!(body.to_string());
@@ -333,7 +294,7 @@ async fn both_modes_answer_identically() {
     client
         .db(&alice, "PUT", "/db/todos/milk", Some(json!({"t": "x"})))
         .await;
-    let mut db = LambdaFn::spawn("db", &env).await;
+    let mut db = LambdaFunction::spawn_at("db", &env, "/base/path").await;
     let cases = [
         signed(fixture("apigw-v2-get-db-todo.json"), &alice),
         signed(fixture("apigw-v2-list-db-todos.json"), &alice),
@@ -401,7 +362,7 @@ async fn init_error_is_reported() {
         &StoreMode::Embedded(dir.path().join("d.db")),
     );
     env.retain(|(k, _)| k != "MINIAPP_TOKEN_KEYS");
-    let mut f = LambdaFn::spawn("db", &env).await;
+    let mut f = LambdaFunction::spawn_at("db", &env, "/base/path").await;
     let post = f.api.next_post().await;
     assert_eq!(post.kind, PostKind::InitError);
     assert!(post.json()["errorMessage"]

@@ -13,13 +13,12 @@ use integration_tests::events::signed;
 use integration_tests::functions::{
     function_env, login_from, start_gateway, Client, HttpFunction, Login, Reply, StoreMode,
 };
+use integration_tests::lambda::LambdaFunction;
 use miniapp_shared::alipay::StandinHandle;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use test_support::dev::DevCommand;
 use test_support::fixtures::event as fixture;
-use test_support::process::{Launch, Proc};
-use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
 use test_support::workspace_root;
 
 #[derive(Clone, Copy, Debug)]
@@ -243,38 +242,6 @@ async fn limits_off_never_refuse(mode: Mode) {
     r.assert_error(401, "MissingAuthorization");
 }
 
-/// A function in Lambda mode behind a Runtime API server.
-struct LambdaFn {
-    api: RuntimeApi,
-    _proc: Proc,
-    next_id: u32,
-}
-
-impl LambdaFn {
-    async fn spawn(name: &str, env: &[(String, String)]) -> Self {
-        let api = RuntimeApi::start("").await;
-        let proc = Launch::new(binary(name))
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("AWS_LAMBDA_RUNTIME_API", api.url())
-            .spawn();
-        Self {
-            api,
-            _proc: proc,
-            next_id: 0,
-        }
-    }
-
-    /// One invocation; the 2.0 response object.
-    async fn invoke(&mut self, event: &Value) -> Value {
-        self.next_id += 1;
-        let id = format!("req-{}", self.next_id);
-        self.api.push(Scripted::event(&id, event));
-        let post = self.api.next_post().await;
-        assert_eq!(post.kind, PostKind::Response(id), "{:?}", post.json());
-        post.json()
-    }
-}
-
 fn status(resp: &Value) -> u64 {
     resp["statusCode"].as_u64().unwrap_or_default()
 }
@@ -316,23 +283,26 @@ async fn lambda_mode_limits(mode: Mode) {
         ],
     )
     .await;
-    let mut session = LambdaFn::spawn("session", &s.env).await;
-    let mut db = LambdaFn::spawn("db", &s.env).await;
-    let r = session.invoke(&login_event("198.51.100.1")).await;
+    let mut session = LambdaFunction::spawn("session", &s.env).await;
+    let mut db = LambdaFunction::spawn("db", &s.env).await;
+    let r = session.invoke(&login_event("198.51.100.1")).await.1;
     assert_eq!(status(&r), 201, "{r}");
     let alice = login_from(body_json(&r));
-    lambda_limited(&session.invoke(&login_event("198.51.100.1")).await, 30..=60);
+    lambda_limited(
+        &session.invoke(&login_event("198.51.100.1")).await.1,
+        30..=60,
+    );
     // Another address has its own bucket.
-    let r = session.invoke(&login_event("198.51.100.2")).await;
+    let r = session.invoke(&login_event("198.51.100.2")).await.1;
     assert_eq!(status(&r), 201, "{r}");
 
     for _ in 0..2 {
-        let r = db.invoke(&list_event(&alice)).await;
+        let r = db.invoke(&list_event(&alice)).await.1;
         assert_eq!(status(&r), 200, "{r}");
     }
-    let wait = lambda_limited(&db.invoke(&list_event(&alice)).await, 1..=2);
+    let wait = lambda_limited(&db.invoke(&list_event(&alice)).await.1, 1..=2);
     tokio::time::sleep(Duration::from_secs(wait)).await;
-    let r = db.invoke(&list_event(&alice)).await;
+    let r = db.invoke(&list_event(&alice)).await.1;
     assert_eq!(status(&r), 200, "{r}");
 }
 

@@ -4,42 +4,24 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
+use integration_tests::lambda::LambdaFunction;
 use serde_json::{json, Value};
-use test_support::process::{Launch, Proc};
-use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
+use test_support::runtime_api::PostKind;
 
 use crate::table::Built;
 use crate::Answer;
 
 /// A function binary in Lambda mode behind its own Runtime API server.
-pub(crate) struct LambdaFn {
-    api: RuntimeApi,
-    _proc: Proc,
-    next_id: u32,
-    name: &'static str,
-}
+pub(crate) struct LambdaFn(LambdaFunction);
 
 impl LambdaFn {
     pub(crate) async fn spawn(name: &'static str, env: &[(String, String)]) -> Self {
-        let api = RuntimeApi::start("").await;
-        let proc = Launch::new(integration_tests::binary(name))
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("AWS_LAMBDA_RUNTIME_API", api.url())
-            .spawn();
-        Self {
-            api,
-            _proc: proc,
-            next_id: 0,
-            name,
-        }
+        Self(LambdaFunction::spawn(name, env).await)
     }
 
     /// One invocation; an invocation error (the platform's 502) is an `Err`.
     pub(crate) async fn send(&mut self, b: &Built) -> Result<Answer, String> {
-        self.next_id += 1;
-        let id = format!("{}-hostile-{}", self.name, self.next_id);
-        self.api.push(Scripted::event(&id, &event(b)));
-        let post = self.api.next_post().await;
+        let (id, post) = self.0.post(&event(b)).await;
         if post.kind != PostKind::Response(id.clone()) {
             return Err(format!(
                 "invocation {id} ended as {:?}: {}",

@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod functions;
+pub mod lambda;
 pub mod soak;
 
 use std::path::PathBuf;
