@@ -403,14 +403,7 @@ impl Client {
 
     /// Logs in with a WeChat code and panics unless it worked.
     pub async fn wechat_login(&self, code: &str) -> Login {
-        let r = self.wechat_login_reply(code).await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "login: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        login_from(r.json())
+        created_login(self.wechat_login_reply(code).await)
     }
 
     /// `POST /session` with this JSON body.
@@ -427,14 +420,7 @@ impl Client {
 
     /// Logs in and panics unless it worked.
     pub async fn login(&self, code: &str) -> Login {
-        let r = self.login_reply(code).await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "login: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        login_from(r.json())
+        created_login(self.login_reply(code).await)
     }
 
     /// A request signed with `login`'s credentials; `path_and_query` as sent.
@@ -485,6 +471,17 @@ impl Client {
         self.signed(login, method, &self.session_url, path, b"", &[])
             .await
     }
+}
+
+/// The login of a `POST /session` answer; panics unless it was 201.
+fn created_login(r: Reply) -> Login {
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "login: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    login_from(r.json())
 }
 
 /// Reads `POST /session` (or refresh) JSON into a [`Login`].
