@@ -44,6 +44,11 @@ impl DbApi {
         }))
     }
 
+    /// The store (for the other modules of the db function).
+    pub(super) fn store(&self) -> &Store {
+        &self.0.store
+    }
+
     async fn create(
         &self,
         req: &Request,
@@ -71,12 +76,17 @@ impl DbApi {
         caller: &Caller,
         coll: &Collection,
     ) -> Result<Response, ApiError> {
+        let filter = super::query::where_filter(query)?;
         let query = list_query(query)?;
-        let page = self
-            .0
-            .store
-            .list_items(&caller.user_id, coll, &query)
-            .await?;
+        let store = &self.0.store;
+        let page = match &filter {
+            None => store.list_items(&caller.user_id, coll, &query).await?,
+            Some(f) => {
+                store
+                    .list_items_where(&caller.user_id, coll, &query, f)
+                    .await?
+            }
+        };
         let body = PageBody {
             items: page.items.iter().map(ItemBody::of).collect(),
             next_cursor: page.next_cursor.as_deref(),
@@ -178,7 +188,7 @@ fn item_key(collection: &str, id: &str) -> Result<(Collection, ItemId), ApiError
 /// members in name order, as the contract's examples and the earlier `Value` output had them.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ItemBody<'a> {
+pub(super) struct ItemBody<'a> {
     created_at: String,
     data: &'a ItemData,
     id: &'a str,
@@ -194,7 +204,7 @@ fn etag(item: &Item) -> HeaderValue {
 }
 
 impl<'a> ItemBody<'a> {
-    fn of(item: &'a Item) -> Self {
+    pub(super) fn of(item: &'a Item) -> Self {
         Self {
             created_at: item.created_at.rfc3339(),
             data: &item.data,
@@ -214,7 +224,10 @@ struct PageBody<'a> {
 }
 
 /// Serializes `body` once, straight into the response's bytes.
-fn json_response(status: StatusCode, body: &impl Serialize) -> Result<Response, ApiError> {
+pub(super) fn json_response(
+    status: StatusCode,
+    body: &impl Serialize,
+) -> Result<Response, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(|e| {
         tracing::error!(error = %e, "cannot serialize a response");
         ApiError::new(ErrorCode::InternalError, "internal error")
@@ -234,12 +247,15 @@ fn item_response(status: StatusCode, item: &Item) -> Result<Response, ApiError> 
     Ok(resp)
 }
 
-fn invalid_query(msg: impl Into<String>) -> ApiError {
+pub(super) fn invalid_query(msg: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidQuery, msg)
 }
 
 /// The known list parameters; each at most once, an empty value counts as absent.
-fn single<'a>(pairs: &'a [(String, String)], key: &str) -> Result<Option<&'a str>, ApiError> {
+pub(super) fn single<'a>(
+    pairs: &'a [(String, String)],
+    key: &str,
+) -> Result<Option<&'a str>, ApiError> {
     let mut found = pairs.iter().filter(|(k, _)| k == key);
     let first = found.next();
     if found.next().is_some() {
@@ -330,6 +346,7 @@ impl RoutedApi for DbApi {
                 let (coll, id) = item_key(collection, id)?;
                 self.delete(req, &caller, &coll, &id).await
             }
+            DbOp::Batch => self.batch(req, &caller).await,
         }?;
         resp.log.user_hash = Some(caller.user_id.log_hash());
         Ok(resp)

@@ -17,6 +17,9 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After`, when the client should come back later.
     pub retry_after_secs: Option<u64>,
+    /// The operation of a batch (`POST /db`) that failed, counted from 0: sent as the error
+    /// body's `index`.
+    pub index: Option<usize>,
 }
 
 impl ApiError {
@@ -26,12 +29,30 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            index: None,
+        }
+    }
+
+    /// The same error, about the batch operation at `index`.
+    pub fn at(self, index: usize) -> Self {
+        Self {
+            index: Some(index),
+            ..self
         }
     }
 
     /// The contract's error response.
     pub fn into_response(self, request_id: &str) -> Response {
         let mut response = Response::error(self.code, &self.message, request_id);
+        if let Some(index) = self.index {
+            let body = serde_json::json!({"error": {
+                "code": self.code.as_str(),
+                "message": self.message,
+                "requestId": request_id,
+                "index": index,
+            }});
+            response.body = body.to_string().into();
+        }
         if let Some(secs) = self.retry_after_secs {
             response
                 .headers

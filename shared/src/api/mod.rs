@@ -7,10 +7,12 @@
 //! existence and conditions (404/412).
 
 mod auth;
+mod batch;
 mod body;
 mod conditions;
 mod db;
 mod error;
+mod query;
 mod routes;
 mod session;
 

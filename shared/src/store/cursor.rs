@@ -1,8 +1,8 @@
 //! List cursors, and the pagination plan both backends follow.
 //!
 //! A cursor is `base64url(format byte ‖ last id ‖ HMAC-SHA256(key, binding ‖ format ‖ last id))`.
-//! The binding (user, collection, prefix, order; length-prefixed so no two differ only in where
-//! one field ends) is not in the cursor but recomputed from the request, so a cursor made for
+//! The binding (user, collection, prefix, order and, for a filtered listing, the filter's
+//! canonical text; length-prefixed so no two differ only in where one field ends) is not in the cursor but recomputed from the request, so a cursor made for
 //! another user, collection or query fails the MAC exactly like an altered one. Limit and session
 //! are deliberately not bound: a client may change the page size, and a cursor outlives a login.
 //! The last id is not secret (it is the caller's own item), so the cursor is signed, not sealed.
@@ -11,6 +11,7 @@ use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use super::filter::Filter;
 use super::{Item, ListQuery, Order, Page, StoreError, MAX_LIST_LIMIT, MAX_PAGE_DATA_BYTES};
 use crate::ids::{Collection, ItemId, UserId};
 use crate::secret::SecretBytes;
@@ -89,8 +90,35 @@ impl ListPlan {
         coll: &Collection,
         q: &ListQuery,
     ) -> Result<Self, StoreError> {
+        Self::bound(key, user, coll, q, None)
+    }
+
+    /// As [`Self::new`], for a filtered listing: the cursor binds the filter too.
+    pub(crate) fn filtered(
+        key: &CursorKeys,
+        user: &UserId,
+        coll: &Collection,
+        q: &ListQuery,
+        filter: &Filter,
+    ) -> Result<Self, StoreError> {
+        Self::bound(key, user, coll, q, Some(&filter.to_string()))
+    }
+
+    fn bound(
+        key: &CursorKeys,
+        user: &UserId,
+        coll: &Collection,
+        q: &ListQuery,
+        filter: Option<&str>,
+    ) -> Result<Self, StoreError> {
         let prefix = q.prefix.clone().unwrap_or_default();
-        let binding = binding(user, coll, &prefix, q.order);
+        let mut binding = binding(user, coll, &prefix, q.order);
+        if let Some(filter) = filter {
+            // Only filtered listings add this, so unfiltered cursors stay as they were.
+            binding.push(b'w');
+            binding.extend_from_slice(&(filter.len() as u32).to_be_bytes());
+            binding.extend_from_slice(filter.as_bytes());
+        }
         let after = match q.cursor.as_deref() {
             None | Some("") => None,
             Some(c) => Some(open(key, &binding, c)?),
@@ -147,6 +175,30 @@ impl ListPlan {
         let next_cursor = items
             .last()
             .map(|last| seal(key.signing(), &self.binding, &last.id));
+        Page { items, next_cursor }
+    }
+}
+
+impl ListPlan {
+    /// As [`Self::finish`] for a filtered listing, whose reads stopped either when
+    /// [`Self::full`] or after [`MAX_FILTER_SCAN`](super::MAX_FILTER_SCAN) stored items, the last of which is
+    /// `scan_end` (`None` when the reads ran out of items first): then the page may be short or
+    /// empty, and its cursor resumes after `scan_end`.
+    pub(crate) fn finish_filtered(
+        &self,
+        key: &CursorKeys,
+        items: Vec<Item>,
+        scan_end: Option<ItemId>,
+    ) -> Page {
+        let keep = if items.is_empty() {
+            0
+        } else {
+            fitting(&items).min(self.limit)
+        };
+        if items.len() > keep {
+            return self.finish(key, items);
+        }
+        let next_cursor = scan_end.map(|last| seal(key.signing(), &self.binding, &last));
         Page { items, next_cursor }
     }
 }
@@ -215,7 +267,8 @@ fn open(keys: &CursorKeys, binding: &[u8], cursor: &str) -> Result<ItemId, Store
     });
     if !genuine {
         return Err(invalid(
-            "the cursor was altered, or made for another user, collection, prefix or order",
+            "the cursor was altered, or made for another user, collection, prefix, order or \
+             where expression",
         ));
     }
     match payload.split_first() {

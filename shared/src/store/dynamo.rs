@@ -32,20 +32,24 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete, KeySchemaElement,
+    KeyType, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 
+use super::batch::{self, BatchError, BatchOp, BatchOutcome, Write, WriteKind};
 use super::cursor::{CursorKeys, ListPlan};
 use super::dynamo_condition::{self, Expression};
+use super::filter::Filter;
+use super::filter_dynamo::DynamoFilter;
 use super::json_av;
 use super::{
     check_data, merge_patch, Condition, Item, ItemData, JsonObject, ListQuery, NewData, Order,
-    Page, SessionRecord, StoreConfig, StoreError, StoreKind,
+    Page, SessionRecord, StoreConfig, StoreError, StoreKind, MAX_FILTER_SCAN,
 };
 use crate::config::vars;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
@@ -845,6 +849,302 @@ impl DynamoStore {
             .await
             .map(|_| ())
             .map_err(|e| config(&DisplayErrorContext(&e)))
+    }
+}
+
+/// Filtered listings and batches (docs/api.md §4.5, §4.6).
+impl DynamoStore {
+    pub(crate) async fn list_items_where(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        q: &ListQuery,
+        filter: &Filter,
+    ) -> Result<Page, StoreError> {
+        let key = &self.inner.cursor_key;
+        let plan = ListPlan::filtered(key, user, coll, q, filter)?;
+        if plan.matches_nothing {
+            return Ok(plan.finish_filtered(key, Vec::new(), None));
+        }
+        let (items, scan_end) = self.query_filtered(user, coll, &plan, filter).await?;
+        Ok(plan.finish_filtered(key, items, scan_end))
+    }
+
+    /// Query pages with the filter as a `FilterExpression` and `Limit` set to what is left of
+    /// [`MAX_FILTER_SCAN`] (DynamoDB's `Limit` counts items read before filtering), until the
+    /// plan is full, the budget is spent (then the last id read) or the range ends.
+    async fn query_filtered(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        plan: &ListPlan,
+        filter: &Filter,
+    ) -> Result<(Vec<Item>, Option<ItemId>), StoreError> {
+        let f = DynamoFilter::render(filter);
+        let (mut items, mut bytes, mut scanned) = (Vec::new(), 0usize, 0usize);
+        let mut start = plan
+            .after
+            .as_ref()
+            .map(|id| item_key(user, coll, id.as_str()));
+        loop {
+            let left = MAX_FILTER_SCAN.saturating_sub(scanned).max(1);
+            let mut names = f.names.clone();
+            names.insert("#pk".into(), "pk".into());
+            let mut values = f.values.clone();
+            values.insert(":pk".into(), s(&partition_key(user, coll)));
+            let mut req = self
+                .client()
+                .query()
+                .table_name(&self.inner.data_table)
+                .consistent_read(true)
+                .scan_index_forward(plan.order == Order::Asc)
+                .limit(i32::try_from(left).unwrap_or(i32::MAX))
+                .filter_expression(&f.text)
+                .set_exclusive_start_key(start.take());
+            req = if plan.prefix.is_empty() {
+                req.key_condition_expression("#pk = :pk")
+            } else {
+                names.insert("#sk".into(), "sk".into());
+                values.insert(":prefix".into(), s(&plan.prefix));
+                req.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            };
+            let out = req
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            scanned = scanned.saturating_add(usize::try_from(out.scanned_count).unwrap_or(0));
+            for attrs in out.items.unwrap_or_default() {
+                let item = decode_item(&attrs)?;
+                bytes = bytes.saturating_add(item.data.as_str().len());
+                items.push(item);
+                if plan.full(items.len(), bytes) {
+                    return Ok((items, None));
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => {
+                    if scanned >= MAX_FILTER_SCAN {
+                        let last =
+                            ItemId::parse(attr_str(&key, "sk")?).map_err(|_| corrupt("sk"))?;
+                        return Ok((items, Some(last)));
+                    }
+                    start = Some(key);
+                }
+                _ => return Ok((items, None)),
+            }
+        }
+    }
+
+    /// Reads every target, plans the batch on that state (`store/batch.rs`) and writes it as
+    /// one `TransactWriteItems` whose every action is conditional on the version read. A
+    /// cancelled transaction (a target changed since the read, or another transaction held it)
+    /// is read and planned again from scratch until [`PATCH_DEADLINE`], so the index of a 412
+    /// is always that of the first operation that fails on a state that really was there.
+    pub(crate) async fn write_batch(
+        &self,
+        user: &UserId,
+        ops: &[BatchOp],
+        now: Timestamp,
+    ) -> Result<Vec<BatchOutcome>, BatchError> {
+        let deadline = tokio::time::Instant::now() + PATCH_DEADLINE;
+        let mut attempt = 0u32;
+        loop {
+            if attempt > 0 {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StoreError::Contention(attempt).into());
+                }
+                contention_pause(attempt).await;
+            }
+            attempt = attempt.saturating_add(1);
+            let current = self.read_targets(user, ops).await?;
+            let (writes, outcomes) = batch::plan(ops, current, now)?;
+            let actions = writes
+                .iter()
+                .map(|w| self.transact_item(user, w))
+                .collect::<Result<Vec<_>, _>>()?;
+            // The same token on the SDK's retries of this call: when DynamoDB applied the
+            // transaction but the answer was lost, the retry is answered as a success instead
+            // of being applied again (or failing its own version conditions).
+            let token = hex::encode(crate::ids::random_bytes::<16>());
+            let sent = self
+                .client()
+                .transact_write_items()
+                .set_transact_items(Some(actions))
+                .client_request_token(token)
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(outcomes),
+                Err(e) => match cancellation(e) {
+                    Cancelled::Retry => continue,
+                    Cancelled::Fail(e) => return Err(e.into()),
+                },
+            }
+        }
+    }
+
+    /// The current state of every target, in the order of `ops` (strongly consistent).
+    async fn read_targets(
+        &self,
+        user: &UserId,
+        ops: &[BatchOp],
+    ) -> Result<Vec<Option<Item>>, StoreError> {
+        let keys: Vec<Attrs> = ops
+            .iter()
+            .map(|op| {
+                let (coll, id) = op.target();
+                item_key(user, coll, id.as_str())
+            })
+            .collect();
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        let mut pending = keys.clone();
+        let mut rounds = 0u32;
+        while !pending.is_empty() {
+            if rounds > 0 {
+                if rounds > MAX_ATTEMPTS * 3 {
+                    return Err(StoreError::Unavailable(
+                        "dynamodb: batch reads stayed unprocessed".into(),
+                    ));
+                }
+                contention_pause(rounds).await;
+            }
+            rounds += 1;
+            let ka = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Rejected(format!("dynamodb: {e}")))?;
+            let out = self
+                .client()
+                .batch_get_item()
+                .request_items(&self.inner.data_table, ka)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let table = &self.inner.data_table;
+            for attrs in out
+                .responses
+                .unwrap_or_default()
+                .remove(table)
+                .unwrap_or_default()
+            {
+                let pk = attr_str(&attrs, "pk")?.to_owned();
+                let sk = attr_str(&attrs, "sk")?.to_owned();
+                found.insert((pk, sk), decode_item(&attrs)?);
+            }
+            if let Some(mut rest) = out.unprocessed_keys {
+                if let Some(ka) = rest.remove(table) {
+                    pending = ka.keys;
+                }
+            }
+        }
+        keys.iter()
+            .map(|k| {
+                Ok(found.remove(&(attr_str(k, "pk")?.to_owned(), attr_str(k, "sk")?.to_owned())))
+            })
+            .collect()
+    }
+
+    /// One planned write of a batch as a transaction action, pinned to the state it was
+    /// planned on: the one place a batch turns into DynamoDB requests.
+    fn transact_item(&self, user: &UserId, write: &Write) -> Result<TransactWriteItem, StoreError> {
+        let rejected = |e: &dyn std::fmt::Display| StoreError::Rejected(format!("dynamodb: {e}"));
+        let table = &self.inner.data_table;
+        let put = |item: &Item, object: &JsonObject| {
+            let mut attrs = item_key(user, &write.coll, item.id.as_str());
+            attrs.insert("version".into(), n(item.version.get()));
+            attrs.insert("createdAt".into(), n(item.created_at.unix()));
+            attrs.insert("updatedAt".into(), n(item.updated_at.unix()));
+            attrs.insert("data".into(), json_av::object_to_av(object));
+            Put::builder().table_name(table).set_item(Some(attrs))
+        };
+        let action = match &write.kind {
+            WriteKind::Insert { item, object } => {
+                let p = put(item, object)
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", "pk")
+                    .build()
+                    .map_err(|e| rejected(&e))?;
+                TransactWriteItem::builder().put(p)
+            }
+            WriteKind::Replace {
+                item,
+                object,
+                expected,
+            } => {
+                let p = put(item, object)
+                    .condition_expression("#v = :expected")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_values(":expected", n(expected.get()))
+                    .build()
+                    .map_err(|e| rejected(&e))?;
+                TransactWriteItem::builder().put(p)
+            }
+            WriteKind::Delete { id, expected } => {
+                let d = Delete::builder()
+                    .table_name(table)
+                    .set_key(Some(item_key(user, &write.coll, id.as_str())))
+                    .condition_expression("#v = :expected")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_values(":expected", n(expected.get()))
+                    .build()
+                    .map_err(|e| rejected(&e))?;
+                TransactWriteItem::builder().delete(d)
+            }
+        };
+        Ok(action.build())
+    }
+}
+
+/// What a failed `TransactWriteItems` means for the batch.
+enum Cancelled {
+    /// A condition failed (a target changed since it was read) or another transaction held a
+    /// target: read, plan and try again.
+    Retry,
+    /// Anything else.
+    Fail(StoreError),
+}
+
+fn cancellation<R: std::fmt::Debug>(e: SdkError<TransactWriteItemsError, R>) -> Cancelled {
+    let reasons = match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            c.cancellation_reasons().to_vec()
+        }
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+            return Cancelled::Retry
+        }
+        _ => return Cancelled::Fail(unavailable(e)),
+    };
+    let code = |r: &CancellationReason| r.code().unwrap_or("None").to_owned();
+    if let Some(r) = reasons.iter().find(|r| {
+        code(r) == "ItemCollectionSizeLimitExceeded"
+            || (code(r) == "ValidationError" && mentions_size(r.message()))
+    }) {
+        tracing::warn!(reason = %code(r), "batch refused as too large");
+        return Cancelled::Fail(StoreError::BackendTooLarge);
+    }
+    if reasons.iter().any(|r| code(r) == "ValidationError") {
+        return Cancelled::Fail(StoreError::Rejected(format!(
+            "dynamodb: {}",
+            DisplayErrorContext(&e)
+        )));
+    }
+    let retry = reasons.is_empty()
+        || reasons.iter().any(|r| {
+            matches!(
+                code(r).as_str(),
+                "ConditionalCheckFailed" | "TransactionConflict"
+            )
+        });
+    if retry {
+        Cancelled::Retry
+    } else {
+        Cancelled::Fail(StoreError::Unavailable(format!(
+            "dynamodb: {}",
+            DisplayErrorContext(&e)
+        )))
     }
 }
 

@@ -19,10 +19,13 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
+use super::batch::{self, BatchError, BatchOp, BatchOutcome, Write, WriteKind};
 use super::cursor::{CursorKeys, ListPlan};
+use super::filter::Filter;
+use super::filter_sql::SqlFilter;
 use super::{
     check_data, merge_patch, Condition, Item, ItemData, ListQuery, NewData, Order, Page,
-    SessionRecord, StoreError,
+    SessionRecord, StoreError, MAX_FILTER_SCAN,
 };
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::time_fmt::Timestamp;
@@ -519,6 +522,158 @@ impl EmbeddedStore {
             .await?;
         Ok(plan.finish(&self.inner.cursor_key, items))
     }
+}
+
+/// Filtered listings and batches (docs/api.md §4.5, §4.6).
+impl EmbeddedStore {
+    pub(crate) async fn list_items_where(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        q: &ListQuery,
+        filter: &Filter,
+    ) -> Result<Page, StoreError> {
+        let plan = ListPlan::filtered(&self.inner.cursor_key, user, coll, q, filter)?;
+        if plan.matches_nothing {
+            return Ok(plan.finish_filtered(&self.inner.cursor_key, Vec::new(), None));
+        }
+        let (user, coll, filter) = (user.clone(), coll.clone(), filter.clone());
+        let (plan, items, scan_end) = self
+            .with_conn(move |c| {
+                let (items, scan_end) = filtered_rows(c, &user, &coll, &plan, &filter)?;
+                Ok((plan, items, scan_end))
+            })
+            .await?;
+        Ok(plan.finish_filtered(&self.inner.cursor_key, items, scan_end))
+    }
+
+    pub(crate) async fn write_batch(
+        &self,
+        user: &UserId,
+        ops: &[BatchOp],
+        now: Timestamp,
+    ) -> Result<Vec<BatchOutcome>, BatchError> {
+        let (user, ops) = (user.clone(), ops.to_vec());
+        let result = self
+            .with_conn(move |c| Ok(write_batch_in(c, &user, &ops, now)))
+            .await?;
+        result
+    }
+}
+
+/// The whole batch in one transaction that holds the write lock from the first read to the
+/// commit: nothing else can write in between, and an error drops (rolls back) everything.
+fn write_batch_in(
+    c: &mut Connection,
+    user: &UserId,
+    ops: &[BatchOp],
+    now: Timestamp,
+) -> Result<Vec<BatchOutcome>, BatchError> {
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let mut current = Vec::with_capacity(ops.len());
+    for op in ops {
+        let (coll, id) = op.target();
+        current.push(current_item(&tx, user, coll, id)?);
+    }
+    let (writes, outcomes) = batch::plan(ops, current, now)?;
+    for write in &writes {
+        apply_write(&tx, user, write)?;
+    }
+    tx.commit().map_err(unavailable)?;
+    Ok(outcomes)
+}
+
+/// One planned write of a batch: the one place a batch turns into SQL.
+fn apply_write(c: &Connection, user: &UserId, write: &Write) -> Result<(), StoreError> {
+    let coll = &write.coll;
+    match &write.kind {
+        WriteKind::Insert { item, .. } => {
+            insert_item(c, user, coll, &item.id, &item.data, item.created_at)
+        }
+        WriteKind::Replace { item, .. } => update_item(c, user, coll, item),
+        WriteKind::Delete { id, .. } => c
+            .execute(
+                "DELETE FROM items WHERE user_id = ?1 AND collection = ?2 AND id = ?3",
+                params![user.as_str(), coll.as_str(), id.as_str()],
+            )
+            .map(|_| ())
+            .map_err(unavailable),
+    }
+}
+
+/// Reads at most [`MAX_FILTER_SCAN`] rows of the listing's range, in order, and keeps those the
+/// filter matches (the data of the others is not even read) until the plan is full; the last
+/// row read when the scan used its whole budget.
+fn filtered_rows(
+    c: &Connection,
+    user: &UserId,
+    coll: &Collection,
+    plan: &ListPlan,
+    filter: &Filter,
+) -> Result<(Vec<Item>, Option<ItemId>), StoreError> {
+    let (lo, hi) = plan.prefix_range();
+    let (resume, sql_order) = match plan.order {
+        Order::Asc => ("id > ?5", "ASC"),
+        Order::Desc => ("id < ?5", "DESC"),
+    };
+    let after = match (&plan.after, plan.order) {
+        (Some(id), _) => id.as_str().to_owned(),
+        (None, Order::Asc) => String::new(),
+        (None, Order::Desc) => super::cursor::ABOVE_ALL_IDS.to_owned(),
+    };
+    let cond = SqlFilter::render(filter, 7);
+    let sql = format!(
+        "SELECT id, version, created_at, updated_at, CASE WHEN {} THEN data END FROM items
+         WHERE user_id = ?1 AND collection = ?2 AND id >= ?3 AND id < ?4 AND {resume}
+         ORDER BY id {sql_order} LIMIT ?6",
+        cond.text
+    );
+    let budget = i64::try_from(MAX_FILTER_SCAN).unwrap_or(i64::MAX);
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        user.as_str().to_owned().into(),
+        coll.as_str().to_owned().into(),
+        lo.into(),
+        hi.into(),
+        after.into(),
+        budget.into(),
+    ];
+    values.extend(cond.params);
+    let mut st = c.prepare(&sql).map_err(unavailable)?;
+    let mut rows = st
+        .query(rusqlite::params_from_iter(values))
+        .map_err(unavailable)?;
+    let (mut items, mut bytes, mut scanned) = (Vec::new(), 0usize, 0usize);
+    let mut last = None;
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        scanned += 1;
+        let id: String = row.get(0).map_err(unavailable)?;
+        let data: Option<String> = row.get(4).map_err(unavailable)?;
+        if let Some(data) = data {
+            let raw = RawItem {
+                id: id.clone(),
+                version: row.get(1).map_err(unavailable)?,
+                created_at: row.get(2).map_err(unavailable)?,
+                updated_at: row.get(3).map_err(unavailable)?,
+                data,
+            };
+            let item = raw.into_item()?;
+            bytes = bytes.saturating_add(item.data.as_str().len());
+            items.push(item);
+            if plan.full(items.len(), bytes) {
+                return Ok((items, None));
+            }
+        }
+        last = Some(id);
+    }
+    let scan_end = match last {
+        Some(id) if scanned >= MAX_FILTER_SCAN => {
+            Some(ItemId::parse(&id).map_err(|_| corrupt("id"))?)
+        }
+        _ => None,
+    };
+    Ok((items, scan_end))
 }
 
 fn new_item(id: ItemId, data: ItemData, now: Timestamp) -> Item {

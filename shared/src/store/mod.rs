@@ -21,11 +21,15 @@
 //!   than treating the caller as unknown; past it, reads treat it as absent even if the record
 //!   is still there (DynamoDB deletes expired items lazily, emulators never).
 
+mod batch;
 mod condition;
 mod cursor;
 mod dynamo;
 mod dynamo_condition;
 mod embedded;
+mod filter;
+mod filter_dynamo;
+mod filter_sql;
 mod item_data;
 mod json_av;
 pub mod merge_patch;
@@ -40,12 +44,17 @@ use crate::http::ErrorCode;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::time_fmt::Timestamp;
 
+pub use batch::{BatchError, BatchOp, BatchOutcome, MAX_BATCH_DATA_BYTES, MAX_BATCH_OPS};
 pub use condition::{Condition, Tags};
 pub use cursor::CursorKeys;
 #[cfg(fuzzing)]
 pub(crate) use cursor::ListPlan;
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
+pub use filter::{
+    Filter, FilterError, MAX_FILTER_BYTES, MAX_IN_VALUES, MAX_NUMBER_DIGITS, MAX_PATH_DEPTH,
+    MAX_SEGMENT_LEN, MAX_TERMS,
+};
 pub use item_data::ItemData;
 #[cfg(fuzzing)]
 pub(crate) use json_av::{object_size, object_text, object_to_av};
@@ -75,6 +84,11 @@ pub const MAX_LIST_LIMIT: u32 = 100;
 /// `nextCursor`, rather than pass it (it always holds at least one item). With ids and metadata
 /// a page stays far below Lambda's 6 MB response limit, and so does the memory to build it.
 pub const MAX_PAGE_DATA_BYTES: usize = 1 << 20;
+
+/// Most stored items a filtered listing reads per request (in id order, from its cursor): a
+/// filter that matches little returns a short or empty page with a `nextCursor` rather than
+/// read on without bound.
+pub const MAX_FILTER_SCAN: usize = 200;
 
 /// A stored item, as the API returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -453,6 +467,32 @@ impl Store {
         q: &ListQuery,
     ) -> Result<Page, StoreError> {
         dispatch!(self.list_items(user, coll, q))
+    }
+
+    /// As [`Self::list_items`], keeping only the items `filter` matches: reads at most
+    /// [`MAX_FILTER_SCAN`] stored items, so a page may be short or empty and still have a
+    /// `nextCursor` (which binds the filter as well).
+    pub async fn list_items_where(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+        q: &ListQuery,
+        filter: &Filter,
+    ) -> Result<Page, StoreError> {
+        dispatch!(self.list_items_where(user, coll, q, filter))
+    }
+
+    /// Performs every operation or none (see `store/batch.rs`): the outcomes in order, or the
+    /// first operation that cannot happen (`index`) with why. Lost races with concurrent
+    /// writers are retried a bounded number of times (then `Contention`).
+    pub async fn write_batch(
+        &self,
+        user: &UserId,
+        ops: &[BatchOp],
+        now: Timestamp,
+    ) -> Result<Vec<BatchOutcome>, BatchError> {
+        batch::check(ops)?;
+        dispatch!(self.write_batch(user, ops, now))
     }
 }
 
