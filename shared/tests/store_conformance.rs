@@ -209,9 +209,19 @@ conformance!(
     big_items_patch_like_small_ones,
     rate_buckets_take_refill_and_refuse,
     rate_buckets_are_atomic_under_concurrency,
+    // Batches and filters (store_conformance/batch_filter.rs).
+    batches_write_all_or_nothing,
+    batch_total_size_is_bounded,
+    concurrent_batches_are_atomic,
+    filters_agree_on_one_table,
+    filtered_pages_read_a_bounded_number_of_items,
 );
 
+#[path = "store_conformance/batch_filter.rs"]
+mod batch_filter;
+
 mod cases {
+    pub(crate) use super::batch_filter::*;
     use super::*;
     use miniapp_shared::ratelimit::{Outcome, Rate};
 

@@ -2,9 +2,9 @@
 //! names (`#w0`, ...) and values as expression attribute values (`:w0`, ...); the expression
 //! text is made of this file's constants and those placeholders only.
 //!
-//! Matching SQLite (`filter_sql.rs`): `=`/`<>` compare type and value; ordering comparisons
-//! are preceded by `attribute_type`, so a value of another type never matches; `!=` needs the
-//! attribute to exist (DynamoDB's `<>` alone would be true for a missing one).
+//! Matching SQLite (`filter_sql.rs`): every comparison is preceded by `attribute_type`, so a
+//! value of another type never matches; `!=` is "exists and not `==`" (DynamoDB's `<>` alone
+//! would be true for a missing attribute).
 
 use std::collections::HashMap;
 
@@ -58,13 +58,9 @@ impl DynamoFilter {
             Test::Exists(true) => format!("attribute_exists({path})"),
             Test::Exists(false) => format!("attribute_not_exists({path})"),
             Test::Eq(v) => self.eq(&path, v),
-            Test::Ne(Scalar::Null) => {
-                let null = self.value(AttributeValue::S("NULL".into()));
-                format!("(attribute_exists({path}) AND NOT attribute_type({path}, {null}))")
-            }
             Test::Ne(v) => {
-                let v = self.value(scalar_av(v));
-                format!("(attribute_exists({path}) AND {path} <> {v})")
+                let eq = self.eq(&path, v);
+                format!("(attribute_exists({path}) AND NOT {eq})")
             }
             Test::In(vs) => {
                 let any: Vec<String> = vs.iter().map(|v| self.eq(&path, v)).collect();
@@ -87,11 +83,21 @@ impl DynamoFilter {
                 let null = self.value(AttributeValue::S("NULL".into()));
                 format!("attribute_type({path}, {null})")
             }
+            // The type first: equality alone would let `false` equal `0` on some emulators.
             other => {
+                let kind = self.value(AttributeValue::S(scalar_type(other).into()));
                 let v = self.value(scalar_av(other));
-                format!("{path} = {v}")
+                format!("(attribute_type({path}, {kind}) AND {path} = {v})")
             }
         }
+    }
+}
+
+fn scalar_type(v: &Scalar) -> &'static str {
+    match v {
+        Scalar::Null => "NULL",
+        Scalar::Bool(_) => "BOOL",
+        Scalar::Ordered(o) => type_name(o),
     }
 }
 
@@ -127,12 +133,13 @@ mod tests {
         let d = DynamoFilter::render(&f);
         assert_eq!(
             d.text,
-            "#wd.#w1.#w2 = :w0 AND (attribute_exists(#wd.#w1) AND #wd.#w1 <> :w1) \
-             AND (attribute_type(#wd.#w3, :w2) OR #wd.#w3 = :w3)"
+            "(attribute_type(#wd.#w1.#w2, :w0) AND #wd.#w1.#w2 = :w1) \
+             AND (attribute_exists(#wd.#w1) AND NOT (attribute_type(#wd.#w1, :w2) AND #wd.#w1 = :w3)) \
+             AND (attribute_type(#wd.#w3, :w4) OR (attribute_type(#wd.#w3, :w5) AND #wd.#w3 = :w6))"
         );
         assert_eq!(d.names.get("#w1").map(String::as_str), Some("a"));
         assert_eq!(
-            d.values.get(":w0"),
+            d.values.get(":w1"),
             Some(&AttributeValue::S("x) OR #a = :v".into()))
         );
     }
