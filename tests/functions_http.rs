@@ -109,6 +109,9 @@ both_stores!(
     logs_hold_no_secrets,
     refresh_is_single_use,
     refresh_has_a_grace_limit,
+    batches,
+    filtered_lists,
+    concurrent_batches,
 );
 
 fn rfc3339(v: &Value) -> Timestamp {
@@ -1423,4 +1426,361 @@ async fn storage_outage_is_503_then_recovers() {
         201
     );
     drop(moto);
+}
+
+// ---- Atomic batches (POST /db) and filtered lists (GET /db/{collection}?where=) ----
+
+/// `GET /db/{collection}?where=<expr>&<rest>`, the expression percent-encoded.
+fn where_path(collection: &str, expr: &str, rest: &str) -> String {
+    let expr = miniapp_shared::percent::encode(expr);
+    if rest.is_empty() {
+        format!("/db/{collection}?where={expr}")
+    } else {
+        format!("/db/{collection}?where={expr}&{rest}")
+    }
+}
+
+fn ids_of(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn batches(mode: Mode) {
+    let w = world(mode, &[]).await;
+    let c = &w.client;
+    let a = c.login("dev-alice").await;
+    let b = c.login("dev-bob").await;
+    for (id, done) in [("one", false), ("two", true)] {
+        let r = c
+            .db(
+                &a,
+                "PUT",
+                &format!("/db/todos/{id}"),
+                Some(json!({"done": done})),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let ops = json!({"operations": [
+        {"op": "create", "collection": "notes", "data": {"t": "hello"}},
+        {"op": "put", "collection": "todos", "id": "three", "data": {"done": false}, "ifNoneMatch": "*"},
+        {"op": "patch", "collection": "todos", "id": "one", "patch": {"done": true}, "ifMatch": "\"1\""},
+        {"op": "delete", "collection": "todos", "id": "two"},
+    ]});
+    let r = c.db(&a, "POST", "/db", Some(ops)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let results = r.json()["results"].clone();
+    assert_eq!(results[0]["op"], "create");
+    assert_eq!(results[0]["collection"], "notes");
+    let note_id = results[0]["id"].as_str().expect("created id").to_owned();
+    assert_eq!(results[0]["item"]["id"], json!(note_id));
+    assert_eq!(results[0]["item"]["version"], 1);
+    assert_eq!(results[1]["item"]["data"], json!({"done": false}));
+    assert_eq!(results[2]["item"]["version"], 2);
+    assert_eq!(results[2]["item"]["data"], json!({"done": true}));
+    rfc3339(&results[2]["item"]["updatedAt"]);
+    assert_eq!(
+        results[3],
+        json!({"op": "delete", "collection": "todos", "id": "two", "deleted": true})
+    );
+    let note = c.db(&a, "GET", &format!("/db/notes/{note_id}"), None).await;
+    assert_eq!(note.json()["data"], json!({"t": "hello"}));
+    c.db(&a, "GET", "/db/todos/two", None)
+        .await
+        .assert_error(404, "NotFound");
+
+    // A failing condition: 412 naming the first failing operation, and nothing written.
+    let failing = json!({"operations": [
+        {"op": "put", "collection": "todos", "id": "four", "data": {}},
+        {"op": "delete", "collection": "todos", "id": "three", "ifMatch": "\"9\""},
+        {"op": "patch", "collection": "todos", "id": "one", "patch": {}, "ifMatch": "\"9\""},
+    ]});
+    let r = c.db(&a, "POST", "/db", Some(failing)).await;
+    r.assert_error(412, "PreconditionFailed");
+    assert_eq!(r.json()["error"]["index"], 1);
+    c.db(&a, "GET", "/db/todos/four", None)
+        .await
+        .assert_error(404, "NotFound");
+    let missing = json!({"operations": [
+        {"op": "put", "collection": "todos", "id": "four", "data": {}},
+        {"op": "patch", "collection": "todos", "id": "nope", "patch": {"x": 1}},
+    ]});
+    let r = c.db(&a, "POST", "/db", Some(missing)).await;
+    r.assert_error(404, "NotFound");
+    assert_eq!(r.json()["error"]["index"], 1);
+    c.db(&a, "GET", "/db/todos/four", None)
+        .await
+        .assert_error(404, "NotFound");
+
+    // Refused before the store: duplicates, bad names, shape, size.
+    let cases = [
+        (
+            json!({"operations": [
+                {"op": "delete", "collection": "todos", "id": "one"},
+                {"op": "put", "collection": "todos", "id": "one", "data": {}}]}),
+            "InvalidRequest",
+            Some(1),
+        ),
+        (
+            json!({"operations": [{"op": "delete", "collection": "bad/name", "id": "x"}]}),
+            "InvalidCollection",
+            Some(0),
+        ),
+        (
+            json!({"operations": [{"op": "put", "collection": "todos", "id": "a b", "data": {}}]}),
+            "InvalidId",
+            Some(0),
+        ),
+        (
+            json!({"operations": [{"op": "put", "collection": "todos", "id": "x", "data": {}, "ifMatch": "9"}]}),
+            "InvalidRequest",
+            Some(0),
+        ),
+        (json!({"operations": []}), "InvalidRequest", None),
+        (json!({"ops": []}), "InvalidRequest", None),
+    ];
+    for (body, code, index) in cases {
+        let r = c.db(&a, "POST", "/db", Some(body.clone())).await;
+        r.assert_error(400, code);
+        assert_eq!(
+            r.json()["error"].get("index").and_then(Value::as_u64),
+            index.map(|i| i as u64),
+            "{body}"
+        );
+    }
+    let too_many: Vec<Value> = (0..26)
+        .map(|i| json!({"op": "delete", "collection": "t", "id": format!("i{i}")}))
+        .collect();
+    c.db(&a, "POST", "/db", Some(json!({ "operations": too_many })))
+        .await
+        .assert_error(400, "InvalidRequest");
+    c.signed(&a, "POST", &c.db_url, "/db", b"{", &[])
+        .await
+        .assert_error(400, "InvalidJson");
+    c.raw("POST", &format!("{}/db", w.db.url), &[], b"{}".to_vec())
+        .await
+        .assert_error(401, "MissingAuthorization");
+    // `POST /db/_batch` is what it always was: a create in the collection `_batch`.
+    let r = c
+        .db(&a, "POST", "/db/_batch", Some(json!({"operations": []})))
+        .await;
+    assert_eq!(r.status, 201);
+    // Bob's batch names the same ids and reaches only his own (absent) items.
+    let r = c
+        .db(
+            &b,
+            "POST",
+            "/db",
+            Some(json!({"operations": [{"op": "delete", "collection": "todos", "id": "one"}]})),
+        )
+        .await;
+    r.assert_error(404, "NotFound");
+    assert_eq!(
+        c.db(&a, "GET", "/db/todos/one", None).await.json()["version"],
+        2
+    );
+}
+
+async fn filtered_lists(mode: Mode) {
+    let w = world(mode, &[]).await;
+    let c = &w.client;
+    let a = c.login("dev-alice").await;
+    for i in 0..12 {
+        let data =
+            json!({"done": i % 3 == 0, "n": i, "title": format!("t{i}"), "meta": {"p": i % 2}});
+        let r = c
+            .db(&a, "PUT", &format!("/db/todos/i{i:02}"), Some(data))
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let r = c
+        .db(&a, "GET", &where_path("todos", "done == true", ""), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(ids_of(&r.json()), ["i00", "i03", "i06", "i09"]);
+    let r = c
+        .db(
+            &a,
+            "GET",
+            &where_path("todos", "n >= 4 AND meta.p == 1", "order=desc"),
+            None,
+        )
+        .await;
+    assert_eq!(ids_of(&r.json()), ["i11", "i09", "i07", "i05"]);
+    let r = c
+        .db(
+            &a,
+            "GET",
+            &where_path("todos", r#"title in ["t1","t10"]"#, "prefix=i1"),
+            None,
+        )
+        .await;
+    assert_eq!(ids_of(&r.json()), ["i10"]);
+    // Pages of a filtered listing, and the cursor bound to the filter.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let rest = format!("limit=2&cursor={cursor}");
+        let v = c
+            .db(
+                &a,
+                "GET",
+                &where_path("todos", "done == false", &rest),
+                None,
+            )
+            .await
+            .json();
+        seen.extend(ids_of(&v));
+        match v["nextCursor"].as_str() {
+            Some(n) => cursor = n.to_owned(),
+            None => break,
+        }
+        let other = format!("limit=2&cursor={cursor}");
+        c.db(
+            &a,
+            "GET",
+            &where_path("todos", "done == true", &other),
+            None,
+        )
+        .await
+        .assert_error(400, "InvalidQuery");
+        c.db(&a, "GET", &format!("/db/todos?{other}"), None)
+            .await
+            .assert_error(400, "InvalidQuery");
+    }
+    let want: Vec<String> = (0..12)
+        .filter(|i| i % 3 != 0)
+        .map(|i| format!("i{i:02}"))
+        .collect();
+    assert_eq!(seen, want);
+    // Malformed or too complex: 400 InvalidQuery. Injection attempts are either malformed or
+    // plain data that matches nothing.
+    let long = vec!["n == 1"; 9].join(" AND ");
+    for bad in [
+        "done = true",
+        "done == true OR 1 == 1",
+        "done == true) OR (1 == 1",
+        "#done == true",
+        ":v == true",
+        "$.done == true",
+        "done == 'x'",
+        "a[0] == 1",
+        "done == true; DROP TABLE items",
+        long.as_str(),
+    ] {
+        c.db(&a, "GET", &where_path("todos", bad, ""), None)
+            .await
+            .assert_error(400, "InvalidQuery");
+    }
+    for harmless in [
+        r#"title == "x' OR '1'='1""#,
+        r#"title == "\") OR 1=1 --""#,
+        r#"title == ":v""#,
+    ] {
+        let r = c
+            .db(&a, "GET", &where_path("todos", harmless, ""), None)
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), ids_of(&r.json()).len()),
+            (200, 0),
+            "{harmless}"
+        );
+    }
+    c.db(
+        &a,
+        "GET",
+        "/db/todos?where=a%20%3D%3D%201&where=b%20%3D%3D%202",
+        None,
+    )
+    .await
+    .assert_error(400, "InvalidQuery");
+}
+
+/// Writers race batches that move one unit from `a` to `b`, each pinned with `ifMatch`; a
+/// reader lists both all along. Every 200 is in the final state; on the embedded store (whose
+/// listing is one snapshot) no listing ever shows half a batch.
+async fn concurrent_batches(mode: Mode) {
+    let w = world(mode, &[("MINIAPP_RATE_LIMITS", "off")]).await;
+    let c = &w.client;
+    let a = c.login("dev-alice").await;
+    c.db(&a, "PUT", "/db/acct/a", Some(json!({"n": 100}))).await;
+    c.db(&a, "PUT", "/db/acct/b", Some(json!({"n": 0}))).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (c, a, stop) = (c.clone(), a.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut reads = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let v = c.db(&a, "GET", "/db/acct", None).await.json();
+                let total: u64 = v["items"]
+                    .as_array()
+                    .expect("items")
+                    .iter()
+                    .map(|i| i["data"]["n"].as_u64().unwrap_or(0))
+                    .sum();
+                if matches!(mode, Mode::Embedded) {
+                    assert_eq!(total, 100, "half a batch was visible: {v}");
+                }
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (c, a) = (c.clone(), a.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acknowledged = 0u64;
+            for _ in 0..3 {
+                loop {
+                    let list = c.db(&a, "GET", "/db/acct", None).await.json();
+                    let items = list["items"].as_array().expect("items").clone();
+                    let (from, to) = (&items[0], &items[1]);
+                    let n = |i: &Value| i["data"]["n"].as_u64().unwrap_or(0);
+                    let tag = |i: &Value| format!("\"{}\"", i["version"]);
+                    let ops = json!({"operations": [
+                        {"op": "put", "collection": "acct", "id": "a", "data": {"n": n(from) - 1}, "ifMatch": tag(from)},
+                        {"op": "put", "collection": "acct", "id": "b", "data": {"n": n(to) + 1}, "ifMatch": tag(to)},
+                    ]});
+                    let r = c.db(&a, "POST", "/db", Some(ops)).await;
+                    match r.status.as_u16() {
+                        200 => {
+                            acknowledged += 1;
+                            break;
+                        }
+                        412 | 503 => continue,
+                        s => panic!("unexpected {s}: {}", String::from_utf8_lossy(&r.body)),
+                    }
+                }
+            }
+            acknowledged
+        }));
+    }
+    let mut acknowledged = 0;
+    for t in tasks {
+        acknowledged += t.await.expect("task");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.await.expect("reader") > 0);
+    assert_eq!(acknowledged, 18);
+    let end = c.db(&a, "GET", "/db/acct", None).await.json();
+    let items = end["items"].as_array().expect("items");
+    let state: Vec<(u64, u64)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["data"]["n"].as_u64().unwrap_or(0),
+                i["version"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        state,
+        [(100 - 18, 19), (18, 19)],
+        "every acknowledged batch, once"
+    );
 }
