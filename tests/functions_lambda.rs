@@ -374,3 +374,102 @@ async fn init_error_is_reported() {
         .expect("exits");
     assert!(!status.success());
 }
+
+/// A stored event re-made as `method path?query` with `body`.
+fn event(method: &str, path: &str, query: &str, body: Option<&Value>) -> Value {
+    let mut e = fixture("apigw-v2-put-db-todo.json");
+    e["routeKey"] = json!(format!("{method} {path}"));
+    e["rawPath"] = json!(path);
+    e["rawQueryString"] = json!(query);
+    e["requestContext"]["http"]["method"] = json!(method);
+    e["requestContext"]["http"]["path"] = json!(path);
+    let headers = e["headers"].as_object_mut().expect("headers");
+    headers.remove("if-match");
+    match body {
+        Some(b) => e["body"] = json!(b.to_string()),
+        None => {
+            e.as_object_mut().expect("event").remove("body");
+        }
+    }
+    e
+}
+
+/// Atomic batches and filtered lists through Lambda events, on one store.
+async fn batch_and_where(store: StoreMode) {
+    let gateway = start_gateway().await;
+    let env = function_env(&gateway.url(), &store);
+    let mut session = LambdaFunction::spawn("session", &env).await;
+    let mut db = LambdaFunction::spawn("db", &env).await;
+    let mut login = fixture("apigw-v2-post-session.json");
+    login["body"] = json!(json!({"authCode": "dev-alice"}).to_string());
+    let (_, resp) = session.invoke(&login).await;
+    let alice = login_from(body_json(&resp));
+    let ops = json!({"operations": [
+        {"op": "put", "collection": "todos", "id": "a", "data": {"done": true}},
+        {"op": "put", "collection": "todos", "id": "b", "data": {"done": false}},
+        {"op": "put", "collection": "todos", "id": "c", "data": {"done": true}},
+    ]});
+    let (_, r) = db
+        .invoke(&signed(event("POST", "/db", "", Some(&ops)), &alice))
+        .await;
+    assert_eq!(status(&r), 200, "{r}");
+    assert_eq!(body_json(&r)["results"][2]["item"]["version"], 1);
+    let stale = json!({"operations": [
+        {"op": "delete", "collection": "todos", "id": "a"},
+        {"op": "delete", "collection": "todos", "id": "c", "ifMatch": "\"2\""},
+    ]});
+    let (_, r) = db
+        .invoke(&signed(event("POST", "/db", "", Some(&stale)), &alice))
+        .await;
+    assert_eq!(
+        (status(&r), body_json(&r)["error"]["index"].clone()),
+        (412, json!(1)),
+        "{r}"
+    );
+    let query = "where=done%20%3D%3D%20true&limit=1";
+    let (_, r) = db
+        .invoke(&signed(event("GET", "/db/todos", query, None), &alice))
+        .await;
+    assert_eq!(status(&r), 200, "{r}");
+    let page = body_json(&r);
+    assert_eq!(page["items"][0]["id"], "a", "nothing was deleted: {page}");
+    let cursor = page["nextCursor"].as_str().expect("cursor").to_owned();
+    let (_, r) = db
+        .invoke(&signed(
+            event(
+                "GET",
+                "/db/todos",
+                &format!("{query}&cursor={cursor}"),
+                None,
+            ),
+            &alice,
+        ))
+        .await;
+    assert_eq!(body_json(&r)["items"][0]["id"], "c", "{r}");
+    let (_, r) = db
+        .invoke(&signed(
+            event("GET", "/db/todos", "where=done%20%3D%201", None),
+            &alice,
+        ))
+        .await;
+    assert_eq!(body_json(&r)["error"]["code"], "InvalidQuery", "{r}");
+    drop((session, db));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_and_where_in_lambda_mode_embedded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    batch_and_where(StoreMode::Embedded(dir.path().join("data.db"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_and_where_in_lambda_mode_dynamodb() {
+    let moto = test_support::moto::MotoServer::start();
+    let s = uuid::Uuid::new_v4().simple().to_string();
+    batch_and_where(StoreMode::Dynamo {
+        endpoint: moto.endpoint(),
+        sessions_table: format!("s-{s}"),
+        data_table: format!("d-{s}"),
+    })
+    .await;
+}
