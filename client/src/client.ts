@@ -532,7 +532,7 @@ class Client implements MiniappClient {
 
   /** The MiniappError of a 4xx/5xx answer. */
   private errorFrom_(ans: Answer): MiniappError {
-    const body = ans.data as { error?: { code?: string; message?: string } } | undefined;
+    const body = ans.data as { error?: { code?: string; message?: string; index?: number } } | undefined;
     const e = body && typeof body === 'object' && body.error && typeof body.error.code === 'string' ? body.error : null;
     return new MiniappError({
       code: e ? (e.code as string) : 'InvalidResponse',
@@ -540,6 +540,7 @@ class Client implements MiniappClient {
       status: ans.status,
       requestId: ans.requestId,
       retryAfter: parseRetryAfter(ans.headers['retry-after'], this.serverNow_()),
+      index: e ? e.index : undefined,
     });
   }
 }

@@ -3,13 +3,17 @@
 import type {
   AllOptions,
   ApiResponse,
+  BatchOperation,
+  BatchResult,
   Collection,
   Db,
   ItemIterator,
   ListOptions,
+  Query,
   RequestOptions,
   SetOptions,
   VersionRef,
+  WhereOp,
   WriteOptions,
 } from './api.js';
 import { MiniappError, isMiniappError } from './errors.js';
@@ -19,6 +23,7 @@ type Send = (method: string, path: string, options?: RequestOptions) => Promise<
 
 const COLLECTION = /^[A-Za-z0-9_-]{1,64}$/;
 const ID = /^[A-Za-z0-9_.-]{1,128}$/;
+const FIELD = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/;
 /** Emulated PATCH: how many lost races before giving up. */
 const MAX_MERGE_TRIES = 5;
 
@@ -56,6 +61,16 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
     else out[key] = mergePatch(out[key], value);
   }
   return out;
+}
+
+/**
+ * One `path op value` term of a `where` expression, the value as JSON. The field is checked
+ * here (a space in it would change the expression); the server checks the rest (400
+ * InvalidQuery).
+ */
+function term(field: string, op: WhereOp, value: unknown): string {
+  if (!FIELD.test(field)) throw invalid(`bad where field ${field}`);
+  return `${field} ${op} ${JSON.stringify(value)}`;
 }
 
 function preconditionFailed(message: string): MiniappError {
@@ -121,13 +136,16 @@ class Items<T extends object> implements ItemIterator<T> {
   }
 }
 
-class ItemCollection<T extends object> implements Collection<T> {
+// A filtered collection (`where`) is the same class with its expression: only the Query
+// methods are typed on it.
+class ItemCollection<T extends object> implements Collection<T>, Query<T> {
   private readonly base_: string;
 
   constructor(
     readonly name: string,
     private readonly send_: Send,
     private readonly patchMode_: 'native' | 'emulate',
+    private readonly where_?: string,
   ) {
     if (typeof name !== 'string' || !COLLECTION.test(name)) {
       throw invalid(`collection ${JSON.stringify(name)} must match ^[A-Za-z0-9_-]{1,64}$`);
@@ -209,9 +227,14 @@ class ItemCollection<T extends object> implements Collection<T> {
 
   async list(options: ListOptions = {}): Promise<Page<T>> {
     const res = await this.send_('GET', this.base_, {
-      query: { limit: options.limit, prefix: options.prefix, order: options.order, cursor: options.cursor },
+      query: { limit: options.limit, prefix: options.prefix, order: options.order, cursor: options.cursor, where: this.where_ },
     });
     return res.data as Page<T>;
+  }
+
+  where(field: string, op: WhereOp, value: unknown): Query<T> {
+    const t = term(field, op, value);
+    return new ItemCollection<T>(this.name, this.send_, this.patchMode_, this.where_ ? `${this.where_} AND ${t}` : t);
   }
 
   all(options: AllOptions = {}): ItemIterator<T> {
@@ -227,6 +250,14 @@ export function createDb(send: Send, patchMode: 'native' | 'emulate'): Db {
   return {
     collection<T extends object = JsonObject>(name: string): Collection<T> {
       return new ItemCollection<T>(name, send, patchMode);
+    },
+    async batch(operations: BatchOperation[]): Promise<BatchResult[]> {
+      // Versions become entity tags; ifNoneMatch can only be '*', sent as is.
+      const body = operations.map((o) =>
+        o.op === 'create' || o.ifMatch === undefined ? o : Object.assign({}, o, { ifMatch: etag(o.ifMatch) }),
+      );
+      const res = await send('POST', '/db', { body: { operations: body } });
+      return (res.data as { results: BatchResult[] }).results;
     },
   };
 }

@@ -32,6 +32,8 @@ export interface MiniappErrorInit {
   requestId?: string;
   /** Seconds, from `Retry-After`. */
   retryAfter?: number;
+  /** The failing operation of a batch (`db.batch`), from 0. */
+  index?: number;
 }
 
 export class MiniappError extends Error {
@@ -42,6 +44,8 @@ export class MiniappError extends Error {
   readonly requestId?: string;
   /** Seconds the server asked to wait (`Retry-After`), on 429 and 503. */
   readonly retryAfter?: number;
+  /** On a failed `db.batch`: the operation that failed, from 0. */
+  readonly index?: number;
 
   constructor(init: MiniappErrorInit) {
     super(init.message);
@@ -50,6 +54,7 @@ export class MiniappError extends Error {
     this.status = init.status === undefined ? 0 : init.status;
     if (init.requestId !== undefined) this.requestId = init.requestId;
     if (init.retryAfter !== undefined) this.retryAfter = init.retryAfter;
+    if (init.index !== undefined) this.index = init.index;
   }
 }
 

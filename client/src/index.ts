@@ -17,6 +17,8 @@ export type {
 export type {
   AllOptions,
   ApiResponse,
+  BatchOperation,
+  BatchResult,
   ClientOptions,
   Collection,
   Db,
@@ -25,6 +27,7 @@ export type {
   ListOptions,
   MiniappClient,
   Provider,
+  Query,
   RequestOptions,
   RetryOptions,
   SessionState,
@@ -34,6 +37,7 @@ export type {
   TransportRequest,
   TransportResponse,
   VersionRef,
+  WhereOp,
   WriteOptions,
 } from './api.js';
 export {

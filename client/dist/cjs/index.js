@@ -56,6 +56,7 @@ var MiniappError = class extends Error {
     this.status = init.status === void 0 ? 0 : init.status;
     if (init.requestId !== void 0) this.requestId = init.requestId;
     if (init.retryAfter !== void 0) this.retryAfter = init.retryAfter;
+    if (init.index !== void 0) this.index = init.index;
   }
 };
 var LoggedOutError = class extends MiniappError {
@@ -77,6 +78,7 @@ function isMiniappError(err, code) {
 // src/db.ts
 var COLLECTION = /^[A-Za-z0-9_-]{1,64}$/;
 var ID = /^[A-Za-z0-9_.-]{1,128}$/;
+var FIELD = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/;
 var MAX_MERGE_TRIES = 5;
 function invalid(message) {
   return new MiniappError({ code: "InvalidArgument", message });
@@ -105,6 +107,10 @@ function mergePatch(target, patch) {
     else out[key] = mergePatch(out[key], value);
   }
   return out;
+}
+function term(field, op, value) {
+  if (!FIELD.test(field)) throw invalid(`bad where field ${field}`);
+  return `${field} ${op} ${JSON.stringify(value)}`;
 }
 function preconditionFailed(message) {
   return new MiniappError({ code: "PreconditionFailed", status: 412, message });
@@ -157,11 +163,12 @@ var Items = class {
     return all;
   }
 };
-var ItemCollection = class {
-  constructor(name, send_, patchMode_) {
+var ItemCollection = class _ItemCollection {
+  constructor(name, send_, patchMode_, where_) {
     this.name = name;
     this.send_ = send_;
     this.patchMode_ = patchMode_;
+    this.where_ = where_;
     if (typeof name !== "string" || !COLLECTION.test(name)) {
       throw invalid(`collection ${JSON.stringify(name)} must match ^[A-Za-z0-9_-]{1,64}$`);
     }
@@ -233,9 +240,13 @@ var ItemCollection = class {
   }
   async list(options = {}) {
     const res = await this.send_("GET", this.base_, {
-      query: { limit: options.limit, prefix: options.prefix, order: options.order, cursor: options.cursor }
+      query: { limit: options.limit, prefix: options.prefix, order: options.order, cursor: options.cursor, where: this.where_ }
     });
     return res.data;
+  }
+  where(field, op, value) {
+    const t = term(field, op, value);
+    return new _ItemCollection(this.name, this.send_, this.patchMode_, this.where_ ? `${this.where_} AND ${t}` : t);
   }
   all(options = {}) {
     return new Items((o) => this.list(o), options);
@@ -248,6 +259,13 @@ function createDb(send, patchMode) {
   return {
     collection(name) {
       return new ItemCollection(name, send, patchMode);
+    },
+    async batch(operations) {
+      const body = operations.map(
+        (o) => o.op === "create" || o.ifMatch === void 0 ? o : Object.assign({}, o, { ifMatch: etag(o.ifMatch) })
+      );
+      const res = await send("POST", "/db", { body: { operations: body } });
+      return res.data.results;
     }
   };
 }
@@ -1473,7 +1491,8 @@ var Client = class {
       message: e ? e.message || String(e.code) : `HTTP ${ans.status} without an API error body`,
       status: ans.status,
       requestId: ans.requestId,
-      retryAfter: parseRetryAfter(ans.headers["retry-after"], this.serverNow_())
+      retryAfter: parseRetryAfter(ans.headers["retry-after"], this.serverNow_()),
+      index: e ? e.index : void 0
     });
   }
 };

@@ -124,9 +124,27 @@ export interface ItemIterator<T extends object> extends AsyncIterableIterator<It
     /** Every remaining item in an array. */
     toArray(): Promise<Item<T>[]>;
 }
+/** An operator of `where` (docs/api.md §4.5). */
+export type WhereOp = '==' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'exists';
+/**
+ * A filtered listing: `collection.where('done', '==', false)`; chain `where` for AND. Pages
+ * may be short, even empty, before the end (the server reads at most 200 items per page):
+ * `all()` follows them for you.
+ */
+export interface Query<T extends object = JsonObject> {
+    /** One more term (AND). `field` is a dotted path into the data, e.g. `owner.name`. */
+    where(field: string, op: WhereOp, value: unknown): Query<T>;
+    /** One page. */
+    list(options?: ListOptions): Promise<Page<T>>;
+    /** Every matching item, page after page. */
+    all(options?: AllOptions): ItemIterator<T>;
+    [Symbol.asyncIterator](): ItemIterator<T>;
+}
 /** A collection of the signed-in user's items. */
 export interface Collection<T extends object = JsonObject> {
     readonly name: string;
+    /** Only the items whose data match (docs/api.md §4.5). */
+    where(field: string, op: WhereOp, value: unknown): Query<T>;
     /** POST: a new item with a new time-ordered id (201). */
     add(data: T): Promise<Item<T>>;
     /** GET: the item; rejects with code `NotFound` when absent. */
@@ -144,8 +162,45 @@ export interface Collection<T extends object = JsonObject> {
     /** `for await (const item of collection)`: same as `all()`. */
     [Symbol.asyncIterator](): ItemIterator<T>;
 }
+/** One write of `db.batch` (docs/api.md §4.6). */
+export type BatchOperation = {
+    op: 'create';
+    collection: string;
+    data: JsonObject;
+} | {
+    op: 'put';
+    collection: string;
+    id: string;
+    data: JsonObject;
+    ifMatch?: VersionRef | '*';
+    ifNoneMatch?: '*';
+} | {
+    op: 'patch';
+    collection: string;
+    id: string;
+    patch: JsonObject;
+    ifMatch?: VersionRef | '*';
+} | {
+    op: 'delete';
+    collection: string;
+    id: string;
+    ifMatch?: VersionRef | '*';
+};
+/** What one operation of a batch did: the item written, or `deleted`. */
+export interface BatchResult {
+    op: BatchOperation['op'];
+    collection: string;
+    id: string;
+    item?: Item;
+    deleted?: true;
+}
 export interface Db {
     collection<T extends object = JsonObject>(name: string): Collection<T>;
+    /**
+     * POST /db: up to 25 writes, all or nothing. When one cannot happen nothing is written and
+     * the call rejects with its error (e.g. `PreconditionFailed`) whose `index` names it.
+     */
+    batch(operations: BatchOperation[]): Promise<BatchResult[]>;
 }
 /** A signed call of any route, for what the typed API does not cover. */
 export interface RequestOptions {

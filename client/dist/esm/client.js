@@ -470,6 +470,7 @@ class Client {
             status: ans.status,
             requestId: ans.requestId,
             retryAfter: parseRetryAfter(ans.headers['retry-after'], this.serverNow_()),
+            index: e ? e.index : undefined,
         });
     }
 }

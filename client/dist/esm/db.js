@@ -2,6 +2,7 @@
 import { MiniappError, isMiniappError } from './errors.js';
 const COLLECTION = /^[A-Za-z0-9_-]{1,64}$/;
 const ID = /^[A-Za-z0-9_.-]{1,128}$/;
+const FIELD = /^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$/;
 /** Emulated PATCH: how many lost races before giving up. */
 const MAX_MERGE_TRIES = 5;
 function invalid(message) {
@@ -39,6 +40,16 @@ export function mergePatch(target, patch) {
             out[key] = mergePatch(out[key], value);
     }
     return out;
+}
+/**
+ * One `path op value` term of a `where` expression, the value as JSON. The field is checked
+ * here (a space in it would change the expression); the server checks the rest (400
+ * InvalidQuery).
+ */
+function term(field, op, value) {
+    if (!FIELD.test(field))
+        throw invalid(`bad where field ${field}`);
+    return `${field} ${op} ${JSON.stringify(value)}`;
 }
 function preconditionFailed(message) {
     return new MiniappError({ code: 'PreconditionFailed', status: 412, message });
@@ -95,11 +106,14 @@ class Items {
         return all;
     }
 }
+// A filtered collection (`where`) is the same class with its expression: only the Query
+// methods are typed on it.
 class ItemCollection {
-    constructor(name, send_, patchMode_) {
+    constructor(name, send_, patchMode_, where_) {
         this.name = name;
         this.send_ = send_;
         this.patchMode_ = patchMode_;
+        this.where_ = where_;
         if (typeof name !== 'string' || !COLLECTION.test(name)) {
             throw invalid(`collection ${JSON.stringify(name)} must match ^[A-Za-z0-9_-]{1,64}$`);
         }
@@ -180,9 +194,13 @@ class ItemCollection {
     }
     async list(options = {}) {
         const res = await this.send_('GET', this.base_, {
-            query: { limit: options.limit, prefix: options.prefix, order: options.order, cursor: options.cursor },
+            query: { limit: options.limit, prefix: options.prefix, order: options.order, cursor: options.cursor, where: this.where_ },
         });
         return res.data;
+    }
+    where(field, op, value) {
+        const t = term(field, op, value);
+        return new ItemCollection(this.name, this.send_, this.patchMode_, this.where_ ? `${this.where_} AND ${t}` : t);
     }
     all(options = {}) {
         return new Items((o) => this.list(o), options);
@@ -195,6 +213,12 @@ export function createDb(send, patchMode) {
     return {
         collection(name) {
             return new ItemCollection(name, send, patchMode);
+        },
+        async batch(operations) {
+            // Versions become entity tags; ifNoneMatch can only be '*', sent as is.
+            const body = operations.map((o) => o.op === 'create' || o.ifMatch === undefined ? o : Object.assign({}, o, { ifMatch: etag(o.ifMatch) }));
+            const res = await send('POST', '/db', { body: { operations: body } });
+            return res.data.results;
         },
     };
 }

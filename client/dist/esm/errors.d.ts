@@ -25,6 +25,8 @@ export interface MiniappErrorInit {
     requestId?: string;
     /** Seconds, from `Retry-After`. */
     retryAfter?: number;
+    /** The failing operation of a batch (`db.batch`), from 0. */
+    index?: number;
 }
 export declare class MiniappError extends Error {
     readonly code: AnyErrorCode;
@@ -34,6 +36,8 @@ export declare class MiniappError extends Error {
     readonly requestId?: string;
     /** Seconds the server asked to wait (`Retry-After`), on 429 and 503. */
     readonly retryAfter?: number;
+    /** On a failed `db.batch`: the operation that failed, from 0. */
+    readonly index?: number;
     constructor(init: MiniappErrorInit);
 }
 /**

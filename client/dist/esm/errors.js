@@ -9,6 +9,8 @@ export class MiniappError extends Error {
             this.requestId = init.requestId;
         if (init.retryAfter !== undefined)
             this.retryAfter = init.retryAfter;
+        if (init.index !== undefined)
+            this.index = init.index;
     }
 }
 /**

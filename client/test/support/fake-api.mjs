@@ -240,9 +240,36 @@ export class FakeApi {
     return this.data(req, res, s.userId, path, rawQuery, body);
   }
 
+  /** POST /db: every operation's condition first (412 with `index`), then all of them. */
+  batch(res, user, { operations }) {
+    const t = rfc3339(this.now());
+    for (const [index, o] of operations.entries()) {
+      const item = this.items.get(`${user}/${o.collection}/${o.id}`);
+      const tagOk = o.ifMatch === undefined || (item && (o.ifMatch === '*' || o.ifMatch === `"${item.version}"`));
+      if (!tagOk || (o.ifNoneMatch === '*' && item)) {
+        return this.send(res, 412, { error: { code: 'PreconditionFailed', message: 'condition', index } });
+      }
+    }
+    const results = operations.map((o) => {
+      const id = o.id || `id${String(++this.seq).padStart(6, '0')}`;
+      const key = `${user}/${o.collection}/${id}`;
+      const old = this.items.get(key);
+      if (o.op === 'delete') {
+        this.items.delete(key);
+        return { op: o.op, collection: o.collection, id, deleted: true };
+      }
+      const data = o.op === 'patch' ? { ...old.data, ...o.patch } : o.data;
+      const item = { id, version: old ? old.version + 1 : 1, createdAt: old ? old.createdAt : t, updatedAt: t, data };
+      this.items.set(key, item);
+      return { op: o.op, collection: o.collection, id, item };
+    });
+    return this.send(res, 200, { results });
+  }
+
   /** A small per-user item store: enough for the SDK's data calls. */
   data(req, res, user, path, rawQuery, body) {
     const parts = path.split('/').map(decodeURIComponent);
+    if (path === '/db' && req.method === 'POST') return this.batch(res, user, JSON.parse(body.toString('utf8')));
     if (parts[1] !== 'db' || parts.length < 3) return this.error(res, 404, 'RouteNotFound');
     const coll = parts[2];
     const id = parts[3];
@@ -261,6 +288,16 @@ export class FakeApi {
       if (desc) ids.reverse();
       const after = params.get('cursor');
       if (after) ids = ids.filter((x) => (desc ? x < after : x > after));
+      // `where`: terms `field == <JSON>` joined by AND, enough for the SDK's tests.
+      for (const term of (params.get('where') || '').split(' AND ').filter(Boolean)) {
+        const m = /^(\S+) == (.*)$/.exec(term);
+        if (!m) return this.error(res, 400, 'InvalidQuery');
+        const want = JSON.stringify(JSON.parse(m[2]));
+        ids = ids.filter((x) => {
+          const v = m[1].split('.').reduce((o, k) => (o && typeof o === 'object' ? o[k] : undefined), this.items.get(`${user}/${coll}/${x}`).data);
+          return JSON.stringify(v) === want;
+        });
+      }
       const page = ids.slice(0, limit);
       const nextCursor = ids.length > limit ? page[page.length - 1] : null;
       return this.send(res, 200, { items: page.map((x) => this.items.get(`${user}/${coll}/${x}`)), nextCursor });

@@ -494,6 +494,66 @@ describe('data', () => {
     assert.equal((await it.next()).done, true);
   });
 
+  test('where: terms chained with AND, sent as one signed where parameter', async (t) => {
+    const { api, client } = await setup(t);
+    await client.login('dev-alice');
+    const todos = client.db.collection('todos');
+    for (let i = 0; i < 6; i++) await todos.set(`t${i}`, { done: i % 2 === 0, owner: { name: i < 3 ? 'ann' : 'bob' } });
+    const page = await todos.where('done', '==', false).list({ limit: 10 });
+    assert.deepEqual(page.items.map((x) => x.id), ['t1', 't3', 't5']);
+    const q = new URLSearchParams(api.log.at(-1).query);
+    assert.equal(q.get('where'), 'done == false');
+    assert.match(api.log.at(-1).query, /where=done%20%3D%3D%20false/);
+    const both = todos.where('done', '==', true).where('owner.name', '==', 'bob');
+    assert.deepEqual((await both.all({ limit: 1 }).toArray()).map((x) => x.id), ['t4']);
+    assert.equal(new URLSearchParams(api.log.at(-1).query).get('where'), 'done == true AND owner.name == "bob"');
+    const seen = [];
+    for await (const item of todos.where('owner.name', '==', 'ann')) seen.push(item.id);
+    assert.deepEqual(seen, ['t0', 't1', 't2']);
+    // The unfiltered collection is unchanged by where().
+    assert.equal((await todos.list()).items.length, 6);
+    // A field that would change the expression is refused before sending.
+    for (const bad of ['a b', 'done == true AND x', '', 'a..b', '$.a', 'a[0]']) {
+      assert.throws(() => todos.where(bad, '==', 1), (e) => e.code === 'InvalidArgument', bad);
+    }
+  });
+
+  test('batch: typed operations, versions as entity tags, the failing index', async (t) => {
+    const { api, client } = await setup(t);
+    await client.login('dev-alice');
+    const todos = client.db.collection('todos');
+    const a = await todos.set('a', { done: true });
+    await todos.set('b', { done: false });
+    const results = await client.db.batch([
+      { op: 'create', collection: 'notes', data: { t: 'x' } },
+      { op: 'patch', collection: 'todos', id: 'b', patch: { done: true }, ifMatch: 1 },
+      { op: 'delete', collection: 'todos', id: 'a', ifMatch: a },
+      { op: 'put', collection: 'todos', id: 'c', data: {}, ifNoneMatch: '*' },
+    ]);
+    assert.deepEqual(results.map((r) => r.op), ['create', 'patch', 'delete', 'put']);
+    assert.equal(results[0].item.data.t, 'x');
+    assert.equal(results[1].item.version, 2);
+    assert.equal(results[2].deleted, true);
+    const sent = JSON.parse(api.log.filter(on('POST', '/db')).at(-1).body);
+    assert.deepEqual(sent.operations[1], { op: 'patch', collection: 'todos', id: 'b', patch: { done: true }, ifMatch: '"1"' });
+    assert.equal(sent.operations[2].ifMatch, '"1"');
+    assert.equal(sent.operations[3].ifNoneMatch, '*');
+    assert.equal(sent.operations[0].ifMatch, undefined);
+    const err = await rejects(
+      client.db.batch([
+        { op: 'put', collection: 'todos', id: 'd', data: {} },
+        { op: 'delete', collection: 'todos', id: 'b', ifMatch: 1 },
+      ]),
+      { code: 'PreconditionFailed', status: 412, index: 1 },
+    );
+    assert.ok(err instanceof MiniappError);
+    await rejects(todos.get('d'), { code: 'NotFound' });
+    // Not retried: a batch is a POST.
+    api.failNext(on('POST', '/db'), { status: 503, code: 'StorageUnavailable' });
+    await rejects(client.db.batch([{ op: 'delete', collection: 'todos', id: 'c' }]), { code: 'StorageUnavailable' });
+    assert.equal(api.count('POST', '/db'), 3);
+  });
+
   test('request(): any signed call, query signed as sent', async (t) => {
     const { api, client } = await setup(t);
     await client.login('dev-alice');
