@@ -130,6 +130,50 @@ for (const backend of backends) {
       assert.equal(count, 250);
     });
 
+    test('where: a filter over 250 items, short pages followed to the end', async () => {
+      const { client, log } = loggedClient(dev.url);
+      await client.login('dev-alice');
+      const bulk = client.db.collection('bulk');
+      const before = log.length;
+      const high = await bulk.where('n', '>=', 245).all({ limit: 10 }).toArray();
+      assert.deepEqual(high.map((x) => x.data.n), [245, 246, 247, 248, 249]);
+      // 250 items read 200 at a time: the first page is empty and still has a cursor.
+      assert.equal(log.length - before, 2);
+      const page = await bulk.where('n', '>=', 245).list({ limit: 10 });
+      assert.deepEqual(page.items, []);
+      assert.ok(page.nextCursor);
+      const some = await bulk.where('n', 'in', [3, 4, 300]).where('n', '!=', 4).list();
+      assert.deepEqual(some.items.map((x) => x.id), ['item-003']);
+      await rejects(bulk.where('n', '=', 1).list(), 'InvalidQuery');
+      await rejects(bulk.where('n', '==', 1e21).list(), 'InvalidQuery');
+      assert.throws(() => bulk.where('n == 1 AND m', '==', 1), (e) => e.code === 'InvalidArgument');
+    });
+
+    test('batch: all or nothing, the failing index', async () => {
+      const { client } = loggedClient(dev.url);
+      await client.login('dev-user-batch');
+      const todos = client.db.collection('todos');
+      const a = await todos.set('a', { done: true });
+      const results = await client.db.batch([
+        { op: 'delete', collection: 'todos', id: 'a', ifMatch: a },
+        { op: 'create', collection: 'log', data: { removed: 'a' } },
+        { op: 'put', collection: 'todos', id: 'b', data: { done: false }, ifNoneMatch: '*' },
+      ]);
+      assert.equal(results[0].deleted, true);
+      assert.equal(results[1].item.data.removed, 'a');
+      assert.equal(results[2].item.version, 1);
+      const err = await rejects(
+        client.db.batch([
+          { op: 'patch', collection: 'todos', id: 'b', patch: { done: true } },
+          { op: 'put', collection: 'todos', id: 'b2', data: {}, ifMatch: 3 },
+        ]),
+        'PreconditionFailed',
+      );
+      assert.equal(err.index, 1);
+      assert.equal((await todos.get('b')).data.done, false);
+      await rejects(client.db.batch([]), 'InvalidRequest');
+    });
+
     test('a client clock 10 minutes wrong still works, either way', async () => {
       for (const wrong of [-10 * MIN, 10 * MIN]) {
         const { client, log } = loggedClient(dev.url, { now: () => Date.now() + wrong });
