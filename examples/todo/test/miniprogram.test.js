@@ -168,6 +168,59 @@ test('pull-down refresh shows the first page; reaching the bottom loads the rest
   assert.equal(my.requests.length, sent, 'nothing more to load');
 });
 
+test('clears the completed todos in one batch: loaded or not, and only those still completed', async () => {
+  // 14 todos, 5 completed (Water the plants, Tasks 3, 6, 9, 12). Elsewhere meanwhile: Task 3 is
+  // un-completed, and a completed one is added that this page has not loaded.
+  const col = other.db.collection('todos');
+  const task3 = rowTitled('Task 3');
+  await col.update(task3.id, { done: false });
+  await col.add({ title: 'Done elsewhere', done: true });
+  const sent = my.requests.length;
+  await page.onClearCompleted();
+  const batches = my.requests.slice(sent).filter((r) => r.method === 'POST');
+  assert.equal(batches.length, 1, 'one batch');
+  assert.match(batches[0].url, /\/db$/);
+  const ops = JSON.parse(batches[0].body).operations;
+  assert.equal(ops.length, 5);
+  assert.ok(ops.every((o) => o.op === 'delete' && o.collection === 'todos' && /^"\d+"$/.test(o.ifMatch)));
+  assert.match(my.lastToast(), /Cleared 5/);
+  assert.ok(page.data.todos.every((r) => !r.done), 'no completed row left on the page');
+  assert.equal(page.data.todos.length, PAGE_SIZE, 'the first page again');
+  assert.ok(page.data.nextCursor);
+  const stored = await col.all().toArray();
+  assert.equal(stored.length, 10);
+  assert.deepEqual(stored.filter((i) => i.data.done), [], 'nothing completed is left on the server');
+  assert.ok(stored.some((i) => i.id === task3.id));
+  // Nothing completed: an empty batch is never sent.
+  const before = my.requests.length;
+  await page.onClearCompleted();
+  assert.equal(my.requests.slice(before).filter((r) => r.method === 'POST').length, 0);
+});
+
+test('clear completed is all or nothing: a todo changed between the read and the batch deletes none', async () => {
+  const col = other.db.collection('todos');
+  const a = await col.add({ title: 'Done A', done: true });
+  const b = await col.add({ title: 'Done B', done: true });
+  // The page reads the completed todos, then (before its batch) B is renamed elsewhere.
+  const request = my.request;
+  my.request = (opts) => {
+    if (opts.method === 'POST' && /\/db$/.test(opts.url)) {
+      my.request = request;
+      col.update(b.id, { title: 'Done B, renamed' }).then(() => request(opts), (e) => opts.fail && opts.fail(e));
+      return;
+    }
+    request(opts);
+  };
+  await page.onClearCompleted();
+  my.request = request;
+  assert.match(my.lastToast(), /another device/);
+  assert.equal((await col.get(a.id)).version, 1, 'A was not deleted: the batch failed whole');
+  assert.equal((await col.get(b.id)).data.title, 'Done B, renamed');
+  await page.onClearCompleted();
+  await assert.rejects(col.get(a.id), { code: 'NotFound' });
+  await assert.rejects(col.get(b.id), { code: 'NotFound' });
+});
+
 test('the session outlives a restart of the app', async () => {
   mp.launch();
   page = mp.open('pages/index/index');

@@ -185,6 +185,31 @@ test('pages the list with Load more', async () => {
   await page.close();
 });
 
+test('clear completed: one batch deletes every completed todo, shown or not, and nothing else', async () => {
+  const col = aliceApi.db.collection('todos');
+  await col.add({ title: 'Pay rent', done: true });
+  await col.add({ title: 'Book dentist', done: false });
+  const page = await openApp(alice, '?limit=2');
+  await waitForList(page, ['Book dentist', 'Pay rent']);
+  // Completed and not shown (beyond the first page): cleared too.
+  const bob = (await col.all().toArray()).find((i) => i.data.title === 'Call Bob back');
+  await col.update(bob.id, { done: true });
+  const posts = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/db') posts.push(JSON.parse(r.postData()));
+  });
+  await page.locator('#clear-completed').waitFor();
+  await page.click('#clear-completed');
+  await waitForList(page, ['Book dentist', 'Water the plants']);
+  assert.match(await page.textContent('#notice'), /Cleared 2 completed todos/);
+  assert.equal(posts.length, 1, 'one batch');
+  assert.deepEqual(posts[0].operations.map((o) => o.op), ['delete', 'delete']);
+  assert.deepEqual(await storedTodos(aliceApi), [['Book dentist', false], ['Water the plants', false]]);
+  assert.ok(await page.locator('#clear-completed').isHidden(), 'nothing completed is shown');
+  assert.deepEqual(await doneTitles(page), []);
+  await page.close();
+});
+
 test('a second user, in a fresh browser, sees none of them', async () => {
   const context = await browser.newContext();
   const page = await openApp(context);

@@ -92,6 +92,7 @@ function render() {
   $('foot').hidden = total === 0;
   $('load-more').hidden = !state.nextCursor;
   $('all-shown').hidden = Boolean(state.nextCursor);
+  $('clear-completed').hidden = left === total;
   const editor = list.querySelector('.edit-input');
   if (editor) {
     editor.focus();
@@ -210,6 +211,32 @@ function remove(item) {
   });
 }
 
+/** Most operations in one `db.batch` (docs/api.md §4.6). */
+const MAX_BATCH = 25;
+
+/**
+ * Deletes every completed todo, shown or not: the server finds them (`where done == true`),
+ * then one `db.batch` deletes them all or none (one batch per 25), each at the version read, so
+ * a todo changed elsewhere in between is not deleted (and its batch deletes nothing).
+ */
+async function clearCompleted() {
+  const button = $('clear-completed');
+  if (button.disabled) return;
+  button.disabled = true;
+  try {
+    const done = await todos.where('done', '==', true).all({ limit: 100 }).toArray();
+    const ops = done.map((i) => ({ op: 'delete', collection: 'todos', id: i.id, ifMatch: i }));
+    for (let i = 0; i < ops.length; i += MAX_BATCH) await client.db.batch(ops.slice(i, i + MAX_BATCH));
+    // The first page again: rows shown may have changed elsewhere too (un-completed, say).
+    await reload();
+    notify(`Cleared ${done.length} completed ${done.length === 1 ? 'todo' : 'todos'}.`);
+  } catch (err) {
+    failed(err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 /** Sends one change of `item`; the answer (null: deleted) takes its place in the list. */
 async function write(item, send) {
   if (state.pending.has(item.id)) return;
@@ -298,6 +325,7 @@ $('add-form').addEventListener('submit', async (e) => {
 });
 
 $('load-more').addEventListener('click', loadMore);
+$('clear-completed').addEventListener('click', clearCompleted);
 $('api').textContent = API;
 
 client.session().then(

@@ -1,5 +1,5 @@
 // The Todo page: log in with Alipay, then list (paged, newest first), add, complete, rename and
-// delete todos. Every change of an item names the version it was made on (If-Match), so a change
+// delete todos, and clear the completed ones in one atomic batch. Every change of an item names the version it was made on (If-Match), so a change
 // made meanwhile on another device is never overwritten: the page says so and reloads.
 const { LoggedOutError } = require('@miniapp/client');
 const config = require('../../config');
@@ -175,6 +175,27 @@ Page({
       await todos().remove(row.id, { ifMatch: row.version });
       return null;
     });
+  },
+
+  /**
+   * Deletes every completed todo, shown or not: the server finds them (`where done == true`),
+   * then one `db.batch` deletes them all or none (one batch per 25), each at the version read.
+   */
+  async onClearCompleted() {
+    if (this.clearing) return;
+    this.clearing = true;
+    try {
+      const done = await todos().where('done', '==', true).all({ limit: 100 }).toArray();
+      for (const ops of logic.clearBatches(config.collection, done)) await client().db.batch(ops);
+      my.showToast({ type: 'success', content: `Cleared ${done.length} completed` });
+      // The first page again: rows shown may have changed elsewhere too (un-completed, say).
+      await this.reload();
+    } catch (err) {
+      this.fail(err);
+      if (logic.needsReload(err) && this.data.loggedIn) await this.reload();
+    } finally {
+      this.clearing = false;
+    }
   },
 
   /** Sends one change of `row`; its answer (null: deleted) takes the row's place. */

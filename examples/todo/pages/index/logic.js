@@ -32,6 +32,21 @@ function countLeft(rows) {
   return rows.filter((r) => !r.done).length;
 }
 
+/** Most operations in one `db.batch` (docs/api.md §4.6). */
+const MAX_BATCH = 25;
+
+/**
+ * The batches that delete `items` (the completed todos, as just read), each delete pinned to
+ * the version read: a todo changed meanwhile elsewhere (un-completed, renamed) makes its batch
+ * fail whole, and nothing of that batch is deleted. One batch for up to 25 todos.
+ */
+function clearBatches(collection, items) {
+  const ops = items.map((it) => ({ op: 'delete', collection, id: it.id, ifMatch: it.version }));
+  const batches = [];
+  for (let i = 0; i < ops.length; i += MAX_BATCH) batches.push(ops.slice(i, i + MAX_BATCH));
+  return batches;
+}
+
 /** A title as typed: trimmed, at most 200 characters; '' when nothing is left. */
 function cleanTitle(text) {
   return String(text == null ? '' : text).trim().slice(0, 200);
@@ -53,4 +68,13 @@ function needsReload(err) {
   return code === 'PreconditionFailed' || code === 'NotFound';
 }
 
-module.exports = { toRow, appendRows, replaceRow, countLeft, cleanTitle, messageOf, needsReload };
+module.exports = {
+  toRow,
+  appendRows,
+  replaceRow,
+  countLeft,
+  clearBatches,
+  cleanTitle,
+  messageOf,
+  needsReload,
+};
