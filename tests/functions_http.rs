@@ -901,7 +901,17 @@ async fn order_of_checks(mode: Mode) {
     c.raw("GET", &format!("{d}/nope"), &[], vec![])
         .await
         .assert_error(404, "RouteNotFound");
-    c.raw("GET", &format!("{d}/db"), &[], vec![])
+    // `/db` routes since batches (POST /db): other methods are 405, before authentication.
+    let r = c.raw("GET", &format!("{d}/db"), &[], vec![]).await;
+    r.assert_error(405, "MethodNotAllowed");
+    assert_eq!(
+        r.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    c.raw("GET", &format!("{d}/dbx"), &[], vec![])
+        .await
+        .assert_error(404, "RouteNotFound");
+    c.raw("POST", &format!("{s}/db"), &[], vec![])
         .await
         .assert_error(404, "RouteNotFound");
     c.raw("GET", &format!("{d}/session"), &[], vec![])
