@@ -1669,7 +1669,7 @@ async fn filtered_lists(mode: Mode) {
     assert_eq!(seen, want);
     // Malformed or too complex: 400 InvalidQuery. Injection attempts are either malformed or
     // plain data that matches nothing.
-    let long = vec!["n == 1"; 9].join(" AND ");
+    let long = ["n == 1"; 9].join(" AND ");
     for bad in [
         "done = true",
         "done == true OR 1 == 1",

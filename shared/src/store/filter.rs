@@ -413,9 +413,9 @@ mod tests {
         assert!(Filter::parse("a.b.c.d.e.f.g.h == 1").is_ok());
         let long = format!("{} == 1", "a".repeat(65));
         assert!(Filter::parse(&long).is_err());
-        let terms = vec!["a == 1"; MAX_TERMS + 1].join(" AND ");
+        let terms = ["a == 1"; MAX_TERMS + 1].join(" AND ");
         assert!(Filter::parse(&terms).is_err());
-        let terms = vec!["a == 1"; MAX_TERMS].join(" AND ");
+        let terms = ["a == 1"; MAX_TERMS].join(" AND ");
         assert!(Filter::parse(&terms).is_ok());
         let list: Vec<String> = (0..=MAX_IN_VALUES).map(|i| i.to_string()).collect();
         assert!(Filter::parse(&format!("a in [{}]", list.join(","))).is_err());
