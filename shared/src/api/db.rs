@@ -214,7 +214,10 @@ struct PageBody<'a> {
 }
 
 /// Serializes `body` once, straight into the response's bytes.
-fn json_response(status: StatusCode, body: &impl Serialize) -> Result<Response, ApiError> {
+pub(super) fn json_response(
+    status: StatusCode,
+    body: &impl Serialize,
+) -> Result<Response, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(|e| {
         tracing::error!(error = %e, "cannot serialize a response");
         ApiError::new(ErrorCode::InternalError, "internal error")
@@ -330,6 +333,8 @@ impl RoutedApi for DbApi {
                 let (coll, id) = item_key(collection, id)?;
                 self.delete(req, &caller, &coll, &id).await
             }
+            DbOp::Collections => super::collections::list(&s.store, &routed.query, &caller).await,
+            DbOp::DeleteAccount => super::account::delete(&s.store, &caller).await,
         }?;
         resp.log.user_hash = Some(caller.user_id.log_hash());
         Ok(resp)

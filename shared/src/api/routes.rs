@@ -84,6 +84,10 @@ pub(crate) enum DbOp {
     Patch { collection: String, id: String },
     /// `DELETE /db/{collection}/{id}`.
     Delete { collection: String, id: String },
+    /// `GET /db`: the caller's collections (`super::collections`).
+    Collections,
+    /// `DELETE /account`: delete everything of the caller's (`super::account`).
+    DeleteAccount,
 }
 
 /// What a request asks for: an operation of one of the two functions.
@@ -100,6 +104,8 @@ pub(crate) enum Op {
 enum Shape {
     /// A fixed path (no parameters): the session function's.
     Fixed(&'static str, SessionOp),
+    /// A fixed path (no parameters) of the db function.
+    DbFixed(&'static str, fn() -> DbOp),
     /// `/db/{collection}`.
     Collection(fn(String) -> DbOp),
     /// `/db/{collection}/{id}`.
@@ -109,7 +115,7 @@ enum Shape {
 impl Shape {
     fn template(self) -> &'static str {
         match self {
-            Self::Fixed(path, _) => path,
+            Self::Fixed(path, _) | Self::DbFixed(path, _) => path,
             Self::Collection(_) => "/db/{collection}",
             Self::Item(_) => "/db/{collection}/{id}",
         }
@@ -118,7 +124,7 @@ impl Shape {
     fn function(self) -> FunctionKind {
         match self {
             Self::Fixed(..) => FunctionKind::Session,
-            Self::Collection(_) | Self::Item(_) => FunctionKind::Db,
+            Self::DbFixed(..) | Self::Collection(_) | Self::Item(_) => FunctionKind::Db,
         }
     }
 
@@ -127,6 +133,7 @@ impl Shape {
     fn bind<'a>(self, raw_path: &str, segments: &[&'a str]) -> Option<Bound<'a>> {
         match (self, segments) {
             (Self::Fixed(path, op), _) => (raw_path == path).then_some(Bound::Fixed(op)),
+            (Self::DbFixed(path, make), _) => (raw_path == path).then_some(Bound::DbFixed(make)),
             (Self::Collection(make), ["db", c]) => Some(Bound::Collection(make, c)),
             (Self::Item(make), ["db", c, id]) => Some(Bound::Item(make, c, id)),
             // Any other path does not have this shape.
@@ -139,6 +146,7 @@ impl Shape {
 #[derive(Clone, Copy)]
 enum Bound<'a> {
     Fixed(SessionOp),
+    DbFixed(fn() -> DbOp),
     Collection(fn(String) -> DbOp, &'a str),
     Item(fn(String, String) -> DbOp, &'a str, &'a str),
 }
@@ -147,6 +155,7 @@ impl Bound<'_> {
     fn decode(self) -> Result<Op, PercentDecodeError> {
         Ok(match self {
             Self::Fixed(op) => Op::Session(op),
+            Self::DbFixed(make) => Op::Db(make()),
             Self::Collection(make, c) => Op::Db(make(percent::decode(c)?)),
             Self::Item(make, c, id) => Op::Db(make(percent::decode(c)?, percent::decode(id)?)),
         })
@@ -165,7 +174,7 @@ const fn row(method: Method, shape: Shape) -> Row {
 
 /// The table. Rows of one path are in the order their `Allow` header lists the methods.
 #[rustfmt::skip]
-static ROUTES: [Row; 10] = [
+static ROUTES: [Row; 12] = [
     row(Method::POST, Shape::Fixed("/session", SessionOp::Login)),
     row(Method::GET, Shape::Fixed("/session", SessionOp::Describe)),
     row(Method::DELETE, Shape::Fixed("/session", SessionOp::Revoke)),
@@ -176,6 +185,8 @@ static ROUTES: [Row; 10] = [
     row(Method::PUT, Shape::Item(|collection, id| DbOp::Put { collection, id })),
     row(Method::PATCH, Shape::Item(|collection, id| DbOp::Patch { collection, id })),
     row(Method::DELETE, Shape::Item(|collection, id| DbOp::Delete { collection, id })),
+    row(Method::GET, Shape::DbFixed("/db", || DbOp::Collections)),
+    row(Method::DELETE, Shape::DbFixed("/account", || DbOp::DeleteAccount)),
 ];
 
 /// The routes that take a path: whose they are, and what they make of the method.
@@ -284,7 +295,12 @@ mod tests {
                 id: "a/b".into()
             })))
         );
-        for path in ["/db", "/db/a/b/c", "/session/", "", "session", "/x"] {
+        assert_eq!(op("/db", Method::GET), Some(Ok(Op::Db(DbOp::Collections))));
+        assert_eq!(
+            op("/account", Method::DELETE),
+            Some(Ok(Op::Db(DbOp::DeleteAccount)))
+        );
+        for path in ["/account/", "/db/a/b/c", "/session/", "", "session", "/x"] {
             assert!(resolve(path, &Method::GET).is_none(), "{path}");
         }
         assert_eq!(
@@ -302,6 +318,8 @@ mod tests {
     fn allow_lists_come_from_the_table() {
         assert_eq!(allow("/session"), ["POST", "GET", "DELETE"]);
         assert_eq!(allow("/session/refresh"), ["POST"]);
+        assert_eq!(allow("/db"), ["GET"]);
+        assert_eq!(allow("/account"), ["DELETE"]);
         assert_eq!(allow("/db/todos"), ["POST", "GET"]);
         assert_eq!(allow("/db/todos/%zz"), ["GET", "PUT", "PATCH", "DELETE"]);
     }
@@ -311,7 +329,9 @@ mod tests {
         let routes: Vec<(String, &str)> = api_routes()
             .map(|r| (format!("{} {}", r.method, r.template), r.function.as_str()))
             .collect();
-        assert_eq!(routes.len(), 10);
+        assert_eq!(routes.len(), 12);
+        assert!(routes.contains(&("GET /db".into(), "db")));
+        assert!(routes.contains(&("DELETE /account".into(), "db")));
         assert!(routes.contains(&("POST /session/refresh".into(), "session")));
         assert!(routes.contains(&("DELETE /db/{collection}/{id}".into(), "db")));
     }

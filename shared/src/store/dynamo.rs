@@ -41,6 +41,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use super::cursor::{CursorKeys, ListPlan};
+use super::dynamo_account::RegistryCache;
 use super::dynamo_condition::{self, Expression};
 use super::json_av;
 use super::{
@@ -75,6 +76,8 @@ struct Inner {
     sessions_table: String,
     data_table: String,
     cursor_key: CursorKeys,
+    /// Collections this process registered lately ([`super::dynamo_account`]).
+    registry: RegistryCache,
 }
 
 /// Sorts a failed call: availability problems (throttling, server errors, transport, after the
@@ -102,7 +105,7 @@ fn mentions_size(message: Option<&str>) -> bool {
     message.is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
 }
 
-fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+pub(super) fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error().and_then(ProvideErrorMetadata::code)
         == Some("ConditionalCheckFailedException")
 }
@@ -152,16 +155,16 @@ where
     }
 }
 
-fn s(v: &str) -> AttributeValue {
+pub(super) fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(super) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
 /// The data table's partition key for (user, collection): length-prefixed, so unambiguous.
-fn partition_key(user: &UserId, coll: &Collection) -> String {
+pub(super) fn partition_key(user: &UserId, coll: &Collection) -> String {
     format!(
         "{}:{}/{}",
         user.as_str().len(),
@@ -246,7 +249,7 @@ fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreE
 }
 
 /// A short random pause before retrying a lost race, growing with the attempt (capped).
-async fn contention_pause(attempt: u32) {
+pub(super) async fn contention_pause(attempt: u32) {
     let cap_ms = (5u64 << attempt.min(5)).min(150);
     let mut r = [0u8; 2];
     // Without randomness the pause is merely not jittered.
@@ -297,6 +300,7 @@ impl DynamoStore {
                 sessions_table: sessions_table.clone(),
                 data_table: data_table.clone(),
                 cursor_key: cfg.cursor_key.clone(),
+                registry: RegistryCache::default(),
             }),
         };
         if *create_tables {
@@ -305,8 +309,20 @@ impl DynamoStore {
         Ok(store)
     }
 
-    fn client(&self) -> &Client {
+    pub(super) fn client(&self) -> &Client {
         &self.inner.client
+    }
+
+    pub(super) fn data_table(&self) -> &str {
+        &self.inner.data_table
+    }
+
+    pub(super) fn sessions_table(&self) -> &str {
+        &self.inner.sessions_table
+    }
+
+    pub(super) fn registry(&self) -> &RegistryCache {
+        &self.inner.registry
     }
 
     pub(crate) async fn warm_up(&self) -> Result<(), StoreError> {
@@ -465,6 +481,7 @@ impl DynamoStore {
         data: NewData,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
+        self.before_item_write(user, Some(coll)).await?;
         let mut attrs = item_key(user, coll, id.as_str());
         attrs.insert("version".into(), n(1));
         attrs.insert("createdAt".into(), n(now.unix()));
@@ -502,6 +519,7 @@ impl DynamoStore {
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
         let expression = dynamo_condition::render(&cond, false)?;
+        self.before_item_write(user, Some(coll)).await?;
         // One UpdateItem creates or replaces atomically: the version counts up from whatever is
         // there (0 when nothing), and created_at is only set when absent.
         let mut req = self
@@ -577,6 +595,7 @@ impl DynamoStore {
         cond: Condition,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
+        self.before_item_write(user, None).await?;
         let deadline = tokio::time::Instant::now() + PATCH_DEADLINE;
         let mut attempt = 0u32;
         loop {
@@ -754,6 +773,7 @@ impl DynamoStore {
             .await?;
         self.ensure_table(&self.inner.data_table, &data_keys)
             .await?;
+        self.ensure_sessions_by_user().await?;
         self.ensure_ttl(&self.inner.sessions_table, "ttl").await
     }
 
@@ -797,7 +817,10 @@ impl DynamoStore {
     }
 
     /// The table's status, `None` when it does not exist.
-    async fn table_status(&self, table: &str) -> Result<Option<TableStatus>, StoreError> {
+    pub(super) async fn table_status(
+        &self,
+        table: &str,
+    ) -> Result<Option<TableStatus>, StoreError> {
         match self
             .client()
             .describe_table()
