@@ -23,9 +23,9 @@ use crate::ids::{Collection, ItemId};
 /// Most collections in one `GET /db` answer.
 pub const MAX_COLLECTIONS_PAGE: usize = 100;
 
-/// DynamoDB: most `Select=COUNT` query pages (each reads up to 1 MB) one answer reads; past it
-/// the answer ends with a cursor that carries the count so far.
-pub const MAX_COUNT_PAGES: usize = 64;
+/// DynamoDB: most `Select=COUNT` query pages (each reads up to 1 MB; a small collection is one
+/// page) one answer reads; past it the answer ends with a cursor that carries the count so far.
+pub const MAX_COUNT_PAGES: usize = 200;
 
 /// DynamoDB: how long one answer keeps counting before it ends with a cursor.
 pub const COUNT_TIME_BUDGET: Duration = Duration::from_secs(3);
