@@ -538,8 +538,14 @@ impl DynamoStore {
             match self.index_status(&table).await? {
                 Some(IndexStatus::Active) => return Ok(()),
                 None if !created => {
-                    self.create_sessions_by_user(&table).await?;
                     created = true;
+                    // Two processes starting together both try: the loser's error is fine as
+                    // long as the index is there now.
+                    if let Err(e) = self.create_sessions_by_user(&table).await {
+                        if self.index_status(&table).await?.is_none() {
+                            return Err(e);
+                        }
+                    }
                 }
                 _ if Instant::now() > deadline => {
                     return Err(config(&"did not become active in time"))
