@@ -4,6 +4,7 @@ import type {
   AllOptions,
   ApiResponse,
   Collection,
+  CollectionInfo,
   Db,
   ItemIterator,
   ListOptions,
@@ -227,6 +228,20 @@ export function createDb(send: Send, patchMode: 'native' | 'emulate'): Db {
   return {
     collection<T extends object = JsonObject>(name: string): Collection<T> {
       return new ItemCollection<T>(name, send, patchMode);
+    },
+    async collections(): Promise<CollectionInfo[]> {
+      const all: CollectionInfo[] = [];
+      let cursor: string | undefined;
+      // Pages may be short, even empty, before the end.
+      do {
+        const page = (await send('GET', '/db', { query: { cursor } })).data as {
+          collections: CollectionInfo[];
+          nextCursor: string | null;
+        };
+        all.push(...page.collections);
+        cursor = page.nextCursor || undefined;
+      } while (cursor);
+      return all;
     },
   };
 }

@@ -15,11 +15,15 @@ export type {
   SessionResponse,
 } from './types.js';
 export type {
+  Account,
+  AccountDeletion,
   AllOptions,
   ApiResponse,
   ClientOptions,
   Collection,
+  CollectionInfo,
   Db,
+  DeleteAccountOptions,
   ItemIterator,
   KeyValueStorage,
   ListOptions,

@@ -248,6 +248,16 @@ function createDb(send, patchMode) {
   return {
     collection(name) {
       return new ItemCollection(name, send, patchMode);
+    },
+    async collections() {
+      const all = [];
+      let cursor;
+      do {
+        const page = (await send("GET", "/db", { query: { cursor } })).data;
+        all.push(...page.collections);
+        cursor = page.nextCursor || void 0;
+      } while (cursor);
+      return all;
     }
   };
 }
@@ -1140,6 +1150,22 @@ var Client = class {
     this.provider_ = resolveProvider(options.provider);
     const patch = options.patch || (this.transport_.name === "alipay" || this.transport_.name === "wechat" ? "emulate" : "native");
     this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
+    this.account = { delete: (o) => this.deleteAccount_(o) };
+  }
+  /** DELETE /account until it answers 200 (docs/api.md §4.9), then forgets the session. */
+  async deleteAccount_(o = {}) {
+    const s = await this.requireSession_();
+    let total = 0;
+    for (let calls = 1; ; calls++) {
+      const b = (await this.request("DELETE", "/account")).data;
+      b.itemsDeleted = total += b.itemsDeleted;
+      if (b.status === "deleted") {
+        if (this.current_ && this.current_.sessionId === s.sessionId) await this.save_(null);
+        return b;
+      }
+      if (o.onProgress) o.onProgress(b);
+      if (calls >= (o.maxCalls || 100)) return b;
+    }
   }
   // ---- state ----
   load_() {

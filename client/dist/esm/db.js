@@ -196,5 +196,16 @@ export function createDb(send, patchMode) {
         collection(name) {
             return new ItemCollection(name, send, patchMode);
         },
+        async collections() {
+            const all = [];
+            let cursor;
+            // Pages may be short, even empty, before the end.
+            do {
+                const page = (await send('GET', '/db', { query: { cursor } })).data;
+                all.push(...page.collections);
+                cursor = page.nextCursor || undefined;
+            } while (cursor);
+            return all;
+        },
     };
 }
