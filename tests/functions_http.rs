@@ -1490,8 +1490,8 @@ async fn collections_and_account_deletion(mode: Mode) {
         let r = c
             .db(&a2, "PUT", &format!("/db/notes/n{i}"), Some(json!({})))
             .await;
-        // Not 201 exactly: under load the SDK may retry a put whose first attempt landed (a
-        // known limit of PUT, see the report), which then answers 200 at version 2.
+        // Not 201 exactly: under load the AWS SDK may retry a PUT whose first attempt landed
+        // (PUT carries no write mark, unlike POST), which then answers 200 at version 2.
         assert!(r.status.is_success(), "{}", r.json());
     }
     // Only the caller's own collections, by name, with exact counts (from any device).

@@ -15,7 +15,11 @@
 //!   sessions. The length prefix makes the partition key unambiguous: user `a` with collection
 //!   `b_c` and user `a_b` with collection `c` give `1:a/b_c` and `3:a_b/c`.
 //!
-//! Every write is one conditional request (`attribute_not_exists`, or a condition on `version`),
+//! - Also in the data table, per user: the collection registry and the account deletion marker
+//!   (keys `<len>:<user>#...`, which no item partition can equal), and in the sessions table the
+//!   `byUser` index (partition key `userId`, keys only): see [`super::dynamo_account`].
+//!
+//! Every item write is one conditional request (`attribute_not_exists`, or a condition on `version`),
 //! so concurrent writers never lose an acknowledged update. Expressions always name attributes
 //! through `ExpressionAttributeNames`, so no name can collide with a reserved word.
 
