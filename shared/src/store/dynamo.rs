@@ -19,7 +19,7 @@
 //!   (keys `<len>:<user>#...`, which no item partition can equal), and in the sessions table the
 //!   `byUser` index (partition key `userId`, keys only): see [`super::dynamo_account`].
 //!
-//! Every item write is one conditional request (`attribute_not_exists`, or a condition on `version`),
+//! Every item write is one conditional write request (after reading the deletion marker) (`attribute_not_exists`, or a condition on `version`),
 //! so concurrent writers never lose an acknowledged update. Expressions always name attributes
 //! through `ExpressionAttributeNames`, so no name can collide with a reserved word.
 
