@@ -901,12 +901,14 @@ async fn order_of_checks(mode: Mode) {
     c.raw("GET", &format!("{d}/nope"), &[], vec![])
         .await
         .assert_error(404, "RouteNotFound");
-    // `/db` routes since batches (POST /db): other methods are 405, before authentication.
-    let r = c.raw("GET", &format!("{d}/db"), &[], vec![]).await;
+    // `/db` alone is a route (POST /db: batches; GET /db: the caller's collections): other
+    // methods are 405 before authentication. `/dbx` is none, and the session function does not
+    // take the db function's routes.
+    let r = c.raw("PUT", &format!("{d}/db"), &[], vec![]).await;
     r.assert_error(405, "MethodNotAllowed");
     assert_eq!(
         r.headers.get("allow").and_then(|v| v.to_str().ok()),
-        Some("POST")
+        Some("POST, GET")
     );
     c.raw("GET", &format!("{d}/dbx"), &[], vec![])
         .await
@@ -914,6 +916,14 @@ async fn order_of_checks(mode: Mode) {
     c.raw("POST", &format!("{s}/db"), &[], vec![])
         .await
         .assert_error(404, "RouteNotFound");
+    c.raw("GET", &format!("{d}/db"), &[], vec![])
+        .await
+        .assert_error(401, "MissingAuthorization");
+    for path in ["/db", "/account"] {
+        c.raw("DELETE", &format!("{s}{path}"), &[], vec![])
+            .await
+            .assert_error(404, "RouteNotFound");
+    }
     c.raw("GET", &format!("{d}/session"), &[], vec![])
         .await
         .assert_error(404, "RouteNotFound");
@@ -1793,4 +1803,437 @@ async fn concurrent_batches(mode: Mode) {
         [(100 - 18, 19), (18, 19)],
         "every acknowledged batch, once"
     );
+// ---- Collections (`GET /db`) and account deletion (`DELETE /account`) ----
+
+both_stores!(
+    collections_and_account_deletion,
+    account_deletion_survives_a_kill
+);
+
+/// The user id of the `dev-alice` log-ins.
+const ALICE: &str = "dev-openid-alice";
+
+/// Calls `DELETE /account` until it answers 200 (at most `max_calls` calls, each well inside
+/// the function's 10 s timeout); the 200 body and the items deleted over all calls. `during`
+/// runs after each 202.
+async fn delete_account(
+    c: &Client,
+    who: &Login,
+    max_calls: usize,
+    mut during: impl FnMut(&Value),
+) -> (Value, u64) {
+    let mut deleted = 0;
+    for _ in 0..max_calls {
+        let started = std::time::Instant::now();
+        let r = c.db(who, "DELETE", "/account", None).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "one call took {:?}",
+            started.elapsed()
+        );
+        let body = r.json();
+        deleted += body["itemsDeleted"].as_u64().unwrap_or_default();
+        match r.status.as_u16() {
+            202 => {
+                assert_eq!(body["status"], "deleting", "{body}");
+                during(&body);
+            }
+            200 => {
+                assert_eq!(body["status"], "deleted", "{body}");
+                return (body, deleted);
+            }
+            503 => r.assert_error(503, "StorageUnavailable"),
+            other => panic!("DELETE /account answered {other}: {body}"),
+        }
+    }
+    panic!("the deletion did not finish in {max_calls} calls");
+}
+
+async fn collections_and_account_deletion(mode: Mode) {
+    let w = world(mode, &[]).await;
+    let c = &w.client;
+    let (a1, a2, bob) = (
+        c.login("dev-alice").await,
+        c.login("dev-alice").await,
+        c.login("dev-bob").await,
+    );
+    let empty = json!({"collections": [], "nextCursor": null});
+    assert_eq!(c.db(&a1, "GET", "/db", None).await.json(), empty);
+    for i in 0..3 {
+        let r = c.db(&a1, "POST", "/db/todos", Some(json!({"i": i}))).await;
+        assert_eq!(r.status, 201);
+        let r = c.db(&bob, "POST", "/db/todos", Some(json!({"i": i}))).await;
+        assert_eq!(r.status, 201);
+    }
+    for i in 0..2 {
+        let r = c
+            .db(&a2, "PUT", &format!("/db/notes/n{i}"), Some(json!({})))
+            .await;
+        // Not 201 exactly: under load the AWS SDK may retry a PUT whose first attempt landed
+        // (PUT carries no write mark, unlike POST), which then answers 200 at version 2.
+        assert!(r.status.is_success(), "{}", r.json());
+    }
+    // Only the caller's own collections, by name, with exact counts (from any device).
+    let mine = json!({"collections": [{"name": "notes", "count": 2}, {"name": "todos", "count": 3}],
+                      "nextCursor": null});
+    assert_eq!(c.db(&a1, "GET", "/db", None).await.json(), mine);
+    assert_eq!(c.db(&a2, "GET", "/db", None).await.json(), mine);
+    let bobs = json!({"collections": [{"name": "todos", "count": 3}], "nextCursor": null});
+    assert_eq!(c.db(&bob, "GET", "/db", None).await.json(), bobs);
+    c.db(&a1, "GET", "/db?cursor=not-a-cursor", None)
+        .await
+        .assert_error(400, "InvalidQuery");
+    let r = c.db(&a1, "POST", "/db", Some(json!({}))).await;
+    r.assert_error(405, "MethodNotAllowed");
+    assert_eq!(r.headers["allow"], "GET");
+    c.raw("DELETE", &format!("{}/account", w.db.url), &[], Vec::new())
+        .await
+        .assert_error(401, "MissingAuthorization");
+
+    let mut pending = 0;
+    let (_, deleted) = delete_account(c, &a1, 20, |_| pending += 1).await;
+    assert_eq!(deleted, 5);
+    if matches!(mode, Mode::Dynamo) {
+        // DynamoDB waits out its settle time first (docs/api.md §4.8): 202s before the 200.
+        assert!(pending >= 1, "{pending}");
+    }
+    // Every device of alice's is logged out, refresh included; the deleting one too.
+    for who in [&a1, &a2] {
+        c.db(who, "GET", "/db", None)
+            .await
+            .assert_error(401, "SessionRevoked");
+    }
+    c.session(&a2, "POST", "/session/refresh")
+        .await
+        .assert_error(401, "SessionRevoked");
+    c.db(&a1, "DELETE", "/account", None)
+        .await
+        .assert_error(401, "SessionRevoked");
+    // Bob lost nothing.
+    assert_eq!(c.db(&bob, "GET", "/db", None).await.json(), bobs);
+    // A new log-in of alice starts a fresh, empty account.
+    let a3 = c.login("dev-alice").await;
+    assert_eq!(a3.user_id, ALICE);
+    assert_eq!(c.db(&a3, "GET", "/db", None).await.json(), empty);
+    let list = c.db(&a3, "GET", "/db/todos", None).await.json();
+    assert_eq!(list, json!({"items": [], "nextCursor": null}));
+    c.db(&a3, "GET", "/db/notes/n0", None)
+        .await
+        .assert_error(404, "NotFound");
+    let r = c.db(&a3, "PUT", "/db/notes/n0", Some(json!({}))).await;
+    assert!(r.status.is_success(), "{}", r.json());
+    let fresh = json!({"collections": [{"name": "notes", "count": 1}], "nextCursor": null});
+    assert_eq!(c.db(&a3, "GET", "/db", None).await.json(), fresh);
+}
+
+/// What remains of a user in the store, read directly.
+#[derive(Debug, PartialEq, Eq, Default)]
+struct Remains {
+    items: u64,
+    /// Anything else keyed by the user in the data table (registry, deletion marker).
+    other_data: u64,
+    live_sessions: u64,
+}
+
+/// Reads and fills the functions' store directly, as the functions cannot.
+enum Direct {
+    Embedded(std::path::PathBuf),
+    Dynamo {
+        client: aws_sdk_dynamodb::Client,
+        store: miniapp_shared::store::Store,
+        sessions_table: String,
+        data_table: String,
+    },
+}
+
+impl Direct {
+    async fn open(store: &StoreMode) -> Self {
+        match store {
+            StoreMode::Embedded(path) => Self::Embedded(path.clone()),
+            StoreMode::Dynamo {
+                endpoint,
+                sessions_table,
+                data_table,
+            } => {
+                use aws_sdk_dynamodb::config::Credentials;
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .endpoint_url(endpoint)
+                    .region(aws_config::Region::new("us-east-1"))
+                    .credentials_provider(Credentials::new("test", "test", None, None, "t"))
+                    .load()
+                    .await;
+                let cfg = miniapp_shared::store::StoreConfig {
+                    kind: miniapp_shared::store::StoreKind::Dynamo {
+                        sessions_table: sessions_table.clone(),
+                        data_table: data_table.clone(),
+                        create_tables: false,
+                    },
+                    cursor_key: miniapp_shared::secret::SecretBytes::new(vec![7; 32]).into(),
+                };
+                let store = miniapp_shared::store::DynamoStore::open_with_sdk_config(&sdk, &cfg)
+                    .await
+                    .expect("open the functions' tables");
+                Self::Dynamo {
+                    client: aws_sdk_dynamodb::Client::new(&sdk),
+                    store: miniapp_shared::store::Store::Dynamo(store),
+                    sessions_table: sessions_table.clone(),
+                    data_table: data_table.clone(),
+                }
+            }
+        }
+    }
+
+    /// Writes `per` items into each of `collections` of `user`, straight into the store
+    /// (SQLite: one transaction; DynamoDB: the registry hook, then batches of 25).
+    async fn fill(&self, user: &str, collections: &[&str], per: usize) {
+        match self {
+            Self::Embedded(path) => {
+                let mut db = rusqlite::Connection::open(path).expect("open");
+                db.busy_timeout(Duration::from_secs(10)).expect("timeout");
+                let tx = db.transaction().expect("tx");
+                {
+                    let mut st = tx
+                        .prepare(
+                            "INSERT INTO items (user_id, collection, id, version, created_at,
+                             updated_at, data) VALUES (?1, ?2, ?3, 1, 0, 0, '{\"n\":1}')",
+                        )
+                        .expect("prepare");
+                    for coll in collections {
+                        for i in 0..per {
+                            st.execute(rusqlite::params![user, coll, format!("i{i:06}")])
+                                .expect("insert");
+                        }
+                    }
+                }
+                tx.commit().expect("commit");
+            }
+            Self::Dynamo {
+                client,
+                store,
+                data_table,
+                ..
+            } => {
+                use aws_sdk_dynamodb::types::{AttributeValue as Av, PutRequest, WriteRequest};
+                let uid = miniapp_shared::ids::UserId::parse(user).expect("user");
+                for coll in collections {
+                    let c = miniapp_shared::ids::Collection::parse(coll).expect("coll");
+                    store.register_collection(&uid, &c).await.expect("register");
+                    let pk = format!("{}:{user}/{coll}", user.len());
+                    let ids: Vec<String> = (0..per).map(|i| format!("i{i:06}")).collect();
+                    for chunk in ids.chunks(25) {
+                        let writes = chunk
+                            .iter()
+                            .map(|id| {
+                                let item = std::collections::HashMap::from([
+                                    ("pk".to_owned(), Av::S(pk.clone())),
+                                    ("sk".to_owned(), Av::S(id.clone())),
+                                    ("version".to_owned(), Av::N("1".into())),
+                                    ("createdAt".to_owned(), Av::N("0".into())),
+                                    ("updatedAt".to_owned(), Av::N("0".into())),
+                                    ("data".to_owned(), Av::M(Default::default())),
+                                ]);
+                                let put = PutRequest::builder().set_item(Some(item)).build();
+                                WriteRequest::builder()
+                                    .put_request(put.expect("put"))
+                                    .build()
+                            })
+                            .collect();
+                        let out = client
+                            .batch_write_item()
+                            .request_items(data_table, writes)
+                            .send()
+                            .await
+                            .expect("batch");
+                        assert!(out.unprocessed_items.unwrap_or_default().is_empty());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything of `user` left in the store.
+    async fn remains(&self, user: &str) -> Remains {
+        match self {
+            Self::Embedded(path) => {
+                let db = rusqlite::Connection::open(path).expect("open");
+                db.busy_timeout(Duration::from_secs(10)).expect("timeout");
+                let count = |sql: &str| -> u64 {
+                    db.query_row(sql, [user], |r| r.get::<_, i64>(0))
+                        .map(|n| n as u64)
+                        .expect(sql)
+                };
+                Remains {
+                    items: count("SELECT count(*) FROM items WHERE user_id = ?1"),
+                    other_data: count("SELECT count(*) FROM account_deletions WHERE user_id = ?1"),
+                    live_sessions: count(
+                        "SELECT count(*) FROM sessions WHERE user_id = ?1 AND revoked = 0",
+                    ),
+                }
+            }
+            Self::Dynamo {
+                client,
+                sessions_table,
+                data_table,
+                ..
+            } => {
+                use aws_sdk_dynamodb::types::AttributeValue as Av;
+                let mut r = Remains::default();
+                let prefix = format!("{}:{user}", user.len());
+                for item in scan(client, data_table).await {
+                    match item.get("pk") {
+                        Some(Av::S(pk)) if pk.starts_with(&format!("{prefix}/")) => r.items += 1,
+                        Some(Av::S(pk)) if pk.starts_with(&prefix) => r.other_data += 1,
+                        _ => {}
+                    }
+                }
+                for item in scan(client, sessions_table).await {
+                    let mine = item.get("userId") == Some(&Av::S(user.to_owned()));
+                    if mine && item.get("revoked") != Some(&Av::Bool(true)) {
+                        r.live_sessions += 1;
+                    }
+                }
+                r
+            }
+        }
+    }
+
+    /// Just the user's items (cheap enough to poll).
+    async fn items(&self, user: &str) -> u64 {
+        match self {
+            Self::Embedded(path) => {
+                let db = rusqlite::Connection::open(path).expect("open");
+                db.busy_timeout(Duration::from_secs(10)).expect("timeout");
+                db.query_row(
+                    "SELECT count(*) FROM items WHERE user_id = ?1",
+                    [user],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n as u64)
+                .expect("count")
+            }
+            Self::Dynamo { .. } => self.remains(user).await.items,
+        }
+    }
+}
+
+async fn scan(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut all = Vec::new();
+    let mut start = None;
+    loop {
+        let out = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .expect("scan");
+        all.extend(out.items.unwrap_or_default());
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return all,
+        }
+    }
+}
+
+/// The issue's case: a user with many items (100 000 on SQLite; 2 000 on moto, which takes
+/// tens of milliseconds per batch of 25 and would need minutes for more) is deleted across
+/// repeated calls, each well inside the function's timeout, with the db function killed
+/// (SIGKILL) in the middle of a call and restarted; the deletion resumes, completes and leaves
+/// nothing of the user (items, registry and marker, live sessions), and nothing of bob's goes.
+async fn account_deletion_survives_a_kill(mode: Mode) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gateway = start_gateway().await;
+    let store = match mode {
+        Mode::Embedded => StoreMode::Embedded(dir.path().join("data.db")),
+        Mode::Dynamo => StoreMode::fresh_dynamo(),
+    };
+    let env = function_env(&gateway.url(), &store);
+    let session = HttpFunction::spawn("session", &env).await;
+    let mut db = HttpFunction::spawn("db", &env).await;
+    let mut c = Client::new(&session.url, &db.url);
+    let (a1, a2, bob) = (
+        c.login("dev-alice").await,
+        c.login("dev-alice").await,
+        c.login("dev-bob").await,
+    );
+    assert_eq!(
+        c.db(&bob, "PUT", "/db/todos/keep", Some(json!({})))
+            .await
+            .status,
+        201
+    );
+    let direct = Direct::open(&store).await;
+    let (collections, per): (&[&str], usize) = match mode {
+        Mode::Embedded => (&["todos", "notes", "photos", "logs"], 25_000),
+        Mode::Dynamo => (&["todos", "notes"], 1_000),
+    };
+    direct.fill(ALICE, collections, per).await;
+    let total = (collections.len() * per) as u64;
+    assert_eq!(direct.items(ALICE).await, total);
+
+    // Call after call; during the first that deletes items, kill the function mid-call.
+    let mut killed = false;
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        assert!(calls <= 60, "no end after {calls} calls");
+        let (client, who) = (c.clone(), a1.clone());
+        let call = tokio::spawn(async move { client.db(&who, "DELETE", "/account", None).await });
+        if !killed {
+            while !call.is_finished() {
+                let left = direct.items(ALICE).await;
+                if left > 0 && left < total {
+                    db.kill();
+                    killed = true;
+                    break;
+                }
+                // A scan of moto's table is slow: poll it less, so as not to load it.
+                let pause = if matches!(mode, Mode::Dynamo) { 100 } else { 5 };
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            if killed {
+                // The killed call has no answer (its task panics on the broken connection).
+                assert!(call.await.is_err(), "the killed call answered");
+                let left = direct.items(ALICE).await;
+                assert!(left > 0 && left < total, "{left}");
+                db = HttpFunction::spawn("db", &env).await;
+                c = Client::new(&session.url, &db.url);
+                // The marker survived the crash: alice's writes are still refused.
+                c.db(&a2, "PUT", "/db/todos/late", Some(json!({})))
+                    .await
+                    .assert_error(409, "AccountDeleting");
+                continue;
+            }
+        }
+        let started = std::time::Instant::now();
+        let r = call.await.expect("the call answered");
+        assert!(started.elapsed() < Duration::from_secs(8));
+        match r.status.as_u16() {
+            202 => assert_eq!(r.json()["status"], "deleting"),
+            200 => {
+                assert_eq!(r.json()["status"], "deleted");
+                break;
+            }
+            // A loaded moto may time out: 503 says call again (docs/api.md §2.2).
+            503 => r.assert_error(503, "StorageUnavailable"),
+            other => panic!(
+                "call {calls}: {other}: {}",
+                String::from_utf8_lossy(&r.body)
+            ),
+        }
+    }
+    assert!(killed, "the deletion ended before the kill could happen");
+    assert_eq!(direct.remains(ALICE).await, Remains::default());
+    c.db(&a2, "GET", "/db", None)
+        .await
+        .assert_error(401, "SessionRevoked");
+    let bobs = json!({"collections": [{"name": "todos", "count": 1}], "nextCursor": null});
+    assert_eq!(c.db(&bob, "GET", "/db", None).await.json(), bobs);
+    let a3 = c.login("dev-alice").await;
+    let empty = json!({"collections": [], "nextCursor": null});
+    assert_eq!(c.db(&a3, "GET", "/db", None).await.json(), empty);
 }

@@ -479,3 +479,108 @@ async fn batch_and_where_in_lambda_mode_dynamodb() {
     })
     .await;
 }
+
+// ---- Collections (`GET /db`) and account deletion (`DELETE /account`) in Lambda mode ----
+
+/// An API Gateway v2 event of the db function (the stored GET event, re-routed), unsigned.
+fn db_event(method: &str, path: &str, body: Option<Value>) -> Value {
+    let mut e = fixture("apigw-v2-get-db-todo.json");
+    e["rawPath"] = json!(path);
+    e["requestContext"]["http"]["path"] = json!(path);
+    e["requestContext"]["http"]["method"] = json!(method);
+    let route = match path {
+        "/db" | "/account" => format!("{method} {path}"),
+        _ => "ANY /db/{proxy+}".to_owned(),
+    };
+    e["routeKey"] = json!(route);
+    e["requestContext"]["routeKey"] = json!(route);
+    if let Some(b) = body {
+        e["body"] = json!(b.to_string());
+    }
+    e
+}
+
+async fn lambda_login(
+    session: &mut LambdaFunction,
+    code: &str,
+) -> integration_tests::functions::Login {
+    let mut login = fixture("apigw-v2-post-session.json");
+    login["body"] = json!(json!({ "authCode": code }).to_string());
+    let (_, resp) = session.invoke(&login).await;
+    assert_eq!(status(&resp), 201, "{resp}");
+    login_from(body_json(&resp))
+}
+
+async fn account_scenario(store: StoreMode) {
+    let gateway = start_gateway().await;
+    let env = function_env(&gateway.url(), &store);
+    let mut session = LambdaFunction::spawn("session", &env).await;
+    let mut db = LambdaFunction::spawn("db", &env).await;
+    let a1 = lambda_login(&mut session, "dev-alice").await;
+    let a2 = lambda_login(&mut session, "dev-alice").await;
+    let bob = lambda_login(&mut session, "dev-bob").await;
+    for (who, path) in [
+        (&a1, "/db/todos/t1"),
+        (&a2, "/db/notes/n1"),
+        (&bob, "/db/todos/b1"),
+    ] {
+        let (_, r) = db
+            .invoke(&signed(db_event("PUT", path, Some(json!({}))), who))
+            .await;
+        assert!(matches!(status(&r), 200 | 201), "{r}");
+    }
+    let (_, r) = db.invoke(&signed(db_event("GET", "/db", None), &a1)).await;
+    assert_eq!(status(&r), 200, "{r}");
+    assert_eq!(
+        body_json(&r),
+        json!({"collections": [{"name": "notes", "count": 1}, {"name": "todos", "count": 1}],
+               "nextCursor": null})
+    );
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let (_, r) = db
+            .invoke(&signed(db_event("DELETE", "/account", None), &a1))
+            .await;
+        answers.push((status(&r), body_json(&r)["status"].clone()));
+        if status(&r) != 202 {
+            break;
+        }
+    }
+    assert_eq!(
+        answers.last(),
+        Some(&(200, json!("deleted"))),
+        "{answers:?}"
+    );
+    assert!(answers[..answers.len() - 1]
+        .iter()
+        .all(|a| *a == (202, json!("deleting"))));
+    for who in [&a1, &a2] {
+        let (_, r) = db.invoke(&signed(db_event("GET", "/db", None), who)).await;
+        assert_eq!(
+            (status(&r), body_json(&r)["error"]["code"].clone()),
+            (401, json!("SessionRevoked"))
+        );
+    }
+    let (_, r) = db.invoke(&signed(db_event("GET", "/db", None), &bob)).await;
+    assert_eq!(
+        body_json(&r),
+        json!({"collections": [{"name": "todos", "count": 1}], "nextCursor": null})
+    );
+    let a3 = lambda_login(&mut session, "dev-alice").await;
+    let (_, r) = db.invoke(&signed(db_event("GET", "/db", None), &a3)).await;
+    assert_eq!(
+        body_json(&r),
+        json!({"collections": [], "nextCursor": null})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collections_and_account_deletion_in_lambda_mode_embedded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    account_scenario(StoreMode::Embedded(dir.path().join("data.db"))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collections_and_account_deletion_in_lambda_mode_dynamodb() {
+    account_scenario(StoreMode::fresh_dynamo()).await;
+}

@@ -6,6 +6,7 @@ import type {
   BatchOperation,
   BatchResult,
   Collection,
+  CollectionInfo,
   Db,
   ItemIterator,
   ListOptions,
@@ -258,6 +259,20 @@ export function createDb(send: Send, patchMode: 'native' | 'emulate'): Db {
       );
       const res = await send('POST', '/db', { body: { operations: body } });
       return (res.data as { results: BatchResult[] }).results;
+    },
+    async collections(): Promise<CollectionInfo[]> {
+      const all: CollectionInfo[] = [];
+      let cursor: string | undefined;
+      // Pages may be short, even empty, before the end.
+      do {
+        const page = (await send('GET', '/db', { query: { cursor } })).data as {
+          collections: CollectionInfo[];
+          nextCursor: string | null;
+        };
+        all.push(...page.collections);
+        cursor = page.nextCursor || undefined;
+      } while (cursor);
+      return all;
     },
   };
 }

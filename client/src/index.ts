@@ -15,13 +15,17 @@ export type {
   SessionResponse,
 } from './types.js';
 export type {
+  Account,
+  AccountDeletion,
   AllOptions,
   ApiResponse,
   BatchOperation,
   BatchResult,
   ClientOptions,
   Collection,
+  CollectionInfo,
   Db,
+  DeleteAccountOptions,
   ItemIterator,
   KeyValueStorage,
   ListOptions,

@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'NotFound'
   | 'RouteNotFound'
   | 'MethodNotAllowed'
+  | 'AccountDeleting'
   | 'PreconditionFailed'
   | 'PayloadTooLarge'
   | 'UriTooLong'

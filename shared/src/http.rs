@@ -140,6 +140,8 @@ pub enum ErrorCode {
     RouteNotFound,
     /// 405: the path routes, the method does not.
     MethodNotAllowed,
+    /// 409: the account is being deleted (`DELETE /account`); writes are refused until it is.
+    AccountDeleting,
     /// 412: a conditional header does not hold.
     PreconditionFailed,
     /// 413: the body or the item's data is over its limit.
@@ -166,7 +168,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         Self::InvalidRequest,
         Self::InvalidJson,
         Self::InvalidCollection,
@@ -185,6 +187,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::RouteNotFound,
         Self::MethodNotAllowed,
+        Self::AccountDeleting,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UriTooLong,
@@ -219,6 +222,7 @@ impl ErrorCode {
             Self::NotFound => "NotFound",
             Self::RouteNotFound => "RouteNotFound",
             Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::AccountDeleting => "AccountDeleting",
             Self::PreconditionFailed => "PreconditionFailed",
             Self::PayloadTooLarge => "PayloadTooLarge",
             Self::UriTooLong => "UriTooLong",
@@ -253,6 +257,7 @@ impl ErrorCode {
             | Self::AuthCodeInvalid => StatusCode::UNAUTHORIZED,
             Self::NotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::AccountDeleting => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,

@@ -215,6 +215,10 @@ conformance!(
     concurrent_batches_are_atomic,
     filters_agree_on_one_table,
     filtered_pages_read_a_bounded_number_of_items,
+    collections_are_counted_per_user,
+    collections_page_and_cursor,
+    account_deletion_removes_one_user_entirely,
+    account_deletion_marker_is_idempotent,
 );
 
 #[path = "store_conformance/batch_filter.rs"]
@@ -222,6 +226,7 @@ mod batch_filter;
 
 mod cases {
     pub(crate) use super::batch_filter::*;
+    pub(crate) use super::account_cases::*;
     use super::*;
     use miniapp_shared::ratelimit::{Outcome, Rate};
 
@@ -1364,4 +1369,262 @@ async fn embedded_locked_database_is_unavailable_then_resumes() {
         .await
         .expect("writes work again");
     assert_eq!(item.version, version(2));
+}
+
+/// `GET /db` and `DELETE /account` at the store: collections with exact counts, and the
+/// deletion primitives (marker, bulk item deletion, registry, sessions by user).
+mod account_cases {
+    use super::*;
+    use miniapp_shared::store::{CollectionCount, MAX_COLLECTIONS_PAGE};
+
+    fn session(user_id: &str) -> SessionRecord {
+        SessionRecord {
+            session_id: SessionId::generate(),
+            user_id: user(user_id),
+            created_at: T0,
+            expires_at: T0.plus_secs(3600),
+            revoked: false,
+            refresh_generation: 0,
+            union_id: None,
+        }
+    }
+
+    fn counts(list: &[(&str, u64)]) -> Vec<CollectionCount> {
+        list.iter()
+            .map(|(name, count)| CollectionCount {
+                name: coll(name),
+                count: *count,
+            })
+            .collect()
+    }
+
+    async fn fill(s: &Store, who: &str, collection: &str, n: usize) {
+        for i in 0..n {
+            let data = obj(json!({"i": i}));
+            s.create_item(
+                &user(who),
+                &coll(collection),
+                &id(&format!("{collection}-{i:04}")),
+                data,
+                T0,
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    pub(crate) async fn collections_are_counted_per_user(s: &Store) {
+        let (alice, bob) = (user("alice"), user("alice/notes"));
+        assert!(s
+            .list_collections(&alice, None)
+            .await
+            .unwrap()
+            .collections
+            .is_empty());
+        fill(s, "alice", "todos", 3).await;
+        fill(s, "alice", "notes", 1).await;
+        // A put that creates counts too, and a user whose id looks like a key of alice's.
+        let (todo, _) = s
+            .put_item(
+                &alice,
+                &coll("Z_last"),
+                &id("x"),
+                obj(json!({})),
+                Condition::default(),
+                T0,
+            )
+            .await
+            .unwrap();
+        assert_eq!(todo.version, version(1));
+        fill(s, "alice/notes", "todos", 2).await;
+        let page = s.list_collections(&alice, None).await.unwrap();
+        // Byte order: upper case before lower case.
+        assert_eq!(
+            page.collections,
+            counts(&[("Z_last", 1), ("notes", 1), ("todos", 3)])
+        );
+        assert_eq!(page.next_cursor, None);
+        let page = s.list_collections(&bob, None).await.unwrap();
+        assert_eq!(page.collections, counts(&[("todos", 2)]));
+        // A collection whose last item went is no longer listed.
+        s.delete_item(
+            &alice,
+            &coll("notes"),
+            &id("notes-0000"),
+            Condition::default(),
+        )
+        .await
+        .unwrap();
+        let page = s.list_collections(&alice, None).await.unwrap();
+        assert_eq!(page.collections, counts(&[("Z_last", 1), ("todos", 3)]));
+        // The registry hook is idempotent and lists nothing by itself.
+        s.register_collection(&alice, &coll("empty")).await.unwrap();
+        s.register_collection(&alice, &coll("empty")).await.unwrap();
+        let page = s.list_collections(&alice, None).await.unwrap();
+        assert_eq!(page.collections, counts(&[("Z_last", 1), ("todos", 3)]));
+    }
+
+    pub(crate) async fn collections_page_and_cursor(s: &Store) {
+        let carol = user("carol");
+        let total = MAX_COLLECTIONS_PAGE + 3;
+        for i in 0..total {
+            let c = coll(&format!("c{i:03}"));
+            s.create_item(&carol, &c, &id("only"), obj(json!({})), T0)
+                .await
+                .unwrap();
+        }
+        let first = s.list_collections(&carol, None).await.unwrap();
+        // A full page, unless DynamoDB's counting budget ended it sooner.
+        assert!(first.collections.len() <= MAX_COLLECTIONS_PAGE);
+        assert_eq!(first.collections[0].name.as_str(), "c000");
+        let cursor = first.next_cursor.expect("a cursor after a full page");
+        let mut seen: Vec<String> = first
+            .collections
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect();
+        let mut next = Some(cursor);
+        while let Some(c) = next {
+            let page = s.list_collections(&carol, Some(&c)).await.unwrap();
+            seen.extend(page.collections.iter().map(|c| c.name.to_string()));
+            next = page.next_cursor;
+        }
+        let want: Vec<String> = (0..total).map(|i| format!("c{i:03}")).collect();
+        assert_eq!(seen, want);
+        for bad in ["garbage!", "eyJ4IjoxfQ"] {
+            let got = s.list_collections(&carol, Some(bad)).await;
+            let err = got.unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidQuery, "{bad}: {err:?}");
+        }
+    }
+
+    pub(crate) async fn account_deletion_removes_one_user_entirely(s: &Store) {
+        let (alice, bob) = (user("alice"), user("bob"));
+        fill(s, "alice", "todos", 23).await;
+        fill(s, "alice", "notes", 4).await;
+        fill(s, "bob", "todos", 2).await;
+        let (a1, a2, b1) = (session("alice"), session("alice"), session("bob"));
+        for rec in [&a1, &a2, &b1] {
+            s.create_session(rec).await.unwrap();
+        }
+
+        let started = s.begin_account_deletion(&alice, T0).await.unwrap();
+        assert_eq!(started, T0);
+        // Alice's writes are refused from now on; reads and bob's writes are not.
+        let refused = [
+            s.create_item(&alice, &coll("todos"), &id("new"), obj(json!({})), T0)
+                .await
+                .map(|_| ()),
+            s.put_item(
+                &alice,
+                &coll("other"),
+                &id("new"),
+                obj(json!({})),
+                Condition::default(),
+                T0,
+            )
+            .await
+            .map(|_| ()),
+            s.patch_item(
+                &alice,
+                &coll("todos"),
+                &id("todos-0000"),
+                &json!({"a": 1}),
+                Condition::default(),
+                T0,
+            )
+            .await
+            .map(|_| ()),
+            s.check_writable(&alice).await,
+        ];
+        for got in refused {
+            assert_eq!(got, Err(StoreError::AccountDeleting));
+        }
+        assert_eq!(
+            StoreError::AccountDeleting.code(),
+            ErrorCode::AccountDeleting
+        );
+        assert!(s
+            .get_item(&alice, &coll("todos"), &id("todos-0000"))
+            .await
+            .unwrap()
+            .is_some());
+        s.check_writable(&bob).await.unwrap();
+        s.create_item(&bob, &coll("todos"), &id("during"), obj(json!({})), T0)
+            .await
+            .unwrap();
+
+        // Rounds of at most 10 until none is left; each round deletes something.
+        let mut deleted = 0;
+        loop {
+            let n = s.delete_user_items(&alice, 10).await.unwrap();
+            assert!(n <= 10 + 25, "{n}");
+            if n == 0 {
+                break;
+            }
+            deleted += n;
+        }
+        assert_eq!(deleted, 27);
+        assert_eq!(s.delete_user_items(&alice, 10).await.unwrap(), 0);
+        assert!(s
+            .list_collections(&alice, None)
+            .await
+            .unwrap()
+            .collections
+            .is_empty());
+        s.delete_collection_registry(&alice).await.unwrap();
+
+        // Every session of alice's but the one kept is revoked; bob's are not.
+        assert_eq!(
+            s.revoke_user_sessions(&alice, Some(&a1.session_id))
+                .await
+                .unwrap(),
+            1
+        );
+        let state = |rec: SessionRecord| async move {
+            s.get_session(&rec.session_id, T0)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked
+        };
+        assert!(!state(a1.clone()).await);
+        assert!(state(a2.clone()).await);
+        assert!(!state(b1.clone()).await);
+        s.revoke_user_sessions(&alice, None).await.unwrap();
+        assert!(state(a1.clone()).await);
+
+        s.finish_account_deletion(&alice).await.unwrap();
+        s.finish_account_deletion(&alice).await.unwrap();
+        // Bob lost nothing.
+        let page = s.list_collections(&bob, None).await.unwrap();
+        assert_eq!(page.collections, counts(&[("todos", 3)]));
+        // Alice starts again from an empty account.
+        s.check_writable(&alice).await.unwrap();
+        assert!(s
+            .list_collections(&alice, None)
+            .await
+            .unwrap()
+            .collections
+            .is_empty());
+        s.create_item(&alice, &coll("todos"), &id("fresh"), obj(json!({})), T0)
+            .await
+            .unwrap();
+        let page = s.list_collections(&alice, None).await.unwrap();
+        assert_eq!(page.collections, counts(&[("todos", 1)]));
+    }
+
+    pub(crate) async fn account_deletion_marker_is_idempotent(s: &Store) {
+        let dave = user("dave");
+        assert_eq!(s.begin_account_deletion(&dave, T0).await.unwrap(), T0);
+        // A second start (a retry, another device) keeps the first start time.
+        let later = T0.plus_secs(30);
+        assert_eq!(s.begin_account_deletion(&dave, later).await.unwrap(), T0);
+        // Nothing to delete is not an error.
+        assert_eq!(s.delete_user_items(&dave, 5).await.unwrap(), 0);
+        s.delete_collection_registry(&dave).await.unwrap();
+        assert_eq!(s.revoke_user_sessions(&dave, None).await.unwrap(), 0);
+        s.finish_account_deletion(&dave).await.unwrap();
+        assert_eq!(s.begin_account_deletion(&dave, later).await.unwrap(), later);
+    }
 }

@@ -13,7 +13,8 @@ that go on the wire. A request without the placeholder is sent as it is: that is
 schemathesis' `ignored_auth` check removes or spoils the credentials, and the server must then
 answer 401. The hook logs in once (POST /session with the dev stand-in's code `dev-alice`);
 `DELETE /session` and `POST /session/refresh` use their credentials up (a revoked session, a
-single-use refresh), so each of those gets a session of its own.
+single-use refresh), so each of those gets a session of its own; `DELETE /account` revokes every
+session of its user and deletes the user's data, so each of those logs in a user of its own.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ OTHER_USER_PROBES = 25
 PLACEHOLDER = "MINIAPP-HMAC-SHA256 (signed as sent)"
 # Requests that use their credentials up: signed with a fresh session each.
 SPENDING = {("DELETE", "/session"), ("POST", "/session/refresh")}
+# Requests that end every session of their user: signed by a fresh user each.
+USER_SPENDING = {("DELETE", "/account")}
 # Generated login codes are random, so the stand-ins would refuse all of them (401) and no 201
 # would be checked: half of the well-formed codes (chosen by a hash, so a seed still
 # reproduces) become codes the dev stand-ins accept (docs/dev.md).
@@ -88,6 +91,7 @@ class MiniappSigner(AuthBase):
         self._other: Credentials | None = None
         # Every Authorization value this signer made, so checks can tell its requests apart.
         self.made: set[str] = set()
+        self._users = 0
 
     def shared(self) -> Credentials:
         with self._lock:
@@ -106,7 +110,7 @@ class MiniappSigner(AuthBase):
             body = body.encode("utf-8")
             r.body = body
             r.headers["Content-Length"] = str(len(body))
-        creds = login() if (r.method.upper(), path) in SPENDING else self.shared()
+        creds = self.credentials_for(r.method.upper(), path)
         query = url.query
         try:
             signing.canonical_query(query)
@@ -120,6 +124,14 @@ class MiniappSigner(AuthBase):
         with self._lock:
             self.made.add(headers["Authorization"])
         return r
+
+    def credentials_for(self, method: str, path: str) -> Credentials:
+        if (method, path) in USER_SPENDING:
+            with self._lock:
+                self._users += 1
+                n = self._users
+            return login(f"dev-user-gone{n}")
+        return login() if (method, path) in SPENDING else self.shared()
 
     def as_other_user(self, method: str, path: str) -> requests.Response:
         """`method path` (no query, no body) signed with the second user's credentials."""
@@ -260,13 +272,14 @@ def _error_code(response) -> str | None:  # type: ignore[no-untyped-def]
 
 @schemathesis.hook
 def filter_failure(context, failure, case, response):  # type: ignore[no-untyped-def]
-    # A cursor is opaque and valid only as the server issued it (HMAC-signed, bound to the user,
-    # collection, prefix and order), so a generated one is "schema-valid" yet rightly 400
+    # A cursor is opaque and valid only as the server issued it (an item list's is HMAC-signed,
+    # bound to the user, collection, prefix and order; a collections list's names a collection
+    # and a position), so a generated one is "schema-valid" yet rightly 400
     # InvalidQuery. Only that rejection is dropped: a valid limit or order refused still fails.
     forged_cursor = (
         failure.code == "ST202"
         and case.method.upper() == "GET"
-        and case.operation.path == "/db/{collection}"
+        and case.operation.path in ("/db/{collection}", "/db")
         and bool(case.query and case.query.get("cursor"))
         and _error_code(response) == "InvalidQuery"
     )

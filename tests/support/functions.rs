@@ -269,6 +269,11 @@ impl HttpFunction {
         self.proc.id()
     }
 
+    /// Kills the process at once (`SIGKILL`: no shutdown, as a crash).
+    pub fn kill(&self) {
+        self.proc.signal("KILL");
+    }
+
     /// Both its output streams so far (stdout, then stderr), for checks and failure messages.
     pub fn output(&self) -> String {
         self.proc.output()

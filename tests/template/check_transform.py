@@ -102,20 +102,39 @@ def policy_grants(role):
             if statement.get("Effect") != "Allow":
                 problems.append(f"{policy['PolicyName']}: Effect {statement.get('Effect')!r}")
             for resource in as_list(statement.get("Resource")):
-                getatt = resource.get("Fn::GetAtt") if isinstance(resource, dict) else None
-                if not (isinstance(getatt, list) and len(getatt) == 2 and getatt[1] == "Arn"):
+                target = table_or_index(resource)
+                if target is None:
                     problems.append(f"{policy['PolicyName']}: resource {resource!r} is not a table ARN")
                     continue
                 for action in as_list(statement.get("Action")):
-                    grants.add((action + suffix, getatt[0]))
+                    grants.add((action + suffix, target))
     return grants, problems
+
+
+def table_or_index(resource):
+    """"Table" for a table's ARN (GetAtt Table.Arn), "Table/index/Name" for one of its indexes
+    (Sub "${Table.Arn}/index/Name"); None for anything else."""
+    if not isinstance(resource, dict):
+        return None
+    getatt = resource.get("Fn::GetAtt")
+    if isinstance(getatt, list) and len(getatt) == 2 and getatt[1] == "Arn":
+        return getatt[0]
+    sub = resource.get("Fn::Sub")
+    if isinstance(sub, str) and sub.startswith("${") and ".Arn}/index/" in sub:
+        table, index = sub[2:].split(".Arn}/index/", 1)
+        return f"{table}/index/{index}" if index.isalnum() else None
+    return None
 
 
 def leading_keys(condition):
     """A grant limited to items whose partition key matches patterns reads
-    "<action> [leading keys <patterns>]"; any other condition is a problem."""
+    "<action> [leading keys <patterns>]", one limited to some attributes
+    "<action> [attributes <names>]"; any other condition is a problem."""
     if condition is None:
         return "", None
+    equals = condition.get("ForAllValues:StringEquals", {}) if isinstance(condition, dict) else {}
+    if set(condition) == {"ForAllValues:StringEquals"} and set(equals) == {"dynamodb:Attributes"}:
+        return f" [attributes {' '.join(as_list(equals['dynamodb:Attributes']))}]", None
     like = condition.get("ForAllValues:StringLike", {}) if isinstance(condition, dict) else {}
     patterns = like.get("dynamodb:LeadingKeys") if isinstance(like, dict) else None
     if set(condition) != {"ForAllValues:StringLike"} or set(like) != {"dynamodb:LeadingKeys"}:
@@ -215,8 +234,12 @@ def main():
         keys = [[k["AttributeName"], k["KeyType"], types.get(k["AttributeName"])]
                 for k in props.get("KeySchema", [])]
         c.equal(f"{name} keys", keys, want["keys"])
-        c.equal(f"{name} has no indexes", [k for k in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
-                                           if k in props], [])
+        c.equal(f"{name} has no local indexes", "LocalSecondaryIndexes" in props, False)
+        indexes = [[i.get("IndexName"), [[k["AttributeName"], k["KeyType"], types.get(k["AttributeName"])]
+                                         for k in i.get("KeySchema", [])],
+                    i.get("Projection", {}).get("ProjectionType")]
+                   for i in props.get("GlobalSecondaryIndexes", [])]
+        c.equal(f"{name} global indexes", indexes, want.get("indexes", []))
         ttl = props.get("TimeToLiveSpecification")
         want_ttl = None if want["ttl"] is None else {"AttributeName": want["ttl"], "Enabled": True}
         c.equal(f"{name} TTL", ttl, want_ttl)

@@ -266,6 +266,16 @@ function createDb(send, patchMode) {
       );
       const res = await send("POST", "/db", { body: { operations: body } });
       return res.data.results;
+    },
+    async collections() {
+      const all = [];
+      let cursor;
+      do {
+        const page = (await send("GET", "/db", { query: { cursor } })).data;
+        all.push(...page.collections);
+        cursor = page.nextCursor || void 0;
+      } while (cursor);
+      return all;
     }
   };
 }
@@ -1158,6 +1168,22 @@ var Client = class {
     this.provider_ = resolveProvider(options.provider);
     const patch = options.patch || (this.transport_.name === "alipay" || this.transport_.name === "wechat" ? "emulate" : "native");
     this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
+    this.account = { delete: (o) => this.deleteAccount_(o) };
+  }
+  /** DELETE /account until it answers 200 (docs/api.md §4.8), then forgets the session. */
+  async deleteAccount_(o = {}) {
+    const s = await this.requireSession_();
+    let total = 0;
+    for (let calls = 1; ; calls++) {
+      const b = (await this.request("DELETE", "/account")).data;
+      b.itemsDeleted = total += b.itemsDeleted;
+      if (b.status === "deleted") {
+        if (this.current_ && this.current_.sessionId === s.sessionId) await this.save_(null);
+        return b;
+      }
+      if (o.onProgress) o.onProgress(b);
+      if (calls >= (o.maxCalls || 100)) return b;
+    }
   }
   // ---- state ----
   load_() {

@@ -194,6 +194,12 @@ export interface BatchResult {
     item?: Item;
     deleted?: true;
 }
+/** One of the user's collections (`GET /db`). */
+export interface CollectionInfo {
+    name: string;
+    /** Its items, counted exactly when asked. */
+    count: number;
+}
 export interface Db {
     collection<T extends object = JsonObject>(name: string): Collection<T>;
     /**
@@ -201,6 +207,35 @@ export interface Db {
      * the call rejects with its error (e.g. `PreconditionFailed`) whose `index` names it.
      */
     batch(operations: BatchOperation[]): Promise<BatchResult[]>;
+    /** GET /db, every page: the user's collections with at least one item, by name. */
+    collections(): Promise<CollectionInfo[]>;
+}
+/** How an account deletion stands (`DELETE /account`). */
+export interface AccountDeletion {
+    /** `deleting` while work remains (progress), `deleted` once done. */
+    status: 'deleting' | 'deleted';
+    /** Where a deletion under way is. */
+    step?: 'settling' | 'items' | 'files';
+    /** Items deleted by the calls so far. */
+    itemsDeleted: number;
+}
+export interface DeleteAccountOptions {
+    /** Called after each call that left work (status `deleting`). */
+    onProgress?: (progress: AccountDeletion) => void;
+    /**
+     * Most calls (default 100; each works up to 5 s). When they run out, `delete()` resolves with
+     * status `deleting`: call it again.
+     */
+    maxCalls?: number;
+}
+export interface Account {
+    /**
+     * DELETE /account, again and again until done: every item, file and session of the user
+     * (all devices are logged out). Resolves with status `deleted` and forgets the session. If
+     * a call's answer is lost after the last step, the next is rejected with `SessionRevoked`
+     * (a LoggedOutError): the deletion is done then too.
+     */
+    delete(options?: DeleteAccountOptions): Promise<AccountDeletion>;
 }
 /** A signed call of any route, for what the typed API does not cover. */
 export interface RequestOptions {
@@ -234,6 +269,8 @@ export interface MiniappClient {
     refresh(): Promise<SessionState>;
     /** Per-user data. */
     db: Db;
+    /** The user's account. */
+    account: Account;
     /** Any signed call. */
     request<T = unknown>(method: string, path: string, options?: RequestOptions): Promise<ApiResponse<T>>;
     /** Server time minus local time, in ms, as learnt from the server (0 until known). */

@@ -100,6 +100,26 @@ class Client {
         this.provider_ = resolveProvider(options.provider);
         const patch = options.patch || (this.transport_.name === 'alipay' || this.transport_.name === 'wechat' ? 'emulate' : 'native');
         this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
+        this.account = { delete: (o) => this.deleteAccount_(o) };
+    }
+    /** DELETE /account until it answers 200 (docs/api.md §4.8), then forgets the session. */
+    async deleteAccount_(o = {}) {
+        const s = await this.requireSession_();
+        let total = 0;
+        for (let calls = 1;; calls++) {
+            // A lost 200 makes the next call's answer SessionRevoked (a LoggedOutError): done too.
+            const b = (await this.request('DELETE', '/account')).data;
+            b.itemsDeleted = total += b.itemsDeleted;
+            if (b.status === 'deleted') {
+                if (this.current_ && this.current_.sessionId === s.sessionId)
+                    await this.save_(null);
+                return b;
+            }
+            if (o.onProgress)
+                o.onProgress(b);
+            if (calls >= (o.maxCalls || 100))
+                return b;
+        }
     }
     // ---- state ----
     load_() {

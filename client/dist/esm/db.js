@@ -220,5 +220,16 @@ export function createDb(send, patchMode) {
             const res = await send('POST', '/db', { body: { operations: body } });
             return res.data.results;
         },
+        async collections() {
+            const all = [];
+            let cursor;
+            // Pages may be short, even empty, before the end.
+            do {
+                const page = (await send('GET', '/db', { query: { cursor } })).data;
+                all.push(...page.collections);
+                cursor = page.nextCursor || undefined;
+            } while (cursor);
+            return all;
+        },
     };
 }

@@ -2,7 +2,7 @@ export { createClient } from './client.js';
 export { MiniappError, LoggedOutError, NetworkError, isMiniappError } from './errors.js';
 export type { AnyErrorCode, ClientErrorCode, MiniappErrorInit } from './errors.js';
 export type { Credentials, ErrorBody, ErrorCode, Item, JsonObject, JsonValue, Page, SessionInfo, SessionResponse, } from './types.js';
-export type { AllOptions, ApiResponse, BatchOperation, BatchResult, ClientOptions, Collection, Db, ItemIterator, KeyValueStorage, ListOptions, MiniappClient, Provider, Query, RequestOptions, RetryOptions, SessionState, SetOptions, TransportFn, TransportOption, TransportRequest, TransportResponse, VersionRef, WhereOp, WriteOptions, } from './api.js';
+export type { Account, AccountDeletion, AllOptions, ApiResponse, BatchOperation, BatchResult, ClientOptions, Collection, CollectionInfo, Db, DeleteAccountOptions, ItemIterator, KeyValueStorage, ListOptions, MiniappClient, Provider, Query, RequestOptions, RetryOptions, SessionState, SetOptions, TransportFn, TransportOption, TransportRequest, TransportResponse, VersionRef, WhereOp, WriteOptions, } from './api.js';
 export { ALGORITHM, canonicalQuery, encodeRfc3986, formatDate, hmacSha256Hex, parseDate, sha256Hex, signRequest, stringToSign, } from './signing.js';
 export type { RequestToSign, SignedHeaders, SigningCredentials } from './signing.js';
 export { alipayTransport, fetchTransport, wechatTransport } from './transport.js';

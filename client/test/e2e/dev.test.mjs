@@ -109,6 +109,38 @@ for (const backend of backends) {
       assert.deepEqual(await todos.list(), { items: [], nextCursor: null });
     });
 
+    test('db.collections() and account.delete(): two users, two devices, a fresh account after', async () => {
+      const one = loggedClient(dev.url);
+      const two = loggedClient(dev.url);
+      const dave = loggedClient(dev.url).client;
+      await one.client.login('dev-user-carol');
+      await two.client.login('dev-user-carol');
+      await dave.login('dev-user-dave');
+      await one.client.db.collection('todos').add({ n: 1 });
+      await one.client.db.collection('todos').add({ n: 2 });
+      await two.client.db.collection('notes').set('n1', {});
+      await dave.db.collection('todos').add({});
+      assert.deepEqual(await two.client.db.collections(), [
+        { name: 'notes', count: 1 },
+        { name: 'todos', count: 2 },
+      ]);
+      const progress = [];
+      const done = await one.client.account.delete({ onProgress: (p) => progress.push(p.step) });
+      assert.deepEqual(done, { status: 'deleted', itemsDeleted: 3 });
+      // DynamoDB settles for 15 s first (docs/api.md §4.8), 5 s per call.
+      if (backend.moto) assert.ok(progress.length >= 2 && progress[0] === 'settling', progress.join());
+      assert.equal(await one.client.session(), null);
+      assert.deepEqual(one.loggedOut, []);
+      // The other device is logged out.
+      await rejects(two.client.db.collections(), 'SessionRevoked');
+      assert.equal(two.loggedOut.length, 1);
+      assert.deepEqual(await dave.db.collections(), [{ name: 'todos', count: 1 }]);
+      const again = loggedClient(dev.url).client;
+      await again.login('dev-user-carol');
+      assert.deepEqual(await again.db.collections(), []);
+      await rejects(again.db.collection('notes').get('n1'), 'NotFound');
+    });
+
     test('page through 250 items with the iterator', async () => {
       const { client } = loggedClient(dev.url);
       await client.login('dev-alice');

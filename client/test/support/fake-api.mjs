@@ -67,6 +67,8 @@ export class FakeApi {
     this.log = [];
     this.refreshes = 0;
     this.seq = 0;
+    this.collectionsPerPage = 2;
+    this.deletesPerCall = 2;
   }
 
   /** The server's clock (ms): real time plus a settable offset. */
@@ -237,6 +239,8 @@ export class FakeApi {
     if (path === '/session' && req.method === 'GET') {
       return this.send(res, 200, { sessionId: c.sessionId, userId: s.userId, expiresAt: rfc3339(s.expiresAt), createdAt: rfc3339(this.now()) });
     }
+    if (path === '/db' && req.method === 'GET') return this.collections(res, s.userId, rawQuery);
+    if (path === '/account' && req.method === 'DELETE') return this.deleteAccount(res, s.userId);
     return this.data(req, res, s.userId, path, rawQuery, body);
   }
 
@@ -264,6 +268,32 @@ export class FakeApi {
       return { op: o.op, collection: o.collection, id, item };
     });
     return this.send(res, 200, { results });
+  }
+
+  /** GET /db: the user's collections with counts, `collectionsPerPage` at a time. */
+  collections(res, user, rawQuery) {
+    const counts = new Map();
+    for (const k of this.items.keys()) {
+      const [u, c] = k.split('/');
+      if (u === user) counts.set(c, (counts.get(c) || 0) + 1);
+    }
+    const after = new URLSearchParams(rawQuery).get('cursor') || '';
+    const names = [...counts.keys()].sort().filter((n) => n > after);
+    const page = names.slice(0, this.collectionsPerPage);
+    const nextCursor = names.length > page.length ? page[page.length - 1] : null;
+    return this.send(res, 200, { collections: page.map((name) => ({ name, count: counts.get(name) })), nextCursor });
+  }
+
+  /** DELETE /account: `deletesPerCall` items a call (202), then every session revoked (200). */
+  deleteAccount(res, user) {
+    const mine = [...this.items.keys()].filter((k) => k.startsWith(`${user}/`));
+    const now = mine.slice(0, this.deletesPerCall);
+    for (const k of now) this.items.delete(k);
+    if (mine.length > now.length) {
+      return this.send(res, 202, { status: 'deleting', step: 'items', itemsDeleted: now.length });
+    }
+    for (const s of this.sessions.values()) if (s.userId === user) s.revoked = true;
+    return this.send(res, 200, { status: 'deleted', itemsDeleted: now.length });
   }
 
   /** A small per-user item store: enough for the SDK's data calls. */

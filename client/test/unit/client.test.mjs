@@ -564,3 +564,68 @@ describe('data', () => {
     assert.equal(api.log.at(-1).query, 'limit=5&prefix=a%20b%2B%C3%BC');
   });
 });
+
+describe('collections and account deletion', () => {
+  test('db.collections() follows the cursors and lists only the caller', async (t) => {
+    const { api, client } = await setup(t);
+    await client.login('dev-alice');
+    for (const [name, n] of [['b', 2], ['a', 1], ['c', 1]]) {
+      for (let i = 0; i < n; i++) await client.db.collection(name).add({ i });
+    }
+    const bob = createClient({ baseUrl: api.url, transport: 'fetch', storage: memoryStorage() });
+    await bob.login('dev-bob');
+    await bob.db.collection('z').add({});
+    assert.deepEqual(await client.db.collections(), [
+      { name: 'a', count: 1 },
+      { name: 'b', count: 2 },
+      { name: 'c', count: 1 },
+    ]);
+    // Two pages (two per page): the second asked for with the first's cursor, signed.
+    const gets = api.log.filter(on('GET', '/db'));
+    assert.deepEqual(gets.map((g) => g.query), ['', 'cursor=b']);
+    assert.deepEqual(await bob.db.collections(), [{ name: 'z', count: 1 }]);
+  });
+
+  test('account.delete() calls until done, reports progress, and forgets the session', async (t) => {
+    const { api, client, loggedOut } = await setup(t);
+    await client.login('dev-alice');
+    const other = createClient({ baseUrl: api.url, transport: 'fetch', storage: memoryStorage(), retry: FAST_RETRY });
+    await other.login('dev-alice');
+    for (let i = 0; i < 5; i++) await client.db.collection('todos').add({ i });
+    const progress = [];
+    const done = await client.account.delete({ onProgress: (p) => progress.push({ ...p }) });
+    assert.deepEqual(done, { status: 'deleted', itemsDeleted: 5 });
+    assert.deepEqual(progress, [
+      { status: 'deleting', step: 'items', itemsDeleted: 2 },
+      { status: 'deleting', step: 'items', itemsDeleted: 4 },
+    ]);
+    assert.equal(api.count('DELETE', '/account'), 3);
+    assert.equal(await client.session(), null);
+    assert.deepEqual(loggedOut, [], 'an asked-for deletion is not an unexpected log-out');
+    // The other device is logged out too.
+    await rejects(other.db.collections(), { code: 'SessionRevoked', status: 401 });
+    await rejects(client.account.delete(), { code: 'NotLoggedIn' });
+  });
+
+  test('account.delete() stops after maxCalls with status deleting; calling again resumes', async (t) => {
+    const { api, client } = await setup(t);
+    await client.login('dev-alice');
+    for (let i = 0; i < 5; i++) await client.db.collection('todos').add({ i });
+    const first = await client.account.delete({ maxCalls: 1 });
+    assert.deepEqual(first, { status: 'deleting', step: 'items', itemsDeleted: 2 });
+    assert.notEqual(await client.session(), null);
+    const rest = await client.account.delete();
+    assert.deepEqual(rest, { status: 'deleted', itemsDeleted: 3 });
+    assert.equal(api.count('DELETE', '/account'), 3);
+  });
+
+  test('account.delete() retries a 503 and stops on other errors', async (t) => {
+    const { api, client } = await setup(t);
+    await client.login('dev-alice');
+    api.failNext(on('DELETE', '/account'), { status: 503, code: 'StorageUnavailable' });
+    assert.equal((await client.account.delete()).status, 'deleted');
+    await client.login('dev-alice');
+    api.failNext(on('DELETE', '/account'), { status: 409, code: 'AccountDeleting' }, 3);
+    await rejects(client.account.delete(), { code: 'AccountDeleting', status: 409 });
+  });
+});

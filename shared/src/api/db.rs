@@ -347,6 +347,8 @@ impl RoutedApi for DbApi {
                 self.delete(req, &caller, &coll, &id).await
             }
             DbOp::Batch => self.batch(req, &caller).await,
+            DbOp::Collections => super::collections::list(&s.store, &routed.query, &caller).await,
+            DbOp::DeleteAccount => super::account::delete(&s.store, &caller).await,
         }?;
         resp.log.user_hash = Some(caller.user_id.log_hash());
         Ok(resp)

@@ -6,9 +6,11 @@
 //! (429), authentication (401) and the user's rate limit (429), validation (400), then
 //! existence and conditions (404/412).
 
+mod account;
 mod auth;
 mod batch;
 mod body;
+mod collections;
 mod conditions;
 mod db;
 mod error;

@@ -86,6 +86,10 @@ pub(crate) enum DbOp {
     Delete { collection: String, id: String },
     /// `POST /db`: an atomic batch of writes (`api/batch.rs`).
     Batch,
+    /// `GET /db`: the caller's collections (`super::collections`).
+    Collections,
+    /// `DELETE /account`: delete everything of the caller's (`super::account`).
+    DeleteAccount,
 }
 
 /// What a request asks for: an operation of one of the two functions.
@@ -102,7 +106,7 @@ pub(crate) enum Op {
 enum Shape {
     /// A fixed path (no parameters): the session function's.
     Fixed(&'static str, SessionOp),
-    /// A fixed path of the db function.
+    /// A fixed path (no parameters) of the db function.
     DbFixed(&'static str, fn() -> DbOp),
     /// `/db/{collection}`.
     Collection(fn(String) -> DbOp),
@@ -172,7 +176,7 @@ const fn row(method: Method, shape: Shape) -> Row {
 
 /// The table. Rows of one path are in the order their `Allow` header lists the methods.
 #[rustfmt::skip]
-static ROUTES: [Row; 11] = [
+static ROUTES: [Row; 13] = [
     row(Method::POST, Shape::Fixed("/session", SessionOp::Login)),
     row(Method::GET, Shape::Fixed("/session", SessionOp::Describe)),
     row(Method::DELETE, Shape::Fixed("/session", SessionOp::Revoke)),
@@ -185,6 +189,8 @@ static ROUTES: [Row; 11] = [
     row(Method::DELETE, Shape::Item(|collection, id| DbOp::Delete { collection, id })),
     // Batches: `POST /db/_batch` would be a create in the collection `_batch` (a valid name).
     row(Method::POST, Shape::DbFixed("/db", || DbOp::Batch)),
+    row(Method::GET, Shape::DbFixed("/db", || DbOp::Collections)),
+    row(Method::DELETE, Shape::DbFixed("/account", || DbOp::DeleteAccount)),
 ];
 
 /// The routes that take a path: whose they are, and what they make of the method.
@@ -300,7 +306,12 @@ mod tests {
                 collection: "_batch".into()
             })))
         );
-        for path in ["/db/a/b/c", "/session/", "", "session", "/x", "/db?x"] {
+        assert_eq!(op("/db", Method::GET), Some(Ok(Op::Db(DbOp::Collections))));
+        assert_eq!(
+            op("/account", Method::DELETE),
+            Some(Ok(Op::Db(DbOp::DeleteAccount)))
+        );
+        for path in ["/account/", "/db/a/b/c", "/session/", "", "session", "/x", "/db?x"] {
             assert!(resolve(path, &Method::GET).is_none(), "{path}");
         }
         assert_eq!(
@@ -318,9 +329,10 @@ mod tests {
     fn allow_lists_come_from_the_table() {
         assert_eq!(allow("/session"), ["POST", "GET", "DELETE"]);
         assert_eq!(allow("/session/refresh"), ["POST"]);
+        assert_eq!(allow("/account"), ["DELETE"]);
         assert_eq!(allow("/db/todos"), ["POST", "GET"]);
         assert_eq!(allow("/db/todos/%zz"), ["GET", "PUT", "PATCH", "DELETE"]);
-        assert_eq!(allow("/db"), ["POST"]);
+        assert_eq!(allow("/db"), ["POST", "GET"]);
     }
 
     #[test]
@@ -328,8 +340,11 @@ mod tests {
         let routes: Vec<(String, &str)> = api_routes()
             .map(|r| (format!("{} {}", r.method, r.template), r.function.as_str()))
             .collect();
-        assert_eq!(routes.len(), 11);
         assert!(routes.contains(&("POST /db".into(), "db")));
+        assert_eq!(routes.len(), 13);
+        assert!(routes.contains(&("POST /db".into(), "db")));
+        assert!(routes.contains(&("GET /db".into(), "db")));
+        assert!(routes.contains(&("DELETE /account".into(), "db")));
         assert!(routes.contains(&("POST /session/refresh".into(), "session")));
         assert!(routes.contains(&("DELETE /db/{collection}/{id}".into(), "db")));
     }

@@ -15,7 +15,11 @@
 //!   sessions. The length prefix makes the partition key unambiguous: user `a` with collection
 //!   `b_c` and user `a_b` with collection `c` give `1:a/b_c` and `3:a_b/c`.
 //!
-//! Every write is one conditional request (`attribute_not_exists`, or a condition on `version`),
+//! - Also in the data table, per user: the collection registry and the account deletion marker
+//!   (keys `<len>:<user>#...`, which no item partition can equal), and in the sessions table the
+//!   `byUser` index (partition key `userId`, keys only): see [`super::dynamo_account`].
+//!
+//! Every item write is one conditional write request (after reading the deletion marker) (`attribute_not_exists`, or a condition on `version`),
 //! so concurrent writers never lose an acknowledged update. Expressions always name attributes
 //! through `ExpressionAttributeNames`, so no name can collide with a reserved word.
 
@@ -43,6 +47,7 @@ use aws_sdk_dynamodb::Client;
 
 use super::batch::{self, BatchError, BatchOp, BatchOutcome, Write, WriteKind};
 use super::cursor::{CursorKeys, ListPlan};
+use super::dynamo_account::RegistryCache;
 use super::dynamo_condition::{self, Expression};
 use super::filter::Filter;
 use super::filter_dynamo::DynamoFilter;
@@ -79,6 +84,8 @@ struct Inner {
     sessions_table: String,
     data_table: String,
     cursor_key: CursorKeys,
+    /// Collections this process registered lately ([`super::dynamo_account`]).
+    registry: RegistryCache,
 }
 
 /// Sorts a failed call: availability problems (throttling, server errors, transport, after the
@@ -106,7 +113,7 @@ fn mentions_size(message: Option<&str>) -> bool {
     message.is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
 }
 
-fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+pub(super) fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error().and_then(ProvideErrorMetadata::code)
         == Some("ConditionalCheckFailedException")
 }
@@ -156,16 +163,16 @@ where
     }
 }
 
-fn s(v: &str) -> AttributeValue {
+pub(super) fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(super) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
 /// The data table's partition key for (user, collection): length-prefixed, so unambiguous.
-fn partition_key(user: &UserId, coll: &Collection) -> String {
+pub(super) fn partition_key(user: &UserId, coll: &Collection) -> String {
     format!(
         "{}:{}/{}",
         user.as_str().len(),
@@ -250,7 +257,7 @@ fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreE
 }
 
 /// A short random pause before retrying a lost race, growing with the attempt (capped).
-async fn contention_pause(attempt: u32) {
+pub(super) async fn contention_pause(attempt: u32) {
     let cap_ms = (5u64 << attempt.min(5)).min(150);
     let mut r = [0u8; 2];
     // Without randomness the pause is merely not jittered.
@@ -301,6 +308,7 @@ impl DynamoStore {
                 sessions_table: sessions_table.clone(),
                 data_table: data_table.clone(),
                 cursor_key: cfg.cursor_key.clone(),
+                registry: RegistryCache::default(),
             }),
         };
         if *create_tables {
@@ -309,8 +317,20 @@ impl DynamoStore {
         Ok(store)
     }
 
-    fn client(&self) -> &Client {
+    pub(super) fn client(&self) -> &Client {
         &self.inner.client
+    }
+
+    pub(super) fn data_table(&self) -> &str {
+        &self.inner.data_table
+    }
+
+    pub(super) fn sessions_table(&self) -> &str {
+        &self.inner.sessions_table
+    }
+
+    pub(super) fn registry(&self) -> &RegistryCache {
+        &self.inner.registry
     }
 
     pub(crate) async fn warm_up(&self) -> Result<(), StoreError> {
@@ -469,6 +489,7 @@ impl DynamoStore {
         data: NewData,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
+        self.before_item_write(user, Some(coll)).await?;
         let mut attrs = item_key(user, coll, id.as_str());
         attrs.insert("version".into(), n(1));
         attrs.insert("createdAt".into(), n(now.unix()));
@@ -506,6 +527,7 @@ impl DynamoStore {
         now: Timestamp,
     ) -> Result<(Item, bool), StoreError> {
         let expression = dynamo_condition::render(&cond, false)?;
+        self.before_item_write(user, Some(coll)).await?;
         // One UpdateItem creates or replaces atomically: the version counts up from whatever is
         // there (0 when nothing), and created_at is only set when absent.
         let mut req = self
@@ -581,6 +603,7 @@ impl DynamoStore {
         cond: Condition,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
+        self.before_item_write(user, None).await?;
         let deadline = tokio::time::Instant::now() + PATCH_DEADLINE;
         let mut attempt = 0u32;
         loop {
@@ -758,6 +781,7 @@ impl DynamoStore {
             .await?;
         self.ensure_table(&self.inner.data_table, &data_keys)
             .await?;
+        self.ensure_sessions_by_user().await?;
         self.ensure_ttl(&self.inner.sessions_table, "ttl").await
     }
 
@@ -801,7 +825,10 @@ impl DynamoStore {
     }
 
     /// The table's status, `None` when it does not exist.
-    async fn table_status(&self, table: &str) -> Result<Option<TableStatus>, StoreError> {
+    pub(super) async fn table_status(
+        &self,
+        table: &str,
+    ) -> Result<Option<TableStatus>, StoreError> {
         match self
             .client()
             .describe_table()

@@ -23,6 +23,7 @@ use super::batch::{self, BatchError, BatchOp, BatchOutcome, Write, WriteKind};
 use super::cursor::{CursorKeys, ListPlan};
 use super::filter::Filter;
 use super::filter_sql::SqlFilter;
+use super::embedded_account::refuse_if_deleting;
 use super::{
     check_data, merge_patch, Condition, Item, ItemData, ListQuery, NewData, Order, Page,
     SessionRecord, StoreError, MAX_FILTER_SCAN,
@@ -153,6 +154,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| config(&e))?;
     tx.execute_batch(SCHEMA).map_err(|e| config(&e))?;
+    tx.execute_batch(super::embedded_account::SCHEMA)
+        .map_err(|e| config(&e))?;
     add_column(&tx, "refresh_gen", "INTEGER NOT NULL DEFAULT 0").map_err(|e| config(&e))?;
     add_column(&tx, "union_id", "TEXT").map_err(|e| config(&e))?;
     tx.commit().map_err(|e| config(&e))?;
@@ -203,7 +206,7 @@ impl EmbeddedStore {
     }
 
     /// Runs `f` with the connection on the blocking pool.
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -370,7 +373,11 @@ impl EmbeddedStore {
         drop(object);
         let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
-            let inserted = c
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            refuse_if_deleting(&tx, &user)?;
+            let inserted = tx
                 .execute(
                     "INSERT INTO items (user_id, collection, id, version, created_at, updated_at, data)
                      VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5)
@@ -381,6 +388,7 @@ impl EmbeddedStore {
             if inserted == 0 {
                 return Err(StoreError::PreconditionFailed);
             }
+            tx.commit().map_err(unavailable)?;
             Ok(new_item(id, text, now))
         })
         .await
@@ -405,6 +413,7 @@ impl EmbeddedStore {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
+            refuse_if_deleting(&tx, &user)?;
             let current = current_item(&tx, &user, &coll, &id)?;
             cond.check(current.as_ref().map(|cur| cur.version))?;
             let result = match current {
@@ -457,6 +466,7 @@ impl EmbeddedStore {
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(unavailable)?;
+            refuse_if_deleting(&tx, &user)?;
             let Some(cur) = current_item(&tx, &user, &coll, &id)? else {
                 return Err(cond.absent_error());
             };

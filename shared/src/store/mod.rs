@@ -22,14 +22,17 @@
 //!   is still there (DynamoDB deletes expired items lazily, emulators never).
 
 mod batch;
+mod account;
 mod condition;
 mod cursor;
 mod dynamo;
+mod dynamo_account;
 mod dynamo_condition;
 mod embedded;
 mod filter;
 mod filter_dynamo;
 mod filter_sql;
+mod embedded_account;
 mod item_data;
 mod json_av;
 pub mod merge_patch;
@@ -45,6 +48,9 @@ use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::time_fmt::Timestamp;
 
 pub use batch::{BatchError, BatchOp, BatchOutcome, MAX_BATCH_DATA_BYTES, MAX_BATCH_OPS};
+pub use account::{
+    CollectionCount, CollectionsPage, COUNT_TIME_BUDGET, MAX_COLLECTIONS_PAGE, MAX_COUNT_PAGES,
+};
 pub use condition::{Condition, Tags};
 pub use cursor::CursorKeys;
 #[cfg(fuzzing)]
@@ -233,6 +239,9 @@ pub enum StoreError {
     /// The store's configuration is unusable (bad path, short cursor key, missing table).
     #[error("storage misconfigured: {0}")]
     Config(String),
+    /// The user's account is being deleted (`DELETE /account`): writes are refused until it is.
+    #[error("this account is being deleted; writes are refused until the deletion completes")]
+    AccountDeleting,
 }
 
 impl StoreError {
@@ -248,6 +257,7 @@ impl StoreError {
                 ErrorCode::PayloadTooLarge
             }
             Self::Rejected(_) => ErrorCode::InternalError,
+            Self::AccountDeleting => ErrorCode::AccountDeleting,
             // Availability only: a 503 tells the client to retry.
             Self::Unavailable(_) | Self::Config(_) | Self::Contention(_) => {
                 ErrorCode::StorageUnavailable
@@ -493,6 +503,85 @@ impl Store {
     ) -> Result<Vec<BatchOutcome>, BatchError> {
         batch::check(ops)?;
         dispatch!(self.write_batch(user, ops, now))
+    }
+}
+
+/// Collections (`GET /db`) and account deletion (`DELETE /account`): see [`account`].
+impl Store {
+    /// One page of the user's collections with at least one item, by name, with exact counts;
+    /// `cursor` is the previous page's `next_cursor`.
+    pub async fn list_collections(
+        &self,
+        user: &UserId,
+        cursor: Option<&str>,
+    ) -> Result<CollectionsPage, StoreError> {
+        let cursor = cursor.map(account::CollectionsCursor::decode).transpose()?;
+        dispatch!(self.list_collections(user, cursor))
+    }
+
+    /// Records that `coll` of `user` may hold items (DynamoDB's collection registry; SQLite
+    /// needs none). Every write that can create an item calls it first, so that no item exists
+    /// outside the registry (listing and account deletion rely on it); a failure fails that
+    /// write, before anything is written. Cheap when this process registered it lately.
+    pub async fn register_collection(
+        &self,
+        user: &UserId,
+        coll: &Collection,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.register_collection(user, coll))
+    }
+
+    /// `AccountDeleting` while the user's account deletion is under way. Item writes check it
+    /// themselves (SQLite inside their transaction); this is for writes of other shapes.
+    pub async fn check_writable(&self, user: &UserId) -> Result<(), StoreError> {
+        dispatch!(self.check_writable(user))
+    }
+
+    /// Starts the user's account deletion (a marker refusing writes from now on) unless it has
+    /// started already; returns when it started.
+    pub async fn begin_account_deletion(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<Timestamp, StoreError> {
+        dispatch!(self.begin_account_deletion(user, now))
+    }
+
+    /// How long after a deletion's start its items may be deleted: until then, writes that
+    /// checked for the marker just before it existed may still land (DynamoDB; SQLite checks
+    /// inside the write's transaction and needs no wait).
+    pub fn deletion_settle(&self) -> std::time::Duration {
+        match self {
+            Store::Embedded(_) => account::NO_SETTLE,
+            Store::Dynamo(_) => dynamo_account::DELETION_SETTLE,
+        }
+    }
+
+    /// Deletes up to about `max` of the user's items, any collections; the number deleted, 0
+    /// exactly when the user has none left.
+    pub async fn delete_user_items(&self, user: &UserId, max: usize) -> Result<u64, StoreError> {
+        dispatch!(self.delete_user_items(user, max))
+    }
+
+    /// Deletes the user's collection registry (DynamoDB; nothing to do on SQLite).
+    pub async fn delete_collection_registry(&self, user: &UserId) -> Result<(), StoreError> {
+        dispatch!(self.delete_collection_registry(user))
+    }
+
+    /// Revokes every session of the user except `keep`; returns how many it revoked. Revoked
+    /// records stay until their TTL, so that those devices get `SessionRevoked`.
+    pub async fn revoke_user_sessions(
+        &self,
+        user: &UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self.revoke_user_sessions(user, keep))
+    }
+
+    /// Ends the user's account deletion (removes the marker): writes are accepted again, for a
+    /// fresh, empty account.
+    pub async fn finish_account_deletion(&self, user: &UserId) -> Result<(), StoreError> {
+        dispatch!(self.finish_account_deletion(user))
     }
 }
 
