@@ -215,6 +215,7 @@ conformance!(
     concurrent_batches_are_atomic,
     filters_agree_on_one_table,
     filtered_pages_read_a_bounded_number_of_items,
+    batches_register_collections_and_respect_deletion,
     collections_are_counted_per_user,
     collections_page_and_cursor,
     account_deletion_removes_one_user_entirely,
@@ -225,8 +226,8 @@ conformance!(
 mod batch_filter;
 
 mod cases {
-    pub(crate) use super::batch_filter::*;
     pub(crate) use super::account_cases::*;
+    pub(crate) use super::batch_filter::*;
     use super::*;
     use miniapp_shared::ratelimit::{Outcome, Rate};
 

@@ -311,7 +311,15 @@ mod tests {
             op("/account", Method::DELETE),
             Some(Ok(Op::Db(DbOp::DeleteAccount)))
         );
-        for path in ["/account/", "/db/a/b/c", "/session/", "", "session", "/x", "/db?x"] {
+        for path in [
+            "/account/",
+            "/db/a/b/c",
+            "/session/",
+            "",
+            "session",
+            "/x",
+            "/db?x",
+        ] {
             assert!(resolve(path, &Method::GET).is_none(), "{path}");
         }
         assert_eq!(

@@ -975,6 +975,7 @@ impl DynamoStore {
         ops: &[BatchOp],
         now: Timestamp,
     ) -> Result<Vec<BatchOutcome>, BatchError> {
+        self.before_batch_write(user, ops).await?;
         let deadline = tokio::time::Instant::now() + PATCH_DEADLINE;
         let mut attempt = 0u32;
         loop {

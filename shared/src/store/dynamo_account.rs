@@ -41,7 +41,7 @@ use super::account::{
 use super::dynamo::{
     condition_failed, contention_pause, n, partition_key, s, unavailable, DynamoStore,
 };
-use super::StoreError;
+use super::{BatchOp, StoreError};
 use crate::ids::{Collection, SessionId, UserId};
 use crate::time_fmt::Timestamp;
 
@@ -155,6 +155,27 @@ impl DynamoStore {
             Some(coll) => self.register_at(user, coll, checked_at).await,
             None => Ok(()),
         }
+    }
+
+    /// What a batch does first: as [`Self::before_item_write`], once for the batch, registering
+    /// each collection it may create an item in (creates and puts; a patch needs an item).
+    pub(super) async fn before_batch_write(
+        &self,
+        user: &UserId,
+        ops: &[BatchOp],
+    ) -> Result<(), StoreError> {
+        let checked_at = Instant::now();
+        self.check_writable(user).await?;
+        let mut registered: Vec<&Collection> = Vec::new();
+        for op in ops {
+            if let BatchOp::Create { coll, .. } | BatchOp::Put { coll, .. } = op {
+                if !registered.contains(&coll) {
+                    self.register_at(user, coll, checked_at).await?;
+                    registered.push(coll);
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(crate) async fn register_collection(

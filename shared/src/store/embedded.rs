@@ -21,9 +21,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use super::batch::{self, BatchError, BatchOp, BatchOutcome, Write, WriteKind};
 use super::cursor::{CursorKeys, ListPlan};
+use super::embedded_account::refuse_if_deleting;
 use super::filter::Filter;
 use super::filter_sql::SqlFilter;
-use super::embedded_account::refuse_if_deleting;
 use super::{
     check_data, merge_patch, Condition, Item, ItemData, ListQuery, NewData, Order, Page,
     SessionRecord, StoreError, MAX_FILTER_SCAN,
@@ -582,6 +582,7 @@ fn write_batch_in(
     let tx = c
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
+    refuse_if_deleting(&tx, user)?;
     let mut current = Vec::with_capacity(ops.len());
     for op in ops {
         let (coll, id) = op.target();

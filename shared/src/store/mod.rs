@@ -21,18 +21,18 @@
 //!   than treating the caller as unknown; past it, reads treat it as absent even if the record
 //!   is still there (DynamoDB deletes expired items lazily, emulators never).
 
-mod batch;
 mod account;
+mod batch;
 mod condition;
 mod cursor;
 mod dynamo;
 mod dynamo_account;
 mod dynamo_condition;
 mod embedded;
+mod embedded_account;
 mod filter;
 mod filter_dynamo;
 mod filter_sql;
-mod embedded_account;
 mod item_data;
 mod json_av;
 pub mod merge_patch;
@@ -47,10 +47,10 @@ use crate::http::ErrorCode;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::time_fmt::Timestamp;
 
-pub use batch::{BatchError, BatchOp, BatchOutcome, MAX_BATCH_DATA_BYTES, MAX_BATCH_OPS};
 pub use account::{
     CollectionCount, CollectionsPage, COUNT_TIME_BUDGET, MAX_COLLECTIONS_PAGE, MAX_COUNT_PAGES,
 };
+pub use batch::{BatchError, BatchOp, BatchOutcome, MAX_BATCH_DATA_BYTES, MAX_BATCH_OPS};
 pub use condition::{Condition, Tags};
 pub use cursor::CursorKeys;
 #[cfg(fuzzing)]

@@ -603,3 +603,34 @@ pub(crate) async fn filtered_pages_read_a_bounded_number_of_items(s: &Store) {
     let e = s.list_items_where(&u, &c, &q(2, Some(plain)), &f).await;
     assert!(matches!(e, Err(StoreError::InvalidCursor(_))), "{e:?}");
 }
+
+/// A batch registers the collections it creates items in (so `GET /db` and account deletion
+/// see them on DynamoDB too), and is refused as a whole while the user's account is deleted.
+pub(crate) async fn batches_register_collections_and_respect_deletion(s: &Store) {
+    let u = user("erin");
+    let ops = vec![
+        put("books", "a", json!({"n": 1})),
+        BatchOp::Create {
+            coll: coll("films"),
+            id: id("b"),
+            data: obj(json!({"n": 2})),
+        },
+    ];
+    s.write_batch(&u, &ops, T0).await.unwrap();
+    let names: Vec<String> = s
+        .list_collections(&u, None)
+        .await
+        .unwrap()
+        .collections
+        .iter()
+        .map(|c| format!("{}={}", c.name.as_str(), c.count))
+        .collect();
+    assert_eq!(names, ["books=1", "films=1"]);
+    s.begin_account_deletion(&u, T0).await.unwrap();
+    let err = s
+        .write_batch(&u, &[put("books", "c", json!({}))], T0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.error, StoreError::AccountDeleting);
+    assert_eq!(data_of(s, &u, "books", "c").await, None);
+}
