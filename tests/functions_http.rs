@@ -1803,6 +1803,8 @@ async fn concurrent_batches(mode: Mode) {
         [(100 - 18, 19), (18, 19)],
         "every acknowledged batch, once"
     );
+}
+
 // ---- Collections (`GET /db`) and account deletion (`DELETE /account`) ----
 
 both_stores!(
