@@ -482,24 +482,6 @@ async fn batch_and_where_in_lambda_mode_dynamodb() {
 
 // ---- Collections (`GET /db`) and account deletion (`DELETE /account`) in Lambda mode ----
 
-/// An API Gateway v2 event of the db function (the stored GET event, re-routed), unsigned.
-fn db_event(method: &str, path: &str, body: Option<Value>) -> Value {
-    let mut e = fixture("apigw-v2-get-db-todo.json");
-    e["rawPath"] = json!(path);
-    e["requestContext"]["http"]["path"] = json!(path);
-    e["requestContext"]["http"]["method"] = json!(method);
-    let route = match path {
-        "/db" | "/account" => format!("{method} {path}"),
-        _ => "ANY /db/{proxy+}".to_owned(),
-    };
-    e["routeKey"] = json!(route);
-    e["requestContext"]["routeKey"] = json!(route);
-    if let Some(b) = body {
-        e["body"] = json!(b.to_string());
-    }
-    e
-}
-
 async fn lambda_login(
     session: &mut LambdaFunction,
     code: &str,
@@ -525,11 +507,11 @@ async fn account_scenario(store: StoreMode) {
         (&bob, "/db/todos/b1"),
     ] {
         let (_, r) = db
-            .invoke(&signed(db_event("PUT", path, Some(json!({}))), who))
+            .invoke(&signed(event("PUT", path, "", Some(&json!({}))), who))
             .await;
         assert!(matches!(status(&r), 200 | 201), "{r}");
     }
-    let (_, r) = db.invoke(&signed(db_event("GET", "/db", None), &a1)).await;
+    let (_, r) = db.invoke(&signed(event("GET", "/db", "", None), &a1)).await;
     assert_eq!(status(&r), 200, "{r}");
     assert_eq!(
         body_json(&r),
@@ -539,7 +521,7 @@ async fn account_scenario(store: StoreMode) {
     let mut answers = Vec::new();
     for _ in 0..20 {
         let (_, r) = db
-            .invoke(&signed(db_event("DELETE", "/account", None), &a1))
+            .invoke(&signed(event("DELETE", "/account", "", None), &a1))
             .await;
         answers.push((status(&r), body_json(&r)["status"].clone()));
         if status(&r) != 202 {
@@ -555,19 +537,21 @@ async fn account_scenario(store: StoreMode) {
         .iter()
         .all(|a| *a == (202, json!("deleting"))));
     for who in [&a1, &a2] {
-        let (_, r) = db.invoke(&signed(db_event("GET", "/db", None), who)).await;
+        let (_, r) = db.invoke(&signed(event("GET", "/db", "", None), who)).await;
         assert_eq!(
             (status(&r), body_json(&r)["error"]["code"].clone()),
             (401, json!("SessionRevoked"))
         );
     }
-    let (_, r) = db.invoke(&signed(db_event("GET", "/db", None), &bob)).await;
+    let (_, r) = db
+        .invoke(&signed(event("GET", "/db", "", None), &bob))
+        .await;
     assert_eq!(
         body_json(&r),
         json!({"collections": [{"name": "todos", "count": 1}], "nextCursor": null})
     );
     let a3 = lambda_login(&mut session, "dev-alice").await;
-    let (_, r) = db.invoke(&signed(db_event("GET", "/db", None), &a3)).await;
+    let (_, r) = db.invoke(&signed(event("GET", "/db", "", None), &a3)).await;
     assert_eq!(
         body_json(&r),
         json!({"collections": [], "nextCursor": null})
