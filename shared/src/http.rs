@@ -160,13 +160,21 @@ pub enum ErrorCode {
     UpstreamTimeout,
     /// 503: WeChat is rate limiting or busy; sent with `Retry-After`.
     UpstreamBusy,
+    /// 413: a declared file size is over the per-file limit (docs/api.md §9).
+    FileTooLarge,
+    /// 415: a declared file content type is not allowed.
+    UnsupportedFileType,
+    /// 403: the user's file quota (files or bytes) would be passed.
+    FileQuotaExceeded,
+    /// 422: the uploaded object broke its declared size or type; it and its record were deleted.
+    FileRejected,
     /// Not in the contract's table: a bug of ours. Kept for completeness; handlers avoid it.
     InternalError,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 33] = [
         Self::InvalidRequest,
         Self::InvalidJson,
         Self::InvalidCollection,
@@ -195,6 +203,10 @@ impl ErrorCode {
         Self::StorageUnavailable,
         Self::UpstreamTimeout,
         Self::UpstreamBusy,
+        Self::FileTooLarge,
+        Self::UnsupportedFileType,
+        Self::FileQuotaExceeded,
+        Self::FileRejected,
         Self::InternalError,
     ];
 
@@ -229,6 +241,10 @@ impl ErrorCode {
             Self::StorageUnavailable => "StorageUnavailable",
             Self::UpstreamTimeout => "UpstreamTimeout",
             Self::UpstreamBusy => "UpstreamBusy",
+            Self::FileTooLarge => "FileTooLarge",
+            Self::UnsupportedFileType => "UnsupportedFileType",
+            Self::FileQuotaExceeded => "FileQuotaExceeded",
+            Self::FileRejected => "FileRejected",
             Self::InternalError => "InternalError",
         }
     }
@@ -261,6 +277,10 @@ impl ErrorCode {
             Self::UpstreamError | Self::UpstreamSignatureInvalid => StatusCode::BAD_GATEWAY,
             Self::StorageUnavailable | Self::UpstreamBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedFileType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::FileQuotaExceeded => StatusCode::FORBIDDEN,
+            Self::FileRejected => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

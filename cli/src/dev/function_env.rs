@@ -82,6 +82,17 @@ pub(super) struct EnvInputs<'a> {
     pub(super) wechat: Option<&'a str>,
     pub(super) token_keys: &'a str,
     pub(super) region: &'a str,
+    pub(super) files: FilesDefaults<'a>,
+}
+
+/// Where the local file backend keeps objects and which URL its links start with, unless the
+/// template or `miniapp dev`'s environment says otherwise.
+#[derive(Clone, Copy)]
+pub(super) struct FilesDefaults<'a> {
+    /// `<state folder>/files`.
+    pub(super) dir: &'a str,
+    /// The front's own URL (it serves the links).
+    pub(super) public_url: &'a str,
 }
 
 /// Whether a function talks to Alipay (it has `ALIPAY_*` variables).
@@ -118,8 +129,20 @@ pub(super) fn function_env(f: &Function, inputs: &EnvInputs<'_>) -> BTreeMap<Str
     }
     apply_own_env(&mut env, inputs);
     apply_dev_rate_defaults(&mut env);
+    apply_files_defaults(&mut env, inputs.files);
     apply_aws_basics(&mut env, inputs);
     env
+}
+
+fn apply_files_defaults(env: &mut BTreeMap<String, String>, files: FilesDefaults<'_>) {
+    for (var, value) in [
+        (vars::MINIAPP_FILES_DIR, files.dir),
+        (vars::MINIAPP_FILES_PUBLIC_URL, files.public_url),
+    ] {
+        if env.get(var).is_none_or(|v| v.trim().is_empty()) {
+            set(env, var, value);
+        }
+    }
 }
 
 fn apply_dev_rate_defaults(env: &mut BTreeMap<String, String>) {

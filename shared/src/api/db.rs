@@ -15,6 +15,7 @@ use super::routes::{DbOp, FunctionKind, Op};
 use super::RoutedApi;
 use crate::config::CommonConfig;
 use crate::credentials::TokenKeys;
+use crate::files::Files;
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{Collection, ItemId};
 use crate::ratelimit::RateLimiter;
@@ -28,6 +29,7 @@ struct State {
     token_keys: TokenKeys,
     store: Store,
     limiter: RateLimiter,
+    files: Files,
 }
 
 /// The db function's handler; cheap to clone.
@@ -35,12 +37,13 @@ struct State {
 pub struct DbApi(Arc<State>);
 
 impl DbApi {
-    /// Builds the handler from parsed configuration and an opened store.
-    pub fn new(config: CommonConfig, store: Store) -> Self {
+    /// Builds the handler from parsed configuration, an opened store and the file backend.
+    pub fn new(config: CommonConfig, store: Store, files: Files) -> Self {
         Self(Arc::new(State {
             token_keys: config.token_keys,
             limiter: RateLimiter::new(config.rate_limits, store.clone()),
             store,
+            files,
         }))
     }
 
@@ -329,6 +332,9 @@ impl RoutedApi for DbApi {
             DbOp::Delete { collection, id } => {
                 let (coll, id) = item_key(collection, id)?;
                 self.delete(req, &caller, &coll, &id).await
+            }
+            DbOp::File(op) => {
+                super::files::dispatch(&s.files, &s.store, req, &routed.query, &caller, op).await
             }
         }?;
         resp.log.user_hash = Some(caller.user_id.log_hash());

@@ -11,6 +11,7 @@ mod body;
 mod conditions;
 mod db;
 mod error;
+mod files;
 mod routes;
 mod session;
 

@@ -7,6 +7,7 @@ use std::fmt;
 use http::Method;
 
 use super::error::ApiError;
+use super::files::FileOp;
 use crate::http::ErrorCode;
 use crate::percent::{self, PercentDecodeError};
 
@@ -84,6 +85,8 @@ pub(crate) enum DbOp {
     Patch { collection: String, id: String },
     /// `DELETE /db/{collection}/{id}`.
     Delete { collection: String, id: String },
+    /// `/files` and `/files/{id}` (`api/files.rs`).
+    File(FileOp),
 }
 
 /// What a request asks for: an operation of one of the two functions.
@@ -104,6 +107,10 @@ enum Shape {
     Collection(fn(String) -> DbOp),
     /// `/db/{collection}/{id}`.
     Item(fn(String, String) -> DbOp),
+    /// `/files`.
+    Files(fn() -> FileOp),
+    /// `/files/{id}`.
+    File(fn(String) -> FileOp),
 }
 
 impl Shape {
@@ -112,13 +119,17 @@ impl Shape {
             Self::Fixed(path, _) => path,
             Self::Collection(_) => "/db/{collection}",
             Self::Item(_) => "/db/{collection}/{id}",
+            Self::Files(_) => "/files",
+            Self::File(_) => "/files/{id}",
         }
     }
 
     fn function(self) -> FunctionKind {
         match self {
             Self::Fixed(..) => FunctionKind::Session,
-            Self::Collection(_) | Self::Item(_) => FunctionKind::Db,
+            Self::Collection(_) | Self::Item(_) | Self::Files(_) | Self::File(_) => {
+                FunctionKind::Db
+            }
         }
     }
 
@@ -129,8 +140,10 @@ impl Shape {
             (Self::Fixed(path, op), _) => (raw_path == path).then_some(Bound::Fixed(op)),
             (Self::Collection(make), ["db", c]) => Some(Bound::Collection(make, c)),
             (Self::Item(make), ["db", c, id]) => Some(Bound::Item(make, c, id)),
+            (Self::Files(op), ["files"]) => Some(Bound::Files(op)),
+            (Self::File(make), ["files", id]) => Some(Bound::File(make, id)),
             // Any other path does not have this shape.
-            (Self::Collection(_) | Self::Item(_), _) => None,
+            (Self::Collection(_) | Self::Item(_) | Self::Files(_) | Self::File(_), _) => None,
         }
     }
 }
@@ -141,6 +154,8 @@ enum Bound<'a> {
     Fixed(SessionOp),
     Collection(fn(String) -> DbOp, &'a str),
     Item(fn(String, String) -> DbOp, &'a str, &'a str),
+    Files(fn() -> FileOp),
+    File(fn(String) -> FileOp, &'a str),
 }
 
 impl Bound<'_> {
@@ -149,6 +164,8 @@ impl Bound<'_> {
             Self::Fixed(op) => Op::Session(op),
             Self::Collection(make, c) => Op::Db(make(percent::decode(c)?)),
             Self::Item(make, c, id) => Op::Db(make(percent::decode(c)?, percent::decode(id)?)),
+            Self::Files(make) => Op::Db(DbOp::File(make())),
+            Self::File(make, id) => Op::Db(DbOp::File(make(percent::decode(id)?))),
         })
     }
 }
@@ -165,7 +182,7 @@ const fn row(method: Method, shape: Shape) -> Row {
 
 /// The table. Rows of one path are in the order their `Allow` header lists the methods.
 #[rustfmt::skip]
-static ROUTES: [Row; 10] = [
+static ROUTES: [Row; 14] = [
     row(Method::POST, Shape::Fixed("/session", SessionOp::Login)),
     row(Method::GET, Shape::Fixed("/session", SessionOp::Describe)),
     row(Method::DELETE, Shape::Fixed("/session", SessionOp::Revoke)),
@@ -176,6 +193,13 @@ static ROUTES: [Row; 10] = [
     row(Method::PUT, Shape::Item(|collection, id| DbOp::Put { collection, id })),
     row(Method::PATCH, Shape::Item(|collection, id| DbOp::Patch { collection, id })),
     row(Method::DELETE, Shape::Item(|collection, id| DbOp::Delete { collection, id })),
+    // Files (api/files.rs). The local backend's upload and download URLs (`/files/_upload`,
+    // `/files/_download/…`) are not API routes: they are signed by their policy, not by the
+    // caller, and served before routing (files/local.rs).
+    row(Method::POST, Shape::Files(|| FileOp::Create)),
+    row(Method::GET, Shape::Files(|| FileOp::List)),
+    row(Method::GET, Shape::File(|id| FileOp::Get { id })),
+    row(Method::DELETE, Shape::File(|id| FileOp::Delete { id })),
 ];
 
 /// The routes that take a path: whose they are, and what they make of the method.
@@ -304,6 +328,8 @@ mod tests {
         assert_eq!(allow("/session/refresh"), ["POST"]);
         assert_eq!(allow("/db/todos"), ["POST", "GET"]);
         assert_eq!(allow("/db/todos/%zz"), ["GET", "PUT", "PATCH", "DELETE"]);
+        assert_eq!(allow("/files"), ["POST", "GET"]);
+        assert_eq!(allow("/files/x"), ["GET", "DELETE"]);
     }
 
     #[test]
@@ -311,7 +337,8 @@ mod tests {
         let routes: Vec<(String, &str)> = api_routes()
             .map(|r| (format!("{} {}", r.method, r.template), r.function.as_str()))
             .collect();
-        assert_eq!(routes.len(), 10);
+        assert_eq!(routes.len(), 14);
+        assert!(routes.contains(&("DELETE /files/{id}".into(), "db")));
         assert!(routes.contains(&("POST /session/refresh".into(), "session")));
         assert!(routes.contains(&("DELETE /db/{collection}/{id}".into(), "db")));
     }

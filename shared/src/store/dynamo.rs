@@ -305,7 +305,17 @@ impl DynamoStore {
         Ok(store)
     }
 
-    fn client(&self) -> &Client {
+    /// The data table (file records live there too: `store/files_dynamo.rs`).
+    pub(super) fn data_table(&self) -> &str {
+        &self.inner.data_table
+    }
+
+    /// The cursor keys.
+    pub(super) fn cursor_keys(&self) -> &CursorKeys {
+        &self.inner.cursor_key
+    }
+
+    pub(super) fn client(&self) -> &Client {
         &self.inner.client
     }
 

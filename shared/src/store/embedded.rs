@@ -150,6 +150,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| config(&e))?;
     tx.execute_batch(SCHEMA).map_err(|e| config(&e))?;
+    tx.execute_batch(super::files_embedded::SCHEMA)
+        .map_err(|e| config(&e))?;
     add_column(&tx, "refresh_gen", "INTEGER NOT NULL DEFAULT 0").map_err(|e| config(&e))?;
     add_column(&tx, "union_id", "TEXT").map_err(|e| config(&e))?;
     tx.commit().map_err(|e| config(&e))?;
@@ -199,8 +201,13 @@ impl EmbeddedStore {
         &self.inner.path
     }
 
+    /// The cursor keys (file listings sign their cursors with them too).
+    pub(super) fn cursor_keys(&self) -> &CursorKeys {
+        &self.inner.cursor_key
+    }
+
     /// Runs `f` with the connection on the blocking pool.
-    async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(super) async fn with_conn<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,

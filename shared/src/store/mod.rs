@@ -26,6 +26,9 @@ mod cursor;
 mod dynamo;
 mod dynamo_condition;
 mod embedded;
+mod files;
+mod files_dynamo;
+mod files_embedded;
 mod item_data;
 mod json_av;
 pub mod merge_patch;
@@ -46,6 +49,7 @@ pub use cursor::CursorKeys;
 pub(crate) use cursor::ListPlan;
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
+pub use files::{FileId, FilePage, FileRecord, FileStatus, FileUsage};
 pub use item_data::ItemData;
 #[cfg(fuzzing)]
 pub(crate) use json_av::{object_size, object_text, object_to_av};
