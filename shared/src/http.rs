@@ -99,6 +99,13 @@ impl Response {
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request.
     fn call(&self, req: Request) -> impl Future<Output = Response> + Send;
+
+    /// The local file backend whose upload and download URLs HTTP-server mode serves before
+    /// buffering the body (they stream files far over [`MAX_BODY_BYTES`]; their signed policy
+    /// is their authorization). `None`: no such URLs.
+    fn local_files(&self) -> Option<&crate::files::LocalBackend> {
+        None
+    }
 }
 
 /// Every error code of docs/api.md §2.2, each with its fixed status.

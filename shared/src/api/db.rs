@@ -297,6 +297,12 @@ impl RoutedApi for DbApi {
         &self.0.limiter
     }
 
+    fn local_files(&self) -> Option<&crate::files::LocalBackend> {
+        match self.0.files.backend() {
+            crate::files::FileBackend::Local(local) => Some(local),
+        }
+    }
+
     async fn dispatch(&self, req: &Request, routed: &Routed<DbOp>) -> Result<Response, ApiError> {
         let s = &self.0;
         let caller = authenticate(

@@ -46,6 +46,10 @@ trait RoutedApi: Send + Sync + 'static {
     fn creates_session(_op: &Self::Op) -> bool {
         false
     }
+    /// The local file backend, when this function serves its URLs (the db function).
+    fn local_files(&self) -> Option<&crate::files::LocalBackend> {
+        None
+    }
     /// Answers a routed request.
     fn dispatch(
         &self,
@@ -55,6 +59,10 @@ trait RoutedApi: Send + Sync + 'static {
 }
 
 impl<T: RoutedApi> Handler for T {
+    fn local_files(&self) -> Option<&crate::files::LocalBackend> {
+        RoutedApi::local_files(self)
+    }
+
     async fn call(&self, req: Request) -> Response {
         match auth::route(&req, T::FUNCTION, T::narrow) {
             Err(resp) => *resp,

@@ -66,7 +66,10 @@ fn parse_types(list: &str) -> Result<Vec<TypeRule>, String> {
     for raw in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
         let t = raw.to_ascii_lowercase();
         let rule = match t.split_once('/') {
-            Some((main, "*")) if is_token(main) => TypeRule::Whole(main.to_owned()),
+            // `*/*` would allow HTML and scripts: each type is named.
+            Some((main, "*")) if is_token(main) && !main.contains('*') => {
+                TypeRule::Whole(main.to_owned())
+            }
             Some((main, sub)) if is_token(main) && is_token(sub) => TypeRule::Exact(t.clone()),
             _ => return Err(format!("{raw:?} is neither type/subtype nor type/*")),
         };
