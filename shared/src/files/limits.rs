@@ -70,7 +70,9 @@ fn parse_types(list: &str) -> Result<Vec<TypeRule>, String> {
             Some((main, "*")) if is_token(main) && !main.contains('*') => {
                 TypeRule::Whole(main.to_owned())
             }
-            Some((main, sub)) if is_token(main) && is_token(sub) => TypeRule::Exact(t.clone()),
+            Some((main, sub)) if is_token(main) && is_token(sub) && !t.contains('*') => {
+                TypeRule::Exact(t.clone())
+            }
             _ => return Err(format!("{raw:?} is neither type/subtype nor type/*")),
         };
         rules.push(rule);
