@@ -258,7 +258,9 @@ impl Files {
             .allowed_type(&new.content_type)
             .ok_or_else(|| FilesError::TypeNotAllowed(new.content_type.clone()))?;
         self.check_quota(store, user, new.size).await?;
+        // Whole seconds: the API's timestamps have no fraction.
         let now = OffsetDateTime::now_utc();
+        let now = now.replace_nanosecond(0).unwrap_or(now);
         let record = FileRecord {
             id: FileId::generate(),
             name: names::sanitize(&new.name),
