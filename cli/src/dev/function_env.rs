@@ -113,6 +113,9 @@ pub(super) fn function_env(f: &Function, inputs: &EnvInputs<'_>) -> BTreeMap<Str
         .map(|(k, v)| (k.clone(), v.value.clone()))
         .collect();
     apply_store(&mut env, inputs.store);
+    // The template's bucket does not exist on this machine: the local backend serves files,
+    // unless `miniapp dev`'s own environment names a bucket (applied below).
+    env.remove(vars::FILES_BUCKET);
     if let (Some(standin), true) = (inputs.standin, uses_alipay(f)) {
         apply_standin(&mut env, standin);
     }
