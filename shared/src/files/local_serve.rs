@@ -89,6 +89,11 @@ fn empty(status: StatusCode) -> FileResponse {
 }
 
 impl LocalBackend {
+    /// How much of a refused upload's body is still read (and dropped).
+    fn drain_cap(&self) -> u64 {
+        self.inner.max_upload_bytes.saturating_add(FIELDS_BYTES)
+    }
+
     /// True when `path` is one of this backend's URLs (whatever the method).
     pub fn owns_path(path: &str) -> bool {
         path == UPLOAD_PATH
@@ -100,7 +105,7 @@ impl LocalBackend {
     pub async fn serve<B>(&self, req: Request<B>) -> FileResponse
     where
         B: Body<Data = Bytes> + Send + 'static,
-        B::Error: std::fmt::Display,
+        B::Error: std::fmt::Display + Send,
     {
         let now = OffsetDateTime::now_utc();
         let path = req.uri().path().to_owned();
@@ -128,7 +133,7 @@ impl LocalBackend {
     async fn post_upload<B>(&self, req: Request<B>, now: OffsetDateTime) -> Result<FileResponse, Refusal>
     where
         B: Body<Data = Bytes> + Send + 'static,
-        B::Error: std::fmt::Display,
+        B::Error: std::fmt::Display + Send,
     {
         let boundary = req
             .headers()
@@ -145,7 +150,7 @@ impl LocalBackend {
             .whole_stream(self.inner.max_upload_bytes.saturating_add(FIELDS_BYTES))
             .per_field(FIELDS_BYTES)
             .for_field("file", self.inner.max_upload_bytes);
-        let stream = body_stream(req.into_body());
+        let stream = body_stream(req.into_body(), self.drain_cap());
         let mut form = multer::Multipart::with_constraints(
             stream,
             boundary,
@@ -215,7 +220,7 @@ impl LocalBackend {
     ) -> Result<FileResponse, Refusal>
     where
         B: Body<Data = Bytes> + Send + 'static,
-        B::Error: std::fmt::Display,
+        B::Error: std::fmt::Display + Send,
     {
         let q: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         let (Some(policy), Some(signature)) = (q.get("policy"), q.get(SIGNATURE_FIELD)) else {
@@ -236,7 +241,8 @@ impl LocalBackend {
             )));
         }
         check_key(&allowed.key)?;
-        let stream = body_stream(req.into_body()).map(|r| r.map_err(|_| incomplete()));
+        let stream =
+            body_stream(req.into_body(), self.drain_cap()).map(|r| r.map_err(|_| incomplete()));
         self.store(&allowed, stream).await?;
         Ok(empty(StatusCode::OK))
     }
@@ -329,13 +335,32 @@ fn preflight() -> FileResponse {
     resp
 }
 
-/// A request body as a stream of its data frames.
-fn body_stream<B>(body: B) -> impl Stream<Item = Result<Bytes, String>> + Send + 'static
+/// A request body as a stream of its data frames, read by a task of its own: when the upload
+/// is refused part-way, the task goes on reading (and dropping) up to `cap` bytes, so that a
+/// client still sending gets to read the refusal instead of a reset connection (S3 reads the
+/// whole body too).
+fn body_stream<B>(body: B, cap: u64) -> impl Stream<Item = Result<Bytes, String>> + Send + 'static
 where
     B: Body<Data = Bytes> + Send + 'static,
-    B::Error: std::fmt::Display,
+    B::Error: std::fmt::Display + Send,
 {
-    body.into_data_stream().map(|r| r.map_err(|e| e.to_string()))
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(4);
+    tokio::spawn(async move {
+        let mut frames = std::pin::pin!(body.into_data_stream());
+        let mut seen = 0u64;
+        let mut listening = true;
+        while let Some(frame) = frames.next().await {
+            let frame = frame.map_err(|e| e.to_string());
+            seen = seen.saturating_add(frame.as_ref().map_or(0, |b| b.len() as u64));
+            if listening {
+                listening = tx.send(frame).await.is_ok();
+            }
+            if !listening && seen > cap {
+                break;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }
 
 fn check_key(key: &str) -> Result<(), Refusal> {
