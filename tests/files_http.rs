@@ -5,7 +5,9 @@
 
 #![allow(clippy::expect_used)]
 
-use integration_tests::functions::{function_env, start_gateway, Client, HttpFunction, Login, Reply, StoreMode};
+use integration_tests::functions::{
+    function_env, start_gateway, Client, HttpFunction, Login, Reply, StoreMode,
+};
 use miniapp_shared::alipay::StandinHandle;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -81,7 +83,12 @@ fn absolute(w: &World, url: &str) -> String {
 
 async fn announce(w: &World, who: &Login, name: &str, ctype: &str, size: usize) -> Reply {
     w.client
-        .db(who, "POST", "/files", Some(json!({"name": name, "contentType": ctype, "size": size})))
+        .db(
+            who,
+            "POST",
+            "/files",
+            Some(json!({"name": name, "contentType": ctype, "size": size})),
+        )
         .await
 }
 
@@ -93,7 +100,10 @@ async fn upload(w: &World, created: &Value, bytes: &[u8]) -> reqwest::Response {
         form = form.text(k.clone(), v.as_str().expect("text field").to_owned());
     }
     let file_field = upload["fileField"].as_str().expect("fileField").to_owned();
-    form = form.part(file_field, reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("x.png"));
+    form = form.part(
+        file_field,
+        reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("x.png"),
+    );
     reqwest::Client::new()
         .post(absolute(w, upload["url"].as_str().expect("url")))
         .multipart(form)
@@ -112,25 +122,44 @@ async fn upload_read_list_delete(mode: Mode) {
     assert_eq!(c["upload"]["method"], "POST");
     assert_eq!(c["put"]["method"], "PUT");
     assert!(c["expiresAt"].as_str().expect("expiresAt").ends_with('Z'));
-    let pending = w.client.db(&alice, "GET", &format!("/files/{id}"), None).await;
+    let pending = w
+        .client
+        .db(&alice, "GET", &format!("/files/{id}"), None)
+        .await;
     assert_eq!(pending.json()["status"], "pending");
     assert!(pending.json().get("url").is_none());
 
     // A large body goes through: the upload is streamed, not held to the API's body limit.
     let resp = upload(&w, &c, PNG).await;
-    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap_or_default());
-    let ready = w.client.db(&alice, "GET", &format!("/files/{id}"), None).await;
+    assert_eq!(
+        resp.status(),
+        204,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    let ready = w
+        .client
+        .db(&alice, "GET", &format!("/files/{id}"), None)
+        .await;
     let r = ready.json();
-    assert_eq!((r["status"].as_str(), r["size"].as_u64()), (Some("ready"), Some(PNG.len() as u64)));
+    assert_eq!(
+        (r["status"].as_str(), r["size"].as_u64()),
+        (Some("ready"), Some(PNG.len() as u64))
+    );
     assert_eq!(r["name"], "Holiday photo.png");
     assert_eq!(r["contentType"], "image/png");
-    let got = reqwest::get(absolute(&w, r["url"].as_str().expect("url"))).await.expect("download");
+    let got = reqwest::get(absolute(&w, r["url"].as_str().expect("url")))
+        .await
+        .expect("download");
     assert_eq!(got.status(), 200);
     assert_eq!(got.headers()["content-type"], "image/png");
     assert_eq!(got.bytes().await.expect("bytes").as_ref(), PNG);
     // The object is on disk under the user's opaque prefix.
     let key = c["upload"]["fields"]["key"].as_str().expect("key");
-    assert!(key.starts_with("users/") && key.ends_with(&id) && !key.contains("alice"), "{key}");
+    assert!(
+        key.starts_with("users/") && key.ends_with(&id) && !key.contains("alice"),
+        "{key}"
+    );
     assert!(w.dir.path().join("files").join(key).exists());
 
     let list = w.client.db(&alice, "GET", "/files?limit=10", None).await;
@@ -138,42 +167,99 @@ async fn upload_read_list_delete(mode: Mode) {
     assert_eq!(list.json()["items"][0]["id"], id.as_str());
     assert_eq!(list.json()["nextCursor"], Value::Null);
 
-    let del = w.client.db(&alice, "DELETE", &format!("/files/{id}"), None).await;
+    let del = w
+        .client
+        .db(&alice, "DELETE", &format!("/files/{id}"), None)
+        .await;
     assert_eq!(del.status, 204);
     assert!(!w.dir.path().join("files").join(key).exists());
-    w.client.db(&alice, "GET", &format!("/files/{id}"), None).await.assert_error(404, "NotFound");
-    let gone = reqwest::get(absolute(&w, r["url"].as_str().expect("url"))).await.expect("download");
+    w.client
+        .db(&alice, "GET", &format!("/files/{id}"), None)
+        .await
+        .assert_error(404, "NotFound");
+    let gone = reqwest::get(absolute(&w, r["url"].as_str().expect("url")))
+        .await
+        .expect("download");
     assert_eq!(gone.status(), 404);
 }
 
 async fn limits_and_isolation(mode: Mode) {
-    let w = world(mode, &[("MINIAPP_FILES_QUOTA_COUNT", "2"), ("MINIAPP_FILES_MAX_BYTES", "1000")]).await;
-    let (alice, bob) = (w.client.login("dev-alice").await, w.client.login("dev-bob").await);
-    announce(&w, &alice, "a.png", "image/png", 1001).await.assert_error(413, "FileTooLarge");
-    announce(&w, &alice, "a.html", "text/html", 10).await.assert_error(415, "UnsupportedFileType");
-    let bad = w.client.db(&alice, "POST", "/files", Some(json!({"name": "a"}))).await;
+    let w = world(
+        mode,
+        &[
+            ("MINIAPP_FILES_QUOTA_COUNT", "2"),
+            ("MINIAPP_FILES_MAX_BYTES", "1000"),
+        ],
+    )
+    .await;
+    let (alice, bob) = (
+        w.client.login("dev-alice").await,
+        w.client.login("dev-bob").await,
+    );
+    announce(&w, &alice, "a.png", "image/png", 1001)
+        .await
+        .assert_error(413, "FileTooLarge");
+    announce(&w, &alice, "a.html", "text/html", 10)
+        .await
+        .assert_error(415, "UnsupportedFileType");
+    let bad = w
+        .client
+        .db(&alice, "POST", "/files", Some(json!({"name": "a"})))
+        .await;
     bad.assert_error(400, "InvalidRequest");
-    let c = announce(&w, &alice, "a.png", "image/png", PNG.len()).await.json();
+    let c = announce(&w, &alice, "a.png", "image/png", PNG.len())
+        .await
+        .json();
     let id = c["id"].as_str().expect("id").to_owned();
     announce(&w, &alice, "b.png", "image/png", 10).await;
-    announce(&w, &alice, "c.png", "image/png", 10).await.assert_error(403, "FileQuotaExceeded");
+    announce(&w, &alice, "c.png", "image/png", 10)
+        .await
+        .assert_error(403, "FileQuotaExceeded");
     // Oversize uploads are refused in S3's words.
     let resp = upload(&w, &c, &[0u8; 200]).await;
     assert_eq!(resp.status(), 400);
-    assert!(resp.text().await.expect("body").contains("<Code>EntityTooLarge</Code>"));
+    assert!(resp
+        .text()
+        .await
+        .expect("body")
+        .contains("<Code>EntityTooLarge</Code>"));
     upload(&w, &c, PNG).await;
     // Bob sees nothing of Alice's.
-    w.client.db(&bob, "GET", &format!("/files/{id}"), None).await.assert_error(404, "NotFound");
-    w.client.db(&bob, "DELETE", &format!("/files/{id}"), None).await.assert_error(404, "NotFound");
-    assert_eq!(w.client.db(&bob, "GET", "/files", None).await.json()["items"], json!([]));
-    assert_eq!(w.client.db(&alice, "GET", &format!("/files/{id}"), None).await.json()["status"], "ready");
+    w.client
+        .db(&bob, "GET", &format!("/files/{id}"), None)
+        .await
+        .assert_error(404, "NotFound");
+    w.client
+        .db(&bob, "DELETE", &format!("/files/{id}"), None)
+        .await
+        .assert_error(404, "NotFound");
+    assert_eq!(
+        w.client.db(&bob, "GET", "/files", None).await.json()["items"],
+        json!([])
+    );
+    assert_eq!(
+        w.client
+            .db(&alice, "GET", &format!("/files/{id}"), None)
+            .await
+            .json()["status"],
+        "ready"
+    );
     // Ids are UUIDs; the upload path is the file backend's, not a file id.
-    w.client.db(&alice, "GET", "/files/not-a-uuid", None).await.assert_error(400, "InvalidId");
+    w.client
+        .db(&alice, "GET", "/files/not-a-uuid", None)
+        .await
+        .assert_error(400, "InvalidId");
     let upload_path = w.client.db(&alice, "GET", "/files/_upload", None).await;
     assert_eq!(upload_path.status, 405);
     assert!(String::from_utf8_lossy(&upload_path.body).contains("<Code>MethodNotAllowed</Code>"));
     // The API's routes need a signature.
-    let unsigned = w.client.raw("POST", &format!("{}/files", w.db.url), &[], b"{}".to_vec()).await;
+    let unsigned = w
+        .client
+        .raw("POST", &format!("{}/files", w.db.url), &[], b"{}".to_vec())
+        .await;
     unsigned.assert_error(401, "MissingAuthorization");
-    w.client.db(&alice, "GET", "/files?limit=0", None).await.assert_error(400, "InvalidQuery");
+    w.client
+        .db(&alice, "GET", "/files?limit=0", None)
+        .await
+        .assert_error(400, "InvalidQuery");
 }

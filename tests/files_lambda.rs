@@ -61,13 +61,20 @@ async fn serve_front(local: LocalBackend, listener: tokio::net::TcpListener) {
 
 async fn scenario(store: StoreMode, dir: &tempfile::TempDir) {
     let gateway = start_gateway().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let front = format!("http://{}", listener.local_addr().expect("addr"));
     let mut env = function_env(&gateway.url(), &store);
-    env.push(("MINIAPP_FILES_DIR".into(), dir.path().join("files").display().to_string()));
+    env.push((
+        "MINIAPP_FILES_DIR".into(),
+        dir.path().join("files").display().to_string(),
+    ));
     env.push(("MINIAPP_FILES_PUBLIC_URL".into(), front.clone()));
     let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let local = local_backend_from_env(&lookup).expect("config").expect("a local backend");
+    let local = local_backend_from_env(&lookup)
+        .expect("config")
+        .expect("a local backend");
     tokio::spawn(serve_front(local, listener));
     let mut session = LambdaFunction::spawn("session", &env).await;
     let mut db = LambdaFunction::spawn("db", &env).await;
@@ -78,7 +85,9 @@ async fn scenario(store: StoreMode, dir: &tempfile::TempDir) {
     let alice = login_from(body_json(&resp));
 
     let announce = json!({"name": "a.png", "contentType": "image/png", "size": PNG.len()});
-    let (_, created) = db.invoke(&signed(event("POST", "/files", Some(announce)), &alice)).await;
+    let (_, created) = db
+        .invoke(&signed(event("POST", "/files", Some(announce)), &alice))
+        .await;
     assert_eq!(status(&created), 201, "{created}");
     let c = body_json(&created);
     let id = c["id"].as_str().expect("id").to_owned();
@@ -90,22 +99,46 @@ async fn scenario(store: StoreMode, dir: &tempfile::TempDir) {
         form = form.text(k.clone(), v.as_str().expect("text").to_owned());
     }
     form = form.part("file", reqwest::multipart::Part::bytes(PNG.to_vec()));
-    let up = reqwest::Client::new().post(upload_url).multipart(form).send().await.expect("upload");
+    let up = reqwest::Client::new()
+        .post(upload_url)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
     assert_eq!(up.status(), 204);
 
-    let (_, got) = db.invoke(&signed(event("GET", &format!("/files/{id}"), None), &alice)).await;
+    let (_, got) = db
+        .invoke(&signed(event("GET", &format!("/files/{id}"), None), &alice))
+        .await;
     assert_eq!(status(&got), 200, "{got}");
     let file = body_json(&got);
     assert_eq!(file["status"], "ready");
-    let bytes = reqwest::get(file["url"].as_str().expect("url")).await.expect("get").bytes().await.expect("bytes");
+    let bytes = reqwest::get(file["url"].as_str().expect("url"))
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
     assert_eq!(bytes.as_ref(), PNG);
 
-    let (_, list) = db.invoke(&signed(event("GET", "/files", None), &alice)).await;
+    let (_, list) = db
+        .invoke(&signed(event("GET", "/files", None), &alice))
+        .await;
     assert_eq!(body_json(&list)["items"][0]["id"], id.as_str());
-    let (_, del) = db.invoke(&signed(event("DELETE", &format!("/files/{id}"), None), &alice)).await;
+    let (_, del) = db
+        .invoke(&signed(
+            event("DELETE", &format!("/files/{id}"), None),
+            &alice,
+        ))
+        .await;
     assert_eq!(status(&del), 204);
-    let (_, gone) = db.invoke(&signed(event("GET", &format!("/files/{id}"), None), &alice)).await;
-    assert_eq!((status(&gone), body_json(&gone)["error"]["code"].clone()), (404, json!("NotFound")));
+    let (_, gone) = db
+        .invoke(&signed(event("GET", &format!("/files/{id}"), None), &alice))
+        .await;
+    assert_eq!(
+        (status(&gone), body_json(&gone)["error"]["code"].clone()),
+        (404, json!("NotFound"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

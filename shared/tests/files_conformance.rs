@@ -35,6 +35,9 @@ fn user(s: &str) -> UserId {
     UserId::parse(s).unwrap()
 }
 
+/// Writes an object directly: key, bytes, content type.
+type PutRaw = Box<dyn Fn(&str, &[u8], &str) + Send + Sync>;
+
 /// A backend under test, with a store for the records and the way to put an object behind the
 /// policy's back (to test what a HEAD catches).
 struct Harness {
@@ -42,13 +45,15 @@ struct Harness {
     store: Store,
     http: reqwest::Client,
     /// Writes an object directly (local: the file; S3: a plain PutObject).
-    put_raw: Box<dyn Fn(&str, &[u8], &str) + Send + Sync>,
+    put_raw: PutRaw,
     _dir: tempfile::TempDir,
 }
 
 async fn serve_local(local: LocalBackend, listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let local = local.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
@@ -98,7 +103,13 @@ impl Harness {
     }
 
     /// Announces a file and returns its id and upload form.
-    async fn create(&self, who: &str, name: &str, ctype: &str, size: u64) -> Result<miniapp_shared::files::CreatedFile, FilesError> {
+    async fn create(
+        &self,
+        who: &str,
+        name: &str,
+        ctype: &str,
+        size: u64,
+    ) -> Result<miniapp_shared::files::CreatedFile, FilesError> {
         self.files
             .create(
                 &self.store,
@@ -128,7 +139,11 @@ impl Harness {
         self.post(&c.upload.url, &c.upload.fields, bytes).await
     }
 
-    async fn get(&self, who: &str, c: &miniapp_shared::files::CreatedFile) -> Result<miniapp_shared::files::FileView, FilesError> {
+    async fn get(
+        &self,
+        who: &str,
+        c: &miniapp_shared::files::CreatedFile,
+    ) -> Result<miniapp_shared::files::FileView, FilesError> {
         self.files.get(&self.store, &user(who), &c.record.id).await
     }
 }
@@ -144,12 +159,18 @@ mod cases {
     use super::*;
 
     pub(super) async fn upload_then_download(h: Harness) {
-        let c = h.create("alice", "../My photo.png", "image/png", PNG.len() as u64).await.unwrap();
+        let c = h
+            .create("alice", "../My photo.png", "image/png", PNG.len() as u64)
+            .await
+            .unwrap();
         assert_eq!(c.upload.file_field, "file");
         let field_names: Vec<&str> = c.upload.fields.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(&field_names[..2], ["key", "Content-Type"]);
         let pending = h.get("alice", &c).await.unwrap();
-        assert_eq!((pending.record.status, pending.url.as_deref()), (FileStatus::Pending, None));
+        assert_eq!(
+            (pending.record.status, pending.url.as_deref()),
+            (FileStatus::Pending, None)
+        );
         let (status, body) = h.upload(&c, PNG).await;
         assert!((200..300).contains(&status), "{status} {body}");
         let ready = h.get("alice", &c).await.unwrap();
@@ -158,13 +179,22 @@ mod cases {
         let resp = h.http.get(ready.url.unwrap()).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.headers()["content-type"], "image/png");
-        let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_owned();
-        assert!(disposition.contains("filename*=UTF-8''My%20photo.png"), "{disposition}");
+        let disposition = resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            disposition.contains("filename*=UTF-8''My%20photo.png"),
+            "{disposition}"
+        );
         assert_eq!(resp.bytes().await.unwrap().as_ref(), PNG);
     }
 
     pub(super) async fn presigned_put_uploads_too(h: Harness) {
-        let c = h.create("alice", "notes.txt", "text/plain", 5).await.unwrap();
+        let c = h
+            .create("alice", "notes.txt", "text/plain", 5)
+            .await
+            .unwrap();
         let mut req = h.http.put(&c.put.url).body("hello");
         for (k, v) in &c.put.headers {
             req = req.header(k, v);
@@ -184,10 +214,18 @@ mod cases {
             max_size: 100,
             expires_at: time::OffsetDateTime::now_utc() - Duration::from_secs(1),
         };
-        let form = h.files.backend().presign_post(&past, time::OffsetDateTime::now_utc()).await.unwrap();
+        let form = h
+            .files
+            .backend()
+            .presign_post(&past, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
         let (status, body) = h.post(&form.url, &form.fields, PNG).await;
         assert_eq!((status, code_of(&body)), (403, "AccessDenied"), "{body}");
-        assert_eq!(h.get("alice", &c).await.unwrap().record.status, FileStatus::Pending);
+        assert_eq!(
+            h.get("alice", &c).await.unwrap().record.status,
+            FileStatus::Pending
+        );
     }
 
     pub(super) async fn wrong_type_oversize_and_tampering_are_refused(h: Harness) {
@@ -201,7 +239,9 @@ mod cases {
         assert_eq!((status, code_of(&body)), (400, "EntityTooLarge"), "{body}");
         // Another key with this policy.
         let mut fields = c.upload.fields.clone();
-        fields[0].1 = fields[0].1.replace(c.record.id.as_str(), "0191d4a2-0000-7000-8000-000000000000");
+        fields[0].1 = fields[0]
+            .1
+            .replace(c.record.id.as_str(), "0191d4a2-0000-7000-8000-000000000000");
         let (status, _) = h.post(&c.upload.url, &fields, b"x").await;
         assert_eq!(status, 403);
         // An altered policy.
@@ -209,64 +249,124 @@ mod cases {
         fields[2].1.insert(0, 'e');
         let (status, _) = h.post(&c.upload.url, &fields, b"x").await;
         assert_eq!(status, 403);
-        assert_eq!(h.get("alice", &c).await.unwrap().record.status, FileStatus::Pending);
+        assert_eq!(
+            h.get("alice", &c).await.unwrap().record.status,
+            FileStatus::Pending
+        );
         // Refused before any URL is signed.
-        assert!(matches!(h.create("alice", "a.html", "text/html", 1).await, Err(FilesError::TypeNotAllowed(_))));
+        assert!(matches!(
+            h.create("alice", "a.html", "text/html", 1).await,
+            Err(FilesError::TypeNotAllowed(_))
+        ));
         let max = h.files.limits().max_bytes;
-        assert!(matches!(h.create("alice", "big.mp4", "video/mp4", max + 1).await, Err(FilesError::TooLarge { .. })));
-        assert!(matches!(h.create("alice", "empty.txt", "text/plain", 0).await, Err(FilesError::TooLarge { .. })));
+        assert!(matches!(
+            h.create("alice", "big.mp4", "video/mp4", max + 1).await,
+            Err(FilesError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            h.create("alice", "empty.txt", "text/plain", 0).await,
+            Err(FilesError::TooLarge { .. })
+        ));
     }
 
     pub(super) async fn objects_breaking_their_record_are_deleted(h: Harness) {
         let c = h.create("alice", "a.png", "image/png", 4).await.unwrap();
         let key = h.files.object_key(&user("alice"), &c.record.id);
         (h.put_raw)(key.as_str(), b"12345", "image/png");
-        assert!(matches!(h.get("alice", &c).await, Err(FilesError::Rejected(_))));
+        assert!(matches!(
+            h.get("alice", &c).await,
+            Err(FilesError::Rejected(_))
+        ));
         assert_eq!(h.files.backend().head(&key).await.unwrap(), None);
-        assert!(matches!(h.get("alice", &c).await, Err(FilesError::NotFound)));
+        assert!(matches!(
+            h.get("alice", &c).await,
+            Err(FilesError::NotFound)
+        ));
         let c = h.create("alice", "b.png", "image/png", 4).await.unwrap();
         let key = h.files.object_key(&user("alice"), &c.record.id);
         (h.put_raw)(key.as_str(), b"1234", "text/html");
-        assert!(matches!(h.get("alice", &c).await, Err(FilesError::Rejected(_))));
+        assert!(matches!(
+            h.get("alice", &c).await,
+            Err(FilesError::Rejected(_))
+        ));
     }
 
     pub(super) async fn users_are_isolated(h: Harness) {
-        let c = h.create("alice", "a.png", "image/png", PNG.len() as u64).await.unwrap();
+        let c = h
+            .create("alice", "a.png", "image/png", PNG.len() as u64)
+            .await
+            .unwrap();
         h.upload(&c, PNG).await;
         assert!(matches!(h.get("bob", &c).await, Err(FilesError::NotFound)));
-        assert!(matches!(h.files.delete(&h.store, &user("bob"), &c.record.id).await, Err(FilesError::NotFound)));
-        let (bobs, _) = h.files.list(&h.store, &user("bob"), 10, None).await.unwrap();
+        assert!(matches!(
+            h.files.delete(&h.store, &user("bob"), &c.record.id).await,
+            Err(FilesError::NotFound)
+        ));
+        let (bobs, _) = h
+            .files
+            .list(&h.store, &user("bob"), 10, None)
+            .await
+            .unwrap();
         assert!(bobs.is_empty());
-        let (alices, _) = h.files.list(&h.store, &user("alice"), 10, None).await.unwrap();
+        let (alices, _) = h
+            .files
+            .list(&h.store, &user("alice"), 10, None)
+            .await
+            .unwrap();
         assert_eq!(alices.len(), 1);
         assert_ne!(
             h.files.object_key(&user("alice"), &c.record.id),
             h.files.object_key(&user("bob"), &c.record.id)
         );
         // Still there for its owner.
-        assert_eq!(h.get("alice", &c).await.unwrap().record.status, FileStatus::Ready);
+        assert_eq!(
+            h.get("alice", &c).await.unwrap().record.status,
+            FileStatus::Ready
+        );
     }
 
     pub(super) async fn delete_removes_the_object(h: Harness) {
-        let c = h.create("alice", "a.png", "image/png", PNG.len() as u64).await.unwrap();
+        let c = h
+            .create("alice", "a.png", "image/png", PNG.len() as u64)
+            .await
+            .unwrap();
         h.upload(&c, PNG).await;
         let url = h.get("alice", &c).await.unwrap().url.unwrap();
-        h.files.delete(&h.store, &user("alice"), &c.record.id).await.unwrap();
+        h.files
+            .delete(&h.store, &user("alice"), &c.record.id)
+            .await
+            .unwrap();
         let key = h.files.object_key(&user("alice"), &c.record.id);
         assert_eq!(h.files.backend().head(&key).await.unwrap(), None);
         assert_eq!(h.http.get(url).send().await.unwrap().status(), 404);
-        assert!(matches!(h.get("alice", &c).await, Err(FilesError::NotFound)));
-        assert!(matches!(h.files.delete(&h.store, &user("alice"), &c.record.id).await, Err(FilesError::NotFound)));
+        assert!(matches!(
+            h.get("alice", &c).await,
+            Err(FilesError::NotFound)
+        ));
+        assert!(matches!(
+            h.files.delete(&h.store, &user("alice"), &c.record.id).await,
+            Err(FilesError::NotFound)
+        ));
     }
 
     pub(super) async fn listing_pages_with_cursors(h: Harness) {
         let mut ids = Vec::new();
         for i in 0..5 {
-            ids.push(h.create("alice", &format!("{i}.txt"), "text/plain", 1).await.unwrap().record.id);
+            ids.push(
+                h.create("alice", &format!("{i}.txt"), "text/plain", 1)
+                    .await
+                    .unwrap()
+                    .record
+                    .id,
+            );
         }
         let (mut seen, mut cursor) = (Vec::new(), None::<String>);
         loop {
-            let (page, next) = h.files.list(&h.store, &user("alice"), 2, cursor.as_deref()).await.unwrap();
+            let (page, next) = h
+                .files
+                .list(&h.store, &user("alice"), 2, cursor.as_deref())
+                .await
+                .unwrap();
             seen.extend(page.into_iter().map(|v| v.record.id));
             match next {
                 Some(n) => cursor = Some(n),
@@ -274,24 +374,51 @@ mod cases {
             }
         }
         assert_eq!(seen, ids);
-        let (_, next) = h.files.list(&h.store, &user("alice"), 2, None).await.unwrap();
+        let (_, next) = h
+            .files
+            .list(&h.store, &user("alice"), 2, None)
+            .await
+            .unwrap();
         // A cursor is bound to its user.
-        assert!(h.files.list(&h.store, &user("bob"), 2, next.as_deref()).await.is_err());
+        assert!(h
+            .files
+            .list(&h.store, &user("bob"), 2, next.as_deref())
+            .await
+            .is_err());
     }
 
     pub(super) async fn delete_all_is_resumable(h: Harness) {
         for i in 0..5 {
-            let c = h.create("alice", &format!("{i}.png"), "image/png", PNG.len() as u64).await.unwrap();
+            let c = h
+                .create("alice", &format!("{i}.png"), "image/png", PNG.len() as u64)
+                .await
+                .unwrap();
             h.upload(&c, PNG).await;
         }
         h.create("bob", "b.txt", "text/plain", 1).await.unwrap();
-        let first = h.files.delete_all(&h.store, &user("alice"), 3).await.unwrap();
+        let first = h
+            .files
+            .delete_all(&h.store, &user("alice"), 3)
+            .await
+            .unwrap();
         assert_eq!((first.deleted, first.done), (3, false));
-        let second = h.files.delete_all(&h.store, &user("alice"), 3).await.unwrap();
+        let second = h
+            .files
+            .delete_all(&h.store, &user("alice"), 3)
+            .await
+            .unwrap();
         assert_eq!((second.deleted, second.done), (2, true));
-        let (left, _) = h.files.list(&h.store, &user("alice"), 10, None).await.unwrap();
+        let (left, _) = h
+            .files
+            .list(&h.store, &user("alice"), 10, None)
+            .await
+            .unwrap();
         assert!(left.is_empty());
-        let (bobs, _) = h.files.list(&h.store, &user("bob"), 10, None).await.unwrap();
+        let (bobs, _) = h
+            .files
+            .list(&h.store, &user("bob"), 10, None)
+            .await
+            .unwrap();
         assert_eq!(bobs.len(), 1);
     }
 }
@@ -301,20 +428,40 @@ mod quota {
     use super::*;
 
     fn limits(vars: &'static [(&'static str, &'static str)]) -> FileLimits {
-        FileLimits::from_env(&|k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())).unwrap()
+        FileLimits::from_env(&|k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap()
     }
 
     #[tokio::test]
     async fn count_and_bytes_quotas_are_enforced_and_freed() {
-        let h = Harness::local(limits(&[("MINIAPP_FILES_QUOTA_COUNT", "2"), ("MINIAPP_FILES_QUOTA_BYTES", "100")])).await;
+        let h = Harness::local(limits(&[
+            ("MINIAPP_FILES_QUOTA_COUNT", "2"),
+            ("MINIAPP_FILES_QUOTA_BYTES", "100"),
+        ]))
+        .await;
         let a = h.create("alice", "a.txt", "text/plain", 10).await.unwrap();
         h.create("alice", "b.txt", "text/plain", 10).await.unwrap();
-        assert!(matches!(h.create("alice", "c.txt", "text/plain", 10).await, Err(FilesError::Quota(_))));
+        assert!(matches!(
+            h.create("alice", "c.txt", "text/plain", 10).await,
+            Err(FilesError::Quota(_))
+        ));
         // Per user.
         h.create("bob", "c.txt", "text/plain", 10).await.unwrap();
-        h.files.delete(&h.store, &user("alice"), &a.record.id).await.unwrap();
-        assert!(matches!(h.create("alice", "big.txt", "text/plain", 91).await, Err(FilesError::Quota(_))));
-        h.create("alice", "fits.txt", "text/plain", 90).await.unwrap();
+        h.files
+            .delete(&h.store, &user("alice"), &a.record.id)
+            .await
+            .unwrap();
+        assert!(matches!(
+            h.create("alice", "big.txt", "text/plain", 91).await,
+            Err(FilesError::Quota(_))
+        ));
+        h.create("alice", "fits.txt", "text/plain", 90)
+            .await
+            .unwrap();
     }
 }
 

@@ -234,21 +234,45 @@ mod cases {
         for r in &recs {
             store.create_file(&u, r).await.unwrap();
         }
-        assert_eq!(store.get_file(&u, &recs[0].id).await.unwrap().as_ref(), Some(&recs[0]));
+        assert_eq!(
+            store.get_file(&u, &recs[0].id).await.unwrap().as_ref(),
+            Some(&recs[0])
+        );
         store.mark_file_ready(&u, &recs[1].id).await.unwrap();
         let got = store.get_file(&u, &recs[1].id).await.unwrap().unwrap();
         assert_eq!(got.status, FileStatus::Ready);
-        assert_eq!(store.file_usage(&u).await.unwrap(), FileUsage { files: 3, bytes: 33 });
+        assert_eq!(
+            store.file_usage(&u).await.unwrap(),
+            FileUsage {
+                files: 3,
+                bytes: 33
+            }
+        );
         let first = store.list_files(&u, 2, None).await.unwrap();
         assert_eq!(first.files.len(), 2);
-        let rest = store.list_files(&u, 2, first.next_cursor.as_deref()).await.unwrap();
+        let rest = store
+            .list_files(&u, 2, first.next_cursor.as_deref())
+            .await
+            .unwrap();
         assert_eq!((rest.files.len(), rest.next_cursor), (1, None));
         assert_eq!(rest.files[0].id, recs[2].id);
         store.delete_file(&u, &recs[0].id).await.unwrap();
-        assert_eq!(store.delete_file(&u, &recs[0].id).await, Err(StoreError::NotFound));
-        assert_eq!(store.mark_file_ready(&u, &recs[0].id).await, Err(StoreError::NotFound));
+        assert_eq!(
+            store.delete_file(&u, &recs[0].id).await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            store.mark_file_ready(&u, &recs[0].id).await,
+            Err(StoreError::NotFound)
+        );
         assert_eq!(store.get_file(&u, &recs[0].id).await.unwrap(), None);
-        assert_eq!(store.file_usage(&u).await.unwrap(), FileUsage { files: 2, bytes: 23 });
+        assert_eq!(
+            store.file_usage(&u).await.unwrap(),
+            FileUsage {
+                files: 2,
+                bytes: 23
+            }
+        );
     }
 
     pub(super) async fn file_records_are_apart_from_items_and_users(store: &Store) {
@@ -256,12 +280,29 @@ mod cases {
         let r = file("x.png", 5);
         store.create_file(&a, &r).await.unwrap();
         assert_eq!(store.get_file(&b, &r.id).await.unwrap(), None);
-        assert_eq!(store.delete_file(&b, &r.id).await, Err(StoreError::NotFound));
-        assert!(store.list_files(&b, 10, None).await.unwrap().files.is_empty());
+        assert_eq!(
+            store.delete_file(&b, &r.id).await,
+            Err(StoreError::NotFound)
+        );
+        assert!(store
+            .list_files(&b, 10, None)
+            .await
+            .unwrap()
+            .files
+            .is_empty());
         // No collection lists them, and items do not count as files.
         for c in ["files", "_files", "a-files"] {
             let page = store
-                .list_items(&a, &coll(c), &ListQuery { prefix: None, order: Order::Asc, limit: 10, cursor: None })
+                .list_items(
+                    &a,
+                    &coll(c),
+                    &ListQuery {
+                        prefix: None,
+                        order: Order::Asc,
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
                 .await
                 .unwrap();
             assert!(page.items.is_empty(), "{c}");
@@ -273,10 +314,28 @@ mod cases {
         assert_eq!(store.file_usage(&a).await.unwrap().files, 1);
         // A collection listing's cursor does not open a file listing.
         for i in 0..3 {
-            store.create_item(&a, &coll("files"), &id(&format!("i{i}")), obj(json!({})), T0).await.unwrap();
+            store
+                .create_item(
+                    &a,
+                    &coll("files"),
+                    &id(&format!("i{i}")),
+                    obj(json!({})),
+                    T0,
+                )
+                .await
+                .unwrap();
         }
         let page = store
-            .list_items(&a, &coll("files"), &ListQuery { prefix: None, order: Order::Asc, limit: 1, cursor: None })
+            .list_items(
+                &a,
+                &coll("files"),
+                &ListQuery {
+                    prefix: None,
+                    order: Order::Asc,
+                    limit: 1,
+                    cursor: None,
+                },
+            )
             .await
             .unwrap();
         let err = store.list_files(&a, 1, page.next_cursor.as_deref()).await;

@@ -262,6 +262,10 @@ mod tests {
             wechat: None,
             token_keys: "dev1:abc",
             region: "us-east-1",
+            files: FilesDefaults {
+                dir: "/s/files",
+                public_url: "http://127.0.0.1:3000",
+            },
         };
         let env = function_env(&template().functions[0], &inputs);
         assert_eq!(env["ALIPAY_APP_ID"], "2021");
@@ -278,6 +282,10 @@ mod tests {
         assert_eq!(env["MINIAPP_RATE_LIMITS"], "off");
         assert_eq!(env["MINIAPP_RATE_ADDRESS"], "1000/1:10000");
         assert_eq!(env["MINIAPP_RATE_SESSION_CREATE"], "50/1:500");
+        // Files: the local backend in the state folder, its URLs on the front's address.
+        assert_eq!(env["MINIAPP_FILES_DIR"], "/s/files");
+        assert_eq!(env["MINIAPP_FILES_PUBLIC_URL"], "http://127.0.0.1:3000");
+        assert!(!env.contains_key("FILES_BUCKET"));
     }
 
     #[test]
@@ -309,6 +317,10 @@ mod tests {
             wechat: Some("http://127.0.0.1:8"),
             token_keys: "dev1:abc",
             region: "us-east-1",
+            files: FilesDefaults {
+                dir: "/s/files",
+                public_url: "http://127.0.0.1:3000",
+            },
         };
         let mut f = template().functions[0].clone();
         let empty = crate::template::EnvValue {

@@ -128,7 +128,11 @@ async fn dispatch(
     if let Some(files) = &gateway.files {
         if miniapp_shared::files::LocalBackend::owns_path(req.uri().path()) {
             let resp = files.serve(req).await;
-            return (Ok(from_file_response(resp).await), Some("files".into()), None);
+            return (
+                Ok(from_file_response(resp).await),
+                Some("files".into()),
+                None,
+            );
         }
     }
     let (route, pool) = match route_to_pool(gateway, &req) {

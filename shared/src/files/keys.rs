@@ -57,7 +57,9 @@ pub fn is_well_formed(key: &str) -> bool {
         return false;
     };
     hash.len() == HASH_HEX
-        && hash.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
         && FileId::parse(id).is_some()
 }
 
@@ -68,7 +70,10 @@ mod tests {
     #[test]
     fn keys_are_opaque_and_per_user() {
         let m = KeyMaker::new(&SecretBytes::new(vec![1; 32]));
-        let (a, b) = (UserId::parse("2088a").unwrap(), UserId::parse("2088b").unwrap());
+        let (a, b) = (
+            UserId::parse("2088a").unwrap(),
+            UserId::parse("2088b").unwrap(),
+        );
         let id = FileId::generate();
         let ka = m.object_key(&a, &id);
         assert!(is_well_formed(ka.as_str()), "{}", ka.as_str());

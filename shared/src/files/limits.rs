@@ -138,7 +138,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -151,8 +156,19 @@ mod tests {
             l.allowed_type("text/plain; charset=utf-8").as_deref(),
             Some("text/plain; charset=utf-8")
         );
-        assert_eq!(l.allowed_type("application/pdf").as_deref(), Some("application/pdf"));
-        for refused in ["text/html", "application/x-sh", "image", "image/", "/png", "ima ge/png", "image/pngé"] {
+        assert_eq!(
+            l.allowed_type("application/pdf").as_deref(),
+            Some("application/pdf")
+        );
+        for refused in [
+            "text/html",
+            "application/x-sh",
+            "image",
+            "image/",
+            "/png",
+            "ima ge/png",
+            "image/pngé",
+        ] {
             assert_eq!(l.allowed_type(refused), None, "{refused}");
         }
     }

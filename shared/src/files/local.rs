@@ -130,7 +130,9 @@ impl LocalBackend {
         ttl: Duration,
     ) -> Result<String, FileBackendError> {
         let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        let expires = OffsetDateTime::now_utc().unix_timestamp().saturating_add(ttl);
+        let expires = OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .saturating_add(ttl);
         let signature = self
             .inner
             .signer

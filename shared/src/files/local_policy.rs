@@ -97,7 +97,9 @@ impl Signer {
         if !self.verify(policy, signature) {
             return Err(Refusal {
                 code: "SignatureDoesNotMatch",
-                message: "The request signature we calculated does not match the signature you provided.".into(),
+                message:
+                    "The request signature we calculated does not match the signature you provided."
+                        .into(),
             });
         }
         let doc: Value = STANDARD
@@ -153,7 +155,9 @@ impl Signer {
         if !self.verify(&text, signature) {
             return Err(Refusal {
                 code: "SignatureDoesNotMatch",
-                message: "The request signature we calculated does not match the signature you provided.".into(),
+                message:
+                    "The request signature we calculated does not match the signature you provided."
+                        .into(),
             });
         }
         if now.unix_timestamp() >= expires {
@@ -183,14 +187,25 @@ mod tests {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let (doc, sig) = s.policy(&policy(now + time::Duration::minutes(5)));
         let ok = s.open_policy(&doc, &sig, now).unwrap();
-        assert_eq!((ok.key.as_str(), ok.content_type.as_str(), ok.max_size), ("users/a/b", "image/png", 10));
+        assert_eq!(
+            (ok.key.as_str(), ok.content_type.as_str(), ok.max_size),
+            ("users/a/b", "image/png", 10)
+        );
         let later = now + time::Duration::minutes(5);
-        assert_eq!(s.open_policy(&doc, &sig, later).unwrap_err().code, "AccessDenied");
+        assert_eq!(
+            s.open_policy(&doc, &sig, later).unwrap_err().code,
+            "AccessDenied"
+        );
         let mut forged = STANDARD.decode(&doc).unwrap();
-        let text = String::from_utf8(forged.clone()).unwrap().replace("10]", "99]");
+        let text = String::from_utf8(forged.clone())
+            .unwrap()
+            .replace("10]", "99]");
         forged = text.into_bytes();
         let forged = STANDARD.encode(forged);
-        assert_eq!(s.open_policy(&forged, &sig, now).unwrap_err().code, "SignatureDoesNotMatch");
+        assert_eq!(
+            s.open_policy(&forged, &sig, now).unwrap_err().code,
+            "SignatureDoesNotMatch"
+        );
         let other = Signer::new(&SecretBytes::new(vec![4; 32]));
         assert!(other.open_policy(&doc, &sig, now).is_err());
     }
@@ -201,11 +216,24 @@ mod tests {
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let exp = now.unix_timestamp() + 60;
         let sig = s.link("k", exp, "image/png", "a.png");
-        assert!(s.open_link("k", exp, "image/png", "a.png", &sig, now).is_ok());
-        assert!(s.open_link("k2", exp, "image/png", "a.png", &sig, now).is_err());
-        assert!(s.open_link("k", exp, "text/html", "a.png", &sig, now).is_err());
-        assert!(s.open_link("k", exp + 1, "image/png", "a.png", &sig, now).is_err());
+        assert!(s
+            .open_link("k", exp, "image/png", "a.png", &sig, now)
+            .is_ok());
+        assert!(s
+            .open_link("k2", exp, "image/png", "a.png", &sig, now)
+            .is_err());
+        assert!(s
+            .open_link("k", exp, "text/html", "a.png", &sig, now)
+            .is_err());
+        assert!(s
+            .open_link("k", exp + 1, "image/png", "a.png", &sig, now)
+            .is_err());
         let late = now + time::Duration::seconds(60);
-        assert_eq!(s.open_link("k", exp, "image/png", "a.png", &sig, late).unwrap_err().message, "Request has expired");
+        assert_eq!(
+            s.open_link("k", exp, "image/png", "a.png", &sig, late)
+                .unwrap_err()
+                .message,
+            "Request has expired"
+        );
     }
 }

@@ -74,7 +74,10 @@ fn fail(r: &Refusal) -> FileResponse {
 /// Web pages upload from their own origin; the signed policy, not the origin, authorizes.
 fn cors(mut resp: FileResponse) -> FileResponse {
     let h = resp.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("etag"),
@@ -130,7 +133,11 @@ impl LocalBackend {
         outcome.unwrap_or_else(|r| fail(&r))
     }
 
-    async fn post_upload<B>(&self, req: Request<B>, now: OffsetDateTime) -> Result<FileResponse, Refusal>
+    async fn post_upload<B>(
+        &self,
+        req: Request<B>,
+        now: OffsetDateTime,
+    ) -> Result<FileResponse, Refusal>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: std::fmt::Display + Send,
@@ -192,7 +199,9 @@ impl LocalBackend {
     ) -> Result<Allowed, Refusal> {
         let get = |n: &str| fields.get(n).map(String::as_str);
         let (Some(policy), Some(signature)) = (get("policy"), get(SIGNATURE_FIELD)) else {
-            return Err(denied("Bucket POST must contain a policy and its signature"));
+            return Err(denied(
+                "Bucket POST must contain a policy and its signature",
+            ));
         };
         let allowed = self.inner.signer.open_policy(policy, signature, now)?;
         if get("key") != Some(allowed.key.as_str()) {
@@ -222,9 +231,13 @@ impl LocalBackend {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: std::fmt::Display + Send,
     {
-        let q: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let q: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
         let (Some(policy), Some(signature)) = (q.get("policy"), q.get(SIGNATURE_FIELD)) else {
-            return Err(denied("Query-string authentication requires the policy and its signature"));
+            return Err(denied(
+                "Query-string authentication requires the policy and its signature",
+            ));
         };
         let allowed = self.inner.signer.open_policy(policy, signature, now)?;
         if key != allowed.key {
@@ -254,7 +267,9 @@ impl LocalBackend {
         S: Stream<Item = Result<Bytes, Refusal>> + Send,
     {
         let staging_dir = self.inner.root.join(STAGING_DIR);
-        tokio::fs::create_dir_all(&staging_dir).await.map_err(io_failure)?;
+        tokio::fs::create_dir_all(&staging_dir)
+            .await
+            .map_err(io_failure)?;
         let staging = staging_dir.join(uuid::Uuid::new_v4().to_string());
         let written = write_limited(&staging, chunks, allowed.max_size).await;
         let size = match written {
@@ -280,7 +295,9 @@ impl LocalBackend {
         head: bool,
         now: OffsetDateTime,
     ) -> Result<FileResponse, Refusal> {
-        let q: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let q: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
         let get = |n: &str| q.get(n).map(String::as_str);
         let (Some(expires), Some(content_type), Some(name), Some(signature)) = (
             get("expires").and_then(|e| e.parse::<i64>().ok()),
@@ -288,7 +305,9 @@ impl LocalBackend {
             get("name"),
             get(SIGNATURE_FIELD),
         ) else {
-            return Err(denied("Query-string authentication requires the expiry, type, name and signature"));
+            return Err(denied(
+                "Query-string authentication requires the expiry, type, name and signature",
+            ));
         };
         self.inner
             .signer
@@ -302,7 +321,11 @@ impl LocalBackend {
             Err(e) => return Err(io_failure(e)),
         };
         let len = bytes.len();
-        let mut resp = Response::new(Full::new(if head { Bytes::new() } else { Bytes::from(bytes) }));
+        let mut resp = Response::new(Full::new(if head {
+            Bytes::new()
+        } else {
+            Bytes::from(bytes)
+        }));
         let h = resp.headers_mut();
         let mut set = |name: header::HeaderName, value: &str| {
             if let Ok(v) = HeaderValue::from_str(value) {
@@ -315,7 +338,10 @@ impl LocalBackend {
         set(header::CACHE_CONTROL, "private, max-age=300");
         // The API's origin serves the bytes: never as a page that could run script there.
         set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-        set(header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox");
+        set(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        );
         Ok(cors(resp))
     }
 }
@@ -331,7 +357,10 @@ fn preflight() -> FileResponse {
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static("content-type"),
     );
-    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("3000"));
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("3000"),
+    );
     resp
 }
 
@@ -360,7 +389,9 @@ where
             }
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 fn check_key(key: &str) -> Result<(), Refusal> {
@@ -392,7 +423,10 @@ fn too_large() -> Refusal {
 
 fn io_failure(e: std::io::Error) -> Refusal {
     tracing::error!(error = %e, "local file storage failed");
-    refusal("InternalError", "We encountered an internal error. Please try again.")
+    refusal(
+        "InternalError",
+        "We encountered an internal error. Please try again.",
+    )
 }
 
 fn incomplete() -> Refusal {

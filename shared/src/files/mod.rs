@@ -28,9 +28,7 @@ pub use limits::FileLimits;
 pub use local::LocalBackend;
 pub use local_policy::SIGNATURE_FIELD;
 pub use local_serve::FileResponse;
-pub use types::{
-    FileBackendError, ObjectInfo, ObjectKey, PresignedPut, UploadForm, UploadPolicy,
-};
+pub use types::{FileBackendError, ObjectInfo, ObjectKey, PresignedPut, UploadForm, UploadPolicy};
 
 use crate::config::{vars, ConfigError, EnvSource};
 use crate::credentials::TokenKeys;
@@ -306,8 +304,16 @@ impl Files {
     }
 
     /// The record, confirmed against storage while pending, with a download link when ready.
-    pub async fn get(&self, store: &Store, user: &UserId, id: &FileId) -> Result<FileView, FilesError> {
-        let mut record = store.get_file(user, id).await?.ok_or(FilesError::NotFound)?;
+    pub async fn get(
+        &self,
+        store: &Store,
+        user: &UserId,
+        id: &FileId,
+    ) -> Result<FileView, FilesError> {
+        let mut record = store
+            .get_file(user, id)
+            .await?
+            .ok_or(FilesError::NotFound)?;
         if record.status == FileStatus::Pending {
             record.status = self.confirm(store, user, &record).await?;
         }
@@ -316,7 +322,12 @@ impl Files {
 
     /// Pending → ready when a HEAD finds the object within its record's rules; an object
     /// breaking them is deleted with its record.
-    async fn confirm(&self, store: &Store, user: &UserId, rec: &FileRecord) -> Result<FileStatus, FilesError> {
+    async fn confirm(
+        &self,
+        store: &Store,
+        user: &UserId,
+        rec: &FileRecord,
+    ) -> Result<FileStatus, FilesError> {
         let key = self.object_key(user, &rec.id);
         let Some(info) = self.backend.head(&key).await? else {
             return Ok(FileStatus::Pending);
@@ -377,7 +388,12 @@ impl Files {
     }
 
     /// Deletes the object, then the record (so a failure leaves a record to retry with).
-    pub async fn delete(&self, store: &Store, user: &UserId, id: &FileId) -> Result<(), FilesError> {
+    pub async fn delete(
+        &self,
+        store: &Store,
+        user: &UserId,
+        id: &FileId,
+    ) -> Result<(), FilesError> {
         if store.get_file(user, id).await?.is_none() {
             return Err(FilesError::NotFound);
         }
@@ -390,7 +406,12 @@ impl Files {
 
     /// Deletes up to `budget` of the user's files (objects and records); call again until
     /// `done` (account deletion). Resumable: it always starts from the first remaining file.
-    pub async fn delete_all(&self, store: &Store, user: &UserId, budget: u32) -> Result<Progress, FilesError> {
+    pub async fn delete_all(
+        &self,
+        store: &Store,
+        user: &UserId,
+        budget: u32,
+    ) -> Result<Progress, FilesError> {
         let mut progress = Progress::default();
         while progress.deleted < u64::from(budget) {
             let want = u32::try_from(u64::from(budget) - progress.deleted).unwrap_or(u32::MAX);
@@ -400,10 +421,12 @@ impl Files {
                 return Ok(progress);
             }
             for rec in page.files {
-                self.delete(store, user, &rec.id).await.or_else(|e| match e {
-                    FilesError::NotFound => Ok(()),
-                    other => Err(other),
-                })?;
+                self.delete(store, user, &rec.id)
+                    .await
+                    .or_else(|e| match e {
+                        FilesError::NotFound => Ok(()),
+                        other => Err(other),
+                    })?;
                 progress.deleted += 1;
             }
         }

@@ -208,11 +208,7 @@ fn seal(key: &SecretBytes, binding: &[u8], last: &ItemId) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub(crate) fn open(
-    keys: &CursorKeys,
-    binding: &[u8],
-    cursor: &str,
-) -> Result<ItemId, StoreError> {
+pub(crate) fn open(keys: &CursorKeys, binding: &[u8], cursor: &str) -> Result<ItemId, StoreError> {
     let invalid = |why: &str| StoreError::InvalidCursor(why.to_owned());
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)

@@ -62,14 +62,27 @@ fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
 }
 
 impl DynamoStore {
-    pub(crate) async fn create_file(&self, user: &UserId, rec: &FileRecord) -> Result<(), StoreError> {
+    pub(crate) async fn create_file(
+        &self,
+        user: &UserId,
+        rec: &FileRecord,
+    ) -> Result<(), StoreError> {
         let mut item = key(user, rec.id.as_str());
         item.extend([
             ("name".to_owned(), AttributeValue::S(rec.name.clone())),
-            ("contentType".to_owned(), AttributeValue::S(rec.content_type.clone())),
+            (
+                "contentType".to_owned(),
+                AttributeValue::S(rec.content_type.clone()),
+            ),
             ("size".to_owned(), AttributeValue::N(rec.size.to_string())),
-            ("status".to_owned(), AttributeValue::S(rec.status.as_str().to_owned())),
-            ("createdAt".to_owned(), AttributeValue::N(rec.created_at.unix().to_string())),
+            (
+                "status".to_owned(),
+                AttributeValue::S(rec.status.as_str().to_owned()),
+            ),
+            (
+                "createdAt".to_owned(),
+                AttributeValue::N(rec.created_at.unix().to_string()),
+            ),
         ]);
         let out = self
             .client()
@@ -104,7 +117,11 @@ impl DynamoStore {
         out.item.as_ref().map(decode).transpose()
     }
 
-    pub(crate) async fn mark_file_ready(&self, user: &UserId, id: &FileId) -> Result<(), StoreError> {
+    pub(crate) async fn mark_file_ready(
+        &self,
+        user: &UserId,
+        id: &FileId,
+    ) -> Result<(), StoreError> {
         let out = self
             .client()
             .update_item()

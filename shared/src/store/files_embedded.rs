@@ -45,7 +45,9 @@ fn read(row: &Row<'_>) -> rusqlite::Result<RawFile> {
     ))
 }
 
-fn decode((id, name, content_type, size, status, created): RawFile) -> Result<FileRecord, StoreError> {
+fn decode(
+    (id, name, content_type, size, status, created): RawFile,
+) -> Result<FileRecord, StoreError> {
     Ok(FileRecord {
         id: FileId::parse(&id).ok_or_else(|| corrupt("id"))?,
         name,
@@ -61,7 +63,11 @@ fn size_to_sql(size: u64) -> Result<i64, StoreError> {
 }
 
 impl EmbeddedStore {
-    pub(crate) async fn create_file(&self, user: &UserId, rec: &FileRecord) -> Result<(), StoreError> {
+    pub(crate) async fn create_file(
+        &self,
+        user: &UserId,
+        rec: &FileRecord,
+    ) -> Result<(), StoreError> {
         let (user, rec) = (user.clone(), rec.clone());
         self.with_conn(move |c| {
             let inserted = c
@@ -105,7 +111,11 @@ impl EmbeddedStore {
         .await
     }
 
-    pub(crate) async fn mark_file_ready(&self, user: &UserId, id: &FileId) -> Result<(), StoreError> {
+    pub(crate) async fn mark_file_ready(
+        &self,
+        user: &UserId,
+        id: &FileId,
+    ) -> Result<(), StoreError> {
         let (user, id) = (user.clone(), id.clone());
         self.with_conn(move |c| {
             let changed = c
@@ -188,5 +198,6 @@ fn list_rows(
     let rows = st
         .query_map(params![user.as_str(), after, fetch], read)
         .map_err(unavailable)?;
-    rows.map(|r| r.map_err(unavailable).and_then(decode)).collect()
+    rows.map(|r| r.map_err(unavailable).and_then(decode))
+        .collect()
 }
