@@ -249,9 +249,26 @@ async fn limits_and_isolation(mode: Mode) {
         .db(&alice, "GET", "/files/not-a-uuid", None)
         .await
         .assert_error(400, "InvalidId");
-    let upload_path = w.client.db(&alice, "GET", "/files/_upload", None).await;
-    assert_eq!(upload_path.status, 405);
-    assert!(String::from_utf8_lossy(&upload_path.body).contains("<Code>MethodNotAllowed</Code>"));
+    // Only the upload's POST is the file backend's: other methods are the API's.
+    w.client
+        .db(&alice, "GET", "/files/_upload", None)
+        .await
+        .assert_error(400, "InvalidId");
+    w.client
+        .db(&alice, "DELETE", "/files/_upload", None)
+        .await
+        .assert_error(400, "InvalidId");
+    let plain = w
+        .client
+        .raw(
+            "POST",
+            &format!("{}/files/_upload", w.db.url),
+            &[],
+            b"x".to_vec(),
+        )
+        .await;
+    assert_eq!(plain.status, 412, "not multipart: S3's PreconditionFailed");
+    assert!(String::from_utf8_lossy(&plain.body).contains("<Code>PreconditionFailed</Code>"));
     // The API's routes need a signature.
     let unsigned = w
         .client

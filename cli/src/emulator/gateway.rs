@@ -126,7 +126,7 @@ async fn dispatch(
         }
     }
     if let Some(files) = &gateway.files {
-        if miniapp_shared::files::LocalBackend::owns_path(req.uri().path()) {
+        if miniapp_shared::files::LocalBackend::owns(req.method(), req.uri().path()) {
             let resp = files.serve(req).await;
             return (
                 Ok(from_file_response(resp).await),

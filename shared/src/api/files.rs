@@ -10,6 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use super::auth::Caller;
 use super::body::parse_object;
 use super::error::ApiError;
+use crate::files::limits::MAX_CONFIGURABLE_BYTES;
 use crate::files::{CreatedFile, FileView, Files, FilesError, NewFile};
 use crate::http::{ErrorCode, Request, Response};
 use crate::store::{FileId, Store, MAX_LIST_LIMIT};
@@ -57,7 +58,26 @@ impl From<FilesError> for ApiError {
 struct CreateBody {
     name: String,
     content_type: String,
-    size: u64,
+    /// Any JSON number that is a whole number of bytes (`2129.0` included, as JSON Schema's
+    /// `integer` allows); checked by [`declared_size`].
+    size: serde_json::Number,
+}
+
+/// The declared size: a whole number from 1 to 5 GiB (400 otherwise; over the configured
+/// limit is the service's 413).
+fn declared_size(n: &serde_json::Number) -> Result<u64, ApiError> {
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    whole
+        .filter(|s| (1..=MAX_CONFIGURABLE_BYTES).contains(s))
+        .ok_or_else(|| {
+            invalid(format!(
+                "size must be a whole number of bytes from 1 to {MAX_CONFIGURABLE_BYTES}, got {n}"
+            ))
+        })
 }
 
 /// A file as the API shows it.
@@ -153,6 +173,7 @@ pub(crate) async fn dispatch(
                     "POST /files takes {{\"name\": string, \"contentType\": string, \"size\": bytes}}: {e}"
                 ))
             })?;
+            let size = declared_size(&body.size)?;
             let created = files
                 .create(
                     store,
@@ -160,7 +181,7 @@ pub(crate) async fn dispatch(
                     NewFile {
                         name: body.name,
                         content_type: body.content_type,
-                        size: body.size,
+                        size,
                     },
                 )
                 .await?;
@@ -212,4 +233,31 @@ fn list_params(pairs: &[(String, String)]) -> Result<(u32, Option<&str>), ApiErr
             })?,
     };
     Ok((limit, one("cursor")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_whole_numbers_of_bytes_up_to_5_gib() {
+        let size = |text: &str| declared_size(&serde_json::from_str(text).unwrap());
+        assert_eq!(size("1").unwrap(), 1);
+        assert_eq!(size("2129.0").unwrap(), 2129);
+        assert_eq!(size("5368709120").unwrap(), 5_368_709_120);
+        for bad in [
+            "0",
+            "-1",
+            "1.5",
+            "5368709121",
+            "1e300",
+            "142887846805422014464",
+        ] {
+            assert_eq!(
+                size(bad).unwrap_err().code,
+                ErrorCode::InvalidRequest,
+                "{bad}"
+            );
+        }
+    }
 }

@@ -11,8 +11,9 @@ pub const DEFAULT_TYPES: &str = "image/*,audio/*,video/*,application/pdf,text/pl
 pub const DEFAULT_QUOTA_BYTES: u64 = 1 << 30;
 /// Default per-user files.
 pub const DEFAULT_QUOTA_COUNT: u64 = 1000;
-/// Largest value any byte limit may name: 5 GiB, S3's limit of one PUT or POST.
-const MAX_CONFIGURABLE_BYTES: u64 = 5 << 30;
+/// Largest value any byte limit may name, and the largest size `POST /files` takes at all:
+/// 5 GiB, S3's limit of one PUT or POST.
+pub const MAX_CONFIGURABLE_BYTES: u64 = 5 << 30;
 
 /// One allowed type: `image/png` exactly, or every `image/…`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -97,14 +97,23 @@ impl LocalBackend {
         self.inner.max_upload_bytes.saturating_add(FIELDS_BYTES)
     }
 
-    /// True when `path` is one of this backend's URLs (whatever the method).
-    pub fn owns_path(path: &str) -> bool {
-        path == UPLOAD_PATH
-            || path.starts_with(&format!("{UPLOAD_PATH}/"))
-            || path.starts_with(DOWNLOAD_PATH)
+    /// True when the request is one this backend serves: `POST /files/_upload`,
+    /// `PUT /files/_upload/<key>`, `GET`/`HEAD /files/_download/<key>`, and their CORS
+    /// preflights. Any other request goes to the API, which answers its own 400/404/405
+    /// (`_upload` is no file id).
+    pub fn owns(method: &Method, path: &str) -> bool {
+        let put = path.starts_with(&format!("{UPLOAD_PATH}/"));
+        let download = path.starts_with(DOWNLOAD_PATH);
+        match *method {
+            Method::POST => path == UPLOAD_PATH,
+            Method::PUT => put,
+            Method::GET | Method::HEAD => download,
+            Method::OPTIONS => path == UPLOAD_PATH || put || download,
+            _ => false,
+        }
     }
 
-    /// Answers a request to one of [`Self::owns_path`]'s URLs.
+    /// Answers a request that [`Self::owns`].
     pub async fn serve<B>(&self, req: Request<B>) -> FileResponse
     where
         B: Body<Data = Bytes> + Send + 'static,

@@ -304,7 +304,7 @@ impl<H: Handler> Connection<H> {
     ) -> Result<hyper::Response<Full<Bytes>>, ReadTimedOut> {
         let request_id = request_id_from(req.headers(), self.limits.trust_fc_request_id);
         if let Some(files) = self.handler.local_files() {
-            if crate::files::LocalBackend::owns_path(req.uri().path()) {
+            if crate::files::LocalBackend::owns(req.method(), req.uri().path()) {
                 // Streamed to disk by the file backend, within its own size limit and deadline.
                 return tokio::time::timeout(FILE_TRANSFER_LIMIT, files.serve(req))
                     .await
