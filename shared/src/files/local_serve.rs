@@ -62,6 +62,8 @@ fn status_of(code: &str) -> StatusCode {
         "AccessDenied" | "SignatureDoesNotMatch" => StatusCode::FORBIDDEN,
         "NoSuchKey" => StatusCode::NOT_FOUND,
         "MethodNotAllowed" => StatusCode::METHOD_NOT_ALLOWED,
+        // S3's answer to a POST that is not multipart/form-data.
+        "PreconditionFailed" => StatusCode::PRECONDITION_FAILED,
         "InternalError" => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
