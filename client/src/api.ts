@@ -1,7 +1,7 @@
 // The SDK's public interfaces. Kept stable: apps (examples/todo) are written against them.
 
 import type { LoggedOutError } from './errors.js';
-import type { Item, JsonObject, Page, SessionInfo } from './types.js';
+import type { FileInfo, FilePage, Item, JsonObject, Page, SessionInfo } from './types.js';
 
 /** One HTTP exchange as a transport sees it. */
 export interface TransportRequest {
@@ -245,6 +245,41 @@ export interface Account {
   delete(options?: DeleteAccountOptions): Promise<AccountDeletion>;
 }
 
+/** What `files.upload()` sends. */
+export interface FileSource {
+  /** The name kept with the file (sanitised by the server). */
+  name: string;
+  /** One of the server's allowed types, e.g. `image/png`. */
+  contentType: string;
+  /** Mini Programs: a local file path (`my.chooseImage`, `wx.chooseMedia`); `size` is then required. */
+  filePath?: string;
+  /** Browsers and Node.js: the bytes. */
+  blob?: { size: number };
+  /** Bytes (default: `blob.size`). */
+  size?: number;
+}
+
+export interface FileListOptions {
+  /** Page size, 1..100 (server default 20). */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** The signed-in user's files (docs/api.md §9). */
+export interface Files {
+  /** POST /files, the upload straight to storage, then GET /files/{id}: the file, `ready`. */
+  upload(source: FileSource): Promise<FileInfo>;
+  /** GET /files/{id}. */
+  get(id: string): Promise<FileInfo>;
+  /** A short-lived download URL; rejects with `FileNotReady` while the upload is pending. */
+  url(id: string): Promise<string>;
+  /** DELETE /files/{id}. */
+  remove(id: string): Promise<void>;
+  /** One page of files, oldest first. */
+  list(options?: FileListOptions): Promise<FilePage>;
+}
+
 /** A signed call of any route, for what the typed API does not cover. */
 export interface RequestOptions {
   /** Query parameters (encoded and signed by the client). */
@@ -281,6 +316,8 @@ export interface MiniappClient {
   db: Db;
   /** The user's account. */
   account: Account;
+  /** Per-user files. */
+  files: Files;
   /** Any signed call. */
   request<T = unknown>(method: string, path: string, options?: RequestOptions): Promise<ApiResponse<T>>;
   /** Server time minus local time, in ms, as learnt from the server (0 until known). */

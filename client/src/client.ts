@@ -7,6 +7,7 @@ import type {
   ClientOptions,
   Db,
   DeleteAccountOptions,
+  Files,
   KeyValueStorage,
   MiniappClient,
   Provider,
@@ -14,6 +15,7 @@ import type {
   SessionState,
 } from './api.js';
 import { createDb } from './db.js';
+import { createFiles } from './files.js';
 import { LoggedOutError, MiniappError, NetworkError } from './errors.js';
 import { encodeRfc3986, formatDate, parseDate, signRequest } from './signing.js';
 import { defaultStorage } from './storage.js';
@@ -131,6 +133,7 @@ function resolveProvider(option: Provider | undefined): Provider {
 class Client implements MiniappClient {
   readonly db: Db;
   readonly account: Account;
+  readonly files: Files;
   private readonly baseUrl_: string;
   private readonly transport_: ResolvedTransport;
   private readonly storage_: KeyValueStorage;
@@ -167,6 +170,7 @@ class Client implements MiniappClient {
     this.provider_ = resolveProvider(options.provider);
     const patch = options.patch || (this.transport_.name === 'alipay' || this.transport_.name === 'wechat' ? 'emulate' : 'native');
     this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
+    this.files = createFiles((method, path, opts) => this.request(method, path, opts), this.baseUrl_, this.transport_.name);
     this.account = { delete: (o) => this.deleteAccount_(o) };
   }
 

@@ -2,11 +2,15 @@
 
 export { createClient } from './client.js';
 export { MiniappError, LoggedOutError, NetworkError, isMiniappError } from './errors.js';
+export { FileUploadError } from './files.js';
 export type { AnyErrorCode, ClientErrorCode, MiniappErrorInit } from './errors.js';
 export type {
   Credentials,
   ErrorBody,
+  CreatedFile,
   ErrorCode,
+  FileInfo,
+  FilePage,
   Item,
   JsonObject,
   JsonValue,
@@ -26,6 +30,9 @@ export type {
   CollectionInfo,
   Db,
   DeleteAccountOptions,
+  FileListOptions,
+  FileSource,
+  Files,
   ItemIterator,
   KeyValueStorage,
   ListOptions,

@@ -33,6 +33,10 @@ export type ErrorCode =
   | 'StorageUnavailable'
   | 'UpstreamTimeout'
   | 'UpstreamBusy'
+  | 'FileTooLarge'
+  | 'UnsupportedFileType'
+  | 'FileQuotaExceeded'
+  | 'FileRejected'
   | 'InternalError';
 
 /** The body of every error answer. */
@@ -95,4 +99,29 @@ export interface Page<T extends object = JsonObject> {
   items: Item<T>[];
   /** `null` exactly when nothing follows. */
   nextCursor: string | null;
+}
+
+/** A file (docs/api.md §9). `url` (a short-lived download) is present exactly when ready. */
+export interface FileInfo {
+  id: string;
+  name: string;
+  contentType: string;
+  size: number;
+  status: 'pending' | 'ready';
+  createdAt: string;
+  url?: string;
+}
+
+/** `GET /files`. */
+export interface FilePage {
+  items: FileInfo[];
+  nextCursor: string | null;
+}
+
+/** `POST /files` (201). */
+export interface CreatedFile {
+  id: string;
+  upload: { url: string; method: 'POST'; fields: Record<string, string>; fileField: string };
+  put: { url: string; method: 'PUT'; headers: Record<string, string> };
+  expiresAt: string;
 }

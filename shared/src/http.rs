@@ -99,6 +99,13 @@ impl Response {
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request.
     fn call(&self, req: Request) -> impl Future<Output = Response> + Send;
+
+    /// The local file backend whose upload and download URLs HTTP-server mode serves before
+    /// buffering the body (they stream files far over [`MAX_BODY_BYTES`]; their signed policy
+    /// is their authorization). `None`: no such URLs.
+    fn local_files(&self) -> Option<&crate::files::LocalBackend> {
+        None
+    }
 }
 
 /// Every error code of docs/api.md §2.2, each with its fixed status.
@@ -162,13 +169,21 @@ pub enum ErrorCode {
     UpstreamTimeout,
     /// 503: WeChat is rate limiting or busy; sent with `Retry-After`.
     UpstreamBusy,
+    /// 413: a declared file size is over the per-file limit (docs/api.md §9).
+    FileTooLarge,
+    /// 415: a declared file content type is not allowed.
+    UnsupportedFileType,
+    /// 403: the user's file quota (files or bytes) would be passed.
+    FileQuotaExceeded,
+    /// 422: the uploaded object broke its declared size or type; it and its record were deleted.
+    FileRejected,
     /// Not in the contract's table: a bug of ours. Kept for completeness; handlers avoid it.
     InternalError,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::InvalidRequest,
         Self::InvalidJson,
         Self::InvalidCollection,
@@ -198,6 +213,10 @@ impl ErrorCode {
         Self::StorageUnavailable,
         Self::UpstreamTimeout,
         Self::UpstreamBusy,
+        Self::FileTooLarge,
+        Self::UnsupportedFileType,
+        Self::FileQuotaExceeded,
+        Self::FileRejected,
         Self::InternalError,
     ];
 
@@ -233,6 +252,10 @@ impl ErrorCode {
             Self::StorageUnavailable => "StorageUnavailable",
             Self::UpstreamTimeout => "UpstreamTimeout",
             Self::UpstreamBusy => "UpstreamBusy",
+            Self::FileTooLarge => "FileTooLarge",
+            Self::UnsupportedFileType => "UnsupportedFileType",
+            Self::FileQuotaExceeded => "FileQuotaExceeded",
+            Self::FileRejected => "FileRejected",
             Self::InternalError => "InternalError",
         }
     }
@@ -266,6 +289,10 @@ impl ErrorCode {
             Self::UpstreamError | Self::UpstreamSignatureInvalid => StatusCode::BAD_GATEWAY,
             Self::StorageUnavailable | Self::UpstreamBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedFileType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::FileQuotaExceeded => StatusCode::FORBIDDEN,
+            Self::FileRejected => StatusCode::UNPROCESSABLE_ENTITY,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

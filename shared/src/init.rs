@@ -6,6 +6,7 @@ use thiserror::Error;
 use crate::alipay::{AlipayClient, AlipayError};
 use crate::api::{DbApi, SessionApi};
 use crate::config::{CommonConfig, ConfigError, EnvSource, SessionConfig};
+use crate::files::{FileBackendError, Files, FilesConfig};
 use crate::login::Providers;
 use crate::store::{Store, StoreError};
 use crate::wechat::{WechatClient, WechatError};
@@ -22,6 +23,9 @@ pub enum InitError {
     /// The Alipay client could not be built.
     #[error("alipay client: {0}")]
     Alipay(#[from] AlipayError),
+    /// The file backend could not be set up.
+    #[error("files: {0}")]
+    Files(#[from] FileBackendError),
     /// The WeChat client could not be built.
     #[error("wechat client: {0}")]
     Wechat(#[from] WechatError),
@@ -68,6 +72,8 @@ pub async fn session_api(env: &dyn EnvSource) -> Result<SessionApi, InitError> {
 /// Builds the db function's handler from the environment.
 pub async fn db_api(env: &dyn EnvSource) -> Result<DbApi, InitError> {
     let config = CommonConfig::from_env(env)?;
+    let files_config = FilesConfig::from_env(env, &config.store.kind)?;
+    let files = Files::open(files_config, &config.token_keys)?;
     let store = open_store(&config).await?;
-    Ok(DbApi::new(config, store))
+    Ok(DbApi::new(config, store, files))
 }

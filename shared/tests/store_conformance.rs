@@ -220,6 +220,8 @@ conformance!(
     collections_page_and_cursor,
     account_deletion_removes_one_user_entirely,
     account_deletion_marker_is_idempotent,
+    file_records_round_trip,
+    file_records_are_apart_from_items_and_users,
 );
 
 #[path = "store_conformance/batch_filter.rs"]
@@ -229,6 +231,132 @@ mod cases {
     pub(crate) use super::account_cases::*;
     pub(crate) use super::batch_filter::*;
     use super::*;
+
+    fn file(name: &str, size: u64) -> miniapp_shared::store::FileRecord {
+        miniapp_shared::store::FileRecord {
+            id: miniapp_shared::store::FileId::generate(),
+            name: name.into(),
+            content_type: "image/png".into(),
+            size,
+            status: miniapp_shared::store::FileStatus::Pending,
+            created_at: T0,
+        }
+    }
+
+    pub(super) async fn file_records_round_trip(store: &Store) {
+        use miniapp_shared::store::{FileStatus, FileUsage};
+        let u = user("u1");
+        let recs: Vec<_> = (0..3).map(|i| file(&format!("{i}.png"), 10 + i)).collect();
+        for r in &recs {
+            store.create_file(&u, r).await.unwrap();
+        }
+        assert_eq!(
+            store.get_file(&u, &recs[0].id).await.unwrap().as_ref(),
+            Some(&recs[0])
+        );
+        store.mark_file_ready(&u, &recs[1].id).await.unwrap();
+        let got = store.get_file(&u, &recs[1].id).await.unwrap().unwrap();
+        assert_eq!(got.status, FileStatus::Ready);
+        assert_eq!(
+            store.file_usage(&u).await.unwrap(),
+            FileUsage {
+                files: 3,
+                bytes: 33
+            }
+        );
+        let first = store.list_files(&u, 2, None).await.unwrap();
+        assert_eq!(first.files.len(), 2);
+        let rest = store
+            .list_files(&u, 2, first.next_cursor.as_deref())
+            .await
+            .unwrap();
+        assert_eq!((rest.files.len(), rest.next_cursor), (1, None));
+        assert_eq!(rest.files[0].id, recs[2].id);
+        store.delete_file(&u, &recs[0].id).await.unwrap();
+        assert_eq!(
+            store.delete_file(&u, &recs[0].id).await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            store.mark_file_ready(&u, &recs[0].id).await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(store.get_file(&u, &recs[0].id).await.unwrap(), None);
+        assert_eq!(
+            store.file_usage(&u).await.unwrap(),
+            FileUsage {
+                files: 2,
+                bytes: 23
+            }
+        );
+    }
+
+    pub(super) async fn file_records_are_apart_from_items_and_users(store: &Store) {
+        let (a, b) = (user("a"), user("b"));
+        let r = file("x.png", 5);
+        store.create_file(&a, &r).await.unwrap();
+        assert_eq!(store.get_file(&b, &r.id).await.unwrap(), None);
+        assert_eq!(
+            store.delete_file(&b, &r.id).await,
+            Err(StoreError::NotFound)
+        );
+        assert!(store
+            .list_files(&b, 10, None)
+            .await
+            .unwrap()
+            .files
+            .is_empty());
+        // No collection lists them, and items do not count as files.
+        for c in ["files", "_files", "a-files"] {
+            let page = store
+                .list_items(
+                    &a,
+                    &coll(c),
+                    &ListQuery {
+                        prefix: None,
+                        order: Order::Asc,
+                        limit: 10,
+                        cursor: None,
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(page.items.is_empty(), "{c}");
+        }
+        store
+            .create_item(&a, &coll("files"), &id(r.id.as_str()), obj(json!({})), T0)
+            .await
+            .unwrap();
+        assert_eq!(store.file_usage(&a).await.unwrap().files, 1);
+        // A collection listing's cursor does not open a file listing.
+        for i in 0..3 {
+            store
+                .create_item(
+                    &a,
+                    &coll("files"),
+                    &id(&format!("i{i}")),
+                    obj(json!({})),
+                    T0,
+                )
+                .await
+                .unwrap();
+        }
+        let page = store
+            .list_items(
+                &a,
+                &coll("files"),
+                &ListQuery {
+                    prefix: None,
+                    order: Order::Asc,
+                    limit: 1,
+                    cursor: None,
+                },
+            )
+            .await
+            .unwrap();
+        let err = store.list_files(&a, 1, page.next_cursor.as_deref()).await;
+        assert!(matches!(err, Err(StoreError::InvalidCursor(_))), "{err:?}");
+    }
     use miniapp_shared::ratelimit::{Outcome, Rate};
 
     const NOW_US: u64 = 1_795_617_400 * 1_000_000;

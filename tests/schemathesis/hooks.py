@@ -279,11 +279,35 @@ def filter_failure(context, failure, case, response):  # type: ignore[no-untyped
     forged_cursor = (
         failure.code == "ST202"
         and case.method.upper() == "GET"
-        and case.operation.path in ("/db/{collection}", "/db")
+        and case.operation.path in ("/db/{collection}", "/db", "/files")
         and bool(case.query and case.query.get("cursor"))
         and _error_code(response) == "InvalidQuery"
     )
-    return not (forged_cursor or _generated_where(failure, case, response) or _duplicate_targets(failure, case, response))
+    # The file limits are configuration (MINIAPP_FILES_MAX_BYTES, MINIAPP_FILES_TYPES), not
+    # schema: a schema-valid announcement over them is rightly 413 FileTooLarge or 415
+    # UnsupportedFileType. Only those codes are dropped.
+    over_file_limits = (
+        failure.code == "ST202"
+        and case.method.upper() == "POST"
+        and case.operation.path == "/files"
+        and _error_code(response) in ("FileTooLarge", "UnsupportedFileType")
+    )
+    # Stateful links take `/files/{id}` out of any URL of that shape in an answer, so also out of
+    # the upload URL `/files/_upload`: not a file id (a UUID), rightly 400 InvalidId.
+    params = case.path_parameters or {}
+    link_to_upload_url = (
+        failure.code == "ST202"
+        and case.operation.path == "/files/{id}"
+        and params.get("id") == "_upload"
+        and _error_code(response) == "InvalidId"
+    )
+    return not (
+        forged_cursor
+        or over_file_limits
+        or link_to_upload_url
+        or _generated_where(failure, case, response)
+        or _duplicate_targets(failure, case, response)
+    )
 
 
 def _generated_where(failure, case, response) -> bool:  # type: ignore[no-untyped-def]

@@ -102,27 +102,27 @@ def policy_grants(role):
             if statement.get("Effect") != "Allow":
                 problems.append(f"{policy['PolicyName']}: Effect {statement.get('Effect')!r}")
             for resource in as_list(statement.get("Resource")):
-                target = table_or_index(resource)
+                target = resource_target(resource)
                 if target is None:
-                    problems.append(f"{policy['PolicyName']}: resource {resource!r} is not a table ARN")
+                    problems.append(f"{policy['PolicyName']}: resource {resource!r} is not a table or bucket ARN")
                     continue
                 for action in as_list(statement.get("Action")):
                     grants.add((action + suffix, target))
     return grants, problems
 
 
-def table_or_index(resource):
-    """"Table" for a table's ARN (GetAtt Table.Arn), "Table/index/Name" for one of its indexes
-    (Sub "${Table.Arn}/index/Name"); None for anything else."""
+def resource_target(resource):
+    """`!GetAtt X.Arn` is "X"; `!Sub "${X.Arn}/<rest>"` is "X/<rest>": objects of a bucket
+    ("FilesBucket/users/*") or an index of a table ("SessionsTable/index/byUser")."""
     if not isinstance(resource, dict):
         return None
     getatt = resource.get("Fn::GetAtt")
     if isinstance(getatt, list) and len(getatt) == 2 and getatt[1] == "Arn":
         return getatt[0]
     sub = resource.get("Fn::Sub")
-    if isinstance(sub, str) and sub.startswith("${") and ".Arn}/index/" in sub:
-        table, index = sub[2:].split(".Arn}/index/", 1)
-        return f"{table}/index/{index}" if index.isalnum() else None
+    if isinstance(sub, str) and sub.startswith("${") and ".Arn}/" in sub:
+        name, rest = sub[2:].split(".Arn}/", 1)
+        return f"{name}/{rest}"
     return None
 
 
@@ -135,6 +135,9 @@ def leading_keys(condition):
     equals = condition.get("ForAllValues:StringEquals", {}) if isinstance(condition, dict) else {}
     if set(condition) == {"ForAllValues:StringEquals"} and set(equals) == {"dynamodb:Attributes"}:
         return f" [attributes {' '.join(as_list(equals['dynamodb:Attributes']))}]", None
+    s3_like = condition.get("StringLike", {}) if isinstance(condition, dict) else {}
+    if set(condition) == {"StringLike"} and set(s3_like) == {"s3:prefix"}:
+        return f" [prefix {' '.join(as_list(s3_like['s3:prefix']))}]", None
     like = condition.get("ForAllValues:StringLike", {}) if isinstance(condition, dict) else {}
     patterns = like.get("dynamodb:LeadingKeys") if isinstance(like, dict) else None
     if set(condition) != {"ForAllValues:StringLike"} or set(like) != {"dynamodb:LeadingKeys"}:
@@ -281,6 +284,40 @@ def main():
     c.equal("no other IAM policies", sorted(resources_of_type(out, "AWS::IAM::Policy")), [])
     for name, group in log_groups.items():
         c.equal(f"{name} retention", group["Properties"].get("RetentionInDays"), {"Ref": "LogRetentionDays"})
+
+    # Buckets: private, encrypted, TLS only, abandoned uploads cleaned, CORS for web uploads.
+    buckets = resources_of_type(out, "AWS::S3::Bucket")
+    c.equal("buckets", sorted(buckets), sorted(expected["buckets"]))
+    policies = resources_of_type(out, "AWS::S3::BucketPolicy")
+    for name, want in expected["buckets"].items():
+        bucket = buckets.get(name, {})
+        props = bucket.get("Properties", {})
+        c.equal(f"{name} kept on delete and replace",
+                (bucket.get("DeletionPolicy"), bucket.get("UpdateReplacePolicy")), ("Retain", "Retain"))
+        c.equal(f"{name} blocks public access", props.get("PublicAccessBlockConfiguration"),
+                {k: True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls",
+                                   "RestrictPublicBuckets")})
+        c.equal(f"{name} has no ACLs", props.get("OwnershipControls"),
+                {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+        sse = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration", [{}])
+        c.equal(f"{name} encryption", sse[0].get("ServerSideEncryptionByDefault", {}).get("SSEAlgorithm"),
+                want["encryption"])
+        rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        c.check(f"{name} aborts abandoned uploads", any(
+            r.get("Status") == "Enabled"
+            and r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == want["abort_uploads_after_days"]
+            for r in rules), repr(rules))
+        cors = props.get("CorsConfiguration", {}).get("CorsRules", [])
+        c.equal(f"{name} CORS methods", sorted(m for r in cors for m in r.get("AllowedMethods", [])),
+                sorted(want["cors_methods"]))
+        c.equal(f"{name} CORS origins", [o for r in cors for o in r.get("AllowedOrigins", [])],
+                want["cors_origins"])
+        tls = [st for p in policies.values() if p["Properties"].get("Bucket") == {"Ref": name}
+               for st in as_list(p["Properties"]["PolicyDocument"]["Statement"])
+               if st.get("Effect") == "Deny"
+               and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}]
+        c.check(f"{name} refuses plain HTTP", len(tls) == 1 and tls[0].get("Action") == "s3:*"
+                and tls[0].get("Principal") == "*", repr(tls))
 
     # Outputs.
     outputs = {k: v.get("Value") for k, v in out.get("Outputs", {}).items()}

@@ -82,6 +82,17 @@ pub(super) struct EnvInputs<'a> {
     pub(super) wechat: Option<&'a str>,
     pub(super) token_keys: &'a str,
     pub(super) region: &'a str,
+    pub(super) files: FilesDefaults<'a>,
+}
+
+/// Where the local file backend keeps objects and which URL its links start with, unless the
+/// template or `miniapp dev`'s environment says otherwise.
+#[derive(Clone, Copy)]
+pub(super) struct FilesDefaults<'a> {
+    /// `<state folder>/files`.
+    pub(super) dir: &'a str,
+    /// The front's own URL (it serves the links).
+    pub(super) public_url: &'a str,
 }
 
 /// Whether a function talks to Alipay (it has `ALIPAY_*` variables).
@@ -102,6 +113,9 @@ pub(super) fn function_env(f: &Function, inputs: &EnvInputs<'_>) -> BTreeMap<Str
         .map(|(k, v)| (k.clone(), v.value.clone()))
         .collect();
     apply_store(&mut env, inputs.store);
+    // The template's bucket does not exist on this machine: the local backend serves files,
+    // unless `miniapp dev`'s own environment names a bucket (applied below).
+    env.remove(vars::FILES_BUCKET);
     if let (Some(standin), true) = (inputs.standin, uses_alipay(f)) {
         apply_standin(&mut env, standin);
     }
@@ -118,8 +132,20 @@ pub(super) fn function_env(f: &Function, inputs: &EnvInputs<'_>) -> BTreeMap<Str
     }
     apply_own_env(&mut env, inputs);
     apply_dev_rate_defaults(&mut env);
+    apply_files_defaults(&mut env, inputs.files);
     apply_aws_basics(&mut env, inputs);
     env
+}
+
+fn apply_files_defaults(env: &mut BTreeMap<String, String>, files: FilesDefaults<'_>) {
+    for (var, value) in [
+        (vars::MINIAPP_FILES_DIR, files.dir),
+        (vars::MINIAPP_FILES_PUBLIC_URL, files.public_url),
+    ] {
+        if env.get(var).is_none_or(|v| v.trim().is_empty()) {
+            set(env, var, value);
+        }
+    }
 }
 
 fn apply_dev_rate_defaults(env: &mut BTreeMap<String, String>) {
@@ -236,6 +262,10 @@ mod tests {
             wechat: None,
             token_keys: "dev1:abc",
             region: "us-east-1",
+            files: FilesDefaults {
+                dir: "/s/files",
+                public_url: "http://127.0.0.1:3000",
+            },
         };
         let env = function_env(&template().functions[0], &inputs);
         assert_eq!(env["ALIPAY_APP_ID"], "2021");
@@ -252,6 +282,10 @@ mod tests {
         assert_eq!(env["MINIAPP_RATE_LIMITS"], "off");
         assert_eq!(env["MINIAPP_RATE_ADDRESS"], "1000/1:10000");
         assert_eq!(env["MINIAPP_RATE_SESSION_CREATE"], "50/1:500");
+        // Files: the local backend in the state folder, its URLs on the front's address.
+        assert_eq!(env["MINIAPP_FILES_DIR"], "/s/files");
+        assert_eq!(env["MINIAPP_FILES_PUBLIC_URL"], "http://127.0.0.1:3000");
+        assert!(!env.contains_key("FILES_BUCKET"));
     }
 
     #[test]
@@ -283,6 +317,10 @@ mod tests {
             wechat: Some("http://127.0.0.1:8"),
             token_keys: "dev1:abc",
             region: "us-east-1",
+            files: FilesDefaults {
+                dir: "/s/files",
+                public_url: "http://127.0.0.1:3000",
+            },
         };
         let mut f = template().functions[0].clone();
         let empty = crate::template::EnvValue {

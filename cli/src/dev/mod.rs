@@ -81,8 +81,8 @@ pub async fn run(
         () = &mut stop => return Ok(()),
     };
     let output = Arc::new(Output::new(opts.quiet, Some(plan.state.log_dir())));
-    let running = start::start(&opts, &plan, &binaries, output).await?;
     let url = local_url(&listener, opts.port)?;
+    let running = start::start(&opts, &plan, &binaries, output, &url).await?;
     banner::print_banner(&opts, &plan, &running, &url);
     start::serve_until(listener, running, stop).await;
     Ok(())

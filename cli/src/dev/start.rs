@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use super::build::template_dir;
 use super::env_file::non_empty;
+use super::function_env::FilesDefaults;
 use super::function_env::{
     function_env, uses_alipay, uses_wechat, AlipayStandin, EnvInputs, DEV_WECHAT_APP_ID,
     DEV_WECHAT_APP_SECRET,
@@ -46,6 +47,7 @@ pub(super) async fn start(
     plan: &Plan,
     binaries: &HashMap<String, PathBuf>,
     output: Arc<Output>,
+    url: &str,
 ) -> Result<Running, DevError> {
     let token_keys = match non_empty(&plan.env, vars::MINIAPP_TOKEN_KEYS) {
         Some(k) => k.to_owned(),
@@ -55,6 +57,7 @@ pub(super) async fn start(
     let wechat = wechat_for(plan).await?;
     let standin_url = standin.as_ref().map(StandinHandle::url);
     let wechat_url = wechat.as_ref().map(wechat_standin::StandinHandle::url);
+    let files_dir = plan.state.root().join("files").display().to_string();
     let inputs = EnvInputs {
         own: &plan.env,
         store: &plan.store,
@@ -69,6 +72,10 @@ pub(super) async fn start(
         wechat: wechat_url.as_deref(),
         token_keys: &token_keys,
         region: &plan.region,
+        files: FilesDefaults {
+            dir: &files_dir,
+            public_url: url,
+        },
     };
     let gateway = Arc::new(gateway_for(opts, plan, binaries, &inputs, output));
     Ok(Running {
@@ -162,11 +169,34 @@ fn gateway_for(
         };
         pools.push(Arc::new(Pool::new(spec, Arc::clone(&output))));
     }
+    let files = local_files(plan, inputs, &output);
     Gateway {
         routes,
         pools,
         output,
         app: AppFiles::find(&template_dir(&opts.template)),
+        files,
+    }
+}
+
+/// The local file backend, as the functions open it from their environment, so that the
+/// front serves its upload and download URLs (they stream large bodies, which the functions'
+/// event path cannot carry). `None` when the functions use S3 or have no usable configuration
+/// (the functions then report it themselves).
+fn local_files(
+    plan: &Plan,
+    inputs: &EnvInputs<'_>,
+    output: &Output,
+) -> Option<miniapp_shared::files::LocalBackend> {
+    let f = plan.template.functions.first()?;
+    let env = function_env(f, inputs);
+    let lookup = |name: &str| env.get(name).cloned();
+    match miniapp_shared::files::local_backend_from_env(&lookup) {
+        Ok(local) => local,
+        Err(e) => {
+            output.line(&format!("Files: no local file backend ({e})."));
+            None
+        }
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Gateway {
     pub output: Arc<Output>,
     /// The example web app under `/app` (`None`: not beside this template).
     pub app: Option<crate::app_files::AppFiles>,
+    /// The local file backend whose upload and download URLs the front serves itself (they
+    /// are authorized by their signed policy, not routed to a function).
+    pub files: Option<miniapp_shared::files::LocalBackend>,
 }
 
 /// Serves `listener` until `shutdown` turns true.
@@ -120,6 +123,16 @@ async fn dispatch(
     if let Some(app) = &gateway.app {
         if let Some(resp) = app.answer(req.method(), req.uri().path()).await {
             return (Ok(resp), None, None);
+        }
+    }
+    if let Some(files) = &gateway.files {
+        if miniapp_shared::files::LocalBackend::owns(req.method(), req.uri().path()) {
+            let resp = files.serve(req).await;
+            return (
+                Ok(from_file_response(resp).await),
+                Some("files".into()),
+                None,
+            );
         }
     }
     let (route, pool) = match route_to_pool(gateway, &req) {
@@ -294,4 +307,20 @@ fn into_hyper(mut r: HttpResponse) -> Response<Full<Bytes>> {
     *resp.status_mut() = r.status;
     *resp.headers_mut() = r.headers;
     resp
+}
+
+/// The local file backend's answer in the front's own form.
+async fn from_file_response(resp: miniapp_shared::files::FileResponse) -> HttpResponse {
+    let (parts, body) = resp.into_parts();
+    // A `Full` body is one ready chunk: collecting it cannot fail or wait.
+    let body = body
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    HttpResponse {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }

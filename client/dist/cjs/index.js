@@ -24,6 +24,7 @@ var __publicField = (obj, key, value) => __defNormalProp(obj, typeof key !== "sy
 var index_exports = {};
 __export(index_exports, {
   ALGORITHM: () => ALGORITHM,
+  FileUploadError: () => FileUploadError,
   LoggedOutError: () => LoggedOutError,
   MiniappError: () => MiniappError,
   NetworkError: () => NetworkError,
@@ -276,6 +277,188 @@ function createDb(send, patchMode) {
         cursor = page.nextCursor || void 0;
       } while (cursor);
       return all;
+    }
+  };
+}
+
+// src/transport.ts
+function alipayApi() {
+  return typeof my !== "undefined" && my ? my : void 0;
+}
+function wechatApi() {
+  return typeof wx !== "undefined" && wx ? wx : void 0;
+}
+function globalFetch() {
+  return typeof fetch !== "undefined" ? fetch : void 0;
+}
+function networkError(message, timeout) {
+  return new NetworkError({ code: timeout ? "Timeout" : "NetworkError", message, status: 0 });
+}
+function alipayTransport(api = alipayApi()) {
+  return (req) => new Promise((resolve, reject) => {
+    if (!api || typeof api.request !== "function") {
+      reject(new MiniappError({ code: "Unsupported", message: "my.request is not available" }));
+      return;
+    }
+    api.request({
+      url: req.url,
+      method: req.method,
+      headers: req.headers,
+      data: req.body,
+      // Text: the client parses JSON itself; `data` may still arrive parsed on old base libraries.
+      dataType: "text",
+      timeout: req.timeoutMs,
+      success: (res) => resolve({ status: res.status, headers: res.headers || {}, body: res.data }),
+      fail: (res) => {
+        if (res && typeof res.status === "number" && res.status >= 100 && (res.data !== void 0 || res.headers)) {
+          resolve({ status: res.status, headers: res.headers || {}, body: res.data });
+          return;
+        }
+        const code = res && res.error;
+        const text = res && (res.errorMessage || res.errMsg) || "request failed";
+        reject(networkError(`my.request failed (error ${code}): ${text}`, code === 13));
+      }
+    });
+  });
+}
+function wechatTransport(api = wechatApi()) {
+  return (req) => new Promise((resolve, reject) => {
+    if (!api || typeof api.request !== "function") {
+      reject(new MiniappError({ code: "Unsupported", message: "wx.request is not available" }));
+      return;
+    }
+    api.request({
+      url: req.url,
+      method: req.method,
+      header: req.headers,
+      data: req.body,
+      // Anything but 'json' turns WeChat's own JSON.parse off.
+      dataType: "text",
+      responseType: "text",
+      timeout: req.timeoutMs,
+      success: (res) => resolve({ status: res.statusCode, headers: res.header || {}, body: res.data }),
+      fail: (res) => {
+        const text = res && res.errMsg || "request:fail";
+        reject(networkError(`wx.request failed: ${text}`, /timeout/i.test(text)));
+      }
+    });
+  });
+}
+function fetchTransport(fetchImpl = globalFetch()) {
+  return async (req) => {
+    if (typeof fetchImpl !== "function") {
+      throw new MiniappError({ code: "Unsupported", message: "fetch is not available" });
+    }
+    const controller = typeof AbortController !== "undefined" ? new AbortController() : void 0;
+    let timedOut = false;
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        if (controller) controller.abort();
+        reject(networkError(`no answer within ${req.timeoutMs} ms`, true));
+      }, req.timeoutMs);
+    });
+    const exchange = (async () => {
+      const res = await fetchImpl(req.url, {
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        signal: controller && controller.signal
+      });
+      const body = await res.text();
+      const headers = {};
+      res.headers.forEach((value, name) => {
+        headers[name] = value;
+      });
+      return { status: res.status, headers, body };
+    })();
+    try {
+      return await Promise.race([exchange, timeout]);
+    } catch (err) {
+      if (err instanceof MiniappError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw networkError(`fetch failed: ${message}`, timedOut);
+    } finally {
+      clearTimeout(timer);
+      exchange.catch(() => void 0);
+      timeout.catch(() => void 0);
+    }
+  };
+}
+function resolveTransport(option) {
+  if (typeof option === "function") return { name: "custom", send: option };
+  const name = option || (alipayApi() ? "alipay" : wechatApi() ? "wechat" : "fetch");
+  if (name === "alipay") return { name, send: alipayTransport() };
+  if (name === "wechat") return { name, send: wechatTransport() };
+  if (name === "fetch") return { name, send: fetchTransport() };
+  throw new MiniappError({ code: "InvalidArgument", message: `unknown transport ${String(name)}` });
+}
+
+// src/files.ts
+var FileUploadError = class extends MiniappError {
+  constructor(status, body) {
+    const text = typeof body === "string" ? body : "";
+    const tag = (name) => (new RegExp(`<${name}>([^<]*)</${name}>`).exec(text) || [])[1];
+    super({ code: tag("Code") || "UploadFailed", message: tag("Message") || `upload answered ${status}`, status });
+    this.name = "FileUploadError";
+  }
+};
+function checkId2(id) {
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new MiniappError({ code: "InvalidArgument", message: `not a file id: ${id}` });
+  return id;
+}
+function alipayType(contentType) {
+  const main = contentType.split("/")[0];
+  return main === "video" || main === "audio" ? main : "image";
+}
+function platformUpload(name, url, fields, field, src) {
+  return new Promise((resolve, reject) => {
+    const fail = (res) => reject(new NetworkError({ code: "NetworkError", message: `upload failed: ${res && (res.errorMessage || res.errMsg) || "error"}`, status: 0 }));
+    const done = (res) => resolve([res.statusCode || res.status, res.data]);
+    if (name === "alipay") {
+      alipayApi().uploadFile({ url, filePath: src.filePath, fileName: field, fileType: alipayType(src.contentType), formData: fields, success: done, fail });
+    } else {
+      wechatApi().uploadFile({ url, filePath: src.filePath, name: field, formData: fields, success: done, fail });
+    }
+  });
+}
+async function fetchUpload(url, fields, field, src) {
+  const form = new FormData();
+  for (const k of Object.keys(fields)) form.append(k, fields[k]);
+  form.append(field, src.blob, src.name);
+  try {
+    const res = await fetch(url, { method: "POST", body: form });
+    return [res.status, await res.text()];
+  } catch (err) {
+    throw new NetworkError({ code: "NetworkError", message: `upload failed: ${err instanceof Error ? err.message : String(err)}`, status: 0 });
+  }
+}
+function createFiles(send, baseUrl, transport) {
+  const absolute = (url) => url.charAt(0) === "/" ? baseUrl + url : url;
+  const get = async (id) => (await send("GET", `/files/${checkId2(id)}`)).data;
+  return {
+    async upload(src) {
+      const size = src.size !== void 0 ? src.size : src.blob && src.blob.size;
+      const created = (await send("POST", "/files", { body: { name: src.name, contentType: src.contentType, size } })).data;
+      const up = created.upload;
+      const [status, body] = src.filePath ? await platformUpload(transport, absolute(up.url), up.fields, up.fileField, src) : await fetchUpload(absolute(up.url), up.fields, up.fileField, src);
+      if (status < 200 || status > 299) throw new FileUploadError(status, body);
+      return get(created.id);
+    },
+    get,
+    async url(id) {
+      const info = await get(id);
+      if (!info.url) throw new MiniappError({ code: "FileNotReady", message: `file ${id} is ${info.status}` });
+      return absolute(info.url);
+    },
+    async remove(id) {
+      await send("DELETE", `/files/${checkId2(id)}`);
+    },
+    async list(options = {}) {
+      const page = (await send("GET", "/files", { query: { limit: options.limit, cursor: options.cursor } })).data;
+      for (const f of page.items) if (f.url) f.url = absolute(f.url);
+      return page;
     }
   };
 }
@@ -912,120 +1095,6 @@ function signRequest(creds, req) {
   };
 }
 
-// src/transport.ts
-function alipayApi() {
-  return typeof my !== "undefined" && my ? my : void 0;
-}
-function wechatApi() {
-  return typeof wx !== "undefined" && wx ? wx : void 0;
-}
-function globalFetch() {
-  return typeof fetch !== "undefined" ? fetch : void 0;
-}
-function networkError(message, timeout) {
-  return new NetworkError({ code: timeout ? "Timeout" : "NetworkError", message, status: 0 });
-}
-function alipayTransport(api = alipayApi()) {
-  return (req) => new Promise((resolve, reject) => {
-    if (!api || typeof api.request !== "function") {
-      reject(new MiniappError({ code: "Unsupported", message: "my.request is not available" }));
-      return;
-    }
-    api.request({
-      url: req.url,
-      method: req.method,
-      headers: req.headers,
-      data: req.body,
-      // Text: the client parses JSON itself; `data` may still arrive parsed on old base libraries.
-      dataType: "text",
-      timeout: req.timeoutMs,
-      success: (res) => resolve({ status: res.status, headers: res.headers || {}, body: res.data }),
-      fail: (res) => {
-        if (res && typeof res.status === "number" && res.status >= 100 && (res.data !== void 0 || res.headers)) {
-          resolve({ status: res.status, headers: res.headers || {}, body: res.data });
-          return;
-        }
-        const code = res && res.error;
-        const text = res && (res.errorMessage || res.errMsg) || "request failed";
-        reject(networkError(`my.request failed (error ${code}): ${text}`, code === 13));
-      }
-    });
-  });
-}
-function wechatTransport(api = wechatApi()) {
-  return (req) => new Promise((resolve, reject) => {
-    if (!api || typeof api.request !== "function") {
-      reject(new MiniappError({ code: "Unsupported", message: "wx.request is not available" }));
-      return;
-    }
-    api.request({
-      url: req.url,
-      method: req.method,
-      header: req.headers,
-      data: req.body,
-      // Anything but 'json' turns WeChat's own JSON.parse off.
-      dataType: "text",
-      responseType: "text",
-      timeout: req.timeoutMs,
-      success: (res) => resolve({ status: res.statusCode, headers: res.header || {}, body: res.data }),
-      fail: (res) => {
-        const text = res && res.errMsg || "request:fail";
-        reject(networkError(`wx.request failed: ${text}`, /timeout/i.test(text)));
-      }
-    });
-  });
-}
-function fetchTransport(fetchImpl = globalFetch()) {
-  return async (req) => {
-    if (typeof fetchImpl !== "function") {
-      throw new MiniappError({ code: "Unsupported", message: "fetch is not available" });
-    }
-    const controller = typeof AbortController !== "undefined" ? new AbortController() : void 0;
-    let timedOut = false;
-    let timer;
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true;
-        if (controller) controller.abort();
-        reject(networkError(`no answer within ${req.timeoutMs} ms`, true));
-      }, req.timeoutMs);
-    });
-    const exchange = (async () => {
-      const res = await fetchImpl(req.url, {
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-        signal: controller && controller.signal
-      });
-      const body = await res.text();
-      const headers = {};
-      res.headers.forEach((value, name) => {
-        headers[name] = value;
-      });
-      return { status: res.status, headers, body };
-    })();
-    try {
-      return await Promise.race([exchange, timeout]);
-    } catch (err) {
-      if (err instanceof MiniappError) throw err;
-      const message = err instanceof Error ? err.message : String(err);
-      throw networkError(`fetch failed: ${message}`, timedOut);
-    } finally {
-      clearTimeout(timer);
-      exchange.catch(() => void 0);
-      timeout.catch(() => void 0);
-    }
-  };
-}
-function resolveTransport(option) {
-  if (typeof option === "function") return { name: "custom", send: option };
-  const name = option || (alipayApi() ? "alipay" : wechatApi() ? "wechat" : "fetch");
-  if (name === "alipay") return { name, send: alipayTransport() };
-  if (name === "wechat") return { name, send: wechatTransport() };
-  if (name === "fetch") return { name, send: fetchTransport() };
-  throw new MiniappError({ code: "InvalidArgument", message: `unknown transport ${String(name)}` });
-}
-
 // src/storage.ts
 function memoryStorage() {
   const map = {};
@@ -1168,6 +1237,7 @@ var Client = class {
     this.provider_ = resolveProvider(options.provider);
     const patch = options.patch || (this.transport_.name === "alipay" || this.transport_.name === "wechat" ? "emulate" : "native");
     this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
+    this.files = createFiles((method, path, opts) => this.request(method, path, opts), this.baseUrl_, this.transport_.name);
     this.account = { delete: (o) => this.deleteAccount_(o) };
   }
   /** DELETE /account until it answers 200 (docs/api.md §4.8), then forgets the session. */

@@ -1,5 +1,6 @@
 // The client: session state, the signed-request pipeline (refresh, clock skew, retries).
 import { createDb } from './db.js';
+import { createFiles } from './files.js';
 import { LoggedOutError, MiniappError, NetworkError } from './errors.js';
 import { encodeRfc3986, formatDate, parseDate, signRequest } from './signing.js';
 import { defaultStorage } from './storage.js';
@@ -100,6 +101,7 @@ class Client {
         this.provider_ = resolveProvider(options.provider);
         const patch = options.patch || (this.transport_.name === 'alipay' || this.transport_.name === 'wechat' ? 'emulate' : 'native');
         this.db = createDb((method, path, opts) => this.request(method, path, opts), patch);
+        this.files = createFiles((method, path, opts) => this.request(method, path, opts), this.baseUrl_, this.transport_.name);
         this.account = { delete: (o) => this.deleteAccount_(o) };
     }
     /** DELETE /account until it answers 200 (docs/api.md §4.8), then forgets the session. */

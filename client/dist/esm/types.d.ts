@@ -1,5 +1,5 @@
 /** Every `error.code` the API answers with (CONTRACT.md §3). */
-export type ErrorCode = 'InvalidRequest' | 'InvalidJson' | 'InvalidCollection' | 'InvalidId' | 'InvalidQuery' | 'ProviderNotConfigured' | 'MissingAuthorization' | 'InvalidAuthorization' | 'InvalidSecurityToken' | 'CredentialsExpired' | 'RequestExpired' | 'SignatureDoesNotMatch' | 'SessionRevoked' | 'SessionExpired' | 'AuthCodeInvalid' | 'NotFound' | 'RouteNotFound' | 'MethodNotAllowed' | 'AccountDeleting' | 'PreconditionFailed' | 'PayloadTooLarge' | 'UriTooLong' | 'HeadersTooLarge' | 'TooManyRequests' | 'UpstreamError' | 'UpstreamSignatureInvalid' | 'StorageUnavailable' | 'UpstreamTimeout' | 'UpstreamBusy' | 'InternalError';
+export type ErrorCode = 'InvalidRequest' | 'InvalidJson' | 'InvalidCollection' | 'InvalidId' | 'InvalidQuery' | 'ProviderNotConfigured' | 'MissingAuthorization' | 'InvalidAuthorization' | 'InvalidSecurityToken' | 'CredentialsExpired' | 'RequestExpired' | 'SignatureDoesNotMatch' | 'SessionRevoked' | 'SessionExpired' | 'AuthCodeInvalid' | 'NotFound' | 'RouteNotFound' | 'MethodNotAllowed' | 'AccountDeleting' | 'PreconditionFailed' | 'PayloadTooLarge' | 'UriTooLong' | 'HeadersTooLarge' | 'TooManyRequests' | 'UpstreamError' | 'UpstreamSignatureInvalid' | 'StorageUnavailable' | 'UpstreamTimeout' | 'UpstreamBusy' | 'FileTooLarge' | 'UnsupportedFileType' | 'FileQuotaExceeded' | 'FileRejected' | 'InternalError';
 /** The body of every error answer. */
 export interface ErrorBody {
     error: {
@@ -53,4 +53,35 @@ export interface Page<T extends object = JsonObject> {
     items: Item<T>[];
     /** `null` exactly when nothing follows. */
     nextCursor: string | null;
+}
+/** A file (docs/api.md §9). `url` (a short-lived download) is present exactly when ready. */
+export interface FileInfo {
+    id: string;
+    name: string;
+    contentType: string;
+    size: number;
+    status: 'pending' | 'ready';
+    createdAt: string;
+    url?: string;
+}
+/** `GET /files`. */
+export interface FilePage {
+    items: FileInfo[];
+    nextCursor: string | null;
+}
+/** `POST /files` (201). */
+export interface CreatedFile {
+    id: string;
+    upload: {
+        url: string;
+        method: 'POST';
+        fields: Record<string, string>;
+        fileField: string;
+    };
+    put: {
+        url: string;
+        method: 'PUT';
+        headers: Record<string, string>;
+    };
+    expiresAt: string;
 }

@@ -7,8 +7,10 @@ import { gzipSync } from 'node:zlib';
 const min = readFileSync(new URL('../../dist/miniapp-client.min.js', import.meta.url));
 const gz = gzipSync(min, { level: 9 }).length;
 
-test('the minified bundle is at most 10 kB gzipped', () => {
-  assert.ok(gz <= 10 * 1024, `${gz} bytes gzipped`);
+// 10 KiB until the data and files features (batches, where, collections, account deletion,
+// files: +1.1 KB together); 11.5 KiB since. A Mini Program package is 2 MB per subpackage.
+test('the minified bundle is at most 11.5 KiB gzipped', () => {
+  assert.ok(gz <= 11.5 * 1024, `${gz} bytes gzipped`);
 });
 
 test('README states the bundle size', () => {

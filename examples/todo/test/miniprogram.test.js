@@ -221,6 +221,28 @@ test('clear completed is all or nothing: a todo changed between the read and the
   await assert.rejects(col.get(b.id), { code: 'NotFound' });
 });
 
+test('attaches a photo with my.chooseImage and my.uploadFile; the row shows it', async () => {
+  const { sunsetPng } = require('./support/png');
+  const row = page.data.todos[0];
+  my.picked = null;
+  await page.onAttach(event({ id: row.id }));
+  assert.equal(my.uploads.length, 0, 'a cancelled pick uploads nothing');
+  my.picked = { path: 'https://resource/apml953b.png', bytes: sunsetPng(48) };
+  await page.onAttach(event({ id: row.id }));
+  const up = my.uploads[0];
+  assert.deepEqual([up.url, up.fileName, up.fileType, up.filePath], [`${apiUrl()}/files/_upload`, 'file', 'image', my.picked.path]);
+  assert.deepEqual(Object.keys(up.formData).sort(), ['Content-Type', 'key', 'policy', 'x-miniapp-signature']);
+  const shown = page.data.todos.find((r) => r.id === row.id);
+  assert.ok(shown.photo && shown.photoUrl, JSON.stringify(shown));
+  const got = await fetch(shown.photoUrl);
+  assert.equal(got.headers.get('content-type'), 'image/png');
+  assert.ok(Buffer.from(await got.arrayBuffer()).equals(my.picked.bytes));
+  const stored = await other.db.collection('todos').get(row.id);
+  assert.equal(stored.data.photo, shown.photo);
+  page.onPreview(event({ id: row.id }));
+  assert.deepEqual(my.previews.at(-1), [shown.photoUrl]);
+});
+
 test('the session outlives a restart of the app', async () => {
   mp.launch();
   page = mp.open('pages/index/index');

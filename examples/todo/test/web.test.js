@@ -9,9 +9,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
 const { apiUrl, otherDevice } = require('./support/env');
+const { sunsetPng } = require('./support/png');
 
 const BASE = apiUrl();
 const SCREENSHOT = process.env.TODO_SCREENSHOT || path.join(__dirname, '../../../target/todo-web.png');
+const PHOTO_SCREENSHOT = SCREENSHOT.replace(/\.png$/, '-photo.png');
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -144,6 +146,39 @@ test('adds three todos, completes one, deletes one; a reload shows the same', as
   assert.deepEqual(await doneTitles(page), ['Call Bob']);
   fs.mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  await page.close();
+});
+
+test('attaches a photo to a todo: uploaded straight to storage, shown as a thumbnail', async () => {
+  const photo = path.join(fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'todo-photo-')), 'sunset.png');
+  fs.writeFileSync(photo, sunsetPng());
+  const page = await openApp(alice);
+  await waitForList(page, ['Water plants', 'Call Bob']);
+  const chooser = page.waitForEvent('filechooser');
+  await row(page, 'Water plants').locator('.photo').click();
+  await (await chooser).setFiles(photo);
+  const thumb = row(page, 'Water plants').locator('img.thumb');
+  await thumb.waitFor();
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#list img.thumb');
+    return img && img.complete && img.naturalWidth > 0;
+  });
+  assert.equal(await thumb.evaluate((img) => img.naturalWidth), 160);
+  // Stored as the todo's photo: a file of hers, ready, whose bytes are the PNG.
+  const stored = (await aliceApi.db.collection('todos').list({ order: 'desc' })).items;
+  const withPhoto = stored.find((i) => i.data.title === 'Water plants');
+  const file = await aliceApi.files.get(withPhoto.data.photo);
+  assert.deepEqual([file.status, file.contentType, file.name], ['ready', 'image/png', 'sunset.png']);
+  const bytes = Buffer.from(await (await fetch(await aliceApi.files.url(file.id))).arrayBuffer());
+  assert.ok(bytes.equals(fs.readFileSync(photo)), 'the stored bytes are the photo');
+  // Still there after a reload (a fresh link).
+  await page.reload();
+  await waitForList(page, ['Water plants', 'Call Bob']);
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#list img.thumb');
+    return img && img.complete && img.naturalWidth > 0;
+  });
+  await page.screenshot({ path: PHOTO_SCREENSHOT, fullPage: true });
   await page.close();
 });
 

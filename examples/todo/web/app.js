@@ -2,6 +2,7 @@
 // `miniapp dev` as /app/sdk.js). The session is kept in localStorage; every change names the
 // version it was made on (If-Match), so a change made meanwhile elsewhere is never overwritten.
 import { createClient, LoggedOutError } from './sdk.js';
+import { choosePhoto, forgetPhoto, thumbnail, uploadPhoto } from './photos.js';
 
 const params = new URLSearchParams(location.search);
 /** `?limit=N` pages by N (1 to 100), to try "Load more" with a short list. */
@@ -45,6 +46,7 @@ function whenAdded(item) {
 
 const titleOf = (item) => (typeof item.data.title === 'string' ? item.data.title : '');
 const isDone = (item) => item.data.done === true;
+const photoOf = (item) => (typeof item.data.photo === 'string' ? item.data.photo : null);
 
 // ---- screens ----
 
@@ -121,13 +123,18 @@ function renderRow(item) {
     const title = el('span', { className: 'title', textContent: titleOf(item), title: 'Double-click to rename' });
     title.addEventListener('dblclick', () => startEdit(item));
     const text = el('div', { className: 'text' }, title, el('span', { className: 'meta', textContent: whenAdded(item) }));
+    if (photoOf(item)) row.append(thumbnail(client, photoOf(item), `Photo of ${titleOf(item)}`));
+    const photo = el('button', { type: 'button', className: 'icon photo', title: photoOf(item) ? 'Replace the photo' : 'Attach a photo' });
+    photo.setAttribute('aria-label', `Attach a photo to ${titleOf(item)}`);
+    photo.addEventListener('click', () => attach(item));
+    row.append(text, photo);
     const edit = el('button', { type: 'button', className: 'icon edit', title: 'Rename', textContent: '✎' });
     edit.setAttribute('aria-label', `Rename ${titleOf(item)}`);
     edit.addEventListener('click', () => startEdit(item));
     const del = el('button', { type: 'button', className: 'icon delete', title: 'Delete', textContent: '×' });
     del.setAttribute('aria-label', `Delete ${titleOf(item)}`);
     del.addEventListener('click', () => remove(item));
-    row.append(text, edit, del);
+    row.append(edit, del);
   }
   return row;
 }
@@ -207,6 +214,7 @@ function toggle(item) {
 function remove(item) {
   return write(item, async () => {
     await todos.remove(item.id, { ifMatch: item });
+    if (photoOf(item)) forgetPhoto(client, photoOf(item));
     return null;
   });
 }
@@ -237,6 +245,18 @@ async function clearCompleted() {
   }
 }
 
+/** Asks for a photo, uploads it, and names it in the todo (the old one is deleted). */
+async function attach(item) {
+  const file = await choosePhoto();
+  if (!file) return;
+  await write(item, async () => {
+    const id = await uploadPhoto(client, file);
+    const changed = await todos.update(item.id, { photo: id }, { ifMatch: item });
+    if (photoOf(item)) forgetPhoto(client, photoOf(item));
+    return changed;
+  });
+}
+
 /** Sends one change of `item`; the answer (null: deleted) takes its place in the list. */
 async function write(item, send) {
   if (state.pending.has(item.id)) return;
@@ -265,6 +285,8 @@ function failed(err, item) {
   if (err && err.code === 'PreconditionFailed') {
     notify(`${name} was changed elsewhere, so your change was not saved. The list has been reloaded.`, 'warn');
     reload();
+  } else if (err && /^(UnsupportedFileType|FileTooLarge|FileQuotaExceeded|EntityTooLarge)$/.test(err.code)) {
+    notify(`That photo could not be attached: ${err.message}`, 'error');
   } else if (err && err.code === 'NotFound') {
     notify(`${name} was deleted elsewhere. The list has been reloaded.`, 'warn');
     reload();

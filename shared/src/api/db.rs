@@ -15,6 +15,7 @@ use super::routes::{DbOp, FunctionKind, Op};
 use super::RoutedApi;
 use crate::config::CommonConfig;
 use crate::credentials::TokenKeys;
+use crate::files::Files;
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{Collection, ItemId};
 use crate::ratelimit::RateLimiter;
@@ -28,6 +29,7 @@ struct State {
     token_keys: TokenKeys,
     store: Store,
     limiter: RateLimiter,
+    files: Files,
 }
 
 /// The db function's handler; cheap to clone.
@@ -35,12 +37,13 @@ struct State {
 pub struct DbApi(Arc<State>);
 
 impl DbApi {
-    /// Builds the handler from parsed configuration and an opened store.
-    pub fn new(config: CommonConfig, store: Store) -> Self {
+    /// Builds the handler from parsed configuration, an opened store and the file backend.
+    pub fn new(config: CommonConfig, store: Store, files: Files) -> Self {
         Self(Arc::new(State {
             token_keys: config.token_keys,
             limiter: RateLimiter::new(config.rate_limits, store.clone()),
             store,
+            files,
         }))
     }
 
@@ -310,6 +313,12 @@ impl RoutedApi for DbApi {
         &self.0.limiter
     }
 
+    fn local_files(&self) -> Option<&crate::files::LocalBackend> {
+        match self.0.files.backend() {
+            crate::files::FileBackend::Local(local) => Some(local),
+        }
+    }
+
     async fn dispatch(&self, req: &Request, routed: &Routed<DbOp>) -> Result<Response, ApiError> {
         let s = &self.0;
         let caller = authenticate(
@@ -349,6 +358,9 @@ impl RoutedApi for DbApi {
             DbOp::Batch => self.batch(req, &caller).await,
             DbOp::Collections => super::collections::list(&s.store, &routed.query, &caller).await,
             DbOp::DeleteAccount => super::account::delete(&s.store, &caller).await,
+            DbOp::File(op) => {
+                super::files::dispatch(&s.files, &s.store, req, &routed.query, &caller, op).await
+            }
         }?;
         resp.log.user_hash = Some(caller.user_id.log_hash());
         Ok(resp)

@@ -15,6 +15,7 @@ mod conditions;
 mod db;
 mod error;
 mod query;
+mod files;
 mod routes;
 mod session;
 
@@ -49,6 +50,10 @@ trait RoutedApi: Send + Sync + 'static {
     fn creates_session(_op: &Self::Op) -> bool {
         false
     }
+    /// The local file backend, when this function serves its URLs (the db function).
+    fn local_files(&self) -> Option<&crate::files::LocalBackend> {
+        None
+    }
     /// Answers a routed request.
     fn dispatch(
         &self,
@@ -58,6 +63,10 @@ trait RoutedApi: Send + Sync + 'static {
 }
 
 impl<T: RoutedApi> Handler for T {
+    fn local_files(&self) -> Option<&crate::files::LocalBackend> {
+        RoutedApi::local_files(self)
+    }
+
     async fn call(&self, req: Request) -> Response {
         match auth::route(&req, T::FUNCTION, T::narrow) {
             Err(resp) => *resp,

@@ -7,6 +7,7 @@ use std::fmt;
 use http::Method;
 
 use super::error::ApiError;
+use super::files::FileOp;
 use crate::http::ErrorCode;
 use crate::percent::{self, PercentDecodeError};
 
@@ -90,6 +91,8 @@ pub(crate) enum DbOp {
     Collections,
     /// `DELETE /account`: delete everything of the caller's (`super::account`).
     DeleteAccount,
+    /// `/files` and `/files/{id}` (`api/files.rs`).
+    File(FileOp),
 }
 
 /// What a request asks for: an operation of one of the two functions.
@@ -112,6 +115,10 @@ enum Shape {
     Collection(fn(String) -> DbOp),
     /// `/db/{collection}/{id}`.
     Item(fn(String, String) -> DbOp),
+    /// `/files`.
+    Files(fn() -> FileOp),
+    /// `/files/{id}`.
+    File(fn(String) -> FileOp),
 }
 
 impl Shape {
@@ -120,13 +127,19 @@ impl Shape {
             Self::Fixed(path, _) | Self::DbFixed(path, _) => path,
             Self::Collection(_) => "/db/{collection}",
             Self::Item(_) => "/db/{collection}/{id}",
+            Self::Files(_) => "/files",
+            Self::File(_) => "/files/{id}",
         }
     }
 
     fn function(self) -> FunctionKind {
         match self {
             Self::Fixed(..) => FunctionKind::Session,
-            Self::DbFixed(..) | Self::Collection(_) | Self::Item(_) => FunctionKind::Db,
+            Self::DbFixed(..)
+            | Self::Collection(_)
+            | Self::Item(_)
+            | Self::Files(_)
+            | Self::File(_) => FunctionKind::Db,
         }
     }
 
@@ -138,8 +151,10 @@ impl Shape {
             (Self::DbFixed(path, make), _) => (raw_path == path).then_some(Bound::DbFixed(make)),
             (Self::Collection(make), ["db", c]) => Some(Bound::Collection(make, c)),
             (Self::Item(make), ["db", c, id]) => Some(Bound::Item(make, c, id)),
+            (Self::Files(op), ["files"]) => Some(Bound::Files(op)),
+            (Self::File(make), ["files", id]) => Some(Bound::File(make, id)),
             // Any other path does not have this shape.
-            (Self::Collection(_) | Self::Item(_), _) => None,
+            (Self::Collection(_) | Self::Item(_) | Self::Files(_) | Self::File(_), _) => None,
         }
     }
 }
@@ -151,6 +166,8 @@ enum Bound<'a> {
     DbFixed(fn() -> DbOp),
     Collection(fn(String) -> DbOp, &'a str),
     Item(fn(String, String) -> DbOp, &'a str, &'a str),
+    Files(fn() -> FileOp),
+    File(fn(String) -> FileOp, &'a str),
 }
 
 impl Bound<'_> {
@@ -160,6 +177,8 @@ impl Bound<'_> {
             Self::DbFixed(make) => Op::Db(make()),
             Self::Collection(make, c) => Op::Db(make(percent::decode(c)?)),
             Self::Item(make, c, id) => Op::Db(make(percent::decode(c)?, percent::decode(id)?)),
+            Self::Files(make) => Op::Db(DbOp::File(make())),
+            Self::File(make, id) => Op::Db(DbOp::File(make(percent::decode(id)?))),
         })
     }
 }
@@ -176,7 +195,7 @@ const fn row(method: Method, shape: Shape) -> Row {
 
 /// The table. Rows of one path are in the order their `Allow` header lists the methods.
 #[rustfmt::skip]
-static ROUTES: [Row; 13] = [
+static ROUTES: [Row; 17] = [
     row(Method::POST, Shape::Fixed("/session", SessionOp::Login)),
     row(Method::GET, Shape::Fixed("/session", SessionOp::Describe)),
     row(Method::DELETE, Shape::Fixed("/session", SessionOp::Revoke)),
@@ -191,6 +210,13 @@ static ROUTES: [Row; 13] = [
     row(Method::POST, Shape::DbFixed("/db", || DbOp::Batch)),
     row(Method::GET, Shape::DbFixed("/db", || DbOp::Collections)),
     row(Method::DELETE, Shape::DbFixed("/account", || DbOp::DeleteAccount)),
+    // Files (api/files.rs). The local backend's upload and download URLs (`/files/_upload`,
+    // `/files/_download/…`) are not API routes: they are signed by their policy, not by the
+    // caller, and served before routing (files/local.rs).
+    row(Method::POST, Shape::Files(|| FileOp::Create)),
+    row(Method::GET, Shape::Files(|| FileOp::List)),
+    row(Method::GET, Shape::File(|id| FileOp::Get { id })),
+    row(Method::DELETE, Shape::File(|id| FileOp::Delete { id })),
 ];
 
 /// The routes that take a path: whose they are, and what they make of the method.
@@ -341,6 +367,8 @@ mod tests {
         assert_eq!(allow("/db/todos"), ["POST", "GET"]);
         assert_eq!(allow("/db/todos/%zz"), ["GET", "PUT", "PATCH", "DELETE"]);
         assert_eq!(allow("/db"), ["POST", "GET"]);
+        assert_eq!(allow("/files"), ["POST", "GET"]);
+        assert_eq!(allow("/files/x"), ["GET", "DELETE"]);
     }
 
     #[test]
@@ -348,11 +376,11 @@ mod tests {
         let routes: Vec<(String, &str)> = api_routes()
             .map(|r| (format!("{} {}", r.method, r.template), r.function.as_str()))
             .collect();
-        assert!(routes.contains(&("POST /db".into(), "db")));
-        assert_eq!(routes.len(), 13);
+        assert_eq!(routes.len(), 17);
         assert!(routes.contains(&("POST /db".into(), "db")));
         assert!(routes.contains(&("GET /db".into(), "db")));
         assert!(routes.contains(&("DELETE /account".into(), "db")));
+        assert!(routes.contains(&("DELETE /files/{id}".into(), "db")));
         assert!(routes.contains(&("POST /session/refresh".into(), "session")));
         assert!(routes.contains(&("DELETE /db/{collection}/{id}".into(), "db")));
     }

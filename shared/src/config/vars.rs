@@ -52,6 +52,22 @@ pub const MINIAPP_RATE_USER: &str = "MINIAPP_RATE_USER";
 pub const MINIAPP_RATE_ADDRESS: &str = "MINIAPP_RATE_ADDRESS";
 /// The per-client-address rate limit of `POST /session`, `<requests>/<seconds>[:<burst>]`.
 pub const MINIAPP_RATE_SESSION_CREATE: &str = "MINIAPP_RATE_SESSION_CREATE";
+/// Files: where the local backend keeps objects (default: `files/` beside the embedded
+/// store's file).
+pub const MINIAPP_FILES_DIR: &str = "MINIAPP_FILES_DIR";
+/// Files: the public base URL of the local backend's upload and download links (scheme, host,
+/// optional path prefix); unset: links are relative to the API's own URL.
+pub const MINIAPP_FILES_PUBLIC_URL: &str = "MINIAPP_FILES_PUBLIC_URL";
+/// Files: the largest file, in bytes.
+pub const MINIAPP_FILES_MAX_BYTES: &str = "MINIAPP_FILES_MAX_BYTES";
+/// Files: the allowed content types, comma-separated (`type/*` allows a whole type).
+pub const MINIAPP_FILES_TYPES: &str = "MINIAPP_FILES_TYPES";
+/// Files: the most bytes (declared sizes) one user may hold.
+pub const MINIAPP_FILES_QUOTA_BYTES: &str = "MINIAPP_FILES_QUOTA_BYTES";
+/// Files: the most files one user may hold.
+pub const MINIAPP_FILES_QUOTA_COUNT: &str = "MINIAPP_FILES_QUOTA_COUNT";
+/// Files: the S3 bucket; when set, files go to S3 instead of the local backend.
+pub const FILES_BUCKET: &str = "FILES_BUCKET";
 /// The AWS region (set by Lambda).
 pub const AWS_REGION: &str = "AWS_REGION";
 /// The AWS region, as older tools set it.
@@ -89,7 +105,7 @@ pub const RUST_LOG: &str = "RUST_LOG";
 
 /// The configuration variables of docs/api.md §7 that a deployment sets (the runtime's own
 /// variables, ports and `RUST_LOG` aside): what `miniapp dev` passes on to the functions.
-pub const CONFIGURATION: [&str; 26] = [
+pub const CONFIGURATION: [&str; 33] = [
     ALIPAY_APP_ID,
     ALIPAY_APP_PRIVATE_KEY,
     ALIPAY_PUBLIC_KEY,
@@ -116,6 +132,13 @@ pub const CONFIGURATION: [&str; 26] = [
     MINIAPP_RATE_USER,
     MINIAPP_RATE_ADDRESS,
     MINIAPP_RATE_SESSION_CREATE,
+    MINIAPP_FILES_DIR,
+    MINIAPP_FILES_PUBLIC_URL,
+    MINIAPP_FILES_MAX_BYTES,
+    MINIAPP_FILES_TYPES,
+    MINIAPP_FILES_QUOTA_BYTES,
+    MINIAPP_FILES_QUOTA_COUNT,
+    FILES_BUCKET,
 ];
 
 /// The variables of certificate mode, all three needed together.

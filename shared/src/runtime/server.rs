@@ -61,6 +61,9 @@ const BODY_BUDGET_BYTES: usize = 32 << 20;
 /// After a 413, up to this much of the rest of the body is read and dropped so that the client,
 /// still sending, reads the answer instead of a connection reset; then the connection closes.
 const LINGER_BYTES: usize = 1 << 20;
+/// Longest upload or download of the local file backend's URLs (a file of the 20 MiB default
+/// limit at ~35 KB/s).
+const FILE_TRANSFER_LIMIT: Duration = Duration::from_secs(600);
 /// Upper bound on that lingering read.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 
@@ -300,6 +303,14 @@ impl<H: Handler> Connection<H> {
         req: hyper::Request<Incoming>,
     ) -> Result<hyper::Response<Full<Bytes>>, ReadTimedOut> {
         let request_id = request_id_from(req.headers(), self.limits.trust_fc_request_id);
+        if let Some(files) = self.handler.local_files() {
+            if crate::files::LocalBackend::owns(req.method(), req.uri().path()) {
+                // Streamed to disk by the file backend, within its own size limit and deadline.
+                return tokio::time::timeout(FILE_TRANSFER_LIMIT, files.serve(req))
+                    .await
+                    .map_err(|_| ReadTimedOut);
+            }
+        }
         let (parts, incoming) = req.into_parts();
         let may_linger = !parts.headers.contains_key(EXPECT);
         let read = tokio::time::timeout(

@@ -221,8 +221,14 @@ fn is_id_byte(b: u8) -> bool {
 }
 
 fn binding(user: &UserId, coll: &Collection, prefix: &str, order: Order) -> Vec<u8> {
+    binding_of(user.as_str(), coll.as_str(), prefix, order)
+}
+
+/// The binding of a listing in `scope`: a collection's name, or a key space of its own that no
+/// collection name can spell (`#files`, see `store/files.rs`).
+pub(crate) fn binding_of(user: &str, scope: &str, prefix: &str, order: Order) -> Vec<u8> {
     let mut out = DOMAIN.to_vec();
-    for field in [user.as_str(), coll.as_str(), prefix] {
+    for field in [user, scope, prefix] {
         out.extend_from_slice(&(field.len() as u32).to_be_bytes());
         out.extend_from_slice(field.as_bytes());
     }
@@ -241,6 +247,11 @@ fn tag(key: &SecretBytes, binding: &[u8], payload: &[u8]) -> hmac::Tag {
     ctx.sign()
 }
 
+/// A cursor resuming after `last`, signed with the signing key.
+pub(crate) fn seal_with(keys: &CursorKeys, binding: &[u8], last: &ItemId) -> String {
+    seal(keys.signing(), binding, last)
+}
+
 fn seal(key: &SecretBytes, binding: &[u8], last: &ItemId) -> String {
     let mut bytes = vec![FORMAT];
     bytes.extend_from_slice(last.as_str().as_bytes());
@@ -249,7 +260,7 @@ fn seal(key: &SecretBytes, binding: &[u8], last: &ItemId) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn open(keys: &CursorKeys, binding: &[u8], cursor: &str) -> Result<ItemId, StoreError> {
+pub(crate) fn open(keys: &CursorKeys, binding: &[u8], cursor: &str) -> Result<ItemId, StoreError> {
     let invalid = |why: &str| StoreError::InvalidCursor(why.to_owned());
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)

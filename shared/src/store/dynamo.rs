@@ -325,6 +325,11 @@ impl DynamoStore {
         &self.inner.data_table
     }
 
+    /// The cursor keys (file listings use them too: `store/files_dynamo.rs`).
+    pub(super) fn cursor_keys(&self) -> &CursorKeys {
+        &self.inner.cursor_key
+    }
+
     pub(super) fn sessions_table(&self) -> &str {
         &self.inner.sessions_table
     }

@@ -156,6 +156,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     tx.execute_batch(SCHEMA).map_err(|e| config(&e))?;
     tx.execute_batch(super::embedded_account::SCHEMA)
         .map_err(|e| config(&e))?;
+    tx.execute_batch(super::files_embedded::SCHEMA)
+        .map_err(|e| config(&e))?;
     add_column(&tx, "refresh_gen", "INTEGER NOT NULL DEFAULT 0").map_err(|e| config(&e))?;
     add_column(&tx, "union_id", "TEXT").map_err(|e| config(&e))?;
     tx.commit().map_err(|e| config(&e))?;
@@ -203,6 +205,11 @@ impl EmbeddedStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The cursor keys (file listings sign their cursors with them too).
+    pub(super) fn cursor_keys(&self) -> &CursorKeys {
+        &self.inner.cursor_key
     }
 
     /// Runs `f` with the connection on the blocking pool.

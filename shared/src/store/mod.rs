@@ -33,6 +33,9 @@ mod embedded_account;
 mod filter;
 mod filter_dynamo;
 mod filter_sql;
+mod files;
+mod files_dynamo;
+mod files_embedded;
 mod item_data;
 mod json_av;
 pub mod merge_patch;
@@ -61,6 +64,7 @@ pub use filter::{
     Filter, FilterError, MAX_FILTER_BYTES, MAX_IN_VALUES, MAX_NUMBER_DIGITS, MAX_PATH_DEPTH,
     MAX_SEGMENT_LEN, MAX_TERMS,
 };
+pub use files::{FileId, FilePage, FileRecord, FileStatus, FileUsage};
 pub use item_data::ItemData;
 #[cfg(fuzzing)]
 pub(crate) use json_av::{object_size, object_text, object_to_av};

@@ -27,6 +27,27 @@ function confirm(content) {
   });
 }
 
+/** Resolves to what `my.<name>(opts)` hands its `success`; rejects with its `fail` answer. */
+function call(name, opts) {
+  return new Promise((resolve, reject) => {
+    my[name](Object.assign({}, opts, { success: resolve, fail: reject }));
+  });
+}
+
+/** Asks for one photo (album or camera): its path and size, or null when cancelled. */
+async function pickPhoto() {
+  let picked;
+  try {
+    picked = await call('chooseImage', { count: 1, sourceType: ['album', 'camera'] });
+  } catch (err) {
+    return null; // cancelled
+  }
+  const filePath = (picked.apFilePaths || picked.tempFilePaths || [])[0];
+  if (!filePath) return null;
+  const info = await call('getFileInfo', { apFilePath: filePath });
+  return { filePath, size: info.size };
+}
+
 /** The list part of the page's data, empty. */
 function emptyList() {
   return { todos: [], left: 0, nextCursor: null, newTitle: '', editingId: '', editTitle: '' };
@@ -94,6 +115,7 @@ Page({
       const page = await todos().list({ order: 'desc', limit: config.pageSize });
       const rows = page.items.map(logic.toRow);
       this.setData({ todos: rows, left: logic.countLeft(rows), nextCursor: page.nextCursor, editingId: '' });
+      await this.showPhotos();
     } catch (err) {
       this.fail(err);
     } finally {
@@ -109,6 +131,7 @@ Page({
       const page = await todos().list({ order: 'desc', limit: config.pageSize, cursor });
       const rows = logic.appendRows(this.data.todos, page.items);
       this.setData({ todos: rows, left: logic.countLeft(rows), nextCursor: page.nextCursor });
+      await this.showPhotos();
     } catch (err) {
       this.fail(err);
     } finally {
@@ -173,6 +196,7 @@ Page({
     if (!row || !(await confirm(`“${row.title}” will be gone for good.`))) return;
     await this.write(row, async () => {
       await todos().remove(row.id, { ifMatch: row.version });
+      if (row.photo) client().files.remove(row.photo).catch(() => undefined);
       return null;
     });
   },
@@ -195,6 +219,47 @@ Page({
       if (logic.needsReload(err) && this.data.loggedIn) await this.reload();
     } finally {
       this.clearing = false;
+    }
+  },
+
+  /** Picks a photo, uploads it straight to storage and names it in the todo. */
+  async onAttach(e) {
+    const row = this.rowOf(e);
+    if (!row) return;
+    const picked = await pickPhoto();
+    if (!picked) return;
+    await this.write(row, async () => {
+      const file = await client().files.upload({
+        filePath: picked.filePath,
+        name: picked.filePath.split('/').pop(),
+        contentType: logic.imageType(picked.filePath),
+        size: picked.size,
+      });
+      const item = await todos().update(row.id, { photo: file.id }, { ifMatch: row.version });
+      // The replaced photo is of no use any more (best effort).
+      if (row.photo) client().files.remove(row.photo).catch(() => undefined);
+      return item;
+    });
+    await this.showPhotos();
+  },
+
+  onPreview(e) {
+    const row = this.rowOf(e);
+    if (row && row.photoUrl) my.previewImage({ urls: [row.photoUrl] });
+  },
+
+  /** Fetches the short-lived links of the rows' photos that have none yet. */
+  async showPhotos() {
+    const rows = this.data.todos;
+    for (let i = 0; i < rows.length; i += 1) {
+      if (!rows[i].photo || rows[i].photoUrl) continue;
+      try {
+        const url = await client().files.url(rows[i].photo);
+        const at = this.data.todos.findIndex((r) => r.id === rows[i].id);
+        if (at >= 0) this.setData({ [`todos[${at}].photoUrl`]: url });
+      } catch (err) {
+        // A photo still uploading, or deleted elsewhere: shown without it.
+      }
     }
   },
 

@@ -10,7 +10,17 @@ function toRow(item) {
     title: typeof data.title === 'string' ? data.title : '',
     done: data.done === true,
     updatedAt: item.updatedAt,
+    // A file id (docs/api.md §9); its short-lived link is fetched separately (photoUrl).
+    photo: typeof data.photo === 'string' ? data.photo : '',
+    photoUrl: '',
   };
+}
+
+/** The content type of a picked image, from its path's extension. */
+function imageType(filePath) {
+  const ext = (/\.([a-z0-9]+)$/i.exec(String(filePath)) || [])[1];
+  const types = { png: 'image/png', gif: 'image/gif', webp: 'image/webp', heic: 'image/heic' };
+  return types[String(ext).toLowerCase()] || 'image/jpeg';
 }
 
 /** `rows` with the page's rows appended; an id already shown is not shown twice. */
@@ -59,6 +69,9 @@ function messageOf(err) {
   if (code === 'NotFound') return 'Already deleted elsewhere: list reloaded';
   if (code === 'NetworkError' || code === 'Timeout') return 'No connection: try again';
   if (code === 'AuthCodeInvalid') return 'Sign-in refused: try again';
+  if (code === 'FileTooLarge' || code === 'EntityTooLarge') return 'That photo is too large';
+  if (code === 'UnsupportedFileType') return 'That file type cannot be attached';
+  if (code === 'FileQuotaExceeded') return 'No room for more photos: delete some first';
   return (err && err.message) || 'Something went wrong';
 }
 
@@ -77,4 +90,5 @@ module.exports = {
   cleanTitle,
   messageOf,
   needsReload,
+  imageType,
 };

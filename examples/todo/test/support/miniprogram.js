@@ -82,6 +82,36 @@ function createMy() {
       storage.delete(key);
     },
 
+    /** What `my.chooseImage` picks: `{path, bytes}`, or null (the user cancels). */
+    picked: null,
+    /** `{url, filePath, fileName, fileType, formData}` of every `my.uploadFile`. */
+    uploads: [],
+    previews: [],
+
+    chooseImage(opts) {
+      later(() => {
+        if (my.picked) opts.success({ apFilePaths: [my.picked.path] });
+        else opts.fail({ error: 11, errorMessage: 'the user cancelled' });
+      });
+    },
+    getFileInfo(opts) {
+      later(() => opts.success({ size: my.picked.bytes.length }));
+    },
+    /** A real multipart POST of the picked file, as the base library sends it. */
+    uploadFile(opts) {
+      my.uploads.push({ url: opts.url, filePath: opts.filePath, fileName: opts.fileName, fileType: opts.fileType, formData: opts.formData });
+      const form = new FormData();
+      for (const [k, v] of Object.entries(opts.formData || {})) form.append(k, v);
+      form.append(opts.fileName, new Blob([my.picked.bytes]), path.basename(opts.filePath));
+      fetch(opts.url, { method: 'POST', body: form }).then(
+        async (r) => opts.success({ statusCode: r.status, data: await r.text(), header: {} }),
+        (e) => opts.fail({ error: 12, errorMessage: e.message }),
+      );
+    },
+    previewImage(opts) {
+      my.previews.push(opts.urls);
+    },
+
     showToast(opts) {
       my.toasts.push(opts);
     },

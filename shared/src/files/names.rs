@@ -1,0 +1,91 @@
+//! File names as a client declares them, made safe to keep and to send back in a
+//! `Content-Disposition` header (RFC 6266 with RFC 8187's `filename*`).
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Longest kept name, in characters (the tail is cut, the extension kept when it is short).
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// RFC 8187 `attr-char`s stay as they are; everything else is percent-encoded.
+const ATTR_CHAR_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// The name to keep: the last path segment (either slash), without control characters,
+/// trimmed, at most [`MAX_NAME_CHARS`]; `file` when nothing is left.
+pub fn sanitize(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = last
+        .chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c))
+        .collect();
+    let clean = clean.trim().trim_start_matches('.').trim();
+    let cut: String = clean.chars().take(MAX_NAME_CHARS).collect();
+    if cut.is_empty() {
+        "file".to_owned()
+    } else {
+        cut
+    }
+}
+
+/// Bidirectional overrides can make `gpj.exe` display as `exe.jpg`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+}
+
+/// `inline; filename="<ascii fallback>"; filename*=UTF-8''<percent-encoded>` for a sanitised
+/// name: the quoted fallback holds printable ASCII except `"` and `\`, others become `_`.
+pub fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect();
+    let encoded = utf8_percent_encode(name, ATTR_CHAR_ESCAPES);
+    format!("inline; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_controls_go() {
+        assert_eq!(sanitize("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize("C:\\Users\\me\\photo.png"), "photo.png");
+        assert_eq!(sanitize("a\u{0}b\r\nc.txt"), "abc.txt");
+        assert_eq!(sanitize("x\u{202e}gpj.exe"), "xgpj.exe");
+        assert_eq!(sanitize("   "), "file");
+        assert_eq!(sanitize("dir/"), "file");
+        assert_eq!(sanitize(".hidden"), "hidden");
+        assert_eq!(sanitize(&"é".repeat(300)).chars().count(), MAX_NAME_CHARS);
+    }
+
+    #[test]
+    fn disposition_follows_rfc_6266() {
+        assert_eq!(
+            content_disposition("a b.png"),
+            "inline; filename=\"a b.png\"; filename*=UTF-8''a%20b.png"
+        );
+        assert_eq!(
+            content_disposition("照片\"1\".jpg"),
+            "inline; filename=\"___1_.jpg\"; filename*=UTF-8''%E7%85%A7%E7%89%87%221%22.jpg"
+        );
+        // Every value is a valid header value.
+        for n in ["a;b", "x\u{7f}", "tab\there"] {
+            assert!(http::HeaderValue::from_str(&content_disposition(&sanitize(n))).is_ok());
+        }
+    }
+}
