@@ -9,6 +9,7 @@ pub mod alipay;
 pub mod api;
 pub mod config;
 pub mod credentials;
+pub mod files;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
