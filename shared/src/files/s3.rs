@@ -3,7 +3,8 @@
 //!
 //! `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) points it at any S3-compatible store;
 //! `MINIAPP_S3_FORCE_PATH_STYLE=true` addresses buckets path-style for stores without
-//! per-bucket host names. The client is built on first use, not at start-up: a cold start that
+//! per-bucket host names (the SDK does so by itself for an endpoint that is an IP address).
+//! The client is built on first use, not at start-up: a cold start that
 //! serves no file request does not pay for it.
 
 use std::sync::OnceLock;
@@ -12,9 +13,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{
-    Credentials, ProvideCredentials, RequestChecksumCalculation, SharedCredentialsProvider,
-};
+use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
@@ -245,9 +244,6 @@ impl S3Backend {
                 .build();
             let config = aws_sdk_s3::config::Builder::from(&self.sdk)
                 .force_path_style(self.force_path_style)
-                // No flexible checksums: they would add a checksum of an empty body to
-                // presigned PUT URLs, and S3 computes its own integrity checks anyway.
-                .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
                 .retry_config(retry)
                 .timeout_config(timeouts)
                 .build();
