@@ -349,6 +349,52 @@ async fn from_env_child() {
     assert_eq!(s3.head(&p.key).await.unwrap().map(|i| i.size), Some(3));
 }
 
+/// Policies are signed with cached credentials, fetched again within five minutes of their
+/// expiry (Lambda's last hours; the provider chain may call a network service).
+#[tokio::test]
+async fn credentials_are_cached_until_close_to_expiry() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// How many times the provider is called by two more policies after a first one (which
+    /// also has the SDK's own identity cache call it once, to presign the probe that finds the
+    /// bucket's URL).
+    async fn calls_after_the_first(lifetime: Duration) -> u32 {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = Arc::clone(&calls);
+        let provider = aws_credential_types::credential_fn::provide_credentials_fn(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let expiry = std::time::SystemTime::now() + lifetime;
+            async move {
+                Ok(Credentials::new(
+                    "AKID",
+                    "secret",
+                    Some(format!("t{n}")),
+                    Some(expiry),
+                    "count",
+                ))
+            }
+        });
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+        let s3 = S3Backend::from_sdk_config(&sdk, "bkt".into(), false).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let p = policy("k", "image/png", 1, now + Duration::from_secs(60));
+        s3.presign_post(&p, now).await.unwrap();
+        let first = calls.load(Ordering::SeqCst);
+        for _ in 0..2 {
+            s3.presign_post(&p, now).await.unwrap();
+        }
+        calls.load(Ordering::SeqCst) - first
+    }
+
+    assert_eq!(calls_after_the_first(Duration::from_secs(3600)).await, 0);
+    assert_eq!(calls_after_the_first(Duration::from_secs(120)).await, 2);
+}
+
 #[test]
 fn a_region_is_required() {
     let sdk = SdkConfig::builder()
