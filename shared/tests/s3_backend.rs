@@ -277,6 +277,47 @@ async fn an_unreachable_store_is_unavailable() {
     assert!(s3.presign_put(&p, now).await.is_ok());
 }
 
+/// A server answering every request with `status` and an empty body, on a loopback port.
+async fn answering(status: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                // One request per connection, bodyless requests only (HEAD, DELETE).
+                let _ = conn.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// S3 answers a HEAD of a missing key with 403 to a role without `s3:ListBucket` (the
+/// functions' role): absent, not an error. Other failures are errors.
+#[tokio::test]
+async fn a_forbidden_head_is_an_absent_object() {
+    let key = ObjectKey::new("users/x/missing".into());
+    let forbidden = sdk_config(&answering(403).await);
+    let s3 = S3Backend::from_sdk_config(&forbidden, "bkt".into(), true).unwrap();
+    assert_eq!(s3.head(&key).await.unwrap(), None);
+    assert!(matches!(
+        s3.delete(&key).await,
+        Err(FileBackendError::Unavailable(_))
+    ));
+    let failing = sdk_config(&answering(500).await);
+    let s3 = S3Backend::from_sdk_config(&failing, "bkt".into(), true).unwrap();
+    assert!(matches!(
+        s3.head(&key).await,
+        Err(FileBackendError::Unavailable(_))
+    ));
+}
+
 /// `S3Backend::from_env` in a child process (the environment is read-only here: other test
 /// threads read it): `AWS_ENDPOINT_URL_S3` wins over `AWS_ENDPOINT_URL` (a dead port) and
 /// `MINIAPP_S3_FORCE_PATH_STYLE=true` makes the URLs path-style.

@@ -4,8 +4,8 @@
 //! `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) points it at any S3-compatible store;
 //! `MINIAPP_S3_FORCE_PATH_STYLE=true` addresses buckets path-style for stores without
 //! per-bucket host names (the SDK does so by itself for an endpoint that is an IP address).
-//! The client is built on first use, not at start-up: a cold start that
-//! serves no file request does not pay for it.
+//! The client is built on first use, not at start-up: a cold start that serves no file
+//! request does not pay for it.
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -191,6 +191,11 @@ impl S3Backend {
     }
 
     /// The object's size and type, or `None` when there is no such object.
+    ///
+    /// S3 answers a HEAD of a missing key with 403, not 404, when the caller may not list the
+    /// bucket (`s3:ListBucket`, which the functions' role is not given): a 403 is taken as
+    /// absent too. A role that could not read its own objects would then leave files pending,
+    /// while uploads (signed with the same role) already fail visibly.
     pub async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, FileBackendError> {
         let answer = self
             .client()
@@ -207,7 +212,10 @@ impl S3Backend {
                     .unwrap_or(0),
                 content_type: out.content_type().map(str::to_owned),
             })),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), HeadObjectError::NotFound(_)) => {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), HeadObjectError::NotFound(_))
+                    || e.raw().status().as_u16() == 403 =>
+            {
                 Ok(None)
             }
             Err(e) => Err(unavailable(&e)),
