@@ -9,9 +9,10 @@
 set -euo pipefail
 
 PACKAGES=(
-  # moto_server, the DynamoDB emulator of the store tests: "server" brings flask/flask-cors/
-  # werkzeug for the HTTP server, "dynamodb" brings the expression parsers DynamoDB needs.
-  "moto[dynamodb,server]>=5,<6|moto.server"
+  # moto_server, the DynamoDB and S3 emulator of the store and file tests: "server" brings
+  # flask/flask-cors/werkzeug for the HTTP server, "dynamodb" the expression parsers DynamoDB
+  # needs, "s3" what its S3 needs (PyYAML, py-partiql-parser; "server" has them too).
+  "moto[dynamodb,s3,server]>=5,<6|moto.server"
   # The template's offline checks (tests/template.rs): cfn-lint, `sam validate --lint` and
   # samtranslator's own transform; cargo-lambda cross-builds the `sam build` artifacts.
   "cfn-lint>=1,<2|cfnlint"

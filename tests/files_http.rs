@@ -280,3 +280,60 @@ async fn limits_and_isolation(mode: Mode) {
         .await
         .assert_error(400, "InvalidQuery");
 }
+
+both_stores!(account_deletion_removes_files);
+
+/// `DELETE /account` (docs/api.md §4.8) deletes the caller's files, objects and records, and
+/// nobody else's.
+async fn account_deletion_removes_files(mode: Mode) {
+    let w = world(mode, &[]).await;
+    let (alice, bob) = (
+        w.client.login("dev-alice").await,
+        w.client.login("dev-bob").await,
+    );
+    let mut keys = Vec::new();
+    for who in [&alice, &alice, &bob] {
+        let c = announce(&w, who, "p.png", "image/png", PNG.len())
+            .await
+            .json();
+        assert_eq!(upload(&w, &c, PNG).await.status(), 204);
+        keys.push(
+            c["upload"]["fields"]["key"]
+                .as_str()
+                .expect("key")
+                .to_owned(),
+        );
+    }
+    // One announced and never uploaded: its record goes too.
+    assert_eq!(
+        announce(&w, &alice, "q.png", "image/png", 10).await.status,
+        201
+    );
+    let on_disk = |key: &str| w.dir.path().join("files").join(key).exists();
+    assert!(keys.iter().all(|k| on_disk(k)));
+    // Each call works at most 5 s (DynamoDB first waits 15 s for writes in flight).
+    let mut done = false;
+    for _ in 0..12 {
+        let r = w.client.db(&alice, "DELETE", "/account", None).await;
+        assert!(r.status == 200 || r.status == 202, "{:?}", r.json());
+        if r.status == 200 {
+            done = true;
+            break;
+        }
+    }
+    assert!(done, "the deletion finished");
+    assert!(
+        !on_disk(&keys[0]) && !on_disk(&keys[1]),
+        "alice's objects are gone"
+    );
+    assert!(on_disk(&keys[2]), "bob's object is kept");
+    let again = w.client.login("dev-alice").await;
+    let list = w.client.db(&again, "GET", "/files", None).await;
+    assert_eq!(
+        list.json()["items"],
+        json!([]),
+        "no record of alice's is left"
+    );
+    let bobs = w.client.db(&bob, "GET", "/files", None).await;
+    assert_eq!(bobs.json()["items"].as_array().map(Vec::len), Some(1));
+}

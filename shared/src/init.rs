@@ -73,7 +73,7 @@ pub async fn session_api(env: &dyn EnvSource) -> Result<SessionApi, InitError> {
 pub async fn db_api(env: &dyn EnvSource) -> Result<DbApi, InitError> {
     let config = CommonConfig::from_env(env)?;
     let files_config = FilesConfig::from_env(env, &config.store.kind)?;
-    let files = Files::open(files_config, &config.token_keys)?;
+    let files = Files::open(files_config, &config.token_keys).await?;
     let store = open_store(&config).await?;
     Ok(DbApi::new(config, store, files))
 }

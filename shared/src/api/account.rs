@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use super::auth::Caller;
 use super::db::json_response;
 use super::error::ApiError;
+use crate::files::Files;
 use crate::http::Response;
 use crate::ids::UserId;
 use crate::store::Store;
@@ -33,6 +34,8 @@ pub(crate) const CALL_BUDGET: Duration = Duration::from_secs(5);
 
 /// Items deleted per store call: small enough that a round ends soon after the budget.
 const ITEMS_PER_ROUND: usize = 500;
+/// Files (an object and a record each) deleted per round of the files step.
+const FILES_PER_ROUND: u32 = 50;
 
 /// The step a deletion is at, as the 202 answer names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,14 +60,28 @@ struct Progress {
     items_deleted: u64,
 }
 
-/// The files step: the files feature, once it exists, deletes the user's files here (and
-/// answers whether any remain). Without it there is nothing to delete.
-async fn delete_files(_store: &Store, _user: &UserId) -> Result<bool, ApiError> {
-    Ok(true)
+/// The files step: objects and records, a page at a time until none remain (true) or the
+/// call's time is up (false: the next call goes on).
+async fn delete_files(
+    store: &Store,
+    files: &Files,
+    user: &UserId,
+    deadline: Instant,
+) -> Result<bool, ApiError> {
+    while Instant::now() < deadline {
+        if files.delete_all(store, user, FILES_PER_ROUND).await?.done {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Answers `DELETE /account`.
-pub(super) async fn delete(store: &Store, caller: &Caller) -> Result<Response, ApiError> {
+pub(super) async fn delete(
+    store: &Store,
+    files: &Files,
+    caller: &Caller,
+) -> Result<Response, ApiError> {
     let deadline = Instant::now() + CALL_BUDGET;
     let user = &caller.user_id;
     let started = store.begin_account_deletion(user, Timestamp::now()).await?;
@@ -90,7 +107,7 @@ pub(super) async fn delete(store: &Store, caller: &Caller) -> Result<Response, A
         }
         deleted = deleted.saturating_add(n);
     }
-    if !delete_files(store, user).await? {
+    if !delete_files(store, files, user, deadline).await? {
         return pending(DeletionStep::Files, deleted);
     }
     store.delete_collection_registry(user).await?;

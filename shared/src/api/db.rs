@@ -316,6 +316,8 @@ impl RoutedApi for DbApi {
     fn local_files(&self) -> Option<&crate::files::LocalBackend> {
         match self.0.files.backend() {
             crate::files::FileBackend::Local(local) => Some(local),
+            #[cfg(feature = "files-s3")]
+            crate::files::FileBackend::S3(_) => None,
         }
     }
 
@@ -357,7 +359,7 @@ impl RoutedApi for DbApi {
             }
             DbOp::Batch => self.batch(req, &caller).await,
             DbOp::Collections => super::collections::list(&s.store, &routed.query, &caller).await,
-            DbOp::DeleteAccount => super::account::delete(&s.store, &caller).await,
+            DbOp::DeleteAccount => super::account::delete(&s.store, &s.files, &caller).await,
             DbOp::File(op) => {
                 super::files::dispatch(&s.files, &s.store, req, &routed.query, &caller, op).await
             }

@@ -14,8 +14,8 @@ mod collections;
 mod conditions;
 mod db;
 mod error;
-mod query;
 mod files;
+mod query;
 mod routes;
 mod session;
 

@@ -40,6 +40,12 @@ pub const DATA_TABLE: &str = "DATA_TABLE";
 pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 /// The endpoint of every AWS service (AWS SDK).
 pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// The S3 endpoint (AWS SDK): any S3-compatible store (MinIO, R2, OSS, moto).
+pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
+/// `true`: address buckets path-style (`<endpoint>/<bucket>/<key>`), as stores without
+/// per-bucket host names (MinIO, moto on loopback) need; `false`, the default: virtual-hosted
+/// (`<bucket>.<host>`), as AWS, R2 and OSS want.
+pub const MINIAPP_S3_FORCE_PATH_STYLE: &str = "MINIAPP_S3_FORCE_PATH_STYLE";
 /// `dynamodb` or `embedded:<path>`.
 pub const MINIAPP_STORE: &str = "MINIAPP_STORE";
 /// `true`: create missing DynamoDB tables at start.
@@ -105,7 +111,7 @@ pub const RUST_LOG: &str = "RUST_LOG";
 
 /// The configuration variables of docs/api.md §7 that a deployment sets (the runtime's own
 /// variables, ports and `RUST_LOG` aside): what `miniapp dev` passes on to the functions.
-pub const CONFIGURATION: [&str; 33] = [
+pub const CONFIGURATION: [&str; 35] = [
     ALIPAY_APP_ID,
     ALIPAY_APP_PRIVATE_KEY,
     ALIPAY_PUBLIC_KEY,
@@ -126,6 +132,8 @@ pub const CONFIGURATION: [&str; 33] = [
     DATA_TABLE,
     AWS_ENDPOINT_URL_DYNAMODB,
     AWS_ENDPOINT_URL,
+    AWS_ENDPOINT_URL_S3,
+    MINIAPP_S3_FORCE_PATH_STYLE,
     MINIAPP_STORE,
     MINIAPP_CREATE_TABLES,
     MINIAPP_RATE_LIMITS,

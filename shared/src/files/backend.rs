@@ -1,10 +1,14 @@
 //! The file backends behind one enum (no trait objects), like the stores.
 
+#[cfg(feature = "files-s3")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use super::local::LocalBackend;
+#[cfg(feature = "files-s3")]
+use super::s3::S3Backend;
 use super::types::{
     FileBackendError, ObjectInfo, ObjectKey, PresignedPut, UploadForm, UploadPolicy,
 };
@@ -14,6 +18,9 @@ use super::types::{
 pub enum FileBackend {
     /// Files on this machine, served by the function itself.
     Local(LocalBackend),
+    /// An S3 bucket (or any S3-compatible store: `AWS_ENDPOINT_URL_S3`).
+    #[cfg(feature = "files-s3")]
+    S3(Arc<S3Backend>),
 }
 
 /// Calls the same method on whichever backend this is.
@@ -21,6 +28,8 @@ macro_rules! dispatch_backend {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
             FileBackend::Local(b) => b.$method($($arg),*).await,
+            #[cfg(feature = "files-s3")]
+            FileBackend::S3(b) => b.$method($($arg),*).await,
         }
     };
 }

@@ -14,6 +14,9 @@ pub mod local;
 mod local_policy;
 mod local_serve;
 pub mod names;
+pub mod post_policy;
+#[cfg(feature = "files-s3")]
+pub mod s3;
 pub mod types;
 
 use std::path::{Path, PathBuf};
@@ -206,14 +209,19 @@ impl Files {
     }
 
     /// Builds the configured backend.
-    pub fn open(config: FilesConfig, token_keys: &TokenKeys) -> Result<Self, FileBackendError> {
+    pub async fn open(
+        config: FilesConfig,
+        token_keys: &TokenKeys,
+    ) -> Result<Self, FileBackendError> {
         let backend = match config.backend {
-            BackendChoice::Local { dir, public_url } => FileBackend::Local(LocalBackend::new(
-                dir,
-                &token_keys.derive_key(LOCAL_SIGNING_LABEL),
-                public_url,
-                config.limits.max_bytes,
-            )),
+            BackendChoice::Local { dir, public_url } => {
+                FileBackend::Local(local_backend(dir, public_url, token_keys, &config.limits))
+            }
+            #[cfg(feature = "files-s3")]
+            BackendChoice::S3 { bucket } => {
+                FileBackend::S3(std::sync::Arc::new(s3::S3Backend::from_env(bucket).await?))
+            }
+            #[cfg(not(feature = "files-s3"))]
             BackendChoice::S3 { bucket } => {
                 return Err(FileBackendError::Misconfigured(format!(
                     "FILES_BUCKET={bucket} needs the S3 backend, which this build lacks"
@@ -255,6 +263,8 @@ impl Files {
             .limits
             .allowed_type(&new.content_type)
             .ok_or_else(|| FilesError::TypeNotAllowed(new.content_type.clone()))?;
+        // No new file while the account is being deleted (docs/api.md §4.8).
+        store.check_writable(user).await?;
         self.check_quota(store, user, new.size).await?;
         // Whole seconds: the API's timestamps have no fraction.
         let now = OffsetDateTime::now_utc();
@@ -450,11 +460,28 @@ pub async fn delete_all_files(
 pub fn local_backend_from_env(env: &dyn EnvSource) -> Result<Option<LocalBackend>, String> {
     let common = crate::config::CommonConfig::from_env(env).map_err(|e| e.to_string())?;
     let config = FilesConfig::from_env(env, &common.store.kind).map_err(|e| e.to_string())?;
-    match Files::open(config, &common.token_keys) {
-        Ok(files) => match files.backend {
-            FileBackend::Local(local) => Ok(Some(local)),
-        },
-        Err(FileBackendError::Misconfigured(_)) => Ok(None),
-        Err(e) => Err(e.to_string()),
-    }
+    Ok(match config.backend {
+        BackendChoice::Local { dir, public_url } => Some(local_backend(
+            dir,
+            public_url,
+            &common.token_keys,
+            &config.limits,
+        )),
+        BackendChoice::S3 { .. } => None,
+    })
+}
+
+/// The local backend over `dir`, signing with a key derived from `token_keys`.
+fn local_backend(
+    dir: PathBuf,
+    public_url: Option<String>,
+    token_keys: &TokenKeys,
+    limits: &FileLimits,
+) -> LocalBackend {
+    LocalBackend::new(
+        dir,
+        &token_keys.derive_key(LOCAL_SIGNING_LABEL),
+        public_url,
+        limits.max_bytes,
+    )
 }

@@ -9,8 +9,8 @@ use thiserror::Error;
 pub struct ObjectKey(String);
 
 impl ObjectKey {
-    /// Wraps a key the server made (crate-internal: input never becomes a key directly).
-    pub(crate) fn new(key: String) -> Self {
+    /// Wraps a key the server made ([`super::keys::object_key`]; tests make their own).
+    pub fn new(key: String) -> Self {
         Self(key)
     }
 

@@ -30,12 +30,12 @@ mod dynamo_account;
 mod dynamo_condition;
 mod embedded;
 mod embedded_account;
-mod filter;
-mod filter_dynamo;
-mod filter_sql;
 mod files;
 mod files_dynamo;
 mod files_embedded;
+mod filter;
+mod filter_dynamo;
+mod filter_sql;
 mod item_data;
 mod json_av;
 pub mod merge_patch;
@@ -60,11 +60,11 @@ pub use cursor::CursorKeys;
 pub(crate) use cursor::ListPlan;
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
+pub use files::{FileId, FilePage, FileRecord, FileStatus, FileUsage};
 pub use filter::{
     Filter, FilterError, MAX_FILTER_BYTES, MAX_IN_VALUES, MAX_NUMBER_DIGITS, MAX_PATH_DEPTH,
     MAX_SEGMENT_LEN, MAX_TERMS,
 };
-pub use files::{FileId, FilePage, FileRecord, FileStatus, FileUsage};
 pub use item_data::ItemData;
 #[cfg(fuzzing)]
 pub(crate) use json_av::{object_size, object_text, object_to_av};
