@@ -137,7 +137,7 @@ fn charts(results: &Results) -> Vec<(&'static str, Chart)> {
         |p: &Point| format!("{} · {} conn · {}", p.op.name(), p.conns, short(&p.series));
     let mut warm: Vec<&Point> = results.warm.iter().collect();
     warm.sort_by_key(|p| (op_order(p.op), p.conns, series_index(&p.series)));
-    let bars = |f: &dyn Fn(&Point) -> Option<(f64, Option<f64>)>| -> Vec<Bar> {
+    let bars = |f: &BarOf| -> Vec<Bar> {
         warm.iter()
             .filter_map(|p| {
                 f(p).map(|(value, high)| Bar {
@@ -218,6 +218,9 @@ fn charts(results: &Results) -> Vec<(&'static str, Chart)> {
         ),
     ]
 }
+
+/// A point's bar: its value and the end of its whisker, if it has one.
+type BarOf = dyn Fn(&Point) -> Option<(f64, Option<f64>)>;
 
 fn cold_series_of(r: &Row) -> usize {
     match (r.runtime, r.function, r.store.as_str()) {
@@ -482,7 +485,7 @@ fn conns_section(md: &mut String, results: &Results) {
 }
 
 /// The point at 1 connection of `op` for series `series`.
-fn at_one<'a>(results: &'a Results, series: usize, op: Op) -> Option<&'a Point> {
+fn at_one(results: &Results, series: usize, op: Op) -> Option<&Point> {
     results
         .warm
         .iter()
@@ -515,7 +518,7 @@ fn cost_section(md: &mut String, results: &Results) {
     );
     md.push_str("| request | implementation · store | wall p50 (1 conn) | CPU/request | CPU-bound duration | billed | USD per million |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
     for op in [Op::Get, Op::Put, Op::Patch, Op::List, Op::Login, Op::Floor] {
-        for series in 0..SERIES.len() {
+        for (series, name) in SERIES.iter().enumerate() {
             let Some(p) = at_one(results, series, op) else {
                 continue;
             };
@@ -525,7 +528,7 @@ fn cost_section(md: &mut String, results: &Results) {
                 md,
                 "| {} | {} | {} ms | {} | {} | {} ms | ${:.3} |",
                 op.name(),
-                SERIES[series],
+                name,
                 f1(p.p50()),
                 opt(cpu, "µs"),
                 opt(e.cpu_bound_ms, "ms"),

@@ -49,6 +49,9 @@ pub(crate) struct ConnRow {
     pub(crate) gateway: Option<f64>,
 }
 
+/// What a function process is started with: its program for a given environment.
+type MakeProgram<'a> = dyn Fn(Function, &[(String, String)]) -> Program + 'a;
+
 /// One implementation on one store.
 struct Group<'a> {
     series: usize,
@@ -58,7 +61,7 @@ struct Group<'a> {
     /// The DynamoDB endpoint, for the connection pass.
     endpoint: Option<String>,
     gateway_url: String,
-    make: &'a dyn Fn(Function, &[(String, String)]) -> Program,
+    make: &'a MakeProgram<'a>,
 }
 
 fn dynamo(moto: &MotoServer, prefix: &str) -> StoreMode {
