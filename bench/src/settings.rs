@@ -123,7 +123,7 @@ impl Settings {
             cold_warmups: warmups,
             wrk: WrkSettings {
                 seconds: args.seconds.unwrap_or(seconds).max(1),
-                timeout_s: 5,
+                timeout_s: 10,
             },
             reps: args.reps.unwrap_or(reps).max(1),
             warmup_run: kind == Kind::Full,

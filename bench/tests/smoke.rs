@@ -55,8 +55,15 @@ fn harness_runs_end_to_end_in_smoke_mode() {
                 .lines()
                 .find(|l| l.starts_with(row))
                 .unwrap_or_else(|| panic!("no warm row {row}:\n{text}"));
-            // Every answer was the expected one: the last column counts the others.
-            assert!(line.ends_with("| 0 |"), "errors under load: {line}");
+            // Some answers, and every one the expected one: the last column counts the others.
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let requests: u64 = cells[cells.len() - 3].parse().unwrap();
+            // moto (Python, one request at a time) may answer none within a second on a busy
+            // machine; the in-process stores and the floor always do.
+            if !row.contains("moto") {
+                assert!(requests > 0, "no answers under load: {line}");
+            }
+            assert_eq!(cells[cells.len() - 2], "0", "errors under load: {line}");
         }
     } else {
         eprintln!("wrk is not installed: the warm runs were left out");
