@@ -154,9 +154,12 @@ fn lua_str(s: &str) -> String {
 
 /// The wrk script: the pool, a request function cycling through it, and a `done` that prints
 /// one JSON line of results.
-fn script(op: Op, login: Option<&Login>) -> String {
+fn script(op: Op, login: Option<&Login>, host: &str) -> String {
     let mut lua = String::from("local pool = {\n");
-    for r in pool(op, login) {
+    for mut r in pool(op, login) {
+        // wrk adds `Host` only to requests it formats after its `init`; these are formatted
+        // when the script loads, and an HTTP/1.1 request without it is refused by Node.js.
+        r.headers.push(("Host".into(), host.to_owned()));
         let headers: Vec<String> = r
             .headers
             .iter()
@@ -256,7 +259,8 @@ pub(crate) fn run(
     dir: &Path,
 ) -> Run {
     let path = dir.join("bench.lua");
-    std::fs::write(&path, script(op, login))
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    std::fs::write(&path, script(op, login, host))
         .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     let before = procfs::cpu_ticks(pid);
     let out = Command::new("wrk")
@@ -346,7 +350,8 @@ mod tests {
 
     #[test]
     fn unsigned_scripts_have_a_pool_and_a_summary() {
-        let s = script(Op::Login, None);
+        let s = script(Op::Login, None, "127.0.0.1:9");
+        assert!(s.contains(r#"["Host"] = "127.0.0.1:9""#), "{s}");
         assert!(s.contains(r#"wrk.format("POST", "/session""#), "{s}");
         assert!(s.contains("BENCH_JSON"));
     }
