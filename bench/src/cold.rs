@@ -1,0 +1,307 @@
+//! Cold start: from process spawn to the first successful answer, in both modes.
+//!
+//! - HTTP-server mode: spawn → the "listening" log line (ready) → the answer to the first
+//!   request (`POST /session` → 201, a signed `GET /db/todos` → 200, floor `GET /` → 200).
+//! - Lambda mode: spawn → the first connection to the Runtime API (ready: init is over) → the
+//!   function's successful response to that event, through the test Runtime API
+//!   (`test_support::runtime_api`) behind a relay that timestamps the first connection.
+//!
+//! Each sample also records the CPU time (utime + stime) the process used up to its first
+//! answer, and its peak RSS then.
+
+use std::time::{Duration, Instant};
+
+use integration_tests::events::signed;
+use integration_tests::functions::{login_from, Client, Login, Reply};
+use serde_json::{json, Value};
+use test_support::fixtures::event as fixture;
+use test_support::process::Proc;
+use test_support::runtime_api::{PostKind, RuntimeApi, Scripted};
+
+use crate::procfs;
+use crate::programs::{Function, Program, Runtime};
+use crate::relay::Relay;
+use crate::stats::{median, ms, percentile};
+
+/// Longest wait for one cold process to answer before the harness gives up on it.
+const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    Http,
+    Lambda,
+}
+
+impl Mode {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Http => "HTTP",
+            Self::Lambda => "Lambda",
+        }
+    }
+}
+
+/// The first request a cold process gets.
+#[derive(Clone)]
+pub(crate) enum Call {
+    /// `POST /session` with `dev-alice` → 201.
+    Login,
+    /// Signed `GET /db/todos` → 200.
+    List(Login),
+    /// `GET /` to the floor → 200.
+    Floor,
+}
+
+impl Call {
+    pub(crate) fn for_function(function: Function, login: Option<&Login>) -> Self {
+        match (function, login) {
+            (Function::Session, _) => Self::Login,
+            (Function::Db, Some(login)) => Self::List(login.clone()),
+            (Function::Db, None) => panic!("the db function's cold start needs a login"),
+            (Function::Floor, _) => Self::Floor,
+        }
+    }
+
+    fn expected(&self) -> u16 {
+        match self {
+            Self::Login => 201,
+            Self::List(_) | Self::Floor => 200,
+        }
+    }
+
+    pub(crate) async fn http(&self, http: &reqwest::Client, port: u16) -> Reply {
+        let url = format!("http://127.0.0.1:{port}");
+        let client = Client::with_http(http.clone(), &url, &url);
+        match self {
+            Self::Login => client.login_reply("dev-alice").await,
+            Self::List(login) => {
+                client
+                    .signed(login, "GET", &url, "/db/todos", b"", &[])
+                    .await
+            }
+            Self::Floor => client.raw("GET", &format!("{url}/"), &[], Vec::new()).await,
+        }
+    }
+
+    /// The same request as an API Gateway v2 event (signed now: the date must be fresh).
+    fn event(&self) -> Value {
+        let mut list = fixture("apigw-v2-list-db-todos.json");
+        list["rawQueryString"] = json!("");
+        if let Some(o) = list.as_object_mut() {
+            o.remove("queryStringParameters");
+        }
+        match self {
+            Self::Login => {
+                let mut e = fixture("apigw-v2-post-session.json");
+                e["body"] = json!(json!({"authCode": "dev-alice"}).to_string());
+                e
+            }
+            Self::List(login) => signed(list, login),
+            Self::Floor => list,
+        }
+    }
+}
+
+/// One cold start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sample {
+    /// Spawn → "listening" (HTTP) or → first `/invocation/next` (Lambda).
+    pub(crate) ready: Duration,
+    /// Spawn → the first successful answer.
+    pub(crate) first: Duration,
+    /// The same call once more on the now warm process.
+    pub(crate) warm: Duration,
+    /// utime + stime of the process at its first answer.
+    pub(crate) init_cpu_ms: Option<f64>,
+    pub(crate) rss_kib: Option<u64>,
+}
+
+/// HTTP mode: spawn with `PORT=0`, send the call as soon as the process says where it
+/// listens, then once more on the warm process.
+async fn http_once(program: &Program, call: &Call, http: &reqwest::Client) -> Sample {
+    let started = Instant::now();
+    let (mut proc, port) = program.launch(&[]).spawn_http().await;
+    let ready = started.elapsed();
+    http_call(&mut proc, call, http, port).await;
+    let first = started.elapsed();
+    let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
+    let again = Instant::now();
+    http_call(&mut proc, call, http, port).await;
+    Sample {
+        ready,
+        first,
+        warm: again.elapsed(),
+        init_cpu_ms,
+        rss_kib,
+    }
+}
+
+/// Sends `call` and fails the run unless it got the expected status.
+pub(crate) async fn http_call(
+    proc: &mut Proc,
+    call: &Call,
+    http: &reqwest::Client,
+    port: u16,
+) -> Reply {
+    let reply = match tokio::time::timeout(RUN_TIMEOUT, call.http(http, port)).await {
+        Ok(reply) => reply,
+        Err(_) => proc.fail("did not answer in time"),
+    };
+    if reply.status.as_u16() != call.expected() {
+        proc.fail(&format!(
+            "answered {}: {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        ));
+    }
+    reply
+}
+
+/// Lambda mode: the event is queued before the spawn, so the first `/next` gets it at once;
+/// then a second event for the warm process.
+async fn lambda_once(program: &Program, call: &Call) -> Sample {
+    let mut api = RuntimeApi::start("").await;
+    api.push(Scripted::event("cold-1", &call.event()));
+    let relay = Relay::start(api.addr).await;
+    let started = Instant::now();
+    let mut proc = program
+        .launch(&[("AWS_LAMBDA_RUNTIME_API", relay.addr.to_string())])
+        .spawn();
+    lambda_answer(&mut api, &mut proc, call, "cold-1").await;
+    let first = started.elapsed();
+    let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
+    let ready = relay
+        .first_connect()
+        .map_or(first, |t| t.duration_since(started));
+    let again = Instant::now();
+    api.push(Scripted::event("cold-2", &call.event()));
+    lambda_answer(&mut api, &mut proc, call, "cold-2").await;
+    Sample {
+        ready,
+        first,
+        warm: again.elapsed(),
+        init_cpu_ms,
+        rss_kib,
+    }
+}
+
+/// Waits for the response to invocation `id` and fails the run unless it is the expected one.
+async fn lambda_answer(api: &mut RuntimeApi, proc: &mut Proc, call: &Call, id: &str) {
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let post = loop {
+        // The post wakes this at once; the timeout only paces the checks on the process.
+        if let Ok(post) = tokio::time::timeout(Duration::from_millis(50), api.next_post()).await {
+            break post;
+        }
+        if let Some(status) = proc.exited() {
+            proc.fail(&format!("exited early ({status})"));
+        }
+        if Instant::now() > deadline {
+            proc.fail(&format!("posted no response to {id} in time"));
+        }
+    };
+    let status = post.json()["statusCode"].as_u64().unwrap_or_default();
+    if post.kind != PostKind::Response(id.into()) || status != u64::from(call.expected()) {
+        proc.fail(&format!(
+            "posted {:?}: {}",
+            post.kind,
+            String::from_utf8_lossy(&post.body)
+        ));
+    }
+}
+
+/// One measured configuration and its samples.
+pub(crate) struct Row {
+    pub(crate) runtime: Runtime,
+    pub(crate) function: Function,
+    pub(crate) mode: Mode,
+    pub(crate) store: String,
+    pub(crate) samples: Vec<Sample>,
+}
+
+impl Row {
+    fn values(&self, f: impl Fn(&Sample) -> f64) -> Vec<f64> {
+        self.samples.iter().map(f).collect()
+    }
+
+    /// Spawn → first answer in ms at percentile `p`.
+    pub(crate) fn first_ms(&self, p: usize) -> f64 {
+        percentile(&self.values(|s| ms(s.first)), p)
+    }
+
+    pub(crate) fn ready_ms(&self) -> f64 {
+        median(&self.values(|s| ms(s.ready)))
+    }
+
+    pub(crate) fn warm_ms(&self) -> f64 {
+        median(&self.values(|s| ms(s.warm)))
+    }
+
+    /// The mean, not the median: the kernel counts CPU time in whole clock ticks (10 ms),
+    /// charged to whichever task runs when a tick comes, so one sample is 0, 10 or 20 ms but
+    /// the mean over the runs estimates the true time.
+    pub(crate) fn init_cpu_ms(&self) -> Option<f64> {
+        let v: Vec<f64> = self.samples.iter().filter_map(|s| s.init_cpu_ms).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    }
+
+    pub(crate) fn rss_mib(&self) -> Option<f64> {
+        let v: Vec<f64> = self
+            .samples
+            .iter()
+            .filter_map(|s| s.rss_kib.map(|k| k as f64 / 1024.0))
+            .collect();
+        (!v.is_empty()).then(|| median(&v))
+    }
+}
+
+/// Runs one case: `warmups` unmeasured runs, then `runs` measured ones.
+pub(crate) async fn measure(
+    program: &Program,
+    mode: Mode,
+    store: &str,
+    call: &Call,
+    warmups: usize,
+    runs: usize,
+) -> Row {
+    eprintln!(
+        "bench: cold start {} {} {} on {store}",
+        program.runtime.name(),
+        program.function.name(),
+        mode.name()
+    );
+    let http = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..warmups + runs {
+        let sample = match mode {
+            Mode::Http => http_once(program, call, &http).await,
+            Mode::Lambda => lambda_once(program, call).await,
+        };
+        if i >= warmups {
+            samples.push(sample);
+        }
+    }
+    Row {
+        runtime: program.runtime,
+        function: program.function,
+        mode,
+        store: store.to_owned(),
+        samples,
+    }
+}
+
+/// Logs in through a session process (tables created if the environment says so) and returns
+/// the login; the db function's cold starts and the warm runs use its credentials.
+pub(crate) async fn login_through(session: &Program) -> Login {
+    let http = reqwest::Client::new();
+    let (mut proc, port) = session.launch(&[]).spawn_http().await;
+    let reply = http_call(&mut proc, &Call::Login, &http, port).await;
+    login_from(reply.json())
+}
+
+/// Reads once through a db process (so that its tables exist before the cold runs).
+pub(crate) async fn read_through(db: &Program, login: &Login) {
+    let http = reqwest::Client::new();
+    let (mut proc, port) = db.launch(&[]).spawn_http().await;
+    http_call(&mut proc, &Call::List(login.clone()), &http, port).await;
+}

@@ -1,0 +1,139 @@
+//! What the kernel says about a process and the machine: CPU time (`/proc/<pid>/stat`), peak
+//! resident memory (`VmHWM`), load average, CPU model.
+
+use std::process::Command;
+
+/// utime + stime of a process, in clock ticks.
+pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: fields are counted after its `)`.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Field 3 (state) is index 0, so utime (14) and stime (15) are 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux when it cannot be asked).
+pub(crate) fn ticks_per_second() -> u64 {
+    command_line("getconf", &["CLK_TCK"])
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100)
+}
+
+/// CPU time of a process so far, in milliseconds.
+pub(crate) fn cpu_ms(pid: u32) -> Option<f64> {
+    cpu_ticks(pid).map(|t| t as f64 * 1000.0 / ticks_per_second() as f64)
+}
+
+/// Peak resident set size (`VmHWM`) of a process so far, in KiB.
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The 1-minute load average.
+pub(crate) fn load_1min() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The (1, 5, 15 min) load averages as the kernel prints them.
+pub(crate) fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The first line a command prints, trimmed; `None` when it cannot run or fails.
+pub(crate) fn command_line(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
+/// The machine the figures come from.
+pub(crate) struct Machine {
+    pub(crate) cpu_model: String,
+    pub(crate) cores: usize,
+    pub(crate) kernel: String,
+    pub(crate) memory_gib: f64,
+}
+
+impl Machine {
+    pub(crate) fn read() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".to_owned(), |(_, m)| m.trim().to_owned());
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let kernel = command_line("uname", &["-sr"]).unwrap_or_else(|| "unknown".into());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem_kib: f64 = meminfo
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_default();
+        Self {
+            cpu_model,
+            cores,
+            kernel,
+            memory_gib: mem_kib / (1024.0 * 1024.0),
+        }
+    }
+}
+
+/// Samples the 1-minute load average every few seconds on a thread, for the report.
+pub(crate) struct LoadSampler {
+    samples: std::sync::Arc<std::sync::Mutex<Vec<f64>>>,
+}
+
+impl LoadSampler {
+    pub(crate) fn start() -> Self {
+        let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = std::sync::Arc::clone(&samples);
+        std::thread::spawn(move || loop {
+            if let (Some(load), Ok(mut all)) = (load_1min(), shared.lock()) {
+                all.push(load);
+            }
+            std::thread::sleep(std::time::Duration::from_secs(5));
+        });
+        Self { samples }
+    }
+
+    /// The samples so far.
+    pub(crate) fn samples(&self) -> Vec<f64> {
+        self.samples.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_process() {
+        let pid = std::process::id();
+        assert!(cpu_ticks(pid).is_some());
+        assert!(peak_rss_kib(pid).is_some_and(|k| k > 0));
+        assert!(load_1min().is_some());
+    }
+}

@@ -1,0 +1,154 @@
+//! How a run was asked for: the full run (default), `--quick` (or `BENCH_QUICK=1`), or
+//! `--smoke` (debug binaries, a second or so per case: proves the harness works end to end).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::warm::{Op, WrkSettings};
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmarks the functions and writes docs/benchmarks.md (see scripts/bench.sh)")]
+pub(crate) struct Args {
+    /// A short run to check the harness (release binaries, one short pass per case).
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// The shortest run: debug binaries, no Node.js; for the smoke test.
+    #[arg(long)]
+    pub(crate) smoke: bool,
+    /// Measured cold starts per case (default: 20 full, 3 quick, 1 smoke).
+    #[arg(long)]
+    pub(crate) runs: Option<usize>,
+    /// Seconds per wrk run (default: 4 full, 2 quick, 1 smoke).
+    #[arg(long)]
+    pub(crate) seconds: Option<u64>,
+    /// wrk runs per point; the report gives their medians (default: 3 full, 1 otherwise).
+    #[arg(long)]
+    pub(crate) reps: Option<usize>,
+    /// A copy of the Node.js implementation with its dependencies installed (`npm ci`).
+    #[arg(long, env = "BENCH_NODE_PEER")]
+    pub(crate) node_peer: Option<PathBuf>,
+    /// Leave the Node.js implementation out.
+    #[arg(long)]
+    pub(crate) no_node: bool,
+    /// The Markdown file whose generated part is (re)written.
+    #[arg(long)]
+    pub(crate) doc: Option<PathBuf>,
+    /// Where the SVG plots go (default: `benchmarks/` beside the Markdown file).
+    #[arg(long)]
+    pub(crate) plots: Option<PathBuf>,
+    /// The README whose performance section is (re)written; `--readme none` to leave it.
+    #[arg(long)]
+    pub(crate) readme: Option<PathBuf>,
+}
+
+/// Which kind of run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Full,
+    Quick,
+    Smoke,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Quick => "quick (harness check; not for comparison)",
+            Self::Smoke => "smoke (debug binaries; not for comparison)",
+        }
+    }
+}
+
+/// Everything the run needs to know.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) kind: Kind,
+    pub(crate) release: bool,
+    pub(crate) cold_runs: usize,
+    pub(crate) cold_warmups: usize,
+    pub(crate) wrk: WrkSettings,
+    pub(crate) reps: usize,
+    /// One unmeasured wrk run (1 s) before each point's measured ones.
+    pub(crate) warmup_run: bool,
+    pub(crate) conns: Vec<usize>,
+    pub(crate) db_ops: Vec<Op>,
+    pub(crate) node_peer: Option<PathBuf>,
+    pub(crate) doc: PathBuf,
+    pub(crate) plots: PathBuf,
+    pub(crate) readme: Option<PathBuf>,
+    /// The command line as given, for the report.
+    pub(crate) command: String,
+    /// Whether the warm runs happen: `wrk` is needed, and only a smoke run goes without it.
+    pub(crate) load: bool,
+}
+
+impl Settings {
+    pub(crate) fn from_args(args: Args, root: &std::path::Path) -> Self {
+        let kind = if args.smoke {
+            Kind::Smoke
+        } else if args.quick || std::env::var("BENCH_QUICK").is_ok_and(|v| v == "1") {
+            Kind::Quick
+        } else {
+            Kind::Full
+        };
+        let (runs, warmups, seconds, reps) = match kind {
+            Kind::Full => (20, 2, 4, 3),
+            Kind::Quick => (3, 1, 2, 1),
+            Kind::Smoke => (1, 0, 1, 1),
+        };
+        let doc = args.doc.unwrap_or_else(|| root.join("docs/benchmarks.md"));
+        let plots = args.plots.unwrap_or_else(|| {
+            doc.parent()
+                .map_or_else(|| PathBuf::from("benchmarks"), |d| d.join("benchmarks"))
+        });
+        let readme = match args.readme {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(p),
+            None if kind == Kind::Smoke => None,
+            None => Some(root.join("README.md")),
+        };
+        let default_peer = home_cache().map(|c| c.join("node-peer"));
+        let node_peer = if args.no_node || kind == Kind::Smoke {
+            None
+        } else {
+            args.node_peer
+                .or(default_peer)
+                .filter(|p| p.join("node_modules").is_dir())
+        };
+        Self {
+            kind,
+            release: kind != Kind::Smoke,
+            cold_runs: args.runs.unwrap_or(runs).max(1),
+            cold_warmups: warmups,
+            wrk: WrkSettings {
+                seconds: args.seconds.unwrap_or(seconds).max(1),
+                timeout_s: 10,
+            },
+            reps: args.reps.unwrap_or(reps).max(1),
+            warmup_run: kind == Kind::Full,
+            conns: if kind == Kind::Smoke {
+                vec![8]
+            } else {
+                vec![1, 64]
+            },
+            db_ops: Op::DB.to_vec(),
+            node_peer,
+            doc,
+            plots,
+            readme,
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            load: kind != Kind::Smoke || wrk_installed(),
+        }
+    }
+}
+
+/// `~/.cache/miniapp`, where scripts/bench.sh installs the Node.js implementation.
+fn home_cache() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/miniapp"))
+}
+
+/// Whether `wrk` runs.
+pub(crate) fn wrk_installed() -> bool {
+    std::process::Command::new("wrk").arg("-v").output().is_ok()
+}

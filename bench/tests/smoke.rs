@@ -1,0 +1,90 @@
+//! The harness end to end in smoke mode (debug binaries, one cold start per case, 1 s of wrk
+//! per point when wrk is installed, no Node.js), writing into a copy of a report: the generated
+//! part goes between the markers before the hand-written sections, which stay as they were,
+//! and every plot is an SVG with a title and axis labels.
+
+use std::path::Path;
+use std::process::Command;
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn harness_runs_end_to_end_in_smoke_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("benchmarks.md");
+    let by_hand = "# Benchmarks: the security core (criterion)\n\nkept as it is\n";
+    std::fs::write(&doc, format!("# Benchmarks\n\nintro\n\n{by_hand}")).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .arg("--smoke")
+        .arg("--doc")
+        .arg(&doc)
+        .status()
+        .unwrap();
+    assert!(status.success(), "bench --smoke: {status}");
+
+    let text = read(&doc);
+    assert!(
+        text.starts_with("# Benchmarks\n\nintro\n\n<!-- bench:begin"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("<!-- bench:end -->\n\n{by_hand}")),
+        "{text}"
+    );
+    for row in [
+        "| Rust | floor | HTTP | none |",
+        "| Rust | floor | Lambda | none |",
+        "| Rust | session | HTTP | embedded |",
+        "| Rust | db | Lambda | embedded |",
+        "| Rust | session | Lambda | DynamoDB API (moto) |",
+        "| Rust | db | HTTP | DynamoDB API (moto) |",
+    ] {
+        assert!(text.contains(row), "no cold start row {row}:\n{text}");
+    }
+    let wrk = Command::new("wrk").arg("-v").output().is_ok();
+    if wrk {
+        for row in [
+            "| db GET | Rust · embedded (SQLite) | 8 |",
+            "| db PATCH | Rust · DynamoDB API (moto) | 8 |",
+            "| POST /session | Rust · DynamoDB API (moto) | 8 |",
+            "| floor GET | floor (Rust, no store) | 8 |",
+        ] {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(row))
+                .unwrap_or_else(|| panic!("no warm row {row}:\n{text}"));
+            // Some answers, and every one the expected one: the last column counts the others.
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let requests: u64 = cells[cells.len() - 3].parse().unwrap();
+            // moto (Python, one request at a time) may answer none within a second on a busy
+            // machine; the in-process stores and the floor always do.
+            if !row.contains("moto") {
+                assert!(requests > 0, "no answers under load: {line}");
+            }
+            assert_eq!(cells[cells.len() - 2], "0", "errors under load: {line}");
+        }
+    } else {
+        eprintln!("wrk is not installed: the warm runs were left out");
+    }
+    for svg in [
+        "cold_start",
+        "throughput",
+        "latency",
+        "cpu_per_request",
+        "rss",
+    ] {
+        let path = dir.path().join(format!("benchmarks/{svg}.svg"));
+        let plot = read(&path);
+        assert!(plot.starts_with("<svg"), "{svg}");
+        assert!(
+            text.contains(&format!("(benchmarks/{svg}.svg)")),
+            "{svg} not linked"
+        );
+        if svg == "cold_start" || wrk {
+            assert!(plot.contains("<rect"), "{svg} has no bars");
+        }
+    }
+    assert!(read(&dir.path().join("benchmarks/cold_start.svg")).contains("milliseconds"));
+}
