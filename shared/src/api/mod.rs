@@ -12,6 +12,7 @@ mod conditions;
 mod db;
 mod error;
 mod routes;
+#[cfg(feature = "login")]
 mod session;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use std::future::Future;
 pub use db::DbApi;
 pub use error::ApiError;
 pub use routes::{api_routes, ApiRoute, FunctionKind};
+#[cfg(feature = "login")]
 pub use session::SessionApi;
 
 #[cfg(fuzzing)]

@@ -25,11 +25,13 @@ mod condition;
 mod cursor;
 mod dynamo;
 mod dynamo_condition;
+#[cfg(feature = "embedded")]
 mod embedded;
 mod item_data;
 mod json_av;
 pub mod merge_patch;
 mod rate_dynamo;
+#[cfg(feature = "embedded")]
 mod rate_embedded;
 
 use std::path::PathBuf;
@@ -45,6 +47,7 @@ pub use cursor::CursorKeys;
 #[cfg(fuzzing)]
 pub(crate) use cursor::ListPlan;
 pub use dynamo::DynamoStore;
+#[cfg(feature = "embedded")]
 pub use embedded::EmbeddedStore;
 pub use item_data::ItemData;
 #[cfg(fuzzing)]
@@ -297,7 +300,8 @@ fn within_nodes(data: &JsonObject, limit: usize) -> bool {
 /// The store: enum dispatch over the two backends (no trait objects on the request path).
 #[derive(Debug, Clone)]
 pub enum Store {
-    /// SQLite.
+    /// SQLite (only in builds with the `embedded` feature).
+    #[cfg(feature = "embedded")]
     Embedded(EmbeddedStore),
     /// DynamoDB.
     Dynamo(DynamoStore),
@@ -307,6 +311,7 @@ pub enum Store {
 macro_rules! dispatch {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {
         match $self {
+            #[cfg(feature = "embedded")]
             Store::Embedded(s) => s.$method($($arg),*).await,
             Store::Dynamo(s) => s.$method($($arg),*).await,
         }
@@ -318,9 +323,18 @@ impl Store {
     pub async fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
         cursor::check_key(&cfg.cursor_key)?;
         match &cfg.kind {
+            #[cfg(feature = "embedded")]
             StoreKind::Embedded(path) => Ok(Store::Embedded(
                 EmbeddedStore::open(path, cfg.cursor_key.clone()).await?,
             )),
+            // A lean (DynamoDB-only) build: say so instead of failing obscurely.
+            #[cfg(not(feature = "embedded"))]
+            StoreKind::Embedded(path) => Err(StoreError::Config(format!(
+                "the embedded store ({}) is not in this build (built without the `embedded` \
+                 feature); use DynamoDB ({}=dynamodb)",
+                path.display(),
+                crate::config::vars::MINIAPP_STORE
+            ))),
             StoreKind::Dynamo { .. } => Ok(Store::Dynamo(DynamoStore::open(cfg).await?)),
         }
     }
@@ -370,7 +384,23 @@ impl Store {
         now_us: u64,
         seen: Option<u64>,
     ) -> Result<crate::ratelimit::Outcome, StoreError> {
-        dispatch!(self.take_rate_token(key, rate, now_us, seen))
+        let lease = self.take_rate_tokens(key, rate, now_us, seen, 1).await?;
+        Ok(lease.outcome)
+    }
+
+    /// Like [`Self::take_rate_token`], but takes up to `want` tokens at once for this process to
+    /// spend itself (a lease, [`crate::ratelimit`]): as many as the bucket holds above its
+    /// reserve ([`crate::ratelimit::bucket::lease_reserve`]), and at least one when it holds
+    /// any; [`crate::ratelimit::bucket::Lease::tokens`] says how many.
+    pub async fn take_rate_tokens(
+        &self,
+        key: &str,
+        rate: crate::ratelimit::Rate,
+        now_us: u64,
+        seen: Option<u64>,
+        want: u32,
+    ) -> Result<crate::ratelimit::bucket::Lease, StoreError> {
+        dispatch!(self.take_rate_tokens(key, rate, now_us, seen, want))
     }
 
     /// Creates the item at version 1; an existing item → `PreconditionFailed`.
