@@ -8,10 +8,15 @@
 # With cargo-lambda on PATH (scripts/ensure-venv.sh installs it) the functions are cross-built
 # for Amazon Linux 2023 (glibc 2.17 baseline through zig). Without it, a plain host build is
 # used, refused when the host's architecture differs from ARCH.
+#
+# Lambda builds are lean: LAMBDA_FEATURES (default: none) instead of the functions' default
+# `embedded` feature, so the bundled SQLite of the embedded store is left out (Lambda uses
+# DynamoDB); the db function has no log-in code either (README, "Build features").
 
 ARCH ?= arm64
 CARGO ?= cargo
 MINIAPP_VENV ?= $(HOME)/.cache/miniapp/venv
+LAMBDA_FEATURES ?=
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 LAMBDA_DIR := $(TARGET_DIR)/lambda
 
@@ -51,8 +56,9 @@ define build-function
 	esac; \
 	mkdir -p "$(ARTIFACTS_DIR)"; \
 	if command -v cargo-lambda >/dev/null 2>&1; then \
-	  echo "cargo lambda build --release $$lambda_arch --bin $(1)"; \
-	  $(CARGO) lambda build --release --locked $$lambda_arch --bin $(1) --lambda-dir "$(LAMBDA_DIR)"; \
+	  echo "cargo lambda build --release $$lambda_arch -p $(1) --no-default-features --bin $(1)"; \
+	  $(CARGO) lambda build --release --locked $$lambda_arch -p $(1) --no-default-features \
+	    --features "$(LAMBDA_FEATURES)" --bin $(1) --lambda-dir "$(LAMBDA_DIR)"; \
 	  cp "$(LAMBDA_DIR)/$(1)/bootstrap" "$(ARTIFACTS_DIR)/bootstrap"; \
 	else \
 	  if [ "$$(uname -m)" != "$$machine" ]; then \
@@ -61,7 +67,8 @@ define build-function
 	    exit 1; \
 	  fi; \
 	  echo "cargo-lambda not found: plain host build, which runs on AL2023 only if this host's glibc is 2.34 or older" >&2; \
-	  $(CARGO) build --release --locked --bin $(1); \
+	  $(CARGO) build --release --locked -p $(1) --no-default-features \
+	    --features "$(LAMBDA_FEATURES)" --bin $(1); \
 	  cp "$(TARGET_DIR)/release/$(1)" "$(ARTIFACTS_DIR)/bootstrap"; \
 	fi; \
 	chmod 755 "$(ARTIFACTS_DIR)/bootstrap"

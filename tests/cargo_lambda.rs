@@ -427,3 +427,78 @@ async fn both_functions_run_under_the_cargo_lambda_emulator() {
     );
     drop((session, db));
 }
+
+/// The crates (and their C libraries) that a lean Lambda build of `function` links, as cargo
+/// resolves them for `-p <function> --no-default-features` (the Makefile's build): normal
+/// dependencies only, one name per line.
+fn lean_dependencies(function: &str) -> Vec<String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["tree", "--locked", "--offline", "-p", function])
+        .args(["--no-default-features", "-e", "normal", "--prefix", "none"])
+        .args(["--format", "{p}"])
+        .output()
+        .unwrap_or_else(|e| panic!("cargo tree: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "cargo tree -p {function}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `sam build` runs the Makefile, which builds each function alone without its default
+/// features: the db function then links neither SQLite (the embedded store) nor reqwest (the
+/// log-in clients), and the session function no SQLite. The default build keeps both.
+#[test]
+fn the_lambda_build_leaves_out_sqlite_and_the_login_clients() {
+    for (target, function) in [
+        ("build-DbFunction", "db"),
+        ("build-SessionFunction", "session"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new("make")
+            .current_dir(workspace_root())
+            .args(["-n", "--no-print-directory", target])
+            .arg(format!("ARTIFACTS_DIR={}", dir.path().display()))
+            .output()
+            .unwrap_or_else(|e| panic!("make: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        // Both ways of building (cargo-lambda, and the plain host build) are lean.
+        let lean = format!("-p {function} --no-default-features");
+        assert_eq!(
+            text.matches("build --release --locked").count(),
+            2,
+            "{text}"
+        );
+        for build in [
+            format!("lambda build --release --locked $lambda_arch {lean}"),
+            format!("cargo build --release --locked {lean}"),
+        ] {
+            assert!(
+                text.contains(&build),
+                "make {target} must run `{build}`:\n{text}"
+            );
+        }
+    }
+    let has = |deps: &[String], name: &str| deps.iter().any(|d| d == name);
+    let db = lean_dependencies("db");
+    assert!(has(&db, "aws-sdk-dynamodb"), "{db:?}");
+    for absent in ["rusqlite", "libsqlite3-sys", "reqwest"] {
+        assert!(!has(&db, absent), "the lean db build links {absent}");
+    }
+    let session = lean_dependencies("session");
+    assert!(has(&session, "reqwest"), "{session:?}");
+    for absent in ["rusqlite", "libsqlite3-sys"] {
+        assert!(
+            !has(&session, absent),
+            "the lean session build links {absent}"
+        );
+    }
+}

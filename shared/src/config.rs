@@ -3,6 +3,7 @@
 //!
 //! A missing or malformed variable is one clear error naming it; key material is never echoed.
 
+#[cfg(feature = "login")]
 mod providers;
 pub mod vars;
 
@@ -10,10 +11,12 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+#[cfg(feature = "login")]
 use crate::alipay::AlipayConfig;
 use crate::credentials::TokenKeys;
 use crate::ratelimit::RateLimitConfig;
 use crate::store::{StoreConfig, StoreKind};
+#[cfg(feature = "login")]
 use crate::wechat::WechatConfig;
 
 /// What cursor keys are derived from the token keys with.
@@ -43,6 +46,7 @@ pub enum ConfigError {
     Conflict(&'static str),
 }
 
+#[cfg(feature = "login")]
 const NO_PROVIDER: &str = "no login provider is configured: set ALIPAY_APP_ID, \
      ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY (or ALIPAY_APP_CERT, ALIPAY_PUBLIC_CERT and \
      ALIPAY_ROOT_CERT) for Alipay, or WECHAT_APP_ID and WECHAT_APP_SECRET for WeChat";
@@ -219,6 +223,7 @@ fn dynamo_kind(env: &dyn EnvSource) -> Result<StoreKind, ConfigError> {
 }
 
 /// What the session function needs on top of [`CommonConfig`]: at least one login provider.
+#[cfg(feature = "login")]
 #[derive(Debug)]
 pub struct SessionConfig {
     /// What both functions need.
@@ -229,6 +234,7 @@ pub struct SessionConfig {
     pub wechat: Option<WechatConfig>,
 }
 
+#[cfg(feature = "login")]
 impl SessionConfig {
     /// Reads the session function's variables.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {

@@ -3,12 +3,19 @@
 
 use thiserror::Error;
 
+#[cfg(feature = "login")]
 use crate::alipay::{AlipayClient, AlipayError};
-use crate::api::{DbApi, SessionApi};
-use crate::config::{CommonConfig, ConfigError, EnvSource, SessionConfig};
+use crate::api::DbApi;
+#[cfg(feature = "login")]
+use crate::api::SessionApi;
+#[cfg(feature = "login")]
+use crate::config::SessionConfig;
+use crate::config::{CommonConfig, ConfigError, EnvSource};
 use crate::files::{FileBackendError, Files, FilesConfig};
+#[cfg(feature = "login")]
 use crate::login::Providers;
 use crate::store::{Store, StoreError};
+#[cfg(feature = "login")]
 use crate::wechat::{WechatClient, WechatError};
 
 /// Why a function could not start; Display is the one line reported.
@@ -21,12 +28,14 @@ pub enum InitError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
     /// The Alipay client could not be built.
+    #[cfg(feature = "login")]
     #[error("alipay client: {0}")]
     Alipay(#[from] AlipayError),
     /// The file backend could not be set up.
     #[error("files: {0}")]
     Files(#[from] FileBackendError),
     /// The WeChat client could not be built.
+    #[cfg(feature = "login")]
     #[error("wechat client: {0}")]
     Wechat(#[from] WechatError),
 }
@@ -48,6 +57,7 @@ async fn open_store(config: &CommonConfig) -> Result<Store, InitError> {
 /// aws-lc seeds its random generator on first use, from the kernel's getrandom (the build
 /// turns its CPU-jitter source off: `.cargo/config.toml`, docs/benchmarks.md): pay that first
 /// seeding during init, not in the first login.
+#[cfg(feature = "login")]
 fn seed_random_generator() {
     let mut byte = [0u8; 1];
     if aws_lc_rs::rand::fill(&mut byte).is_err() {
@@ -56,6 +66,7 @@ fn seed_random_generator() {
 }
 
 /// Builds the session function's handler from the environment.
+#[cfg(feature = "login")]
 pub async fn session_api(env: &dyn EnvSource) -> Result<SessionApi, InitError> {
     seed_random_generator();
     let config = SessionConfig::from_env(env)?;

@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "login")]
 pub mod alipay;
 pub mod api;
 pub mod config;
@@ -16,14 +17,17 @@ pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod init;
+#[cfg(feature = "login")]
 pub mod login;
 pub mod percent;
 pub mod ratelimit;
 pub mod runtime;
 pub mod secret;
 pub mod signing;
+#[cfg(feature = "login")]
 mod standin_server;
 pub mod store;
 pub mod time_fmt;
 pub mod trace;
+#[cfg(feature = "login")]
 pub mod wechat;

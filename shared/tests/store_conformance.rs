@@ -208,6 +208,8 @@ conformance!(
     sessions_keep_the_union_id,
     big_items_patch_like_small_ones,
     rate_buckets_take_refill_and_refuse,
+    rate_leases_take_from_the_upper_half_only,
+    rate_leases_are_atomic_under_concurrency,
     rate_buckets_are_atomic_under_concurrency,
     // Batches and filters (store_conformance/batch_filter.rs).
     batches_write_all_or_nothing,
@@ -422,6 +424,56 @@ mod cases {
             allowed, 10,
             "exactly the burst, however the takes interleave"
         );
+    }
+
+    /// A lease (several tokens in one write) takes only what the bucket holds above half its
+    /// burst; below that, one token at a time, down to the last; then refused like a take.
+    pub(crate) async fn rate_leases_take_from_the_upper_half_only(s: &Store) {
+        let rate = Rate::new(1, 60, 40).unwrap();
+        let key = "rate#user#carol";
+        let lease = |seen, want| s.take_rate_tokens(key, rate, NOW_US, seen, want);
+        let first = lease(None, 16).await.unwrap();
+        assert_eq!(first.tokens, 16, "{first:?}");
+        let Outcome::Allowed { tat_us } = first.outcome else {
+            panic!("{first:?}")
+        };
+        assert_eq!(tat_us, NOW_US + 16 * rate.interval_us);
+        // 24 left, 4 above the reserve of 20; a stale view (a full bucket) changes nothing.
+        let second = lease(Some(0), 16).await.unwrap();
+        assert_eq!(second.tokens, 4, "{second:?}");
+        for taken in 0..20 {
+            let one = lease(Some(0), 16).await.unwrap();
+            assert_eq!(one.tokens, 1, "token {taken} of the reserve: {one:?}");
+        }
+        let refused = lease(Some(tat_us), 16).await.unwrap();
+        assert_eq!(refused.tokens, 0, "{refused:?}");
+        match refused.outcome {
+            Outcome::Limited { wait_us, .. } => assert_eq!(wait_us, rate.interval_us),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Concurrent leases never take more than the bucket holds, however they interleave.
+    pub(crate) async fn rate_leases_are_atomic_under_concurrency(s: &Store) {
+        let rate = Rate::new(1, 60, 24).unwrap();
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.take_rate_tokens("rate#user#dave", rate, NOW_US, None, 8)
+                        .await
+                        .unwrap()
+                        .tokens
+                })
+            })
+            .collect();
+        let mut taken = 0;
+        for t in tasks {
+            taken += t.await.unwrap();
+        }
+        // 24 leases of up to 8 ask for 192: the bucket's 24 are all taken (8, 4, then one at a
+        // time below the reserve of 12), and no more.
+        assert_eq!(taken, 24);
     }
 
     pub(crate) async fn warm_up_answers(s: &Store) {

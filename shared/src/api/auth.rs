@@ -28,6 +28,8 @@ pub(crate) struct Routed<O> {
 
 /// The authenticated caller, with a live, unrevoked session.
 #[derive(Debug)]
+// Without the session function's API (no `login` feature) only the user id is read.
+#[cfg_attr(not(feature = "login"), allow(dead_code))]
 pub(crate) struct Caller {
     pub(crate) session_id: SessionId,
     pub(crate) user_id: UserId,

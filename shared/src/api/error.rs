@@ -1,11 +1,14 @@
 //! The one mapping from every layer's errors to the contract's codes, at the HTTP edge.
 
+#[cfg(feature = "login")]
 use crate::alipay::AlipayError;
 use crate::http::{ErrorCode, Response};
 use crate::ids::IdError;
+#[cfg(feature = "login")]
 use crate::login::LoginError;
 use crate::signing::{AuthError, QueryError};
 use crate::store::StoreError;
+#[cfg(feature = "login")]
 use crate::wechat::WechatError;
 
 /// An error answer: a contract code and a message safe to show the client.
@@ -103,6 +106,7 @@ impl From<IdError> for ApiError {
     }
 }
 
+#[cfg(feature = "login")]
 impl From<LoginError> for ApiError {
     fn from(e: LoginError) -> Self {
         match e {
@@ -115,6 +119,7 @@ impl From<LoginError> for ApiError {
     }
 }
 
+#[cfg(feature = "login")]
 impl From<WechatError> for ApiError {
     fn from(e: WechatError) -> Self {
         let (code, retry_after_secs) = match &e {
@@ -139,6 +144,7 @@ impl From<WechatError> for ApiError {
 
 /// What the client is told: fixed text and WeChat's `errcode`, never WeChat's own `errmsg`
 /// (unsigned text from upstream), which stays in the log line above.
+#[cfg(feature = "login")]
 fn wechat_client_message(e: &WechatError) -> String {
     match e {
         WechatError::Upstream {
@@ -152,6 +158,7 @@ fn wechat_client_message(e: &WechatError) -> String {
     }
 }
 
+#[cfg(feature = "login")]
 impl From<AlipayError> for ApiError {
     fn from(e: AlipayError) -> Self {
         let code = match &e {
@@ -172,6 +179,7 @@ impl From<AlipayError> for ApiError {
     }
 }
 
+#[cfg(feature = "login")]
 fn alipay_message(e: &AlipayError) -> &'static str {
     match e {
         AlipayError::AuthCodeInvalid => {

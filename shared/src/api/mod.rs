@@ -17,6 +17,7 @@ mod error;
 mod files;
 mod query;
 mod routes;
+#[cfg(feature = "login")]
 mod session;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ use std::future::Future;
 pub use db::DbApi;
 pub use error::ApiError;
 pub use routes::{api_routes, ApiRoute, FunctionKind};
+#[cfg(feature = "login")]
 pub use session::SessionApi;
 
 #[cfg(fuzzing)]

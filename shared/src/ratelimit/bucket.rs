@@ -66,17 +66,66 @@ pub enum Outcome {
 /// clock jump makes the limit stricter for at most the jump, never looser, and never makes a
 /// client wait more than one token's interval per retry.
 pub fn decide(tat_us: u64, now_us: u64, rate: Rate) -> Outcome {
+    take(tat_us, now_us, rate, 1)
+}
+
+/// Takes `tokens` (at least 1) at once; refused (state unchanged, `wait_us` until one token is
+/// back) when the bucket holds fewer.
+fn take(tat_us: u64, now_us: u64, rate: Rate, tokens: u32) -> Outcome {
     let ceiling = now_us.saturating_add(rate.capacity_us());
     let base = tat_us.max(now_us).min(ceiling);
-    let next = base.saturating_add(rate.interval_us);
+    let next = base.saturating_add(rate.interval_us.saturating_mul(u64::from(tokens.max(1))));
     if next <= ceiling {
         Outcome::Allowed { tat_us: next }
     } else {
         Outcome::Limited {
             tat_us,
-            wait_us: next - ceiling,
+            wait_us: base
+                .saturating_add(rate.interval_us)
+                .saturating_sub(ceiling)
+                .max(1),
         }
     }
+}
+
+/// Tokens a bucket at `tat_us` holds at `now_us`.
+pub fn available(tat_us: u64, now_us: u64, rate: Rate) -> u32 {
+    let ceiling = now_us.saturating_add(rate.capacity_us());
+    let base = tat_us.max(now_us).min(ceiling);
+    u32::try_from((ceiling - base) / rate.interval_us).unwrap_or(u32::MAX)
+}
+
+/// Tokens a lease may leave in the bucket at least, unless it takes one token only: several
+/// tokens are leased only from the upper half of a bucket, so that a bucket near empty is
+/// shared one token at a time, exactly, by every instance.
+pub fn lease_reserve(rate: Rate) -> u32 {
+    rate.burst / 2
+}
+
+/// Takes up to `want` tokens for an instance to spend itself ([`crate::ratelimit`]): as many
+/// as the bucket holds above [`lease_reserve`], at least one when it holds any.
+pub fn lease(tat_us: u64, now_us: u64, rate: Rate, want: u32) -> Lease {
+    let room = available(tat_us, now_us, rate).saturating_sub(lease_reserve(rate));
+    let tokens = want.min(room).max(1);
+    match take(tat_us, now_us, rate, tokens) {
+        allowed @ Outcome::Allowed { .. } => Lease {
+            outcome: allowed,
+            tokens,
+        },
+        limited => Lease {
+            outcome: limited,
+            tokens: 0,
+        },
+    }
+}
+
+/// What a lease did: the outcome (new state) and the tokens taken (0 when limited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// As for one token: `Allowed` with the new state, or `Limited`.
+    pub outcome: Outcome,
+    /// Tokens taken: 1..=want when allowed, 0 when limited.
+    pub tokens: u32,
 }
 
 /// `Retry-After` for a wait: whole seconds, rounded up, at least 1.
@@ -164,6 +213,53 @@ mod tests {
         assert_eq!(drain(&mut tat, now - S / 2, rate).0, 0);
         // Time catches up: the refill resumes from the stored state.
         assert_eq!(drain(&mut tat, now + S / 2, rate).0, 5);
+    }
+
+    #[test]
+    fn a_lease_takes_only_from_the_upper_half_of_a_bucket() {
+        let rate = Rate::new(10, 1, 100).unwrap();
+        let now = 1_000 * S;
+        // Full (never used): 100 tokens, the reserve is 50, so a lease of 16 gets all 16.
+        let first = lease(0, now, rate, 16);
+        assert_eq!(first.tokens, 16);
+        assert_eq!(
+            first.outcome,
+            Outcome::Allowed {
+                tat_us: now + 16 * rate.interval_us
+            }
+        );
+        // 60 left: only 10 above the reserve.
+        let tat = now + 40 * rate.interval_us;
+        assert_eq!(available(tat, now, rate), 60);
+        assert_eq!(lease(tat, now, rate, 16).tokens, 10);
+        // At or under the reserve: one token at a time, down to the last one.
+        let tat = now + 99 * rate.interval_us;
+        let last = lease(tat, now, rate, 16);
+        assert_eq!(last.tokens, 1);
+        assert_eq!(
+            last.outcome,
+            Outcome::Allowed {
+                tat_us: now + 100 * rate.interval_us
+            }
+        );
+        let empty = lease(now + 100 * rate.interval_us, now, rate, 16);
+        assert_eq!(empty.tokens, 0);
+        assert_eq!(
+            empty.outcome,
+            decide(now + 100 * rate.interval_us, now, rate),
+            "refused exactly as a single take"
+        );
+    }
+
+    #[test]
+    fn a_lease_of_one_is_a_single_take() {
+        let rate = Rate::new(1, 2, 3).unwrap();
+        for tat in [0, 999 * S, 1_000 * S, 1_003 * S, 1_006 * S, 5_000 * S] {
+            let one = lease(tat, 1_000 * S, rate, 1);
+            assert_eq!(one.outcome, decide(tat, 1_000 * S, rate), "tat {tat}");
+            let taken = u32::from(matches!(one.outcome, Outcome::Allowed { .. }));
+            assert_eq!(one.tokens, taken);
+        }
     }
 
     #[test]

@@ -82,6 +82,7 @@ impl CollectionsCursor {
     }
 
     /// The collection the listing continues from, and whether that one is itself still due.
+    #[cfg(feature = "embedded")]
     pub(crate) fn start(&self) -> (&str, bool) {
         match self {
             Self::After(c) => (c, false),
@@ -92,6 +93,7 @@ impl CollectionsCursor {
 
 /// The settle time of an account deletion whose backend needs none (SQLite checks the marker
 /// inside each write's own transaction).
+#[cfg(feature = "embedded")]
 pub(crate) const NO_SETTLE: Duration = Duration::ZERO;
 
 #[cfg(test)]

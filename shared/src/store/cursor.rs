@@ -24,6 +24,7 @@ const DOMAIN: &[u8] = b"miniapp-list-cursor-v1\0";
 /// Longest id the id rules allow; a longer prefix matches nothing.
 const MAX_ID_LEN: usize = 128;
 /// Above every byte an id may hold (ids are ASCII up to `z`): the open end of a key range.
+#[cfg_attr(not(feature = "embedded"), allow(dead_code))]
 pub(crate) const ABOVE_ALL_IDS: &str = "\u{7f}";
 
 /// The cursor keys: the first signs new cursors, every one verifies, so that cursors handed out
@@ -140,6 +141,7 @@ impl ListPlan {
     }
 
     /// The half-open id range `[lo, hi)` of the prefix, for range scans.
+    #[cfg_attr(not(feature = "embedded"), allow(dead_code))]
     pub(crate) fn prefix_range(&self) -> (String, String) {
         let mut hi = self.prefix.clone().into_bytes();
         match hi.pop() {

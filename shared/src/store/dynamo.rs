@@ -454,15 +454,16 @@ impl DynamoStore {
         }
     }
 
-    pub(crate) async fn take_rate_token(
+    pub(crate) async fn take_rate_tokens(
         &self,
         key: &str,
         rate: crate::ratelimit::Rate,
         now_us: u64,
         seen: Option<u64>,
-    ) -> Result<crate::ratelimit::Outcome, StoreError> {
+        want: u32,
+    ) -> Result<crate::ratelimit::bucket::Lease, StoreError> {
         let table = &self.inner.sessions_table;
-        super::rate_dynamo::take(self.client(), table, key, rate, now_us, seen).await
+        super::rate_dynamo::take(self.client(), table, key, rate, now_us, seen, want).await
     }
 
     pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {

@@ -335,20 +335,21 @@ impl EmbeddedStore {
         .await
     }
 
-    pub(crate) async fn take_rate_token(
+    pub(crate) async fn take_rate_tokens(
         &self,
         key: &str,
         rate: crate::ratelimit::Rate,
         now_us: u64,
         _seen: Option<u64>,
-    ) -> Result<crate::ratelimit::Outcome, StoreError> {
+        want: u32,
+    ) -> Result<crate::ratelimit::bucket::Lease, StoreError> {
         let (inner, key) = (Arc::clone(&self.inner), key.to_owned());
         tokio::task::spawn_blocking(move || {
             let mut conn = inner
                 .rate_conn
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            super::rate_embedded::take(&mut conn, &key, rate, now_us)
+            super::rate_embedded::take(&mut conn, &key, rate, now_us, want)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("sqlite worker: {e}")))?

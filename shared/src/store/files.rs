@@ -154,20 +154,10 @@ pub(crate) fn clamp_limit(limit: u32) -> usize {
     limit.clamp(1, MAX_LIST_LIMIT) as usize
 }
 
-/// Calls the same method on whichever backend this is.
-macro_rules! dispatch_files {
-    ($self:ident . $method:ident ( $($arg:expr),* )) => {
-        match $self {
-            Store::Embedded(s) => s.$method($($arg),*).await,
-            Store::Dynamo(s) => s.$method($($arg),*).await,
-        }
-    };
-}
-
 impl Store {
     /// Records a new file; an existing id → `PreconditionFailed`.
     pub async fn create_file(&self, user: &UserId, rec: &FileRecord) -> Result<(), StoreError> {
-        dispatch_files!(self.create_file(user, rec))
+        dispatch!(self.create_file(user, rec))
     }
 
     /// The user's file record.
@@ -176,17 +166,17 @@ impl Store {
         user: &UserId,
         id: &FileId,
     ) -> Result<Option<FileRecord>, StoreError> {
-        dispatch_files!(self.get_file(user, id))
+        dispatch!(self.get_file(user, id))
     }
 
     /// Marks a pending record ready (a no-op when it already is); absent → `NotFound`.
     pub async fn mark_file_ready(&self, user: &UserId, id: &FileId) -> Result<(), StoreError> {
-        dispatch_files!(self.mark_file_ready(user, id))
+        dispatch!(self.mark_file_ready(user, id))
     }
 
     /// Deletes the record; absent → `NotFound`.
     pub async fn delete_file(&self, user: &UserId, id: &FileId) -> Result<(), StoreError> {
-        dispatch_files!(self.delete_file(user, id))
+        dispatch!(self.delete_file(user, id))
     }
 
     /// One page of the user's files, oldest first.
@@ -196,12 +186,12 @@ impl Store {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<FilePage, StoreError> {
-        dispatch_files!(self.list_files(user, limit, cursor))
+        dispatch!(self.list_files(user, limit, cursor))
     }
 
     /// How many records the user has and their declared bytes (for the quotas).
     pub async fn file_usage(&self, user: &UserId) -> Result<FileUsage, StoreError> {
-        dispatch_files!(self.file_usage(user))
+        dispatch!(self.file_usage(user))
     }
 }
 

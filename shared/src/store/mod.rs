@@ -21,6 +21,18 @@
 //!   than treating the caller as unknown; past it, reads treat it as absent even if the record
 //!   is still there (DynamoDB deletes expired items lazily, emulators never).
 
+// Before the modules: `store/files.rs` dispatches its methods with it too.
+/// Calls the same method on whichever backend this is.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            #[cfg(feature = "embedded")]
+            Store::Embedded(s) => s.$method($($arg),*).await,
+            Store::Dynamo(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
 mod account;
 mod batch;
 mod condition;
@@ -28,18 +40,23 @@ mod cursor;
 mod dynamo;
 mod dynamo_account;
 mod dynamo_condition;
+#[cfg(feature = "embedded")]
 mod embedded;
+#[cfg(feature = "embedded")]
 mod embedded_account;
 mod files;
 mod files_dynamo;
+#[cfg(feature = "embedded")]
 mod files_embedded;
 mod filter;
 mod filter_dynamo;
+#[cfg(feature = "embedded")]
 mod filter_sql;
 mod item_data;
 mod json_av;
 pub mod merge_patch;
 mod rate_dynamo;
+#[cfg(feature = "embedded")]
 mod rate_embedded;
 
 use std::path::PathBuf;
@@ -59,6 +76,7 @@ pub use cursor::CursorKeys;
 #[cfg(fuzzing)]
 pub(crate) use cursor::ListPlan;
 pub use dynamo::DynamoStore;
+#[cfg(feature = "embedded")]
 pub use embedded::EmbeddedStore;
 pub use files::{FileId, FilePage, FileRecord, FileStatus, FileUsage};
 pub use filter::{
@@ -325,20 +343,11 @@ fn within_nodes(data: &JsonObject, limit: usize) -> bool {
 /// The store: enum dispatch over the two backends (no trait objects on the request path).
 #[derive(Debug, Clone)]
 pub enum Store {
-    /// SQLite.
+    /// SQLite (only in builds with the `embedded` feature).
+    #[cfg(feature = "embedded")]
     Embedded(EmbeddedStore),
     /// DynamoDB.
     Dynamo(DynamoStore),
-}
-
-/// Calls the same method on whichever backend this is.
-macro_rules! dispatch {
-    ($self:ident . $method:ident ( $($arg:expr),* )) => {
-        match $self {
-            Store::Embedded(s) => s.$method($($arg),*).await,
-            Store::Dynamo(s) => s.$method($($arg),*).await,
-        }
-    };
 }
 
 impl Store {
@@ -346,9 +355,18 @@ impl Store {
     pub async fn open(cfg: &StoreConfig) -> Result<Store, StoreError> {
         cursor::check_key(&cfg.cursor_key)?;
         match &cfg.kind {
+            #[cfg(feature = "embedded")]
             StoreKind::Embedded(path) => Ok(Store::Embedded(
                 EmbeddedStore::open(path, cfg.cursor_key.clone()).await?,
             )),
+            // A lean (DynamoDB-only) build: say so instead of failing obscurely.
+            #[cfg(not(feature = "embedded"))]
+            StoreKind::Embedded(path) => Err(StoreError::Config(format!(
+                "the embedded store ({}) is not in this build (built without the `embedded` \
+                 feature); use DynamoDB ({}=dynamodb)",
+                path.display(),
+                crate::config::vars::MINIAPP_STORE
+            ))),
             StoreKind::Dynamo { .. } => Ok(Store::Dynamo(DynamoStore::open(cfg).await?)),
         }
     }
@@ -398,7 +416,23 @@ impl Store {
         now_us: u64,
         seen: Option<u64>,
     ) -> Result<crate::ratelimit::Outcome, StoreError> {
-        dispatch!(self.take_rate_token(key, rate, now_us, seen))
+        let lease = self.take_rate_tokens(key, rate, now_us, seen, 1).await?;
+        Ok(lease.outcome)
+    }
+
+    /// Like [`Self::take_rate_token`], but takes up to `want` tokens at once for this process to
+    /// spend itself (a lease, [`crate::ratelimit`]): as many as the bucket holds above its
+    /// reserve ([`crate::ratelimit::bucket::lease_reserve`]), and at least one when it holds
+    /// any; [`crate::ratelimit::bucket::Lease::tokens`] says how many.
+    pub async fn take_rate_tokens(
+        &self,
+        key: &str,
+        rate: crate::ratelimit::Rate,
+        now_us: u64,
+        seen: Option<u64>,
+        want: u32,
+    ) -> Result<crate::ratelimit::bucket::Lease, StoreError> {
+        dispatch!(self.take_rate_tokens(key, rate, now_us, seen, want))
     }
 
     /// Creates the item at version 1; an existing item → `PreconditionFailed`.
@@ -556,6 +590,7 @@ impl Store {
     /// inside the write's transaction and needs no wait).
     pub fn deletion_settle(&self) -> std::time::Duration {
         match self {
+            #[cfg(feature = "embedded")]
             Store::Embedded(_) => account::NO_SETTLE,
             Store::Dynamo(_) => dynamo_account::DELETION_SETTLE,
         }

@@ -3,11 +3,13 @@
 //! microseconds, see [`crate::ratelimit::bucket`]) and `ttl` (N, Unix seconds, when the bucket
 //! is surely full again: the table's TTL deletes it).
 //!
-//! A take is one conditional `UpdateItem` in the common case, without a read, chosen by what
-//! this process last saw of the bucket:
+//! A take (of one token, or a lease of several: [`crate::ratelimit`]) is one conditional
+//! `UpdateItem` in the common case, without a read, chosen by what this process last saw of the
+//! bucket:
 //! - idle (full) bucket: `SET tat = :next` if `tat` is absent or before now;
-//! - busy bucket: `SET tat = tat + :interval` if `tat` is between now and the last state that
-//!   still has a token: the increment is atomic, so concurrent takes all count.
+//! - busy bucket: `SET tat = tat + :interval` (times the tokens taken) if `tat` is between now
+//!   and the last state that still has those tokens (and, for a lease of several, the bucket's
+//!   reserve after them): the increment is atomic, so concurrent takes all count.
 //!
 //! A failed condition returns the item as it is (`ReturnValuesOnConditionCheckFailure`), from
 //! which the bucket is either seen empty (refused) or the other write is tried. Values only ever
@@ -20,7 +22,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use aws_sdk_dynamodb::Client;
 
 use super::StoreError;
-use crate::ratelimit::bucket::{self, Outcome, Rate};
+use crate::ratelimit::bucket::{self, Lease, Outcome, Rate};
 
 /// Rounds of lost races before the take gives up (`Contention`: the limiter fails open).
 const MAX_ROUNDS: u32 = 4;
@@ -51,8 +53,8 @@ fn corrupt() -> StoreError {
     StoreError::Unavailable("dynamodb: stored rate-limit state is unreadable".into())
 }
 
-/// One request's token from the bucket `key` at `now_us`; `seen` is the state this process
-/// last saw (a lower bound of the stored one).
+/// Up to `want` tokens (at least one) from the bucket `key` at `now_us` ([`bucket::lease`]);
+/// `seen` is the state this process last saw (a lower bound of the stored one).
 pub(super) async fn take(
     client: &Client,
     table: &str,
@@ -60,17 +62,23 @@ pub(super) async fn take(
     rate: Rate,
     now_us: u64,
     seen: Option<u64>,
-) -> Result<Outcome, StoreError> {
+    want: u32,
+) -> Result<Lease, StoreError> {
     let mut known = seen;
     for _ in 0..MAX_ROUNDS {
-        if let Some(tat) = known {
-            if let limited @ Outcome::Limited { .. } = bucket::decide(tat, now_us, rate) {
-                return Ok(limited);
-            }
+        // What the state as known allows; an unknown bucket is tried as full.
+        let planned = bucket::lease(known.unwrap_or(0), now_us, rate, want);
+        if let Outcome::Limited { .. } = planned.outcome {
+            return Ok(planned);
         }
         let busy = known.is_some_and(|tat| tat >= now_us);
-        match write(client, table, key, rate, now_us, busy).await {
-            Ok(tat_us) => return Ok(Outcome::Allowed { tat_us }),
+        match write(client, table, key, rate, now_us, busy, planned.tokens).await {
+            Ok(tat_us) => {
+                return Ok(Lease {
+                    outcome: Outcome::Allowed { tat_us },
+                    tokens: planned.tokens,
+                })
+            }
             Err(Missed::State(state)) => known = state,
             Err(Missed::Failed(e)) => return Err(e),
         }
@@ -78,6 +86,8 @@ pub(super) async fn take(
     Err(StoreError::Contention(MAX_ROUNDS))
 }
 
+/// One conditional write of `tokens` tokens; for more than one, the bucket keeps its
+/// [`bucket::lease_reserve`] after them.
 async fn write(
     client: &Client,
     table: &str,
@@ -85,7 +95,9 @@ async fn write(
     rate: Rate,
     now_us: u64,
     busy: bool,
+    tokens: u32,
 ) -> Result<u64, Missed> {
+    let step = rate.interval_us.saturating_mul(u64::from(tokens));
     let mut req = client
         .update_item()
         .table_name(table)
@@ -97,16 +109,26 @@ async fn write(
         .return_values(ReturnValue::UpdatedNew)
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
     req = if busy {
-        // The last state from which one more token still fits under the ceiling.
-        let last = now_us.saturating_add(rate.capacity_us()) - rate.interval_us;
+        // The last state from which these tokens (and the reserve of a lease) still fit
+        // under the ceiling.
+        let reserve = if tokens > 1 {
+            bucket::lease_reserve(rate)
+        } else {
+            0
+        };
+        let keep = rate.interval_us.saturating_mul(u64::from(reserve));
+        let last = now_us
+            .saturating_add(rate.capacity_us())
+            .saturating_sub(step)
+            .saturating_sub(keep);
         req.update_expression("SET #tat = #tat + :interval, #ttl = :ttl")
             .condition_expression(BUSY)
-            .expression_attribute_values(":interval", n(rate.interval_us))
+            .expression_attribute_values(":interval", n(step))
             .expression_attribute_values(":last", n(last))
     } else {
         req.update_expression("SET #tat = :next, #ttl = :ttl")
             .condition_expression(IDLE)
-            .expression_attribute_values(":next", n(now_us.saturating_add(rate.interval_us)))
+            .expression_attribute_values(":next", n(now_us.saturating_add(step)))
     };
     let e = match req.send().await {
         Ok(out) => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::StoreError;
-use crate::ratelimit::bucket::{self, Outcome, Rate, MICROS};
+use crate::ratelimit::bucket::{self, Lease, Outcome, Rate, MICROS};
 
 /// A limiter check that waits this long for the file's write lock gives up (and fails open).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -47,13 +47,14 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// One request's token from the bucket `key` at `now_us`.
+/// Up to `want` tokens (at least one) from the bucket `key` at `now_us` ([`bucket::lease`]).
 pub(super) fn take(
     conn: &mut Connection,
     key: &str,
     rate: Rate,
     now_us: u64,
-) -> Result<Outcome, StoreError> {
+    want: u32,
+) -> Result<Lease, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
@@ -68,8 +69,8 @@ pub(super) fn take(
             .map_err(unavailable)?;
     }
     let tat = stored.map_or(0, |t| u64::try_from(t).unwrap_or(0));
-    let outcome = bucket::decide(tat, now_us, rate);
-    if let Outcome::Allowed { tat_us } = outcome {
+    let lease = bucket::lease(tat, now_us, rate, want);
+    if let Outcome::Allowed { tat_us } = lease.outcome {
         let as_sql = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         tx.prepare_cached(
             "INSERT INTO rate_limits (key, tat, expires) VALUES (?1, ?2, ?3)
@@ -85,5 +86,5 @@ pub(super) fn take(
         .map_err(unavailable)?;
     }
     tx.commit().map_err(unavailable)?;
-    Ok(outcome)
+    Ok(lease)
 }
