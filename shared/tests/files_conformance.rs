@@ -151,8 +151,10 @@ impl Harness {
                 .key(key)
                 .content_type(content_type)
                 .body(bytes.to_vec().into());
-            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(put.send()))
-                .unwrap();
+            tokio::task::block_in_place(|| {
+                let sent = tokio::runtime::Handle::current().block_on(put.send());
+                sent.expect("put_object");
+            });
         });
         Self {
             files: Files::new(FileBackend::S3(std::sync::Arc::new(backend)), &keys, limits),
