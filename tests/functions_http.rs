@@ -1885,9 +1885,9 @@ async fn collections_and_account_deletion(mode: Mode) {
     c.db(&a1, "GET", "/db?cursor=not-a-cursor", None)
         .await
         .assert_error(400, "InvalidQuery");
-    let r = c.db(&a1, "POST", "/db", Some(json!({}))).await;
+    let r = c.db(&a1, "PUT", "/db", Some(json!({}))).await;
     r.assert_error(405, "MethodNotAllowed");
-    assert_eq!(r.headers["allow"], "GET");
+    assert_eq!(r.headers["allow"], "POST, GET");
     c.raw("DELETE", &format!("{}/account", w.db.url), &[], Vec::new())
         .await
         .assert_error(401, "MissingAuthorization");
