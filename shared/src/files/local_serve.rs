@@ -344,7 +344,10 @@ impl LocalBackend {
             }
         };
         set(header::CONTENT_TYPE, content_type);
-        set(header::CONTENT_DISPOSITION, &content_disposition(name));
+        set(
+            header::CONTENT_DISPOSITION,
+            &content_disposition(name, content_type),
+        );
         set(header::CONTENT_LENGTH, &len.to_string());
         set(header::CACHE_CONTROL, "private, max-age=300");
         // The API's origin serves the bytes: never as a page that could run script there.

@@ -43,9 +43,14 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }
 
-/// `inline; filename="<ascii fallback>"; filename*=UTF-8''<percent-encoded>` for a sanitised
-/// name: the quoted fallback holds printable ASCII except `"` and `\`, others become `_`.
-pub fn content_disposition(name: &str) -> String {
+/// `Content-Disposition` for a download of a sanitised name (RFC 6266): `inline` for media a
+/// browser shows safely (images but SVG, which can carry script; audio; video), `attachment` for
+/// everything else; a printable-ASCII `filename` fallback (`"`, `\` and other characters become
+/// `_`) and the exact name as `filename*` in UTF-8. Both backends send this one.
+pub fn content_disposition(name: &str, content_type: &str) -> String {
+    let ct = content_type.to_ascii_lowercase();
+    let major = ct.split('/').next().unwrap_or_default();
+    let inline = matches!(major, "image" | "audio" | "video") && !ct.starts_with("image/svg");
     let fallback: String = name
         .chars()
         .map(|c| match c {
@@ -54,7 +59,8 @@ pub fn content_disposition(name: &str) -> String {
         })
         .collect();
     let encoded = utf8_percent_encode(name, ATTR_CHAR_ESCAPES);
-    format!("inline; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+    let kind = if inline { "inline" } else { "attachment" };
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
 #[cfg(test)]
@@ -76,16 +82,17 @@ mod tests {
     #[test]
     fn disposition_follows_rfc_6266() {
         assert_eq!(
-            content_disposition("a b.png"),
+            content_disposition("a b.png", "image/png"),
             "inline; filename=\"a b.png\"; filename*=UTF-8''a%20b.png"
         );
         assert_eq!(
-            content_disposition("照片\"1\".jpg"),
+            content_disposition("照片\"1\".jpg", "image/jpeg"),
             "inline; filename=\"___1_.jpg\"; filename*=UTF-8''%E7%85%A7%E7%89%87%221%22.jpg"
         );
         // Every value is a valid header value.
         for n in ["a;b", "x\u{7f}", "tab\there"] {
-            assert!(http::HeaderValue::from_str(&content_disposition(&sanitize(n))).is_ok());
+            let value = content_disposition(&sanitize(n), "text/plain");
+            assert!(http::HeaderValue::from_str(&value).is_ok());
         }
     }
 }

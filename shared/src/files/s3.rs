@@ -18,10 +18,10 @@ use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::Client;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+pub use super::names::content_disposition;
 use super::post_policy::{self, PostTarget, SigningCredentials};
 use super::types::{
     FileBackendError, ObjectInfo, ObjectKey, PresignedPut, UploadForm, UploadPolicy,
@@ -359,41 +359,6 @@ where
     R: std::fmt::Debug,
 {
     FileBackendError::Unavailable(DisplayErrorContext(e).to_string())
-}
-
-/// RFC 5987 `attr-char` is ALPHA / DIGIT / `!#$&+-.^_`|~`; everything else is encoded.
-const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'!')
-    .remove(b'#')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'^')
-    .remove(b'_')
-    .remove(b'`')
-    .remove(b'|')
-    .remove(b'~');
-
-/// `Content-Disposition` for a download (RFC 6266): `inline` for media a browser shows safely
-/// (images but SVG, which can carry script; audio; video), `attachment` for everything else;
-/// a printable-ASCII `filename` fallback (`"`, `\` and other characters replaced by `_`) and the
-/// exact name as `filename*` in UTF-8.
-pub fn content_disposition(download_name: &str, content_type: &str) -> String {
-    let ct = content_type.to_ascii_lowercase();
-    let major = ct.split('/').next().unwrap_or_default();
-    let inline = matches!(major, "image" | "audio" | "video") && !ct.starts_with("image/svg");
-    let fallback: String = download_name
-        .chars()
-        .map(|c| match c {
-            ' '..='~' if c != '"' && c != '\\' => c,
-            _ => '_',
-        })
-        .collect();
-    let encoded = utf8_percent_encode(download_name, ATTR_CHAR);
-    let kind = if inline { "inline" } else { "attachment" };
-    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
 }
 
 #[cfg(test)]
