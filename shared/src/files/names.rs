@@ -89,6 +89,21 @@ mod tests {
             content_disposition("照片\"1\".jpg", "image/jpeg"),
             "inline; filename=\"___1_.jpg\"; filename*=UTF-8''%E7%85%A7%E7%89%87%221%22.jpg"
         );
+        // Only media a browser shows safely are inline: never SVG (script), text or PDF.
+        for ct in [
+            "image/svg+xml",
+            "text/plain",
+            "application/pdf",
+            "text/html",
+        ] {
+            assert!(
+                content_disposition("a", ct).starts_with("attachment;"),
+                "{ct}"
+            );
+        }
+        for ct in ["image/png", "audio/mpeg", "video/mp4"] {
+            assert!(content_disposition("a", ct).starts_with("inline;"), "{ct}");
+        }
         // Every value is a valid header value.
         for n in ["a;b", "x\u{7f}", "tab\there"] {
             let value = content_disposition(&sanitize(n), "text/plain");
