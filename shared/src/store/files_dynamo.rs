@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::dynamo::{unavailable, DynamoStore};
+use super::dynamo::{condition_failed, unavailable, DynamoStore};
 use super::files::{self, FileId, FilePage, FileRecord, FileStatus, FileUsage};
 use super::StoreError;
 use crate::ids::UserId;
@@ -55,12 +55,6 @@ fn decode(attrs: &Attrs) -> Result<FileRecord, StoreError> {
     })
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    e: &aws_sdk_dynamodb::error::SdkError<E, R>,
-) -> bool {
-    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
-}
-
 impl DynamoStore {
     pub(crate) async fn create_file(
         &self,
@@ -95,7 +89,7 @@ impl DynamoStore {
             .await;
         match out {
             // The id is fresh (UUID v7): a failed condition is this write's own retry.
-            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
             other => other.map(|_| ()).map_err(unavailable),
         }
     }
@@ -135,7 +129,7 @@ impl DynamoStore {
             .send()
             .await;
         match out {
-            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound),
+            Err(e) if condition_failed(&e) => Err(StoreError::NotFound),
             other => other.map(|_| ()).map_err(unavailable),
         }
     }
@@ -151,7 +145,7 @@ impl DynamoStore {
             .send()
             .await;
         match out {
-            Err(e) if is_condition_failure(&e) => Err(StoreError::NotFound),
+            Err(e) if condition_failed(&e) => Err(StoreError::NotFound),
             other => other.map(|_| ()).map_err(unavailable),
         }
     }

@@ -116,30 +116,31 @@ impl EmbeddedStore {
         user: &UserId,
         id: &FileId,
     ) -> Result<(), StoreError> {
-        let (user, id) = (user.clone(), id.clone());
-        self.with_conn(move |c| {
-            let changed = c
-                .execute(
-                    "UPDATE files SET status = 'ready' WHERE user_id = ?1 AND id = ?2",
-                    [user.as_str(), id.as_str()],
-                )
-                .map_err(unavailable)?;
-            match changed {
-                0 => Err(StoreError::NotFound),
-                _ => Ok(()),
-            }
-        })
+        self.change_one_file(
+            "UPDATE files SET status = 'ready' WHERE user_id = ?1 AND id = ?2",
+            user,
+            id,
+        )
         .await
     }
 
     pub(crate) async fn delete_file(&self, user: &UserId, id: &FileId) -> Result<(), StoreError> {
+        self.change_one_file("DELETE FROM files WHERE user_id = ?1 AND id = ?2", user, id)
+            .await
+    }
+
+    /// Runs `sql` (a constant of this file, bound to the user and the id) on one record;
+    /// `NotFound` when it touched none.
+    async fn change_one_file(
+        &self,
+        sql: &'static str,
+        user: &UserId,
+        id: &FileId,
+    ) -> Result<(), StoreError> {
         let (user, id) = (user.clone(), id.clone());
         self.with_conn(move |c| {
             let changed = c
-                .execute(
-                    "DELETE FROM files WHERE user_id = ?1 AND id = ?2",
-                    [user.as_str(), id.as_str()],
-                )
+                .execute(sql, [user.as_str(), id.as_str()])
                 .map_err(unavailable)?;
             match changed {
                 0 => Err(StoreError::NotFound),
