@@ -11,6 +11,7 @@
 
 mod cold;
 mod cost;
+mod perf;
 mod plot;
 mod procfs;
 mod programs;
@@ -53,7 +54,9 @@ fn main() -> ExitCode {
     let started = Instant::now();
     let load_before = procfs::load_average();
     let loads = procfs::LoadSampler::start();
-    let profile = if settings.release {
+    let profile = if settings.profiling {
+        Profile::Profiling
+    } else if settings.release {
         Profile::Release
     } else {
         Profile::Debug
@@ -84,7 +87,7 @@ fn main() -> ExitCode {
         sizes: sizes(&bins, &settings),
         build_command: format!(
             "cargo build{} -p session --bin session -p db --bin db -p bench --bin floor",
-            if settings.release { " --release" } else { "" }
+            settings.cargo_profile_flag()
         ),
         elapsed_s: started.elapsed().as_secs_f64(),
     };
@@ -184,7 +187,7 @@ fn versions(root: &Path, settings: &Settings) -> Vec<(String, String)> {
 }
 
 fn sizes(bins: &Binaries, settings: &Settings) -> Vec<(String, u64)> {
-    let profile = if settings.release { "release" } else { "debug" };
+    let profile = settings.profile_name();
     let size = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or_default();
     let mut v = vec![
         (format!("`session` ({profile})"), size(&bins.session)),

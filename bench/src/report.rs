@@ -467,17 +467,19 @@ fn conns_section(md: &mut String, results: &Results) {
         "### Connections opened per request\n\nCounted by relays in front of the store server and \
          the gateway stand-in, on fresh processes in a separate pass after the timed runs (so the \
          relays add nothing to the timings); the first requests of each process, which open what \
-         it keeps, are not counted. The embedded store opens no connections.\n\n",
+         it keeps, are not counted. The embedded store opens no connections. The store relay \
+         also counts DynamoDB API calls (requests carrying `X-Amz-Target`).\n\n",
     );
-    md.push_str("| implementation · store | requests | counted | to the store, per request | to the gateway, per request |\n| --- | --- | ---: | ---: | ---: |\n");
+    md.push_str("| implementation · store | requests | counted | connections to the store, per request | DynamoDB calls, per request | connections to the gateway, per request |\n| --- | --- | ---: | ---: | ---: | ---: |\n");
     for c in &results.conns {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             SERIES[c.series],
             c.what,
             c.requests,
             c.store.map_or("none".into(), |v| format!("{v:.2}")),
+            c.store_calls.map_or("none".into(), |v| format!("{v:.2}")),
             c.gateway.map_or("–".into(), |v| format!("{v:.2}")),
         );
     }

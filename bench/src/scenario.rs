@@ -11,7 +11,7 @@ use crate::cold::{self, Call, Mode};
 use crate::procfs;
 use crate::programs::{with_var, Binaries, Function, Program, Runtime};
 use crate::relay::{url_addr, url_via, Relay};
-use crate::settings::Settings;
+use crate::settings::{Series, Settings};
 use crate::warm::{self, item_body, item_path, Op, Point};
 
 /// The plots' series, in colour order.
@@ -46,6 +46,8 @@ pub(crate) struct ConnRow {
     pub(crate) what: String,
     pub(crate) requests: usize,
     pub(crate) store: Option<f64>,
+    /// DynamoDB API calls per request.
+    pub(crate) store_calls: Option<f64>,
     pub(crate) gateway: Option<f64>,
 }
 
@@ -83,7 +85,10 @@ pub(crate) async fn run(settings: &Settings, bins: &Binaries, tmp: &Path) -> Res
     ));
     let gw = gateway.url();
     let rust = |f: Function, env: &[(String, String)]| Program::rust(bins, f, env);
-    floor(settings, bins, tmp, &mut results).await;
+    let wanted = |s: Series| settings.series.contains(&s);
+    if wanted(Series::Floor) {
+        floor(settings, bins, tmp, &mut results).await;
+    }
     let embedded = Group {
         series: 0,
         runtime: Runtime::Rust,
@@ -93,7 +98,9 @@ pub(crate) async fn run(settings: &Settings, bins: &Binaries, tmp: &Path) -> Res
         gateway_url: gw.clone(),
         make: &rust,
     };
-    group(settings, &embedded, tmp, &mut results).await;
+    if wanted(Series::Embedded) {
+        group(settings, &embedded, tmp, &mut results).await;
+    }
     let moto_rust = Group {
         series: 1,
         runtime: Runtime::Rust,
@@ -103,7 +110,9 @@ pub(crate) async fn run(settings: &Settings, bins: &Binaries, tmp: &Path) -> Res
         gateway_url: gw.clone(),
         make: &rust,
     };
-    group(settings, &moto_rust, tmp, &mut results).await;
+    if wanted(Series::Moto) {
+        group(settings, &moto_rust, tmp, &mut results).await;
+    }
     if let Some(peer) = &settings.node_peer {
         let node = |f: Function, env: &[(String, String)]| Program::node(f, env, peer);
         let moto_node = Group {
@@ -131,7 +140,12 @@ fn moto_shown() -> String {
 /// The floor: cold starts in both modes, then warm `GET /`.
 async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut Results) {
     let program = Program::rust(bins, Function::Floor, &[("RUST_LOG".into(), "info".into())]);
-    for mode in [Mode::Http, Mode::Lambda] {
+    let modes = if settings.cold {
+        &[Mode::Http, Mode::Lambda][..]
+    } else {
+        &[]
+    };
+    for &mode in modes {
         results.cold.push(
             cold::measure(
                 &program,
@@ -185,7 +199,12 @@ async fn group(settings: &Settings, g: &Group<'_>, tmp: &Path, results: &mut Res
         Some(_) => "DynamoDB API (moto)",
         None => "embedded",
     };
-    for function in [Function::Session, Function::Db] {
+    let cold_functions = if settings.cold {
+        &[Function::Session, Function::Db][..]
+    } else {
+        &[]
+    };
+    for &function in cold_functions {
         let call = Call::for_function(function, Some(&login));
         for mode in [Mode::Http, Mode::Lambda] {
             let program = (g.make)(function, &cold_env);
@@ -238,7 +257,12 @@ async fn group(settings: &Settings, g: &Group<'_>, tmp: &Path, results: &mut Res
             results.warm.push(p);
         }
     }
-    for &conns in &settings.conns {
+    let login_conns = if settings.login_load {
+        &settings.conns[..]
+    } else {
+        &[]
+    };
+    for &conns in login_conns {
         let p = point(
             settings,
             g.series,
@@ -307,9 +331,24 @@ fn point(
         let args = warm::wrk_args(&settings.wrk, conns, &tmp.join("bench.lua"), url);
         commands.push(format!("wrk {}", args.join(" ")));
     }
-    let runs = (0..settings.reps)
+    let recording = settings.perf.as_deref().map(|dir| {
+        let name = format!("{series}-{}-{conns}", op.name()).replace([' ', '/', '(', ')'], "_");
+        crate::perf::PerfRecord::start(proc.id(), &dir.join(format!("{name}.perf.data")))
+    });
+    let runs: Vec<warm::Run> = (0..settings.reps)
         .map(|_| warm::run(&settings.wrk, op, conns, login, url, proc.id(), tmp))
         .collect();
+    drop(recording);
+    for r in &runs {
+        eprintln!(
+            "bench:   {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, CPU {} µs/request, {} errors",
+            r.rps,
+            r.p50_ms,
+            r.p99_ms,
+            r.cpu_us.map_or_else(|| "?".into(), |c| format!("{c:.0}")),
+            r.errors
+        );
+    }
     Point {
         series: SERIES[series].to_owned(),
         op,
@@ -352,6 +391,7 @@ async fn connections(
         );
     }
     let store = || store_relay.as_ref().map(Relay::connections);
+    let calls = || store_relay.as_ref().map(Relay::calls);
     let per = |after: Option<usize>, before: Option<usize>, n: usize| match (after, before) {
         (Some(a), Some(b)) => Some((a - b) as f64 / n as f64),
         _ => None,
@@ -371,7 +411,7 @@ async fn connections(
         client.db(login, "GET", &item_path(i), None).await;
     }
     const N: usize = 20;
-    let (s0, g0) = (store(), gateway_relay.connections());
+    let (s0, c0, g0) = (store(), calls(), gateway_relay.connections());
     for _ in 0..N {
         client.login("dev-alice").await;
     }
@@ -380,10 +420,11 @@ async fn connections(
         what: "POST /session, one after another".into(),
         requests: N,
         store: per(store(), s0, N),
+        store_calls: per(calls(), c0, N),
         gateway: Some((gateway_relay.connections() - g0) as f64 / N as f64),
     });
     for (what, method) in [("db GET", "GET"), ("db PUT", "PUT")] {
-        let s0 = store();
+        let (s0, c0) = (store(), calls());
         for i in 0..N {
             let body = (method == "PUT").then(|| serde_json::json!({"n": i}));
             let reply = client.db(login, method, &item_path(i % 16), body).await;
@@ -394,10 +435,11 @@ async fn connections(
             what: format!("{what}, one after another"),
             requests: N,
             store: per(store(), s0, N),
+            store_calls: per(calls(), c0, N),
             gateway: None,
         });
     }
-    let s0 = store();
+    let (s0, c0) = (store(), calls());
     let tasks: Vec<_> = (0..64)
         .map(|t| {
             let (client, login) = (client.clone(), login.clone());
@@ -418,6 +460,16 @@ async fn connections(
         what: "db GET, 64 at a time".into(),
         requests: 256,
         store: per(store(), s0, 256),
+        store_calls: per(calls(), c0, 256),
         gateway: None,
     });
+    for c in results.conns.iter().filter(|c| c.series == g.series) {
+        let shown = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format!("{v:.2}"));
+        eprintln!(
+            "bench:   {}: {} store connections, {} DynamoDB calls per request",
+            c.what,
+            shown(c.store),
+            shown(c.store_calls)
+        );
+    }
 }

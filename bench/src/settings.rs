@@ -40,6 +40,44 @@ pub(crate) struct Args {
     /// The README whose performance section is (re)written; `--readme none` to leave it.
     #[arg(long)]
     pub(crate) readme: Option<PathBuf>,
+    /// Build with `[profile.profiling]` (release code with symbols) instead of `release`.
+    #[arg(long)]
+    pub(crate) profiling: bool,
+    /// Only these implementations and stores (comma-separated: embedded, moto, node, floor).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) only: Vec<Series>,
+    /// Only these warm requests (comma-separated: get, put, patch, list, login).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) ops: Vec<OpArg>,
+    /// Only these connection counts (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) conns: Vec<usize>,
+    /// Leave out the cold starts.
+    #[arg(long)]
+    pub(crate) no_cold: bool,
+    /// Record each measured warm point with `perf record -g` into this folder
+    /// (`<series>-<op>-<conns>.perf.data`; read with `perf report -i`).
+    #[arg(long)]
+    pub(crate) perf: Option<PathBuf>,
+}
+
+/// A selectable implementation and store (`--only`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Series {
+    Embedded,
+    Moto,
+    Node,
+    Floor,
+}
+
+/// A selectable warm request (`--ops`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpArg {
+    Get,
+    Put,
+    Patch,
+    List,
+    Login,
 }
 
 /// Which kind of run.
@@ -81,6 +119,14 @@ pub(crate) struct Settings {
     pub(crate) command: String,
     /// Whether the warm runs happen: `wrk` is needed, and only a smoke run goes without it.
     pub(crate) load: bool,
+    /// Build with the profiling profile.
+    pub(crate) profiling: bool,
+    /// The implementations and stores to run (all when the run is not narrowed).
+    pub(crate) series: Vec<Series>,
+    /// Whether `POST /session` is measured warm.
+    pub(crate) login_load: bool,
+    pub(crate) cold: bool,
+    pub(crate) perf: Option<PathBuf>,
 }
 
 impl Settings {
@@ -97,7 +143,21 @@ impl Settings {
             Kind::Quick => (3, 1, 2, 1),
             Kind::Smoke => (1, 0, 1, 1),
         };
-        let doc = args.doc.unwrap_or_else(|| root.join("docs/benchmarks.md"));
+        // A narrowed run (a subset, or profiling code) is for looking into something: it does
+        // not replace the published report unless told where to write.
+        let narrowed = args.profiling
+            || !args.only.is_empty()
+            || !args.ops.is_empty()
+            || !args.conns.is_empty()
+            || args.no_cold
+            || args.perf.is_some();
+        let doc = args.doc.unwrap_or_else(|| {
+            if narrowed {
+                root.join("target/bench/benchmarks.md")
+            } else {
+                root.join("docs/benchmarks.md")
+            }
+        });
         let plots = args.plots.unwrap_or_else(|| {
             doc.parent()
                 .map_or_else(|| PathBuf::from("benchmarks"), |d| d.join("benchmarks"))
@@ -105,11 +165,12 @@ impl Settings {
         let readme = match args.readme {
             Some(p) if p.as_os_str() == "none" => None,
             Some(p) => Some(p),
-            None if kind == Kind::Smoke => None,
+            None if kind == Kind::Smoke || narrowed => None,
             None => Some(root.join("README.md")),
         };
         let default_peer = home_cache().map(|c| c.join("node-peer"));
-        let node_peer = if args.no_node || kind == Kind::Smoke {
+        let node_left_out = !args.only.is_empty() && !args.only.contains(&Series::Node);
+        let node_peer = if args.no_node || kind == Kind::Smoke || node_left_out {
             None
         } else {
             args.node_peer
@@ -127,18 +188,64 @@ impl Settings {
             },
             reps: args.reps.unwrap_or(reps).max(1),
             warmup_run: kind == Kind::Full,
-            conns: if kind == Kind::Smoke {
+            conns: if !args.conns.is_empty() {
+                args.conns.clone()
+            } else if kind == Kind::Smoke {
                 vec![8]
             } else {
                 vec![1, 64]
             },
-            db_ops: Op::DB.to_vec(),
+            db_ops: Op::DB
+                .into_iter()
+                .filter(|op| args.ops.is_empty() || args.ops.iter().any(|a| a.op() == *op))
+                .collect(),
+            login_load: args.ops.is_empty() || args.ops.contains(&OpArg::Login),
             node_peer,
             doc,
             plots,
             readme,
             command: std::env::args().collect::<Vec<_>>().join(" "),
             load: kind != Kind::Smoke || wrk_installed(),
+            profiling: args.profiling,
+            series: if args.only.is_empty() {
+                vec![Series::Embedded, Series::Moto, Series::Node, Series::Floor]
+            } else {
+                args.only.clone()
+            },
+            cold: !args.no_cold,
+            perf: args.perf,
+        }
+    }
+}
+
+impl Settings {
+    /// The cargo profile the binaries are built with.
+    pub(crate) fn profile_name(&self) -> &'static str {
+        match (self.profiling, self.release) {
+            (true, _) => "profiling",
+            (false, true) => "release",
+            (false, false) => "debug",
+        }
+    }
+
+    /// Its `cargo build` flag.
+    pub(crate) fn cargo_profile_flag(&self) -> &'static str {
+        match self.profile_name() {
+            "profiling" => " --profile profiling",
+            "release" => " --release",
+            _ => "",
+        }
+    }
+}
+
+impl OpArg {
+    fn op(self) -> Op {
+        match self {
+            Self::Get => Op::Get,
+            Self::Put => Op::Put,
+            Self::Patch => Op::Patch,
+            Self::List => Op::List,
+            Self::Login => Op::Login,
         }
     }
 }

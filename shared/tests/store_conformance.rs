@@ -224,14 +224,20 @@ conformance!(
     account_deletion_marker_is_idempotent,
     file_records_round_trip,
     file_records_are_apart_from_items_and_users,
+    // Sessions read with what follows (store_conformance/session_reads.rs).
+    sessions_are_read_with_what_follows,
+    writes_after_a_session_read_respect_deletion,
 );
 
 #[path = "store_conformance/batch_filter.rs"]
 mod batch_filter;
+#[path = "store_conformance/session_reads.rs"]
+mod session_reads;
 
 mod cases {
     pub(crate) use super::account_cases::*;
     pub(crate) use super::batch_filter::*;
+    pub(crate) use super::session_reads::*;
     use super::*;
 
     fn file(name: &str, size: u64) -> miniapp_shared::store::FileRecord {
@@ -1459,6 +1465,56 @@ mod cases {
     }
 }
 
+/// Two processes on the same tables: one read "not deleting" with a session; the other begins
+/// the account's deletion. The first one's writes are refused once its check is older than
+/// `WRITABLE_CHECK_TTL` (1 s), well inside the deletion's settle time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_a_remembered_account_check_expires() {
+    let endpoint = shared_moto().endpoint();
+    let tag = format!("check-{}", unique_tag());
+    let (a, b) = (
+        dynamo_store(&endpoint, &tag).await,
+        dynamo_store(&endpoint, &tag).await,
+    );
+    let alice = SessionRecord {
+        session_id: SessionId::generate(),
+        user_id: user("alice"),
+        created_at: T0,
+        expires_at: T0.plus_secs(3600),
+        revoked: false,
+        refresh_generation: 0,
+        union_id: None,
+    };
+    a.create_session(&alice).await.unwrap();
+    let read = a
+        .get_session_with(
+            &alice.session_id,
+            &alice.user_id,
+            T0,
+            miniapp_shared::store::Alongside::AccountState,
+        )
+        .await
+        .unwrap();
+    assert!(read.session.is_some());
+    b.begin_account_deletion(&alice.user_id, T0).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let write = a
+        .put_item(
+            &alice.user_id,
+            &coll("todos"),
+            &id("late"),
+            obj(json!({})),
+            Condition::NONE,
+            T0,
+        )
+        .await;
+    assert_eq!(write.unwrap_err(), StoreError::AccountDeleting);
+    assert_eq!(
+        a.check_writable(&alice.user_id).await,
+        Err(StoreError::AccountDeleting)
+    );
+}
+
 /// The DynamoDB server goes away: calls fail fast with `Unavailable` (no panic, no hang), and
 /// the same store works again once a server is back on the same port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1489,6 +1545,14 @@ async fn dynamo_outage_is_unavailable_then_resumes() {
         s.delete_item(&u, &c, &i, Condition::NONE).await,
         s.list_items(&u, &c, &q).await.map(|_| ()),
         s.get_session(&SessionId::generate(), T0).await.map(|_| ()),
+        s.get_session_with(
+            &SessionId::generate(),
+            &u,
+            T0,
+            miniapp_shared::store::Alongside::Item { coll: &c, id: &i },
+        )
+        .await
+        .map(|_| ()),
         s.warm_up().await,
     ];
     let elapsed = started.elapsed();

@@ -69,6 +69,8 @@ pub enum Profile {
     Debug,
     /// `release` (`--release`).
     Release,
+    /// `profiling` (`--profile profiling`): release code with symbols, for `perf`.
+    Profiling,
 }
 
 impl Profile {
@@ -142,8 +144,14 @@ fn run_cargo(set: &[Target], profile: Profile) -> Outcome {
         "--quiet",
         "--message-format=json-render-diagnostics",
     ]);
-    if profile == Profile::Release {
-        cmd.arg("--release");
+    match profile {
+        Profile::Debug => {}
+        Profile::Release => {
+            cmd.arg("--release");
+        }
+        Profile::Profiling => {
+            cmd.args(["--profile", "profiling"]);
+        }
     }
     for t in set {
         cmd.args(["-p", t.package, &format!("--{}", t.kind_name()), t.name]);

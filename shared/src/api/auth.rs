@@ -11,7 +11,7 @@ use crate::ids::{SessionId, UserId};
 use crate::ratelimit::RateLimiter;
 use crate::signing::{canonical_query_from_pairs, parse_query, verify_with_canonical_query};
 use crate::signing::{ExpiryPolicy, SignedRequest};
-use crate::store::{SessionRecord, Store};
+use crate::store::{Alongside, Item, SessionRecord, Store};
 use crate::time_fmt::Timestamp;
 
 /// A request that passed the checks up to authentication, with its function's operation.
@@ -97,6 +97,9 @@ fn method_not_allowed(
 /// Verifies the signature (docs/api.md §5.5) and then the session: revoked → `SessionRevoked` (even when
 /// also expired), expired or gone → `SessionExpired`; then takes from the user's rate-limit
 /// bucket (429 `TooManyRequests`).
+// The session function's; without the `login` feature only the db function's
+// [`authenticate_with`] is built in.
+#[cfg_attr(not(feature = "login"), allow(dead_code))]
 pub(crate) async fn authenticate<O>(
     req: &Request,
     routed: &Routed<O>,
@@ -105,6 +108,30 @@ pub(crate) async fn authenticate<O>(
     limiter: &RateLimiter,
     expiry: ExpiryPolicy,
 ) -> Result<Caller, ApiError> {
+    let (caller, _) = authenticate_with(
+        req,
+        routed,
+        keys,
+        store,
+        limiter,
+        expiry,
+        Alongside::Nothing,
+    )
+    .await?;
+    Ok(caller)
+}
+
+/// [`authenticate`], reading `alongside` with the session ([`Store::get_session_with`]); the
+/// item it read, if asked, is only handed out once the caller is authenticated.
+pub(crate) async fn authenticate_with<O>(
+    req: &Request,
+    routed: &Routed<O>,
+    keys: &TokenKeys,
+    store: &Store,
+    limiter: &RateLimiter,
+    expiry: ExpiryPolicy,
+    alongside: Alongside<'_>,
+) -> Result<(Caller, Option<Option<Item>>), ApiError> {
     let now = Timestamp::now();
     let signed = SignedRequest {
         method: req.method.as_str(),
@@ -115,15 +142,15 @@ pub(crate) async fn authenticate<O>(
     };
     let verified =
         verify_with_canonical_query(&signed, &routed.canonical_query, keys, now, expiry)?;
-    let session = store
-        .get_session(&verified.session_id, now)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::SessionExpired,
-                "the session has expired; log in again",
-            )
-        })?;
+    let read = store
+        .get_session_with(&verified.session_id, &verified.user_id, now, alongside)
+        .await?;
+    let session = read.session.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SessionExpired,
+            "the session has expired; log in again",
+        )
+    })?;
     if session.revoked {
         return Err(ApiError::new(
             ErrorCode::SessionRevoked,
@@ -144,11 +171,12 @@ pub(crate) async fn authenticate<O>(
         ));
     }
     limiter.check_user(&verified.user_id).await?;
-    Ok(Caller {
+    let caller = Caller {
         session_id: verified.session_id,
         user_id: verified.user_id,
         session,
         expiration: verified.expiration,
         generation: verified.generation,
-    })
+    };
+    Ok((caller, read.item))
 }

@@ -7,7 +7,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::auth::{authenticate, Caller, Routed};
+use super::auth::{authenticate_with, Caller, Routed};
 use super::body::parse_object;
 use super::conditions;
 use super::error::ApiError;
@@ -20,7 +20,7 @@ use crate::http::{ErrorCode, Request, Response};
 use crate::ids::{Collection, ItemId};
 use crate::ratelimit::RateLimiter;
 use crate::signing::ExpiryPolicy;
-use crate::store::{Item, ItemData, ListQuery, Order, Store, MAX_LIST_LIMIT};
+use crate::store::{Alongside, Item, ItemData, ListQuery, Order, Store, MAX_LIST_LIMIT};
 use crate::time_fmt::Timestamp;
 
 const DEFAULT_LIMIT: u32 = 20;
@@ -99,15 +99,20 @@ impl DbApi {
 
     /// RFC 9110 §13.2.2 on a read: an absent item is 404 whatever the conditions (§13.2.1),
     /// then If-Match (412), then If-None-Match (304 when a tag matches).
+    /// `read`: the item as read with the session, if it was.
     async fn get(
         &self,
         req: &Request,
         caller: &Caller,
         coll: &Collection,
         id: &ItemId,
+        read: Option<Option<Item>>,
     ) -> Result<Response, ApiError> {
         let cond = conditions::parse(&req.headers)?;
-        let item = self.0.store.get_item(&caller.user_id, coll, id).await?;
+        let item = match read {
+            Some(item) => item,
+            None => self.0.store.get_item(&caller.user_id, coll, id).await?,
+        };
         let item = item
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no item {id} in {coll}")))?;
         if !cond.if_match_holds(Some(item.version)) {
@@ -323,13 +328,27 @@ impl RoutedApi for DbApi {
 
     async fn dispatch(&self, req: &Request, routed: &Routed<DbOp>) -> Result<Response, ApiError> {
         let s = &self.0;
-        let caller = authenticate(
+        // A GET's item and a write's account check are read with the session. A key that does
+        // not parse reads nothing more: its error comes after authentication, as always.
+        let get_key = match &routed.op {
+            DbOp::Get { collection, id } => item_key(collection, id).ok(),
+            _ => None,
+        };
+        let alongside = match (&routed.op, &get_key) {
+            (DbOp::Get { .. }, Some((coll, id))) => Alongside::Item { coll, id },
+            (DbOp::Create { .. } | DbOp::Put { .. } | DbOp::Patch { .. } | DbOp::Batch, _) => {
+                Alongside::AccountState
+            }
+            _ => Alongside::Nothing,
+        };
+        let (caller, read) = authenticate_with(
             req,
             routed,
             &s.token_keys,
             &s.store,
             &s.limiter,
             ExpiryPolicy::Enforce,
+            alongside,
         )
         .await?;
         let mut resp = match &routed.op {
@@ -343,7 +362,7 @@ impl RoutedApi for DbApi {
             }
             DbOp::Get { collection, id } => {
                 let (coll, id) = item_key(collection, id)?;
-                self.get(req, &caller, &coll, &id).await
+                self.get(req, &caller, &coll, &id, read).await
             }
             DbOp::Put { collection, id } => {
                 let (coll, id) = item_key(collection, id)?;

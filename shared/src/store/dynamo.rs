@@ -31,6 +31,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -49,6 +50,7 @@ use super::batch::{self, BatchError, BatchOp, BatchOutcome, Write, WriteKind};
 use super::cursor::{CursorKeys, ListPlan};
 use super::dynamo_account::RegistryCache;
 use super::dynamo_condition::{self, Expression};
+use super::dynamo_prefetch::WritableCache;
 use super::filter::Filter;
 use super::filter_dynamo::DynamoFilter;
 use super::json_av;
@@ -86,6 +88,8 @@ struct Inner {
     cursor_key: CursorKeys,
     /// Collections this process registered lately ([`super::dynamo_account`]).
     registry: RegistryCache,
+    /// Users this process lately saw without a deletion marker ([`super::dynamo_prefetch`]).
+    writable: WritableCache,
 }
 
 /// Sorts a failed call: availability problems (throttling, server errors, transport, after the
@@ -181,7 +185,11 @@ pub(super) fn partition_key(user: &UserId, coll: &Collection) -> String {
     )
 }
 
-fn item_key(user: &UserId, coll: &Collection, id: &str) -> HashMap<String, AttributeValue> {
+pub(super) fn item_key(
+    user: &UserId,
+    coll: &Collection,
+    id: &str,
+) -> HashMap<String, AttributeValue> {
     HashMap::from([
         ("pk".to_owned(), s(&partition_key(user, coll))),
         ("sk".to_owned(), s(id)),
@@ -192,7 +200,7 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Unavailable(format!("dynamodb: stored {what} is unreadable"))
 }
 
-type Attrs = HashMap<String, AttributeValue>;
+pub(super) type Attrs = HashMap<String, AttributeValue>;
 
 fn attr_i64(attrs: &Attrs, name: &str) -> Result<i64, StoreError> {
     match attrs.get(name) {
@@ -216,7 +224,7 @@ fn attr_version(attrs: &Attrs) -> Result<Version, StoreError> {
     .ok_or_else(|| corrupt("version"))
 }
 
-fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
+pub(super) fn decode_item(attrs: &Attrs) -> Result<Item, StoreError> {
     let data = attrs.get("data").ok_or_else(|| corrupt("data"))?;
     Ok(Item {
         id: ItemId::parse(attr_str(attrs, "sk")?).map_err(|_| corrupt("id"))?,
@@ -235,6 +243,21 @@ const UNION_ID: &str = "unionId";
 const REFRESH_MARK: &str = "refreshMark";
 /// A random mark written with each new record, session or item (see [`created`]).
 const CREATE_MARK: &str = "createMark";
+
+/// The session read as `attrs`, unless absent or past its TTL attribute at `now`.
+pub(super) fn live_session(
+    id: &SessionId,
+    attrs: Option<Attrs>,
+    now: Timestamp,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let Some(attrs) = attrs else {
+        return Ok(None);
+    };
+    if attr_i64(&attrs, "ttl")? < now.unix() {
+        return Ok(None);
+    }
+    decode_session(id, &attrs).map(Some)
+}
 
 fn decode_session(id: &SessionId, attrs: &Attrs) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
@@ -309,6 +332,7 @@ impl DynamoStore {
                 data_table: data_table.clone(),
                 cursor_key: cfg.cursor_key.clone(),
                 registry: RegistryCache::default(),
+                writable: WritableCache::default(),
             }),
         };
         if *create_tables {
@@ -336,6 +360,10 @@ impl DynamoStore {
 
     pub(super) fn registry(&self) -> &RegistryCache {
         &self.inner.registry
+    }
+
+    pub(super) fn writable(&self) -> &WritableCache {
+        &self.inner.writable
     }
 
     pub(crate) async fn warm_up(&self) -> Result<(), StoreError> {
@@ -393,13 +421,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(attrs) = out.item else {
-            return Ok(None);
-        };
-        if attr_i64(&attrs, "ttl")? < now.unix() {
-            return Ok(None);
-        }
-        decode_session(id, &attrs).map(Some)
+        live_session(id, out.item, now)
     }
 
     pub(crate) async fn advance_refresh(
@@ -1196,6 +1218,10 @@ fn client_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::Config {
     aws_sdk_dynamodb::config::Builder::from(sdk)
         .retry_config(retry)
         .timeout_config(timeouts)
+        // A DynamoDB answer is one small body that the attempt timeout already bounds; the
+        // protection's per-poll throughput bookkeeping was ~8% of a warm GET's CPU
+        // (docs/benchmarks.md, "Profile").
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .interceptor(TraceIdHeader)
         .build()
 }

@@ -11,11 +11,14 @@
 //!   is empty is harmless: listings skip it, deletion removes it.
 //! - the deletion marker, `<len>:<user>#account` / `deletion`, with `startedAt` (N): while it
 //!   exists, creates, puts and patches of the user are refused (`AccountDeleting`). Each such
-//!   write reads it first (one strongly consistent `GetItem`: the price of refusing writes
-//!   during a deletion on a store without multi-item conditions).
+//!   write reads it first (strongly consistent: the price of refusing writes during a deletion
+//!   on a store without multi-item conditions), in the same `BatchGetItem` as the request's
+//!   session ([`super::dynamo_prefetch`]), or by itself; a "not deleting" read stands for
+//!   [`super::dynamo_prefetch::WRITABLE_CHECK_TTL`] in this process.
 //!
-//! A write that read "no marker" just before the marker was put may still land a moment
-//! later, and a process may still hold a registry cache entry from before. Hence
+//! A write that read "no marker" just before the marker was put (or within the check's
+//! TTL before) may still land a moment later, and a process may still hold a registry cache
+//! entry from before. Hence
 //! [`DELETION_SETTLE`]: items are deleted only once that long has passed since the marker, by
 //! when every such write has ended (the function's timeout, 10 s) and every cache entry from
 //! before it has expired.
@@ -54,7 +57,8 @@ pub(super) const REGISTRY_CACHE_TTL: Duration = Duration::from_secs(10);
 const REGISTRY_CACHE_MAX: usize = 4_096;
 
 /// How long after the deletion marker its items are deleted: longer than a request of the db
-/// function may last (its timeout, 10 s in template.yaml) and than [`REGISTRY_CACHE_TTL`].
+/// function may last (its timeout, 10 s in template.yaml) plus
+/// [`super::dynamo_prefetch::WRITABLE_CHECK_TTL`], and than [`REGISTRY_CACHE_TTL`].
 pub(crate) const DELETION_SETTLE: Duration = Duration::from_secs(15);
 
 /// The sessions table's index of sessions by user.
@@ -75,7 +79,7 @@ fn registry_pk(user: &UserId) -> String {
     format!("{}:{}#collections", user.as_str().len(), user.as_str())
 }
 
-fn marker_key(user: &UserId) -> HashMap<String, AttributeValue> {
+pub(super) fn marker_key(user: &UserId) -> HashMap<String, AttributeValue> {
     let pk = format!("{}:{}#account", user.as_str().len(), user.as_str());
     HashMap::from([("pk".to_owned(), s(&pk)), ("sk".to_owned(), s(DELETION_SK))])
 }
@@ -215,6 +219,10 @@ impl DynamoStore {
     }
 
     pub(crate) async fn check_writable(&self, user: &UserId) -> Result<(), StoreError> {
+        if self.writable().fresh(user) {
+            return Ok(());
+        }
+        let read_at = Instant::now();
         let out = self
             .client()
             .get_item()
@@ -228,7 +236,10 @@ impl DynamoStore {
             .map_err(unavailable)?;
         match out.item {
             Some(item) if !item.is_empty() => Err(StoreError::AccountDeleting),
-            _ => Ok(()),
+            _ => {
+                self.writable().remember(user, read_at);
+                Ok(())
+            }
         }
     }
 
@@ -357,6 +368,7 @@ impl DynamoStore {
         user: &UserId,
         now: Timestamp,
     ) -> Result<Timestamp, StoreError> {
+        self.writable().forget(user);
         let mut item = marker_key(user);
         item.insert("startedAt".into(), n(now.unix()));
         let result = self

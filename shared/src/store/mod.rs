@@ -40,6 +40,7 @@ mod cursor;
 mod dynamo;
 mod dynamo_account;
 mod dynamo_condition;
+mod dynamo_prefetch;
 #[cfg(feature = "embedded")]
 mod embedded;
 #[cfg(feature = "embedded")]
@@ -158,6 +159,31 @@ impl SessionRecord {
     pub fn ttl(&self) -> Timestamp {
         self.expires_at.plus_secs(SESSION_TTL_GRACE_SECS)
     }
+}
+
+/// What a request reads along with its session ([`Store::get_session_with`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Alongside<'a> {
+    /// The session only.
+    Nothing,
+    /// The item a GET answers with.
+    Item {
+        /// Its collection.
+        coll: &'a Collection,
+        /// Its id.
+        id: &'a ItemId,
+    },
+    /// Whether the account is being deleted, which a write checks next.
+    AccountState,
+}
+
+/// What [`Store::get_session_with`] read.
+#[derive(Debug)]
+pub struct SessionRead {
+    /// As [`Store::get_session`] answers.
+    pub session: Option<SessionRecord>,
+    /// With [`Alongside::Item`]: the item (`Some(None)` when absent).
+    pub item: Option<Option<Item>>,
 }
 
 /// The order of a listing, by id in byte order.
@@ -389,6 +415,30 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<SessionRecord>, StoreError> {
         dispatch!(self.get_session(id, now))
+    }
+
+    /// [`Self::get_session`] and, in the same read where the backend can (one `BatchGetItem` on
+    /// DynamoDB), what the request needs next for `user`, the user its credentials name.
+    pub async fn get_session_with(
+        &self,
+        id: &SessionId,
+        user: &UserId,
+        now: Timestamp,
+        alongside: Alongside<'_>,
+    ) -> Result<SessionRead, StoreError> {
+        match self {
+            #[cfg(feature = "embedded")]
+            Store::Embedded(s) => {
+                let session = s.get_session(id, now).await?;
+                let item = match alongside {
+                    Alongside::Item { coll, id } => Some(s.get_item(user, coll, id).await?),
+                    // SQLite checks the marker in the write's own transaction.
+                    Alongside::Nothing | Alongside::AccountState => None,
+                };
+                Ok(SessionRead { session, item })
+            }
+            Store::Dynamo(s) => s.get_session_with(id, user, now, alongside).await,
+        }
     }
 
     /// Advances the session's refresh generation from `from` to `from + 1`, atomically (a

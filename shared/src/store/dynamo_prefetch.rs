@@ -1,0 +1,175 @@
+//! A request's session read together with what the request needs next, in one strongly
+//! consistent `BatchGetItem` instead of a round trip each: the item a GET answers with, or the
+//! deletion marker a write checks. Each SDK call was over a third of a warm request's CPU
+//! (docs/benchmarks.md, "Profile"), so a GET costs one call instead of two and a write two
+//! instead of three.
+//!
+//! A marker read here is remembered as "not deleting" for [`WRITABLE_CHECK_TTL`], so the write
+//! that follows in the same request does not read it again. That stays inside what
+//! [`super::dynamo_account::DELETION_SETTLE`] already allows for: a write that read "no marker"
+//! just before the marker was put may land up to the function's timeout later.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::KeysAndAttributes;
+
+use super::dynamo::{s, unavailable, Attrs, DynamoStore};
+use super::dynamo_account::marker_key;
+use super::{Alongside, SessionRead, StoreError};
+use crate::ids::{SessionId, UserId};
+use crate::time_fmt::Timestamp;
+
+/// How long a "not deleting" read of the marker stands in for reading it again: long enough
+/// for the request that read it, far inside the deletion's settle time.
+pub(super) const WRITABLE_CHECK_TTL: Duration = Duration::from_secs(1);
+
+/// Most users remembered; past it, it starts over.
+const WRITABLE_CACHE_MAX: usize = 4_096;
+
+/// Users this process saw without a deletion marker lately, with when.
+#[derive(Debug, Default)]
+pub(super) struct WritableCache {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl WritableCache {
+    pub(super) fn fresh(&self, user: &UserId) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.get(user.as_str())
+            .is_some_and(|at| at.elapsed() < WRITABLE_CHECK_TTL)
+    }
+
+    pub(super) fn remember(&self, user: &UserId, at: Instant) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= WRITABLE_CACHE_MAX {
+            seen.clear();
+        }
+        seen.insert(user.as_str().to_owned(), at);
+    }
+
+    pub(super) fn forget(&self, user: &UserId) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.remove(user.as_str());
+    }
+}
+
+impl DynamoStore {
+    pub(crate) async fn get_session_with(
+        &self,
+        id: &SessionId,
+        user: &UserId,
+        now: Timestamp,
+        alongside: Alongside<'_>,
+    ) -> Result<SessionRead, StoreError> {
+        let data_key = match alongside {
+            Alongside::Nothing => return self.session_alone(id, now).await,
+            Alongside::Item { coll, id: item } => {
+                super::dynamo::item_key(user, coll, item.as_str())
+            }
+            Alongside::AccountState if self.writable().fresh(user) => {
+                return self.session_alone(id, now).await
+            }
+            Alongside::AccountState => marker_key(user),
+        };
+        let session_key = HashMap::from([("pk".to_owned(), s(id.as_str()))]);
+        let read_at = Instant::now();
+        let out = self
+            .client()
+            .batch_get_item()
+            .set_request_items(Some(
+                self.request_items(session_key.clone(), data_key.clone())?,
+            ))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+            // Throttled: read one by one (the SDK's retries are behind each call).
+            return self.one_by_one(id, user, now, alongside).await;
+        }
+        let mut responses = out.responses.unwrap_or_default();
+        let mut take = |table: &str, key: &Attrs| -> Option<Attrs> {
+            let items = responses.get_mut(table)?;
+            let at = items.iter().position(|item| same_key(item, key))?;
+            Some(items.swap_remove(at))
+        };
+        let session = take(self.sessions_table(), &session_key);
+        let data = take(self.data_table(), &data_key);
+        let session = super::dynamo::live_session(id, session, now)?;
+        match alongside {
+            Alongside::Item { .. } => Ok(SessionRead {
+                session,
+                item: Some(data.as_ref().map(super::dynamo::decode_item).transpose()?),
+            }),
+            _ => {
+                if data.is_none_or(|d| d.is_empty()) {
+                    self.writable().remember(user, read_at);
+                }
+                Ok(SessionRead {
+                    session,
+                    item: None,
+                })
+            }
+        }
+    }
+
+    async fn session_alone(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<SessionRead, StoreError> {
+        Ok(SessionRead {
+            session: self.get_session(id, now).await?,
+            item: None,
+        })
+    }
+
+    /// The same reads as separate calls.
+    async fn one_by_one(
+        &self,
+        id: &SessionId,
+        user: &UserId,
+        now: Timestamp,
+        alongside: Alongside<'_>,
+    ) -> Result<SessionRead, StoreError> {
+        let session = self.get_session(id, now).await?;
+        let item = match alongside {
+            Alongside::Item { coll, id } => Some(self.get_item(user, coll, id).await?),
+            // The write reads the marker itself.
+            Alongside::Nothing | Alongside::AccountState => None,
+        };
+        Ok(SessionRead { session, item })
+    }
+
+    /// One entry per table; both keys under one when the two tables are the same.
+    fn request_items(
+        &self,
+        session_key: Attrs,
+        data_key: Attrs,
+    ) -> Result<HashMap<String, KeysAndAttributes>, StoreError> {
+        let mut keys: HashMap<String, Vec<Attrs>> = HashMap::new();
+        keys.entry(self.sessions_table().to_owned())
+            .or_default()
+            .push(session_key);
+        keys.entry(self.data_table().to_owned())
+            .or_default()
+            .push(data_key);
+        keys.into_iter()
+            .map(|(table, keys)| {
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map(|k| (table, k))
+                    .map_err(|e| StoreError::Rejected(format!("dynamodb: batch read: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// Whether `item` has every attribute of `key` with the same value.
+fn same_key(item: &Attrs, key: &Attrs) -> bool {
+    key.iter()
+        .all(|(name, value)| item.get(name) == Some(value))
+}
