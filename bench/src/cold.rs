@@ -50,6 +50,8 @@ pub(crate) enum Call {
     List(Login),
     /// `GET /` to the floor → 200.
     Floor,
+    /// Signed `GET /db/todos/item-00` → 200 (warm comparisons, `crate::threads`).
+    Item(Login),
 }
 
 impl Call {
@@ -65,7 +67,7 @@ impl Call {
     fn expected(&self) -> u16 {
         match self {
             Self::Login => 201,
-            Self::List(_) | Self::Floor => 200,
+            Self::List(_) | Self::Floor | Self::Item(_) => 200,
         }
     }
 
@@ -80,11 +82,15 @@ impl Call {
                     .await
             }
             Self::Floor => client.raw("GET", &format!("{url}/"), &[], Vec::new()).await,
+            Self::Item(login) => {
+                let path = crate::warm::item_path(0);
+                client.signed(login, "GET", &url, &path, b"", &[]).await
+            }
         }
     }
 
     /// The same request as an API Gateway v2 event (signed now: the date must be fresh).
-    fn event(&self) -> Value {
+    pub(crate) fn event(&self) -> Value {
         let mut list = fixture("apigw-v2-list-db-todos.json");
         list["rawQueryString"] = json!("");
         if let Some(o) = list.as_object_mut() {
@@ -98,6 +104,10 @@ impl Call {
             }
             Self::List(login) => signed(list, login),
             Self::Floor => list,
+            Self::Item(login) => {
+                list["rawPath"] = json!(crate::warm::item_path(0));
+                signed(list, login)
+            }
         }
     }
 }
@@ -186,7 +196,7 @@ async fn lambda_once(program: &Program, call: &Call) -> Sample {
 }
 
 /// Waits for the response to invocation `id` and fails the run unless it is the expected one.
-async fn lambda_answer(api: &mut RuntimeApi, proc: &mut Proc, call: &Call, id: &str) {
+pub(crate) async fn lambda_answer(api: &mut RuntimeApi, proc: &mut Proc, call: &Call, id: &str) {
     let deadline = Instant::now() + RUN_TIMEOUT;
     let post = loop {
         // The post wakes this at once; the timeout only paces the checks on the process.

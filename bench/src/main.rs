@@ -20,6 +20,7 @@ mod report;
 mod scenario;
 mod settings;
 mod stats;
+mod threads;
 mod warm;
 
 use std::path::{Path, PathBuf};

@@ -294,6 +294,7 @@ fn markdown(settings: &Settings, ctx: &Context, results: &Results, plots: &str) 
     warm_section(&mut md, settings, results, plots);
     memory_section(&mut md, ctx, results, plots);
     conns_section(&mut md, results);
+    threads_section(&mut md, results);
     cost_section(&mut md, results);
     versions_section(&mut md, settings, ctx, results);
     md
@@ -457,6 +458,34 @@ fn memory_section(md: &mut String, ctx: &Context, results: &Results, plots: &str
             md,
             "| {name} | {bytes} | {:.1} |",
             *bytes as f64 / 1048576.0
+        );
+    }
+    md.push('\n');
+}
+
+fn threads_section(md: &mut String, results: &Results) {
+    if results.threads.is_empty() {
+        return;
+    }
+    md.push_str(
+        "### Worker threads\n\nThe Rust db function on the DynamoDB API (moto), signed `GET \
+         /db/todos/item-00` one at a time (as Lambda hands out invocations), with \
+         `MINIAPP_WORKER_THREADS=1` (one thread: tokio's current-thread runtime) and `=2` (a pool \
+         of two workers beside the main thread). Lambda mode goes through the test Runtime API. \
+         The defaults follow from it: one thread in Lambda mode, one worker per core in HTTP \
+         mode, where requests do arrive together.\n\n",
+    );
+    md.push_str("| mode | threads | requests | CPU per request | latency p50 | latency p90 |\n| --- | --- | ---: | ---: | ---: | ---: |\n");
+    for r in &results.threads {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.2} ms | {:.2} ms |",
+            r.mode.name(),
+            if r.workers == "1" { "1 (current-thread)" } else { "2 workers" },
+            r.requests,
+            r.cpu_us.map_or("–".into(), |c| format!("{c:.0} µs")),
+            r.p50_ms,
+            r.p90_ms,
         );
     }
     md.push('\n');

@@ -29,6 +29,8 @@ pub(crate) struct Results {
     pub(crate) warm: Vec<Point>,
     pub(crate) rss: Vec<RssRow>,
     pub(crate) conns: Vec<ConnRow>,
+    /// One thread or a pool of workers, Rust on the DynamoDB API.
+    pub(crate) threads: Vec<crate::threads::Row>,
     /// Commands as run, for the report.
     pub(crate) commands: Vec<String>,
 }
@@ -284,6 +286,11 @@ async fn group(settings: &Settings, g: &Group<'_>, tmp: &Path, results: &mut Res
         });
     }
     drop((session_proc, db_proc));
+    if settings.threads_requests > 0 && g.runtime == Runtime::Rust && g.endpoint.is_some() {
+        let db = (g.make)(Function::Db, &load_env);
+        let call = Call::Item(login.clone());
+        results.threads = crate::threads::measure(&db, &call, settings.threads_requests).await;
+    }
     connections(g, &load_env, &login, results).await;
 }
 

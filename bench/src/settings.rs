@@ -127,6 +127,8 @@ pub(crate) struct Settings {
     pub(crate) login_load: bool,
     pub(crate) cold: bool,
     pub(crate) perf: Option<PathBuf>,
+    /// Requests per configuration of the worker-threads comparison (0: left out).
+    pub(crate) threads_requests: usize,
 }
 
 impl Settings {
@@ -213,6 +215,12 @@ impl Settings {
                 args.only.clone()
             },
             cold: !args.no_cold,
+            threads_requests: match kind {
+                _ if !(args.ops.is_empty() || args.ops.contains(&OpArg::Get)) => 0,
+                Kind::Full => 400,
+                Kind::Quick => 100,
+                Kind::Smoke => 0,
+            },
             perf: args.perf,
         }
     }

@@ -90,6 +90,9 @@ pub const MINIAPP_REQUEST_READ_TIMEOUT_SECS: &str = "MINIAPP_REQUEST_READ_TIMEOU
 /// HTTP-server mode: most connections open at once (each carries one request at a time, so this
 /// also caps requests in flight); a connection over it is closed at once.
 pub const MINIAPP_MAX_CONNECTIONS: &str = "MINIAPP_MAX_CONNECTIONS";
+/// Threads that run requests: `1` is a current-thread runtime (Lambda mode's default), more a
+/// multi-thread runtime with that many workers (HTTP-server mode's default: one per core).
+pub const MINIAPP_WORKER_THREADS: &str = "MINIAPP_WORKER_THREADS";
 /// HTTP-server mode: `true` when a Function Compute front end sets `x-fc-request-id`, so that
 /// the header may become the request id; otherwise the header is ignored.
 pub const MINIAPP_TRUST_FC_REQUEST_ID: &str = "MINIAPP_TRUST_FC_REQUEST_ID";

@@ -17,6 +17,8 @@ use serde_json::json;
 use thiserror::Error;
 use tokio::net::TcpStream;
 
+use super::limits::LimitError;
+use super::workers::Workers;
 use super::{event, handle, report_startup_failure, HandlerPanicked};
 use crate::http::Handler;
 use crate::percent;
@@ -61,6 +63,9 @@ pub enum LambdaError {
     /// The tokio runtime could not be built.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// `MINIAPP_WORKER_THREADS` does not parse.
+    #[error(transparent)]
+    Workers(#[from] LimitError),
 }
 
 /// Where the Runtime API is: `host:port` plus an optional base path (emulators such as
@@ -117,12 +122,11 @@ where
     Fut: Future<Output = Result<H, E>>,
     E: Display,
 {
-    // One invocation at a time: a current-thread runtime is all Lambda mode needs.
+    // One invocation at a time: a current-thread runtime is all Lambda mode needs (measured in
+    // docs/benchmarks.md, "Worker threads").
     let started = Endpoint::parse(endpoint).and_then(|endpoint| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(LambdaError::Runtime)?;
+        let workers = Workers::from_lookup(super::server::env_var, Workers::One)?;
+        let rt = workers.build().map_err(LambdaError::Runtime)?;
         Ok((endpoint, rt))
     });
     let (endpoint, rt) = match started {

@@ -11,6 +11,7 @@ pub mod lambda;
 pub mod limits;
 pub mod logging;
 pub mod server;
+pub mod workers;
 
 use std::fmt::Display;
 use std::future::Future;
@@ -30,7 +31,8 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Entry point for a function binary: picks Lambda mode when `AWS_LAMBDA_RUNTIME_API` is set
 /// (and not empty), else HTTP-server mode.
 ///
-/// Builds the tokio runtime itself (current-thread for Lambda, multi-thread for HTTP) and
+/// Builds the tokio runtime itself (current-thread for Lambda, multi-thread for HTTP, unless
+/// `MINIAPP_WORKER_THREADS` says otherwise: [`workers`]) and
 /// initialises logging (JSON lines on stdout, level from `RUST_LOG`, default `info`).
 ///
 /// `init` reads config and builds state once (parse keys, build clients, warm connections);

@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 use super::limits::{LimitError, ServerLimits};
+use super::workers::Workers;
 use super::{
     finish_response, handle, logging, panic_response, report_startup_failure, HandlerPanicked,
 };
@@ -112,8 +113,9 @@ pub fn listen_port(lookup: impl Fn(&str) -> Option<String>) -> Result<u16, Serve
     Ok(DEFAULT_PORT)
 }
 
-/// Reads a port variable; one that is set but not Unicode is reported as a bad port too.
-fn port_var(var: &str) -> Option<String> {
+/// Reads a variable of the process environment; one that is set but not Unicode reads as its
+/// lossy text, so that it is reported as invalid rather than ignored.
+pub(super) fn env_var(var: &str) -> Option<String> {
     std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
 }
 
@@ -125,12 +127,10 @@ where
     Fut: Future<Output = Result<H, E>>,
     E: Display,
 {
-    let started = listen_port(port_var).and_then(|port| {
-        let limits = ServerLimits::from_lookup(port_var)?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(ServerError::Runtime)?;
+    let started = listen_port(env_var).and_then(|port| {
+        let limits = ServerLimits::from_lookup(env_var)?;
+        let workers = Workers::from_lookup(env_var, Workers::Many(None))?;
+        let rt = workers.build().map_err(ServerError::Runtime)?;
         Ok((port, limits, rt))
     });
     let (port, limits, rt) = match started {

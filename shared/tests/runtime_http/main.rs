@@ -664,3 +664,46 @@ async fn only_heads_over_the_read_buffer_get_the_bare_431() {
     assert!(!out.to_ascii_lowercase().contains("x-request-id"), "{out}");
     assert!(out.ends_with("\r\n\r\n"), "no body: {out}");
 }
+
+/// Threads of process `pid` (its main thread included).
+fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.flatten().count())
+}
+
+/// `MINIAPP_WORKER_THREADS` picks the runtime: `1` runs everything on the main thread, `n` a
+/// pool of `n` workers beside it; unset, HTTP mode has one worker per core and Lambda mode
+/// none; a bad value stops the start with one line naming it.
+#[tokio::test]
+async fn worker_threads_choose_the_runtime() {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    for (value, expected) in [(None, 1 + cores), (Some("1"), 1), (Some("3"), 4)] {
+        let mut launch = echo();
+        if let Some(v) = value {
+            launch = launch.env("MINIAPP_WORKER_THREADS", v);
+        }
+        let (proc, port) = launch.spawn_http().await;
+        let reply = request(port, "GET", "/", &[], ReqBody::empty()).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(threads(proc.id()), expected, "HTTP mode, {value:?}");
+    }
+    for (value, expected) in [(None, 1), (Some("2"), 3)] {
+        let mut api = RuntimeApi::start("").await;
+        api.push(Scripted::event("w-1", &fixture("apigw-v2-get-session.json")));
+        let mut launch = echo().env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string());
+        if let Some(v) = value {
+            launch = launch.env("MINIAPP_WORKER_THREADS", v);
+        }
+        let proc = launch.spawn();
+        let post = api.next_post().await;
+        assert_eq!(post.kind, PostKind::Response("w-1".into()));
+        assert_eq!(threads(proc.id()), expected, "Lambda mode, {value:?}");
+    }
+    for bad in ["0", "many"] {
+        let mut proc = echo().env("MINIAPP_WORKER_THREADS", bad).spawn();
+        assert_eq!(proc.wait_exit().await.code(), Some(1), "{bad}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stderr = proc.stderr_lines();
+        assert_eq!(stderr.len(), 1, "{stderr:?}");
+        assert!(stderr[0].contains("MINIAPP_WORKER_THREADS"), "{stderr:?}");
+    }
+}

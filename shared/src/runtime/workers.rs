@@ -1,0 +1,82 @@
+//! How many threads run requests: `MINIAPP_WORKER_THREADS`, read once at start. Lambda mode
+//! defaults to one (a current-thread runtime: one invocation at a time, nothing to hand to
+//! another thread); HTTP-server mode to one worker per core. docs/benchmarks.md weighs both.
+
+use super::limits::LimitError;
+use crate::config::vars;
+
+/// The runtime's threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// One thread runs everything (tokio's current-thread runtime).
+    One,
+    /// A multi-thread runtime with this many workers; `None`: one per core.
+    Many(Option<usize>),
+}
+
+impl Workers {
+    /// `MINIAPP_WORKER_THREADS` from `lookup` (unset or empty: `default`): `1` is one thread,
+    /// more is a multi-thread runtime with that many workers.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        default: Workers,
+    ) -> Result<Self, LimitError> {
+        let var = vars::MINIAPP_WORKER_THREADS;
+        let Some(v) = lookup(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+            return Ok(default);
+        };
+        match v.parse::<usize>() {
+            Ok(1) => Ok(Self::One),
+            Ok(n @ 2..=1024) => Ok(Self::Many(Some(n))),
+            _ => Err(LimitError {
+                var,
+                value: v,
+                why: "must be a whole number from 1 to 1024",
+            }),
+        }
+    }
+
+    /// Builds the runtime (I/O and timers enabled).
+    pub fn build(self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = match self {
+            Self::One => tokio::runtime::Builder::new_current_thread(),
+            Self::Many(n) => {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                if let Some(n) = n {
+                    b.worker_threads(n);
+                }
+                b
+            }
+        };
+        builder.enable_all().build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workers(value: Option<&str>, default: Workers) -> Result<Workers, LimitError> {
+        Workers::from_lookup(|_| value.map(str::to_owned), default)
+    }
+
+    #[test]
+    fn one_many_and_defaults() {
+        assert_eq!(workers(None, Workers::One), Ok(Workers::One));
+        assert_eq!(workers(Some(" "), Workers::Many(None)), Ok(Workers::Many(None)));
+        assert_eq!(workers(Some("1"), Workers::Many(None)), Ok(Workers::One));
+        assert_eq!(workers(Some(" 4 "), Workers::One), Ok(Workers::Many(Some(4))));
+        for bad in ["0", "-1", "two", "1025", "1.5"] {
+            let e = workers(Some(bad), Workers::One).unwrap_err();
+            assert_eq!((e.var, e.value.as_str()), (vars::MINIAPP_WORKER_THREADS, bad));
+        }
+    }
+
+    #[test]
+    fn builds_both_kinds() {
+        for w in [Workers::One, Workers::Many(Some(2))] {
+            let rt = w.build().unwrap();
+            assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+        }
+    }
+}
