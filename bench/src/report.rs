@@ -481,7 +481,11 @@ fn threads_section(md: &mut String, results: &Results) {
             md,
             "| {} | {} | {} | {} | {:.2} ms | {:.2} ms |",
             r.mode.name(),
-            if r.workers == "1" { "1 (current-thread)" } else { "2 workers" },
+            if r.workers == "1" {
+                "1 (current-thread)"
+            } else {
+                "2 workers"
+            },
             r.requests,
             r.cpu_us.map_or("–".into(), |c| format!("{c:.0} µs")),
             r.p50_ms,

@@ -109,9 +109,9 @@ impl Subject {
             mode: self.mode,
             workers: self.workers,
             requests: n,
-            cpu_us: self.ticks.map(|t| {
-                t as f64 * 1e6 / procfs::ticks_per_second() as f64 / n.max(1) as f64
-            }),
+            cpu_us: self
+                .ticks
+                .map(|t| t as f64 * 1e6 / procfs::ticks_per_second() as f64 / n.max(1) as f64),
             p50_ms: median(&self.latencies),
             p90_ms: percentile(&self.latencies, 90),
         }

@@ -22,7 +22,10 @@ impl Workers {
         default: Workers,
     ) -> Result<Self, LimitError> {
         let var = vars::MINIAPP_WORKER_THREADS;
-        let Some(v) = lookup(var).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        let Some(v) = lookup(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+        else {
             return Ok(default);
         };
         match v.parse::<usize>() {
@@ -63,12 +66,21 @@ mod tests {
     #[test]
     fn one_many_and_defaults() {
         assert_eq!(workers(None, Workers::One), Ok(Workers::One));
-        assert_eq!(workers(Some(" "), Workers::Many(None)), Ok(Workers::Many(None)));
+        assert_eq!(
+            workers(Some(" "), Workers::Many(None)),
+            Ok(Workers::Many(None))
+        );
         assert_eq!(workers(Some("1"), Workers::Many(None)), Ok(Workers::One));
-        assert_eq!(workers(Some(" 4 "), Workers::One), Ok(Workers::Many(Some(4))));
+        assert_eq!(
+            workers(Some(" 4 "), Workers::One),
+            Ok(Workers::Many(Some(4)))
+        );
         for bad in ["0", "-1", "two", "1025", "1.5"] {
             let e = workers(Some(bad), Workers::One).unwrap_err();
-            assert_eq!((e.var, e.value.as_str()), (vars::MINIAPP_WORKER_THREADS, bad));
+            assert_eq!(
+                (e.var, e.value.as_str()),
+                (vars::MINIAPP_WORKER_THREADS, bad)
+            );
         }
     }
 

@@ -688,7 +688,10 @@ async fn worker_threads_choose_the_runtime() {
     }
     for (value, expected) in [(None, 1), (Some("2"), 3)] {
         let mut api = RuntimeApi::start("").await;
-        api.push(Scripted::event("w-1", &fixture("apigw-v2-get-session.json")));
+        api.push(Scripted::event(
+            "w-1",
+            &fixture("apigw-v2-get-session.json"),
+        ));
         let mut launch = echo().env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string());
         if let Some(v) = value {
             launch = launch.env("MINIAPP_WORKER_THREADS", v);
