@@ -96,34 +96,10 @@ fn method_not_allowed(
 
 /// Verifies the signature (docs/api.md §5.5) and then the session: revoked → `SessionRevoked` (even when
 /// also expired), expired or gone → `SessionExpired`; then takes from the user's rate-limit
-/// bucket (429 `TooManyRequests`).
-// The session function's; without the `login` feature only the db function's
-// [`authenticate_with`] is built in.
-#[cfg_attr(not(feature = "login"), allow(dead_code))]
+/// bucket (429 `TooManyRequests`). Reads `alongside` with the session
+/// ([`Store::get_session_with`]); the item it read, if asked, is only handed out once the
+/// caller is authenticated.
 pub(crate) async fn authenticate<O>(
-    req: &Request,
-    routed: &Routed<O>,
-    keys: &TokenKeys,
-    store: &Store,
-    limiter: &RateLimiter,
-    expiry: ExpiryPolicy,
-) -> Result<Caller, ApiError> {
-    let (caller, _) = authenticate_with(
-        req,
-        routed,
-        keys,
-        store,
-        limiter,
-        expiry,
-        Alongside::Nothing,
-    )
-    .await?;
-    Ok(caller)
-}
-
-/// [`authenticate`], reading `alongside` with the session ([`Store::get_session_with`]); the
-/// item it read, if asked, is only handed out once the caller is authenticated.
-pub(crate) async fn authenticate_with<O>(
     req: &Request,
     routed: &Routed<O>,
     keys: &TokenKeys,

@@ -7,7 +7,7 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::auth::{authenticate_with, Caller, Routed};
+use super::auth::{authenticate, Caller, Routed};
 use super::body::parse_object;
 use super::conditions;
 use super::error::ApiError;
@@ -341,7 +341,7 @@ impl RoutedApi for DbApi {
             }
             _ => Alongside::Nothing,
         };
-        let (caller, read) = authenticate_with(
+        let (caller, read) = authenticate(
             req,
             routed,
             &s.token_keys,

@@ -19,7 +19,7 @@ use crate::ids::SessionId;
 use crate::login::{Provider, Providers};
 use crate::ratelimit::RateLimiter;
 use crate::signing::ExpiryPolicy;
-use crate::store::{SessionRecord, Store, StoreError};
+use crate::store::{Alongside, SessionRecord, Store, StoreError};
 use crate::time_fmt::Timestamp;
 
 struct State {
@@ -219,8 +219,19 @@ impl RoutedApi for SessionApi {
         routed: &Routed<SessionOp>,
     ) -> Result<Response, ApiError> {
         let s = &self.0;
-        let signed =
-            |expiry| authenticate(req, routed, &s.token_keys, &s.store, &s.limiter, expiry);
+        let signed = |expiry| async move {
+            let (caller, _) = authenticate(
+                req,
+                routed,
+                &s.token_keys,
+                &s.store,
+                &s.limiter,
+                expiry,
+                Alongside::Nothing,
+            )
+            .await?;
+            Ok::<_, ApiError>(caller)
+        };
         let (mut resp, caller) = match routed.op {
             SessionOp::Login => return self.login(req).await,
             SessionOp::Describe => {

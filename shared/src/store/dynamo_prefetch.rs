@@ -56,21 +56,21 @@ impl WritableCache {
 }
 
 impl DynamoStore {
-    pub(crate) async fn get_session_with(
+    /// The session and `alongside` in one `BatchGetItem`; `None` when there is nothing to read
+    /// with the session (or the batch was throttled): the caller then reads one by one.
+    pub(crate) async fn get_session_batched(
         &self,
         id: &SessionId,
         user: &UserId,
         now: Timestamp,
         alongside: Alongside<'_>,
-    ) -> Result<SessionRead, StoreError> {
+    ) -> Result<Option<SessionRead>, StoreError> {
         let data_key = match alongside {
-            Alongside::Nothing => return self.session_alone(id, now).await,
+            Alongside::Nothing => return Ok(None),
             Alongside::Item { coll, id: item } => {
                 super::dynamo::item_key(user, coll, item.as_str())
             }
-            Alongside::AccountState if self.writable().fresh(user) => {
-                return self.session_alone(id, now).await
-            }
+            Alongside::AccountState if self.writable().fresh(user) => return Ok(None),
             Alongside::AccountState => marker_key(user),
         };
         let session_key = HashMap::from([("pk".to_owned(), s(id.as_str()))]);
@@ -86,7 +86,7 @@ impl DynamoStore {
             .map_err(unavailable)?;
         if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
             // Throttled: read one by one (the SDK's retries are behind each call).
-            return self.one_by_one(id, user, now, alongside).await;
+            return Ok(None);
         }
         let mut responses = out.responses.unwrap_or_default();
         let mut take = |table: &str, key: &Attrs| -> Option<Attrs> {
@@ -97,49 +97,18 @@ impl DynamoStore {
         let session = take(self.sessions_table(), &session_key);
         let data = take(self.data_table(), &data_key);
         let session = super::dynamo::live_session(id, session, now)?;
-        match alongside {
-            Alongside::Item { .. } => Ok(SessionRead {
-                session,
-                item: Some(data.as_ref().map(super::dynamo::decode_item).transpose()?),
-            }),
-            _ => {
+        let item = match alongside {
+            Alongside::Item { .. } => {
+                Some(data.as_ref().map(super::dynamo::decode_item).transpose()?)
+            }
+            Alongside::Nothing | Alongside::AccountState => {
                 if data.is_none_or(|d| d.is_empty()) {
                     self.writable().remember(user, read_at);
                 }
-                Ok(SessionRead {
-                    session,
-                    item: None,
-                })
+                None
             }
-        }
-    }
-
-    async fn session_alone(
-        &self,
-        id: &SessionId,
-        now: Timestamp,
-    ) -> Result<SessionRead, StoreError> {
-        Ok(SessionRead {
-            session: self.get_session(id, now).await?,
-            item: None,
-        })
-    }
-
-    /// The same reads as separate calls.
-    async fn one_by_one(
-        &self,
-        id: &SessionId,
-        user: &UserId,
-        now: Timestamp,
-        alongside: Alongside<'_>,
-    ) -> Result<SessionRead, StoreError> {
-        let session = self.get_session(id, now).await?;
-        let item = match alongside {
-            Alongside::Item { coll, id } => Some(self.get_item(user, coll, id).await?),
-            // The write reads the marker itself.
-            Alongside::Nothing | Alongside::AccountState => None,
         };
-        Ok(SessionRead { session, item })
+        Ok(Some(SessionRead { session, item }))
     }
 
     /// One entry per table; both keys under one when the two tables are the same.

@@ -419,6 +419,8 @@ impl Store {
 
     /// [`Self::get_session`] and, in the same read where the backend can (one `BatchGetItem` on
     /// DynamoDB), what the request needs next for `user`, the user its credentials name.
+    // Without the embedded store, DynamoDB is the only kind.
+    #[cfg_attr(not(feature = "embedded"), allow(irrefutable_let_patterns))]
     pub async fn get_session_with(
         &self,
         id: &SessionId,
@@ -426,19 +428,20 @@ impl Store {
         now: Timestamp,
         alongside: Alongside<'_>,
     ) -> Result<SessionRead, StoreError> {
-        match self {
-            #[cfg(feature = "embedded")]
-            Store::Embedded(s) => {
-                let session = s.get_session(id, now).await?;
-                let item = match alongside {
-                    Alongside::Item { coll, id } => Some(s.get_item(user, coll, id).await?),
-                    // SQLite checks the marker in the write's own transaction.
-                    Alongside::Nothing | Alongside::AccountState => None,
-                };
-                Ok(SessionRead { session, item })
+        if let Store::Dynamo(s) = self {
+            if let Some(read) = s.get_session_batched(id, user, now, alongside).await? {
+                return Ok(read);
             }
-            Store::Dynamo(s) => s.get_session_with(id, user, now, alongside).await,
         }
+        // One by one: SQLite (local reads cost little, and it checks the deletion marker in
+        // each write's own transaction), or DynamoDB when there was nothing to batch.
+        let session = self.get_session(id, now).await?;
+        let item = match alongside {
+            Alongside::Item { coll, id } => Some(self.get_item(user, coll, id).await?),
+            // A write reads the marker itself.
+            Alongside::Nothing | Alongside::AccountState => None,
+        };
+        Ok(SessionRead { session, item })
     }
 
     /// Advances the session's refresh generation from `from` to `from + 1`, atomically (a
