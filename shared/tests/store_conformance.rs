@@ -18,8 +18,8 @@ use miniapp_shared::http::ErrorCode;
 use miniapp_shared::ids::{Collection, ItemId, SessionId, UserId, Version};
 use miniapp_shared::secret::SecretBytes;
 use miniapp_shared::store::{
-    Condition, DynamoStore, JsonObject, ListQuery, Order, SessionRecord, Store, StoreConfig,
-    StoreError, StoreKind, Tags, MAX_DATA_DYNAMO_BYTES, MAX_DATA_JSON_BYTES,
+    Alongside, Condition, DynamoStore, JsonObject, ListQuery, Order, SessionRecord, Store,
+    StoreConfig, StoreError, StoreKind, Tags, MAX_DATA_DYNAMO_BYTES, MAX_DATA_JSON_BYTES,
     SESSION_TTL_GRACE_SECS,
 };
 use miniapp_shared::time_fmt::Timestamp;
@@ -1513,6 +1513,51 @@ async fn dynamo_a_remembered_account_check_expires() {
         a.check_writable(&alice.user_id).await,
         Err(StoreError::AccountDeleting)
     );
+}
+
+/// The test server recomputes every DynamoDB request's SigV4 signature with botocore
+/// (`scripts/moto_serial.py`), so every case above also checks the store's signing: the SDK's,
+/// and the session read it signs itself. Here the check is shown to bite on both: a wrong secret
+/// is refused as DynamoDB refuses it, the right one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_requests_are_refused_with_a_wrong_signature() {
+    let endpoint = shared_moto().endpoint();
+    let tag = format!("sigv4-{}", unique_tag());
+    let good = dynamo_store(&endpoint, &tag).await;
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "not-the-secret", None, None, "t"))
+        .load()
+        .await;
+    let cfg = StoreConfig {
+        kind: StoreKind::Dynamo {
+            sessions_table: format!("sessions-{tag}"),
+            data_table: format!("data-{tag}"),
+            create_tables: false,
+        },
+        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
+    };
+    let bad = Store::Dynamo(DynamoStore::open_with_sdk_config(&sdk, &cfg).await.unwrap());
+    let session = SessionId::generate();
+    let (u, c, i) = (user("alice"), coll("todos"), id("x"));
+    let along = || Alongside::Item { coll: &c, id: &i };
+
+    let direct = bad.get_session_with(&session, &u, T0, along()).await;
+    assert!(
+        matches!(&direct, Err(StoreError::Unavailable(m)) if m.contains("InvalidSignatureException")),
+        "{direct:?}"
+    );
+    let through_sdk = bad.create_item(&u, &c, &i, obj(json!({})), T0).await;
+    assert!(
+        matches!(&through_sdk, Err(StoreError::Unavailable(m)) if m.contains("signature")),
+        "{through_sdk:?}"
+    );
+    let read = good
+        .get_session_with(&session, &u, T0, along())
+        .await
+        .unwrap();
+    assert!(read.session.is_none() && read.item == Some(None));
 }
 
 /// The DynamoDB server goes away: calls fail fast with `Unavailable` (no panic, no hang), and

@@ -50,6 +50,7 @@ use super::batch::{self, BatchError, BatchOp, BatchOutcome, Write, WriteKind};
 use super::cursor::{CursorKeys, ListPlan};
 use super::dynamo_account::RegistryCache;
 use super::dynamo_condition::{self, Expression};
+use super::dynamo_direct::DirectReader;
 use super::dynamo_prefetch::WritableCache;
 use super::filter::Filter;
 use super::filter_dynamo::DynamoFilter;
@@ -83,6 +84,8 @@ pub struct DynamoStore {
 #[derive(Debug)]
 struct Inner {
     client: Client,
+    /// The session reads every request makes, without the SDK ([`super::dynamo_direct`]).
+    direct: DirectReader,
     sessions_table: String,
     data_table: String,
     cursor_key: CursorKeys,
@@ -101,13 +104,19 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let detail = || format!("dynamodb: {}", DisplayErrorContext(&e));
-    match e.code() {
-        Some("ResourceNotFoundException") => StoreError::Config(detail()),
+    let detail = format!("dynamodb: {}", DisplayErrorContext(&e));
+    classify(e.code(), e.message(), detail)
+}
+
+/// The store's error for a DynamoDB error `code` (the SDK's, or one read off the wire by
+/// `dynamo_direct.rs`).
+pub(super) fn classify(code: Option<&str>, message: Option<&str>, detail: String) -> StoreError {
+    match code {
+        Some("ResourceNotFoundException") => StoreError::Config(detail),
         Some("ItemCollectionSizeLimitExceededException") => StoreError::BackendTooLarge,
-        Some("ValidationException") if mentions_size(e.message()) => StoreError::BackendTooLarge,
-        Some("ValidationException" | "SerializationException") => StoreError::Rejected(detail()),
-        _ => StoreError::Unavailable(detail()),
+        Some("ValidationException") if mentions_size(message) => StoreError::BackendTooLarge,
+        Some("ValidationException" | "SerializationException") => StoreError::Rejected(detail),
+        _ => StoreError::Unavailable(detail),
     }
 }
 
@@ -328,6 +337,7 @@ impl DynamoStore {
         let store = Self {
             inner: Arc::new(Inner {
                 client: Client::from_conf(client_config(sdk)),
+                direct: DirectReader::new(sdk).await?,
                 sessions_table: sessions_table.clone(),
                 data_table: data_table.clone(),
                 cursor_key: cfg.cursor_key.clone(),
@@ -366,17 +376,25 @@ impl DynamoStore {
         &self.inner.writable
     }
 
+    pub(super) fn direct(&self) -> &DirectReader {
+        &self.inner.direct
+    }
+
     pub(crate) async fn warm_up(&self) -> Result<(), StoreError> {
         // A read of a key no session can have (session ids are 32 characters): the cheapest
-        // data-plane call, and it proves the table exists.
-        self.client()
+        // data-plane call, and it proves the table exists. Once through the SDK (writes) and
+        // once without it (every request's session read): each opens its connection now.
+        let key = HashMap::from([("pk".to_owned(), s("warm-up"))]);
+        let sdk = self
+            .client()
             .get_item()
             .table_name(&self.inner.sessions_table)
-            .key("pk", s("warm-up"))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+            .set_key(Some(key.clone()))
+            .send();
+        let direct = self.read_sessions_directly(&key);
+        let (sdk, direct) = tokio::join!(sdk, direct);
+        sdk.map_err(unavailable)?;
+        direct.map(|_| ())
     }
 
     pub(crate) async fn create_session(&self, r: &SessionRecord) -> Result<(), StoreError> {

@@ -13,10 +13,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
-
-use super::dynamo::{s, unavailable, Attrs, DynamoStore};
+use super::dynamo::{s, Attrs, DynamoStore};
 use super::dynamo_account::marker_key;
+use super::dynamo_wire::{from_attrs, into_attrs, BatchGetInput, KeysToGet, WireItem};
 use super::{Alongside, SessionRead, StoreError};
 use crate::ids::{SessionId, UserId};
 use crate::time_fmt::Timestamp;
@@ -56,8 +55,10 @@ impl WritableCache {
 }
 
 impl DynamoStore {
-    /// The session and `alongside` in one `BatchGetItem`; `None` when there is nothing to read
-    /// with the session (or the batch was throttled): the caller then reads one by one.
+    /// The session and `alongside` in one `BatchGetItem` (the session alone when the request
+    /// needs nothing more, or a write's account check is remembered), sent by
+    /// [`super::dynamo_direct`]. `None` when the batch was throttled: the caller then reads one
+    /// by one through the SDK.
     pub(crate) async fn get_session_batched(
         &self,
         id: &SessionId,
@@ -66,43 +67,40 @@ impl DynamoStore {
         alongside: Alongside<'_>,
     ) -> Result<Option<SessionRead>, StoreError> {
         let data_key = match alongside {
-            Alongside::Nothing => return Ok(None),
+            Alongside::Nothing => None,
             Alongside::Item { coll, id: item } => {
-                super::dynamo::item_key(user, coll, item.as_str())
+                Some(super::dynamo::item_key(user, coll, item.as_str()))
             }
-            Alongside::AccountState if self.writable().fresh(user) => return Ok(None),
-            Alongside::AccountState => marker_key(user),
+            Alongside::AccountState if self.writable().fresh(user) => None,
+            Alongside::AccountState => Some(marker_key(user)),
         };
         let session_key = HashMap::from([("pk".to_owned(), s(id.as_str()))]);
         let read_at = Instant::now();
         let out = self
-            .client()
-            .batch_get_item()
-            .set_request_items(Some(
-                self.request_items(session_key.clone(), data_key.clone())?,
-            ))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+            .direct()
+            .batch_get(&self.request_items(&session_key, data_key.as_ref())?)
+            .await?;
+        if !out.unprocessed_keys.is_empty() {
             // Throttled: read one by one (the SDK's retries are behind each call).
             return Ok(None);
         }
-        let mut responses = out.responses.unwrap_or_default();
+        let mut responses = decode_responses(out.responses)?;
         let mut take = |table: &str, key: &Attrs| -> Option<Attrs> {
             let items = responses.get_mut(table)?;
             let at = items.iter().position(|item| same_key(item, key))?;
             Some(items.swap_remove(at))
         };
         let session = take(self.sessions_table(), &session_key);
-        let data = take(self.data_table(), &data_key);
+        let data = data_key
+            .as_ref()
+            .and_then(|key| take(self.data_table(), key));
         let session = super::dynamo::live_session(id, session, now)?;
         let item = match alongside {
             Alongside::Item { .. } => {
                 Some(data.as_ref().map(super::dynamo::decode_item).transpose()?)
             }
             Alongside::Nothing | Alongside::AccountState => {
-                if data.is_none_or(|d| d.is_empty()) {
+                if data_key.is_some() && data.is_none_or(|d| d.is_empty()) {
                     self.writable().remember(user, read_at);
                 }
                 None
@@ -111,30 +109,64 @@ impl DynamoStore {
         Ok(Some(SessionRead { session, item }))
     }
 
-    /// One entry per table; both keys under one when the two tables are the same.
-    fn request_items(
+    /// A consistent read of `key` in the sessions table without the SDK (start-up uses it).
+    pub(super) async fn read_sessions_directly(
         &self,
-        session_key: Attrs,
-        data_key: Attrs,
-    ) -> Result<HashMap<String, KeysAndAttributes>, StoreError> {
-        let mut keys: HashMap<String, Vec<Attrs>> = HashMap::new();
-        keys.entry(self.sessions_table().to_owned())
-            .or_default()
-            .push(session_key);
-        keys.entry(self.data_table().to_owned())
-            .or_default()
-            .push(data_key);
-        keys.into_iter()
-            .map(|(table, keys)| {
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .map(|k| (table, k))
-                    .map_err(|e| StoreError::Rejected(format!("dynamodb: batch read: {e}")))
-            })
-            .collect()
+        key: &Attrs,
+    ) -> Result<Option<Attrs>, StoreError> {
+        let out = self
+            .direct()
+            .batch_get(&self.request_items(key, None)?)
+            .await?;
+        let mut responses = decode_responses(out.responses)?;
+        Ok(responses
+            .get_mut(self.sessions_table())
+            .and_then(|items| items.pop()))
     }
+
+    /// One entry per table; both keys under one when the two tables are the same.
+    fn request_items<'a>(
+        &'a self,
+        session_key: &Attrs,
+        data_key: Option<&Attrs>,
+    ) -> Result<BatchGetInput<'a>, StoreError> {
+        let wire = |key: &Attrs| {
+            from_attrs(key).map_err(|e| StoreError::Rejected(format!("dynamodb: batch read: {e}")))
+        };
+        let mut request_items: HashMap<&str, KeysToGet> = HashMap::new();
+        let mut add = |table: &'a str, key: WireItem| {
+            request_items
+                .entry(table)
+                .or_insert_with(|| KeysToGet {
+                    keys: Vec::with_capacity(2),
+                    consistent_read: true,
+                })
+                .keys
+                .push(key);
+        };
+        add(self.sessions_table(), wire(session_key)?);
+        if let Some(key) = data_key {
+            add(self.data_table(), wire(key)?);
+        }
+        Ok(BatchGetInput { request_items })
+    }
+}
+
+/// The answer's items per table, as the SDK's values.
+fn decode_responses(
+    responses: HashMap<String, Vec<WireItem>>,
+) -> Result<HashMap<String, Vec<Attrs>>, StoreError> {
+    responses
+        .into_iter()
+        .map(|(table, items)| {
+            let items = items
+                .into_iter()
+                .map(into_attrs)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok((table, items))
+        })
+        .collect()
 }
 
 /// Whether `item` has every attribute of `key` with the same value.

@@ -40,7 +40,9 @@ mod cursor;
 mod dynamo;
 mod dynamo_account;
 mod dynamo_condition;
+mod dynamo_direct;
 mod dynamo_prefetch;
+mod dynamo_wire;
 #[cfg(feature = "embedded")]
 mod embedded;
 #[cfg(feature = "embedded")]
