@@ -454,7 +454,7 @@ fn lean_dependencies(function: &str) -> Vec<String> {
 
 /// `sam build` runs the Makefile, which builds each function alone without its default
 /// features: the db function then links neither SQLite (the embedded store) nor reqwest (the
-/// log-in clients), and the session function no SQLite. The default build keeps both.
+/// log-in clients), and neither function aws-config. The default build keeps them.
 #[test]
 fn the_lambda_build_leaves_out_sqlite_and_the_login_clients() {
     for (target, function) in [
@@ -490,12 +490,13 @@ fn the_lambda_build_leaves_out_sqlite_and_the_login_clients() {
     let has = |deps: &[String], name: &str| deps.iter().any(|d| d == name);
     let db = lean_dependencies("db");
     assert!(has(&db, "aws-sdk-dynamodb"), "{db:?}");
-    for absent in ["rusqlite", "libsqlite3-sys", "reqwest"] {
+    // Nor aws-config (with the STS client it links): Lambda's environment configures the SDK.
+    for absent in ["rusqlite", "libsqlite3-sys", "reqwest", "aws-config", "aws-sdk-sts"] {
         assert!(!has(&db, absent), "the lean db build links {absent}");
     }
     let session = lean_dependencies("session");
     assert!(has(&session, "reqwest"), "{session:?}");
-    for absent in ["rusqlite", "libsqlite3-sys"] {
+    for absent in ["rusqlite", "libsqlite3-sys", "aws-config", "aws-sdk-sts"] {
         assert!(
             !has(&session, absent),
             "the lean session build links {absent}"

@@ -8,6 +8,7 @@
 #[cfg(feature = "login")]
 pub mod alipay;
 pub mod api;
+pub mod aws_env;
 pub mod config;
 pub mod credentials;
 pub mod files;

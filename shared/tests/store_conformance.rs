@@ -1515,6 +1515,35 @@ async fn dynamo_a_remembered_account_check_expires() {
     );
 }
 
+/// The Lambda build configures the SDK from environment variables alone
+/// (`miniapp_shared::aws_env::from_env`): region, key pair and a per-service endpoint are
+/// enough for every call, through the SDK and without it (signatures checked by the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_store_configured_from_environment_variables_alone() {
+    let endpoint = shared_moto().endpoint();
+    let tag = format!("env-{}", unique_tag());
+    let vars = std::collections::HashMap::from([
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+        // Another service's override is not DynamoDB's.
+        ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9".to_owned()),
+    ]);
+    let sdk = miniapp_shared::aws_env::from_env(&|name: &str| vars.get(name).cloned());
+    let cfg = StoreConfig {
+        kind: StoreKind::Dynamo {
+            sessions_table: format!("sessions-{tag}"),
+            data_table: format!("data-{tag}"),
+            create_tables: true,
+        },
+        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
+    };
+    let store = Store::Dynamo(DynamoStore::open_with_sdk_config(&sdk, &cfg).await.unwrap());
+    store.warm_up().await.unwrap();
+    cases::sessions_are_read_with_what_follows(&store).await;
+}
+
 /// The test server recomputes every DynamoDB request's SigV4 signature with botocore
 /// (`scripts/moto_serial.py`), so every case above also checks the store's signing: the SDK's,
 /// and the session read it signs itself. Here the check is shown to bite on both: a wrong secret

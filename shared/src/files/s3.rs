@@ -10,7 +10,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_types::SdkConfig;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
@@ -66,7 +66,7 @@ impl S3Backend {
                 .as_deref(),
         )?;
         // Environment first, then profile files; credentials are resolved on first use.
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let sdk = crate::aws_env::sdk_config().await;
         Self::from_sdk_config(&sdk, bucket, force_path_style)
     }
 

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_types::SdkConfig;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
@@ -306,7 +306,7 @@ impl DynamoStore {
         // instance metadata. In Lambda the region and credentials are environment variables, so
         // the chain stops there without a network probe; credentials are resolved lazily, on the
         // first call (that is what `warm_up` pays for at init).
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let sdk = crate::aws_env::sdk_config().await;
         Self::open_with_sdk_config(&sdk, cfg).await
     }
 
