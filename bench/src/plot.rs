@@ -78,6 +78,9 @@ fn draw_inner(path: &Path, chart: &Chart) -> Result<(), Box<dyn std::error::Erro
         .map(|b| b.value)
         .filter(|v| *v > 0.0)
         .fold(f64::INFINITY, f64::min);
+    // No positive bar (a narrowed run measured none of this chart): a log axis from infinity
+    // would never finish placing its ticks.
+    let bottom = if bottom.is_finite() { bottom } else { top };
     // The bar at index i is drawn in segment n-1-i, so the first bar is at the top.
     let y = |i: usize| (n - 1 - i) as i32;
     let labels: Vec<String> = chart.bars.iter().map(|b| b.label.clone()).collect();
@@ -205,4 +208,28 @@ fn header(
         x += 22 + 8 * i32::try_from(name.chars().count()).unwrap_or(30) + 30;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A narrowed run (`--no-cold`) leaves charts without bars; drawing them must end.
+    #[test]
+    fn charts_without_bars_are_drawn() {
+        let dir = tempfile::tempdir().unwrap();
+        for log in [true, false] {
+            let chart = Chart {
+                title: "empty".into(),
+                x_label: "ms".into(),
+                series: Vec::new(),
+                bars: Vec::new(),
+                log,
+                unit: "ms",
+            };
+            let path = dir.path().join(format!("empty-{log}.svg"));
+            draw(&path, &chart).unwrap();
+            assert!(std::fs::read_to_string(&path).unwrap().contains("<svg"));
+        }
+    }
 }
