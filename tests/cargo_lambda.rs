@@ -491,7 +491,13 @@ fn the_lambda_build_leaves_out_sqlite_and_the_login_clients() {
     let db = lean_dependencies("db");
     assert!(has(&db, "aws-sdk-dynamodb"), "{db:?}");
     // Nor aws-config (with the STS client it links): Lambda's environment configures the SDK.
-    for absent in ["rusqlite", "libsqlite3-sys", "reqwest", "aws-config", "aws-sdk-sts"] {
+    for absent in [
+        "rusqlite",
+        "libsqlite3-sys",
+        "reqwest",
+        "aws-config",
+        "aws-sdk-sts",
+    ] {
         assert!(!has(&db, absent), "the lean db build links {absent}");
     }
     let session = lean_dependencies("session");

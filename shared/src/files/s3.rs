@@ -10,7 +10,6 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use aws_types::SdkConfig;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
@@ -18,6 +17,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::Client;
+use aws_types::SdkConfig;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
