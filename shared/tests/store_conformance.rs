@@ -145,16 +145,21 @@ fn unique_tag() -> String {
     hex::encode(bytes)
 }
 
-async fn dynamo_store(endpoint: &str, tag: &str) -> Store {
-    let sdk = local_sdk_config(endpoint).await;
-    let cfg = StoreConfig {
+/// The tables of `tag`, created at open or not.
+fn dynamo_config(tag: &str, create_tables: bool) -> StoreConfig {
+    StoreConfig {
         kind: StoreKind::Dynamo {
             sessions_table: format!("sessions-{tag}"),
             data_table: format!("data-{tag}"),
-            create_tables: true,
+            create_tables,
         },
         cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
-    };
+    }
+}
+
+async fn dynamo_store(endpoint: &str, tag: &str) -> Store {
+    let sdk = local_sdk_config(endpoint).await;
+    let cfg = dynamo_config(tag, true);
     let store = DynamoStore::open_with_sdk_config(&sdk, &cfg)
         .await
         .expect("open DynamoDB store");
@@ -1531,14 +1536,7 @@ async fn dynamo_store_configured_from_environment_variables_alone() {
         ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9".to_owned()),
     ]);
     let sdk = miniapp_shared::aws_env::from_env(&|name: &str| vars.get(name).cloned());
-    let cfg = StoreConfig {
-        kind: StoreKind::Dynamo {
-            sessions_table: format!("sessions-{tag}"),
-            data_table: format!("data-{tag}"),
-            create_tables: true,
-        },
-        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
-    };
+    let cfg = dynamo_config(&tag, true);
     let store = Store::Dynamo(DynamoStore::open_with_sdk_config(&sdk, &cfg).await.unwrap());
     store.warm_up().await.unwrap();
     cases::sessions_are_read_with_what_follows(&store).await;
@@ -1559,14 +1557,7 @@ async fn dynamo_requests_are_refused_with_a_wrong_signature() {
         .credentials_provider(Credentials::new("test", "not-the-secret", None, None, "t"))
         .load()
         .await;
-    let cfg = StoreConfig {
-        kind: StoreKind::Dynamo {
-            sessions_table: format!("sessions-{tag}"),
-            data_table: format!("data-{tag}"),
-            create_tables: false,
-        },
-        cursor_key: SecretBytes::new(CURSOR_KEY.to_vec()).into(),
-    };
+    let cfg = dynamo_config(&tag, false);
     let bad = Store::Dynamo(DynamoStore::open_with_sdk_config(&sdk, &cfg).await.unwrap());
     let session = SessionId::generate();
     let (u, c, i) = (user("alice"), coll("todos"), id("x"));

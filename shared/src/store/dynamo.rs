@@ -63,15 +63,20 @@ use crate::config::vars;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::time_fmt::Timestamp;
 
+// The calling policy of every DynamoDB call: the SDK's client and the session read sent
+// without it (`dynamo_direct.rs`).
 /// Attempts per request (the first and two retries) for throttling and transport errors.
-const MAX_ATTEMPTS: u32 = 3;
+pub(super) const MAX_ATTEMPTS: u32 = 3;
 /// How long a patch without `If-Match` keeps retrying lost races before giving up (503 with
 /// `Retry-After`): well within the operation timeout a client waits for.
 const PATCH_DEADLINE: Duration = Duration::from_secs(5);
 /// Unreachable servers fail fast: Lambda has a deadline, and a 503 beats a hung request.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+/// Retry backoff: exponential from the first, capped at the second.
+pub(super) const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
+pub(super) const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// How long `create_tables` waits for a new table to become active.
 const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(60);
 
@@ -1226,8 +1231,8 @@ fn cancellation<R: std::fmt::Debug>(e: SdkError<TransactWriteItemsError, R>) -> 
 fn client_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::Config {
     let retry = RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
-        .with_initial_backoff(Duration::from_millis(50))
-        .with_max_backoff(Duration::from_millis(500));
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF);
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
@@ -1276,7 +1281,7 @@ impl Intercept for TraceIdHeader {
     }
 }
 
-const TRACE_ID_HEADER: &str = "x-amzn-trace-id";
+pub(super) const TRACE_ID_HEADER: &str = "x-amzn-trace-id";
 
 #[cfg(test)]
 mod tests {

@@ -29,16 +29,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use super::dynamo::{
+    ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF,
+    OPERATION_TIMEOUT, TRACE_ID_HEADER,
+};
 use super::dynamo_wire::{BatchGetInput, BatchGetOutput, ErrorBody};
 use super::StoreError;
 
-/// The SDK's policy for the store's calls (`dynamo.rs`), kept the same here.
-const MAX_ATTEMPTS: u32 = 3;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
-const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// Credentials closer than this to their expiry are read again from the provider chain.
 const CREDENTIALS_REFRESH_BEFORE: Duration = Duration::from_secs(60);
 /// Two items of at most 400 KB, in JSON (binary as base64, text escaped): far below this.
@@ -48,7 +45,6 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
 
 const TARGET_BATCH_GET: &str = "DynamoDB_20120810.BatchGetItem";
 const JSON_1_0: &str = "application/x-amz-json-1.0";
-const TRACE_ID_HEADER: &str = "x-amzn-trace-id";
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
