@@ -436,7 +436,7 @@ impl Store {
             }
         }
         // One by one: SQLite (local reads cost little, and it checks the deletion marker in
-        // each write's own transaction), or DynamoDB when there was nothing to batch.
+        // each write's own transaction), or DynamoDB when the batch was throttled.
         let session = self.get_session(id, now).await?;
         let item = match alongside {
             Alongside::Item { coll, id } => Some(self.get_item(user, coll, id).await?),
