@@ -70,14 +70,24 @@ pub(crate) struct Program {
 }
 
 impl Program {
+    /// `BENCH_RUST_ENV` (`KEY=VALUE` pairs separated by spaces) is added to every Rust
+    /// function's environment, to weigh a setting without editing the harness
+    /// (`BENCH_RUST_ENV="MALLOC_ARENA_MAX=2"`).
     pub(crate) fn rust(bins: &Binaries, function: Function, env: &[(String, String)]) -> Self {
+        let mut env = env.to_vec();
+        env.extend(extra_env(
+            std::env::var("BENCH_RUST_ENV")
+                .ok()
+                .as_deref()
+                .unwrap_or(""),
+        ));
         Self {
             runtime: Runtime::Rust,
             function,
             command: bins.of(function).to_owned(),
             args: Vec::new(),
             cwd: None,
-            env: env.to_vec(),
+            env,
         }
     }
 
@@ -129,8 +139,33 @@ pub(crate) fn node_command() -> PathBuf {
 }
 
 /// `env` with `name` set to `value` (replacing any earlier value).
+/// `KEY=VALUE` pairs separated by whitespace; a word without `=` is ignored.
+fn extra_env(text: &str) -> Vec<(String, String)> {
+    text.split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 pub(crate) fn with_var(env: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
     let mut env: Vec<_> = env.iter().filter(|(k, _)| k != name).cloned().collect();
     env.push((name.to_owned(), value.to_owned()));
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_env_reads_pairs() {
+        assert_eq!(
+            extra_env(" MALLOC_ARENA_MAX=2  RUST_LOG=warn junk"),
+            vec![
+                ("MALLOC_ARENA_MAX".to_owned(), "2".to_owned()),
+                ("RUST_LOG".to_owned(), "warn".to_owned())
+            ]
+        );
+        assert!(extra_env("").is_empty());
+    }
 }
