@@ -130,10 +130,15 @@ fn shared_moto() -> &'static MotoServer {
 /// environment) so that parallel tests cannot disturb each other and nothing probes instance
 /// metadata.
 async fn local_sdk_config(endpoint: &str) -> SdkConfig {
+    sdk_config_with_secret(endpoint, "test").await
+}
+
+/// The same with the tests' access key and `secret` (the test server knows `test`).
+async fn sdk_config_with_secret(endpoint: &str, secret: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "store-tests"))
+        .credentials_provider(Credentials::new("test", secret, None, None, "store-tests"))
         .load()
         .await
 }
@@ -1551,12 +1556,7 @@ async fn dynamo_requests_are_refused_with_a_wrong_signature() {
     let endpoint = shared_moto().endpoint();
     let tag = format!("sigv4-{}", unique_tag());
     let good = dynamo_store(&endpoint, &tag).await;
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(&endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "not-the-secret", None, None, "t"))
-        .load()
-        .await;
+    let sdk = sdk_config_with_secret(&endpoint, "not-the-secret").await;
     let cfg = dynamo_config(&tag, false);
     let bad = Store::Dynamo(DynamoStore::open_with_sdk_config(&sdk, &cfg).await.unwrap());
     let session = SessionId::generate();

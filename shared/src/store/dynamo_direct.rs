@@ -56,6 +56,8 @@ pub(super) struct DirectReader {
 
 struct Inner {
     uri: Uri,
+    /// `uri` as text, as the signer takes it (made once, not per request).
+    uri_text: String,
     host: HeaderValue,
     region: String,
     credentials: CredentialsCache,
@@ -84,6 +86,7 @@ impl DirectReader {
         let http = http_client(&uri)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                uri_text: uri.to_string(),
                 uri,
                 host,
                 region,
@@ -173,9 +176,13 @@ impl DirectReader {
             .headers()
             .iter()
             .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)));
-        let uri = inner.uri.to_string();
-        let signable = SignableRequest::new("POST", uri, headers, SignableBody::Bytes(body))
-            .map_err(|e| signing_failed(&e))?;
+        let signable = SignableRequest::new(
+            "POST",
+            inner.uri_text.as_str(),
+            headers,
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| signing_failed(&e))?;
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| signing_failed(&e))?
             .into_parts();
