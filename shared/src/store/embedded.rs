@@ -142,26 +142,48 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| config(&e))?;
     // journal_mode answers with the mode now in force: a file system without shared memory
     // support cannot do WAL, and two processes on it would not be safe.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| config(&e))?;
+    // Switching to WAL and the schema transaction can meet SQLITE_BUSY without SQLite calling
+    // the busy handler (another process opening or recovering the file at the same moment):
+    // they are retried until the busy timeout instead.
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mode: String = retry_busy(deadline, || {
+        conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+    })
+    .map_err(|e| config(&e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(config(&format!("cannot use WAL (journal_mode is {mode})")));
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| config(&e))?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| config(&e))?;
-    tx.execute_batch(SCHEMA).map_err(|e| config(&e))?;
-    tx.execute_batch(super::embedded_account::SCHEMA)
-        .map_err(|e| config(&e))?;
-    tx.execute_batch(super::files_embedded::SCHEMA)
-        .map_err(|e| config(&e))?;
-    add_column(&tx, "refresh_gen", "INTEGER NOT NULL DEFAULT 0").map_err(|e| config(&e))?;
-    add_column(&tx, "union_id", "TEXT").map_err(|e| config(&e))?;
-    tx.commit().map_err(|e| config(&e))?;
+    retry_busy(deadline, || {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(super::embedded_account::SCHEMA)?;
+        tx.execute_batch(super::files_embedded::SCHEMA)?;
+        add_column(&tx, "refresh_gen", "INTEGER NOT NULL DEFAULT 0")?;
+        add_column(&tx, "union_id", "TEXT")?;
+        tx.commit()
+    })
+    .map_err(|e| config(&e))?;
     Ok(conn)
+}
+
+/// `f` again after a short pause while it fails with SQLITE_BUSY, until `deadline`.
+fn retry_busy<T>(
+    deadline: std::time::Instant,
+    mut f: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    loop {
+        match f() {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Files made before a session column existed get it: `refresh_gen` (0: never refreshed),
