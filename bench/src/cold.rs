@@ -7,7 +7,9 @@
 //!   (`test_support::runtime_api`) behind a relay that timestamps the first connection.
 //!
 //! Each sample also records the CPU time (utime + stime) the process used up to its first
-//! answer, and its peak RSS then.
+//! answer, its peak RSS then, and how long it waited on the servers it calls (the store, the
+//! Alipay gateway stand-in) until then, clocked by relays in front of them: the first answer
+//! less that wait is the function's own part of its cold start.
 
 use std::time::{Duration, Instant};
 
@@ -124,16 +126,38 @@ pub(crate) struct Sample {
     /// utime + stime of the process at its first answer.
     pub(crate) init_cpu_ms: Option<f64>,
     pub(crate) rss_kib: Option<u64>,
+    /// Spawn → first answer, time spent waiting on the store and the gateway.
+    pub(crate) waited: Duration,
+}
+
+/// The relays in front of the servers a function calls; their clocks summed (a function
+/// calls them one after the other).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Waits<'a> {
+    pub(crate) relays: &'a [&'a Relay],
+}
+
+impl Waits<'_> {
+    fn now(&self) -> Duration {
+        self.relays.iter().map(|r| r.waited()).sum()
+    }
 }
 
 /// HTTP mode: spawn with `PORT=0`, send the call as soon as the process says where it
 /// listens, then once more on the warm process.
-async fn http_once(program: &Program, call: &Call, http: &reqwest::Client) -> Sample {
+async fn http_once(
+    program: &Program,
+    call: &Call,
+    http: &reqwest::Client,
+    waits: Waits<'_>,
+) -> Sample {
     let started = Instant::now();
+    let waited_before = waits.now();
     let (mut proc, port) = program.launch(&[]).spawn_http().await;
     let ready = started.elapsed();
     http_call(&mut proc, call, http, port).await;
     let first = started.elapsed();
+    let waited = waits.now().saturating_sub(waited_before);
     let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
     let again = Instant::now();
     http_call(&mut proc, call, http, port).await;
@@ -143,6 +167,7 @@ async fn http_once(program: &Program, call: &Call, http: &reqwest::Client) -> Sa
         warm: again.elapsed(),
         init_cpu_ms,
         rss_kib,
+        waited,
     }
 }
 
@@ -169,16 +194,18 @@ pub(crate) async fn http_call(
 
 /// Lambda mode: the event is queued before the spawn, so the first `/next` gets it at once;
 /// then a second event for the warm process.
-async fn lambda_once(program: &Program, call: &Call) -> Sample {
+async fn lambda_once(program: &Program, call: &Call, waits: Waits<'_>) -> Sample {
     let mut api = RuntimeApi::start("").await;
     api.push(Scripted::event("cold-1", &call.event()));
     let relay = Relay::start(api.addr).await;
     let started = Instant::now();
+    let waited_before = waits.now();
     let mut proc = program
         .launch(&[("AWS_LAMBDA_RUNTIME_API", relay.addr.to_string())])
         .spawn();
     lambda_answer(&mut api, &mut proc, call, "cold-1").await;
     let first = started.elapsed();
+    let waited = waits.now().saturating_sub(waited_before);
     let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
     let ready = relay
         .first_connect()
@@ -192,6 +219,7 @@ async fn lambda_once(program: &Program, call: &Call) -> Sample {
         warm: again.elapsed(),
         init_cpu_ms,
         rss_kib,
+        waited,
     }
 }
 
@@ -239,6 +267,16 @@ impl Row {
         percentile(&self.values(|s| ms(s.first)), p)
     }
 
+    /// Spawn → first answer less the wait on the store and gateway, median over the runs.
+    pub(crate) fn own_ms(&self) -> f64 {
+        median(&self.values(|s| ms(s.first.saturating_sub(s.waited))))
+    }
+
+    /// The wait on the store and gateway until the first answer, median over the runs.
+    pub(crate) fn waited_ms(&self) -> f64 {
+        median(&self.values(|s| ms(s.waited)))
+    }
+
     pub(crate) fn ready_ms(&self) -> f64 {
         median(&self.values(|s| ms(s.ready)))
     }
@@ -273,6 +311,7 @@ pub(crate) async fn measure(
     call: &Call,
     warmups: usize,
     runs: usize,
+    waits: Waits<'_>,
 ) -> Row {
     eprintln!(
         "bench: cold start {} {} {} on {store}",
@@ -284,8 +323,8 @@ pub(crate) async fn measure(
     let mut samples = Vec::with_capacity(runs);
     for i in 0..warmups + runs {
         let sample = match mode {
-            Mode::Http => http_once(program, call, &http).await,
-            Mode::Lambda => lambda_once(program, call).await,
+            Mode::Http => http_once(program, call, &http, waits).await,
+            Mode::Lambda => lambda_once(program, call, waits).await,
         };
         if i >= warmups {
             samples.push(sample);

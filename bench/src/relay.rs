@@ -2,12 +2,13 @@
 //! one came: in front of the Runtime API (when a function's init is over) and, in the short
 //! pass after the timed runs, in front of the store and the gateway (connections per request).
 //! It also counts the DynamoDB API calls sent through it: each carries an `X-Amz-Target`
-//! header naming its operation (both SDKs send it).
+//! header naming its operation (both SDKs send it). And it clocks how long its clients waited
+//! on the server behind it (cold starts: the store's and the gateway's share of the time).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 /// A running relay; stopped on drop.
 pub(crate) struct Relay {
@@ -15,6 +16,7 @@ pub(crate) struct Relay {
     first_connect: Arc<OnceLock<Instant>>,
     connections: Arc<AtomicUsize>,
     calls: Arc<AtomicUsize>,
+    clock: Arc<WaitClock>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -32,19 +34,26 @@ impl Relay {
         let first_connect = Arc::new(OnceLock::new());
         let connections = Arc::new(AtomicUsize::new(0));
         let calls = Arc::new(AtomicUsize::new(0));
-        let (seen, count, counted_calls) = (
+        let clock = Arc::new(WaitClock::default());
+        let (seen, count, counted_calls, waits) = (
             Arc::clone(&first_connect),
             Arc::clone(&connections),
             Arc::clone(&calls),
+            Arc::clone(&clock),
         );
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 let _ = seen.set(Instant::now());
                 count.fetch_add(1, Ordering::SeqCst);
                 let calls = Arc::clone(&counted_calls);
+                let clock = Arc::clone(&waits);
                 tokio::spawn(async move {
                     if let Ok(outbound) = tokio::net::TcpStream::connect(target).await {
-                        pump(inbound, outbound, calls).await;
+                        // Without it, Nagle's algorithm holds a request's second piece for the
+                        // peer's delayed ACK (40 ms): the relay must not add waits it clocks.
+                        let _ = inbound.set_nodelay(true);
+                        let _ = outbound.set_nodelay(true);
+                        pump(inbound, outbound, calls, clock).await;
                     }
                 });
             }
@@ -54,8 +63,16 @@ impl Relay {
             first_connect,
             connections,
             calls,
+            clock,
             task,
         }
+    }
+
+    /// How long, so far, at least one request through the relay had been sent and not yet
+    /// answered (from its first byte out to the first byte of the answer back): the time the
+    /// clients spent waiting on the server.
+    pub(crate) fn waited(&self) -> Duration {
+        self.clock.total(Instant::now())
     }
 
     /// DynamoDB API calls relayed so far.
@@ -80,31 +97,116 @@ impl Drop for Relay {
     }
 }
 
-/// Relays both ways until either side closes, counting call headers on the way out.
+/// The union of the intervals during which some connection had a request out and no answer
+/// yet; requests on several connections at once count once.
+#[derive(Default)]
+struct WaitClock {
+    state: Mutex<WaitState>,
+}
+
+#[derive(Default)]
+struct WaitState {
+    outstanding: usize,
+    since: Option<Instant>,
+    total: Duration,
+}
+
+impl WaitClock {
+    fn begin(&self, now: Instant) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if s.outstanding == 0 {
+            s.since = Some(now);
+        }
+        s.outstanding += 1;
+    }
+
+    fn end(&self, now: Instant) {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.outstanding = s.outstanding.saturating_sub(1);
+        if s.outstanding == 0 {
+            if let Some(since) = s.since.take() {
+                s.total += now.saturating_duration_since(since);
+            }
+        }
+    }
+
+    fn total(&self, now: Instant) -> Duration {
+        let s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.total
+            + s.since
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+    }
+}
+
+/// One connection's side of the clock: waiting from the first byte of a request out until the
+/// first byte of the answer back.
+struct Waiting {
+    clock: Arc<WaitClock>,
+    on: AtomicBool,
+}
+
+impl Waiting {
+    fn sent(&self) {
+        if !self.on.swap(true, Ordering::SeqCst) {
+            self.clock.begin(Instant::now());
+        }
+    }
+
+    fn answered(&self) {
+        if self.on.swap(false, Ordering::SeqCst) {
+            self.clock.end(Instant::now());
+        }
+    }
+}
+
+/// Relays both ways until either side closes, counting call headers on the way out and
+/// clocking the waits.
 async fn pump(
     inbound: tokio::net::TcpStream,
     outbound: tokio::net::TcpStream,
     calls: Arc<AtomicUsize>,
+    clock: Arc<WaitClock>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut in_read, mut in_write) = inbound.into_split();
     let (mut out_read, mut out_write) = outbound.into_split();
+    let waiting = Arc::new(Waiting {
+        clock,
+        on: AtomicBool::new(false),
+    });
+    let up_waiting = Arc::clone(&waiting);
     let upstream = async move {
         let mut counter = CallCounter::default();
         let mut buf = vec![0u8; 16 * 1024];
         while let Ok(n) = in_read.read(&mut buf).await {
-            if n == 0 || out_write.write_all(&buf[..n]).await.is_err() {
+            if n == 0 {
+                break;
+            }
+            up_waiting.sent();
+            if out_write.write_all(&buf[..n]).await.is_err() {
                 break;
             }
             calls.fetch_add(counter.feed(&buf[..n]), Ordering::SeqCst);
         }
         let _ = out_write.shutdown().await;
     };
+    let down_waiting = Arc::clone(&waiting);
     let downstream = async move {
-        let _ = tokio::io::copy(&mut out_read, &mut in_write).await;
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = out_read.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            down_waiting.answered();
+            if in_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
         let _ = in_write.shutdown().await;
     };
     tokio::join!(upstream, downstream);
+    // A request the server never answered stops counting when its connection ends.
+    waiting.answered();
 }
 
 /// Counts [`CALL_HEADER`] in a byte stream read in pieces (a header may straddle two reads).
@@ -160,6 +262,59 @@ mod tests {
             c.feed(b"GET / HTTP/1.1\r\nx-amz-targets: no\r\n"),
             0,
             "another header"
+        );
+    }
+
+    #[test]
+    fn overlapping_waits_count_once() {
+        let clock = WaitClock::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        clock.begin(at(0));
+        clock.begin(at(5));
+        clock.end(at(10));
+        assert_eq!(
+            clock.total(at(12)),
+            Duration::from_millis(12),
+            "still one out"
+        );
+        clock.end(at(20));
+        clock.begin(at(30));
+        clock.end(at(31));
+        assert_eq!(clock.total(at(100)), Duration::from_millis(21));
+    }
+
+    #[tokio::test]
+    async fn clocks_the_wait_for_an_answer() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let target = server.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = server.accept().await {
+                let mut buf = [0u8; 4];
+                let _ = s.read_exact(&mut buf).await;
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                let _ = s.write_all(b"pong").await;
+                // Idle afterwards: that is not waiting.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let relay = Relay::start(target).await;
+        let mut c = tokio::net::TcpStream::connect(relay.addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        c.write_all(b"ping").await.unwrap_or_else(|e| panic!("{e}"));
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let waited = relay.waited();
+        assert!(
+            waited >= Duration::from_millis(60) && waited < Duration::from_millis(150),
+            "{waited:?}"
         );
     }
 

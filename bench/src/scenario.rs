@@ -156,6 +156,7 @@ async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut R
                 &Call::Floor,
                 settings.cold_warmups,
                 settings.cold_runs,
+                cold::Waits::default(),
             )
             .await,
         );
@@ -186,6 +187,59 @@ async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut R
     });
 }
 
+/// Cold starts of both functions in both modes, with relays in front of the store server and
+/// the gateway stand-in that clock how long each process waited on them.
+async fn cold_starts(
+    settings: &Settings,
+    g: &Group<'_>,
+    env: &[(String, String)],
+    store: &str,
+    login: &Login,
+    results: &mut Results,
+) {
+    let mut relays = Vec::new();
+    let mut env = env.to_vec();
+    if let Some(addr) = url_addr(&g.gateway_url) {
+        let relay = Relay::start(addr).await;
+        env = with_var(
+            &env,
+            "ALIPAY_GATEWAY_URL",
+            &url_via(&g.gateway_url, relay.addr),
+        );
+        relays.push(relay);
+    }
+    if let Some(endpoint) = &g.endpoint {
+        if let Some(addr) = url_addr(endpoint) {
+            let relay = Relay::start(addr).await;
+            env = with_var(
+                &env,
+                "AWS_ENDPOINT_URL_DYNAMODB",
+                &url_via(endpoint, relay.addr),
+            );
+            relays.push(relay);
+        }
+    }
+    let relays: Vec<&Relay> = relays.iter().collect();
+    for function in [Function::Session, Function::Db] {
+        let call = Call::for_function(function, Some(login));
+        for mode in [Mode::Http, Mode::Lambda] {
+            let program = (g.make)(function, &env);
+            results.cold.push(
+                cold::measure(
+                    &program,
+                    mode,
+                    store,
+                    &call,
+                    settings.cold_warmups,
+                    settings.cold_runs,
+                    cold::Waits { relays: &relays },
+                )
+                .await,
+            );
+        }
+    }
+}
+
 fn peak_mib(proc: &Proc) -> f64 {
     procfs::peak_rss_kib(proc.id()).map_or(0.0, |k| k as f64 / 1024.0)
 }
@@ -211,27 +265,8 @@ async fn group(settings: &Settings, g: &Group<'_>, tmp: &Path, results: &mut Res
         Some(_) => "DynamoDB API (moto)",
         None => "embedded",
     };
-    let cold_functions = if settings.cold {
-        &[Function::Session, Function::Db][..]
-    } else {
-        &[]
-    };
-    for &function in cold_functions {
-        let call = Call::for_function(function, Some(&login));
-        for mode in [Mode::Http, Mode::Lambda] {
-            let program = (g.make)(function, &cold_env);
-            results.cold.push(
-                cold::measure(
-                    &program,
-                    mode,
-                    store,
-                    &call,
-                    settings.cold_warmups,
-                    settings.cold_runs,
-                )
-                .await,
-            );
-        }
+    if settings.cold {
+        cold_starts(settings, g, &cold_env, store, &login, results).await;
     }
     if !settings.load {
         return;

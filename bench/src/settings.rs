@@ -55,6 +55,9 @@ pub(crate) struct Args {
     /// Leave out the cold starts.
     #[arg(long)]
     pub(crate) no_cold: bool,
+    /// Leave out the warm load (cold starts only).
+    #[arg(long)]
+    pub(crate) no_load: bool,
     /// Record each measured warm point with `perf record -g` into this folder
     /// (`<series>-<op>-<conns>.perf.data`; read with `perf report -i`).
     #[arg(long)]
@@ -152,6 +155,7 @@ impl Settings {
             || !args.ops.is_empty()
             || !args.conns.is_empty()
             || args.no_cold
+            || args.no_load
             || args.perf.is_some();
         let doc = args.doc.unwrap_or_else(|| {
             if narrowed {
@@ -207,7 +211,7 @@ impl Settings {
             plots,
             readme,
             command: std::env::args().collect::<Vec<_>>().join(" "),
-            load: kind != Kind::Smoke || wrk_installed(),
+            load: !args.no_load && (kind != Kind::Smoke || wrk_installed()),
             profiling: args.profiling,
             series: if args.only.is_empty() {
                 vec![Series::Embedded, Series::Moto, Series::Node, Series::Floor]
