@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use test_support::build::{build, Profile, Target};
+use test_support::build::{build, build_lean, Profile, Target};
 use test_support::{venv_dir, workspace_root};
 
 use crate::programs::Binaries;
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     let root = workspace_root();
     let settings = Settings::from_args(Args::parse(), &root);
     if !settings.load {
-        eprintln!("bench: wrk is not installed: smoke run without the warm runs");
+        eprintln!("bench: no warm runs (--no-load, or a smoke run without wrk)");
     } else if !settings::wrk_installed() {
         eprintln!("bench: wrk is not installed (apt-get install wrk; scripts/bench.sh does it)");
         return ExitCode::FAILURE;
@@ -72,12 +72,23 @@ fn main() -> ExitCode {
         db: built.get("db"),
         floor: built.get("floor"),
     };
+    let lean_bins = if settings.lean {
+        eprintln!("bench: building the lean (Lambda) builds");
+        let lean = build_lean(&TARGETS[..2], profile);
+        Binaries {
+            session: lean.get("session"),
+            db: lean.get("db"),
+            floor: bins.floor.clone(),
+        }
+    } else {
+        bins.clone()
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
-    let results = rt.block_on(scenario::run(&settings, &bins, tmp.path()));
+    let results = rt.block_on(scenario::run(&settings, &bins, &lean_bins, tmp.path()));
     let ctx = report::Context {
         date: today(),
         machine: procfs::Machine::read(),
@@ -85,11 +96,8 @@ fn main() -> ExitCode {
         load_before,
         load_after: procfs::load_average(),
         load_samples: loads.samples(),
-        sizes: sizes(&bins, &settings),
-        build_command: format!(
-            "cargo build{} -p session --bin session -p db --bin db -p bench --bin floor",
-            settings.cargo_profile_flag()
-        ),
+        sizes: sizes(&bins, &lean_bins, &settings),
+        build_command: build_command(&settings),
         elapsed_s: started.elapsed().as_secs_f64(),
     };
     match report::write(&settings, &ctx, &results) {
@@ -187,7 +195,23 @@ fn versions(root: &Path, settings: &Settings) -> Vec<(String, String)> {
     v
 }
 
-fn sizes(bins: &Binaries, settings: &Settings) -> Vec<(String, u64)> {
+/// The cargo commands the binaries came from, for the report.
+fn build_command(settings: &Settings) -> String {
+    let flag = settings.cargo_profile_flag();
+    let mut text =
+        format!("cargo build{flag} -p session --bin session -p db --bin db -p bench --bin floor");
+    if settings.lean {
+        for function in ["db", "session"] {
+            text.push_str(&format!(
+                "\ncargo build{flag} --no-default-features --target-dir $CARGO_TARGET_DIR/lean \
+                 -p {function} --bin {function}   # the lean build, on the DynamoDB API"
+            ));
+        }
+    }
+    text
+}
+
+fn sizes(bins: &Binaries, lean: &Binaries, settings: &Settings) -> Vec<(String, u64)> {
     let profile = settings.profile_name();
     let size = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or_default();
     let mut v = vec![
@@ -195,6 +219,18 @@ fn sizes(bins: &Binaries, settings: &Settings) -> Vec<(String, u64)> {
         (format!("`db` ({profile})"), size(&bins.db)),
         (format!("`floor` ({profile})"), size(&bins.floor)),
     ];
+    if settings.lean {
+        v.extend([
+            (
+                format!("`session` ({profile}, lean: `--no-default-features`)"),
+                size(&lean.session),
+            ),
+            (
+                format!("`db` ({profile}, lean: `--no-default-features`)"),
+                size(&lean.db),
+            ),
+        ]);
+    }
     if let Some(peer) = &settings.node_peer {
         v.push((
             "Node.js implementation: `src/` + `node_modules` (dev dependencies included)".into(),

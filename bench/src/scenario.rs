@@ -77,7 +77,14 @@ fn dynamo(moto: &MotoServer, prefix: &str) -> StoreMode {
     }
 }
 
-pub(crate) async fn run(settings: &Settings, bins: &Binaries, tmp: &Path) -> Results {
+/// `lean` runs the Rust functions on the DynamoDB API (the deployed configuration); `bins`
+/// the embedded store (which the lean build leaves out) and the floor.
+pub(crate) async fn run(
+    settings: &Settings,
+    bins: &Binaries,
+    lean: &Binaries,
+    tmp: &Path,
+) -> Results {
     let mut results = Results::default();
     let gateway = start_gateway().await;
     let moto = MotoServer::start();
@@ -87,6 +94,7 @@ pub(crate) async fn run(settings: &Settings, bins: &Binaries, tmp: &Path) -> Res
     ));
     let gw = gateway.url();
     let rust = |f: Function, env: &[(String, String)]| Program::rust(bins, f, env);
+    let rust_lean = |f: Function, env: &[(String, String)]| Program::rust(lean, f, env);
     let wanted = |s: Series| settings.series.contains(&s);
     if wanted(Series::Floor) {
         floor(settings, bins, tmp, &mut results).await;
@@ -110,7 +118,7 @@ pub(crate) async fn run(settings: &Settings, bins: &Binaries, tmp: &Path) -> Res
         env: function_env(&gw, &dynamo(&moto, "rust")),
         endpoint: Some(moto.endpoint()),
         gateway_url: gw.clone(),
-        make: &rust,
+        make: &rust_lean,
     };
     if wanted(Series::Moto) {
         group(settings, &moto_rust, tmp, &mut results).await;

@@ -58,6 +58,10 @@ pub(crate) struct Args {
     /// Leave out the warm load (cold starts only).
     #[arg(long)]
     pub(crate) no_load: bool,
+    /// Run the Rust functions on the DynamoDB API from the default build (SQLite, aws-config
+    /// and the log-in clients linked) instead of the lean build a Lambda deployment runs.
+    #[arg(long)]
+    pub(crate) no_lean: bool,
     /// Record each measured warm point with `perf record -g` into this folder
     /// (`<series>-<op>-<conns>.perf.data`; read with `perf report -i`).
     #[arg(long)]
@@ -132,6 +136,9 @@ pub(crate) struct Settings {
     pub(crate) perf: Option<PathBuf>,
     /// Requests per configuration of the worker-threads comparison (0: left out).
     pub(crate) threads_requests: usize,
+    /// The Rust functions on the DynamoDB API are the lean builds (`--no-default-features`,
+    /// what `sam build` deploys); not in a smoke run, which builds nothing twice.
+    pub(crate) lean: bool,
 }
 
 impl Settings {
@@ -226,6 +233,7 @@ impl Settings {
                 Kind::Smoke => 0,
             },
             perf: args.perf,
+            lean: !args.no_lean && kind != Kind::Smoke,
         }
     }
 }

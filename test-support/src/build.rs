@@ -106,14 +106,34 @@ impl Executables {
 }
 
 type Outcome = Result<Executables, String>;
-/// One build per set of targets and profile, each run by the first caller.
-type Builds = Vec<((Vec<Target>, Profile), Arc<OnceLock<Outcome>>)>;
+/// One build per set of targets, profile and features, each run by the first caller.
+type Builds = Vec<((Vec<Target>, Profile, Features), Arc<OnceLock<Outcome>>)>;
+
+/// Which cargo features a build turns on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Features {
+    /// The packages' defaults.
+    Default,
+    /// `--no-default-features`, each target built on its own (features of one must not reach
+    /// another through a shared dependency) into `<target dir>/lean`, beside the default
+    /// build rather than over it: what a Lambda deployment runs (the Makefile's build).
+    Lean,
+}
 
 /// Builds `set` with `profile`, once per process for that set and profile (later calls wait
 /// for the first and share its outcome, a failure included), and returns where each target is.
 pub fn build(set: &[Target], profile: Profile) -> Executables {
+    build_with(set, profile, Features::Default)
+}
+
+/// As [`build`], with `--no-default-features`: the lean builds a Lambda deployment runs.
+pub fn build_lean(set: &[Target], profile: Profile) -> Executables {
+    build_with(set, profile, Features::Lean)
+}
+
+fn build_with(set: &[Target], profile: Profile, features: Features) -> Executables {
     static BUILDS: Mutex<Builds> = Mutex::new(Vec::new());
-    let key = (set.to_vec(), profile);
+    let key = (set.to_vec(), profile, features);
     let cell = {
         let mut builds = BUILDS.lock().unwrap_or_else(PoisonError::into_inner);
         match builds.iter().find(|(k, _)| *k == key) {
@@ -125,7 +145,11 @@ pub fn build(set: &[Target], profile: Profile) -> Executables {
             }
         }
     };
-    match cell.get_or_init(|| run_cargo(set, profile)) {
+    let outcome = cell.get_or_init(|| match features {
+        Features::Default => run_cargo(set, profile, &[]),
+        Features::Lean => run_lean(set, profile),
+    });
+    match outcome {
         Ok(built) => built.clone(),
         Err(e) => panic!("{e}"),
     }
@@ -136,7 +160,25 @@ pub fn executable(set: &[Target], profile: Profile, name: &str) -> PathBuf {
     build(set, profile).get(name)
 }
 
-fn run_cargo(set: &[Target], profile: Profile) -> Outcome {
+/// One lean cargo build per target, into `<target dir>/lean`.
+fn run_lean(set: &[Target], profile: Profile) -> Outcome {
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
+        .join("lean");
+    let dir = target_dir.display().to_string();
+    let mut found = HashMap::new();
+    for t in set {
+        let built = run_cargo(
+            std::slice::from_ref(t),
+            profile,
+            &["--no-default-features", "--target-dir", &dir],
+        )?;
+        found.extend(built.0.iter().map(|(k, v)| (*k, v.clone())));
+    }
+    Ok(Executables(Arc::new(found)))
+}
+
+fn run_cargo(set: &[Target], profile: Profile, extra: &[&str]) -> Outcome {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root()).args([
@@ -144,6 +186,7 @@ fn run_cargo(set: &[Target], profile: Profile) -> Outcome {
         "--quiet",
         "--message-format=json-render-diagnostics",
     ]);
+    cmd.args(extra);
     match profile {
         Profile::Debug => {}
         Profile::Release => {
