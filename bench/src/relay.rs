@@ -167,46 +167,42 @@ async fn pump(
     calls: Arc<AtomicUsize>,
     clock: Arc<WaitClock>,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut in_read, mut in_write) = inbound.into_split();
-    let (mut out_read, mut out_write) = outbound.into_split();
-    let waiting = Arc::new(Waiting {
+    let (in_read, in_write) = inbound.into_split();
+    let (out_read, out_write) = outbound.into_split();
+    let waiting = Waiting {
         clock,
         on: AtomicBool::new(false),
-    });
-    let up_waiting = Arc::clone(&waiting);
-    let upstream = async move {
-        let mut counter = CallCounter::default();
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = in_read.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            up_waiting.sent();
-            if out_write.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-            calls.fetch_add(counter.feed(&buf[..n]), Ordering::SeqCst);
-        }
-        let _ = out_write.shutdown().await;
     };
-    let down_waiting = Arc::clone(&waiting);
-    let downstream = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = out_read.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            down_waiting.answered();
-            if in_write.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
-        let _ = in_write.shutdown().await;
-    };
-    tokio::join!(upstream, downstream);
+    let mut counter = CallCounter::default();
+    tokio::join!(
+        copy_seeing(in_read, out_write, |chunk| {
+            waiting.sent();
+            calls.fetch_add(counter.feed(chunk), Ordering::SeqCst);
+        }),
+        copy_seeing(out_read, in_write, |_| waiting.answered()),
+    );
     // A request the server never answered stops counting when its connection ends.
     waiting.answered();
+}
+
+/// Copies `from` to `to` until either side closes, showing each chunk to `seen` first.
+async fn copy_seeing(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    mut seen: impl FnMut(&[u8]),
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        seen(&buf[..n]);
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 /// Counts [`CALL_HEADER`] in a byte stream read in pieces (a header may straddle two reads).

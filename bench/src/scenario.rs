@@ -195,6 +195,42 @@ async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut R
     });
 }
 
+/// A function's environment pointed at relays in front of the gateway stand-in and (on the
+/// DynamoDB API) the store server.
+struct Relayed {
+    env: Vec<(String, String)>,
+    gateway: Relay,
+    store: Option<Relay>,
+}
+
+impl Relayed {
+    /// `None` when the gateway URL has no `host:port` to relay to.
+    async fn start(g: &Group<'_>, env: &[(String, String)]) -> Option<Self> {
+        let gateway = Relay::start(url_addr(&g.gateway_url)?).await;
+        let mut env = with_var(
+            env,
+            "ALIPAY_GATEWAY_URL",
+            &url_via(&g.gateway_url, gateway.addr),
+        );
+        let mut store = None;
+        if let Some((endpoint, addr)) = g.endpoint.as_deref().and_then(|e| Some((e, url_addr(e)?)))
+        {
+            let relay = Relay::start(addr).await;
+            env = with_var(
+                &env,
+                "AWS_ENDPOINT_URL_DYNAMODB",
+                &url_via(endpoint, relay.addr),
+            );
+            store = Some(relay);
+        }
+        Some(Self {
+            env,
+            gateway,
+            store,
+        })
+    }
+}
+
 /// Cold starts of both functions in both modes, with relays in front of the store server and
 /// the gateway stand-in that clock how long each process waited on them.
 async fn cold_starts(
@@ -205,33 +241,17 @@ async fn cold_starts(
     login: &Login,
     results: &mut Results,
 ) {
-    let mut relays = Vec::new();
-    let mut env = env.to_vec();
-    if let Some(addr) = url_addr(&g.gateway_url) {
-        let relay = Relay::start(addr).await;
-        env = with_var(
-            &env,
-            "ALIPAY_GATEWAY_URL",
-            &url_via(&g.gateway_url, relay.addr),
-        );
-        relays.push(relay);
-    }
-    if let Some(endpoint) = &g.endpoint {
-        if let Some(addr) = url_addr(endpoint) {
-            let relay = Relay::start(addr).await;
-            env = with_var(
-                &env,
-                "AWS_ENDPOINT_URL_DYNAMODB",
-                &url_via(endpoint, relay.addr),
-            );
-            relays.push(relay);
-        }
-    }
-    let relays: Vec<&Relay> = relays.iter().collect();
+    let Some(relayed) = Relayed::start(g, env).await else {
+        return;
+    };
+    let relays: Vec<&Relay> = std::iter::once(&relayed.gateway)
+        .chain(relayed.store.as_ref())
+        .collect();
+    let env = &relayed.env;
     for function in [Function::Session, Function::Db] {
         let call = Call::for_function(function, Some(login));
         for mode in [Mode::Http, Mode::Lambda] {
-            let program = (g.make)(function, &env);
+            let program = (g.make)(function, env);
             results.cold.push(
                 cold::measure(
                     &program,
@@ -430,26 +450,14 @@ async fn connections(
         g.runtime.name(),
         g.store
     );
-    let store_relay = match g.endpoint.as_deref().and_then(url_addr) {
-        Some(addr) => Some(Relay::start(addr).await),
-        None => None,
-    };
-    let gateway_relay = match url_addr(&g.gateway_url) {
-        Some(addr) => Relay::start(addr).await,
-        None => return,
-    };
-    let mut env = with_var(
+    let Some(Relayed {
         env,
-        "ALIPAY_GATEWAY_URL",
-        &url_via(&g.gateway_url, gateway_relay.addr),
-    );
-    if let (Some(relay), Some(endpoint)) = (&store_relay, &g.endpoint) {
-        env = with_var(
-            &env,
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            &url_via(endpoint, relay.addr),
-        );
-    }
+        gateway: gateway_relay,
+        store: store_relay,
+    }) = Relayed::start(g, env).await
+    else {
+        return;
+    };
     let store = || store_relay.as_ref().map(Relay::connections);
     let calls = || store_relay.as_ref().map(Relay::calls);
     let per = |after: Option<usize>, before: Option<usize>, n: usize| match (after, before) {
