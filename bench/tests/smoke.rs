@@ -43,6 +43,18 @@ fn harness_runs_end_to_end_in_smoke_mode() {
     ] {
         assert!(text.contains(row), "no cold start row {row}:\n{text}");
     }
+    // The relays clock the wait on moto (and nothing for the floor, which calls no server):
+    // the function's own part is the first answer less that wait.
+    let ms = |cell: &str| -> f64 { cell.trim_end_matches(" ms").parse().unwrap() };
+    let cold = |row: &str| -> Vec<String> {
+        let line = text.lines().find(|l| l.starts_with(row)).unwrap();
+        line.split('|').map(|c| c.trim().to_owned()).collect()
+    };
+    let db = cold("| Rust | db | HTTP | DynamoDB API (moto) |");
+    let (first, waiting, own) = (ms(&db[6]), ms(&db[9]), ms(&db[10]));
+    assert!(waiting > 0.0, "no wait on moto clocked: {db:?}");
+    assert!(own < first, "{db:?}");
+    assert_eq!(cold("| Rust | floor | HTTP | none |")[9], "0.00 ms");
     let wrk = Command::new("wrk").arg("-v").output().is_ok();
     if wrk {
         for row in [
