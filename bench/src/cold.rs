@@ -130,17 +130,10 @@ pub(crate) struct Sample {
     pub(crate) waited: Duration,
 }
 
-/// The relays in front of the servers a function calls; their clocks summed (a function
+/// The clocks of the relays in front of the servers a function calls, summed (a function
 /// calls them one after the other).
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Waits<'a> {
-    pub(crate) relays: &'a [&'a Relay],
-}
-
-impl Waits<'_> {
-    fn now(&self) -> Duration {
-        self.relays.iter().map(|r| r.waited()).sum()
-    }
+fn waited_on(relays: &[&Relay]) -> Duration {
+    relays.iter().map(|r| r.waited()).sum()
 }
 
 /// HTTP mode: spawn with `PORT=0`, send the call as soon as the process says where it
@@ -149,15 +142,15 @@ async fn http_once(
     program: &Program,
     call: &Call,
     http: &reqwest::Client,
-    waits: Waits<'_>,
+    waits: &[&Relay],
 ) -> Sample {
     let started = Instant::now();
-    let waited_before = waits.now();
+    let waited_before = waited_on(waits);
     let (mut proc, port) = program.launch(&[]).spawn_http().await;
     let ready = started.elapsed();
     http_call(&mut proc, call, http, port).await;
     let first = started.elapsed();
-    let waited = waits.now().saturating_sub(waited_before);
+    let waited = waited_on(waits).saturating_sub(waited_before);
     let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
     let again = Instant::now();
     http_call(&mut proc, call, http, port).await;
@@ -194,18 +187,18 @@ pub(crate) async fn http_call(
 
 /// Lambda mode: the event is queued before the spawn, so the first `/next` gets it at once;
 /// then a second event for the warm process.
-async fn lambda_once(program: &Program, call: &Call, waits: Waits<'_>) -> Sample {
+async fn lambda_once(program: &Program, call: &Call, waits: &[&Relay]) -> Sample {
     let mut api = RuntimeApi::start("").await;
     api.push(Scripted::event("cold-1", &call.event()));
     let relay = Relay::start(api.addr).await;
     let started = Instant::now();
-    let waited_before = waits.now();
+    let waited_before = waited_on(waits);
     let mut proc = program
         .launch(&[("AWS_LAMBDA_RUNTIME_API", relay.addr.to_string())])
         .spawn();
     lambda_answer(&mut api, &mut proc, call, "cold-1").await;
     let first = started.elapsed();
-    let waited = waits.now().saturating_sub(waited_before);
+    let waited = waited_on(waits).saturating_sub(waited_before);
     let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
     let ready = relay
         .first_connect()
@@ -311,7 +304,7 @@ pub(crate) async fn measure(
     call: &Call,
     warmups: usize,
     runs: usize,
-    waits: Waits<'_>,
+    waits: &[&Relay],
 ) -> Row {
     eprintln!(
         "bench: cold start {} {} {} on {store}",

@@ -164,7 +164,7 @@ async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut R
                 &Call::Floor,
                 settings.cold_warmups,
                 settings.cold_runs,
-                cold::Waits::default(),
+                &[],
             )
             .await,
         );
@@ -260,7 +260,7 @@ async fn cold_starts(
                     &call,
                     settings.cold_warmups,
                     settings.cold_runs,
-                    cold::Waits { relays: &relays },
+                    &relays,
                 )
                 .await,
             );
