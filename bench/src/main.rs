@@ -11,6 +11,7 @@
 
 mod cold;
 mod cost;
+mod instructions;
 mod perf;
 mod plot;
 mod procfs;

@@ -295,6 +295,7 @@ fn markdown(settings: &Settings, ctx: &Context, results: &Results, plots: &str) 
     memory_section(&mut md, ctx, results, plots);
     conns_section(&mut md, results);
     threads_section(&mut md, results);
+    instructions_section(&mut md, results);
     cost_section(&mut md, results);
     versions_section(&mut md, settings, ctx, results);
     md
@@ -503,6 +504,33 @@ fn threads_section(md: &mut String, results: &Results) {
             r.cpu_us.map_or("–".into(), |c| format!("{c:.0} µs")),
             r.p50_ms,
             r.p90_ms,
+        );
+    }
+    md.push('\n');
+}
+
+fn instructions_section(md: &mut String, results: &Results) {
+    if results.instructions.is_empty() {
+        return;
+    }
+    md.push_str(
+        "### Instructions (callgrind)\n\nUser-space instructions counted by `valgrind \
+         --tool=callgrind`: repeatable where CPU time on this VM is not (the kernel's part, \
+         loopback TCP, exec and page faults, is not in them). Per warm request: (instructions of \
+         a process that answered 201 requests − one that answered 1) / 200, one request at a \
+         time; the db function answers a signed `GET /db/todos/item-00`, the floor `GET /`. To \
+         the first answer: start → first answer → SIGTERM. The files are in \
+         `target/bench/callgrind/` for `callgrind_annotate` (symbols with `--profiling`).\n\n",
+    );
+    md.push_str("| function · store | mode | to the first answer | per warm request |\n| --- | --- | ---: | ---: |\n");
+    for r in &results.instructions {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.2} M | {:.0} k |",
+            r.what,
+            r.mode.name(),
+            r.first as f64 / 1e6,
+            r.per_request / 1e3,
         );
     }
     md.push('\n');

@@ -31,6 +31,8 @@ pub(crate) struct Results {
     pub(crate) conns: Vec<ConnRow>,
     /// One thread or a pool of workers, Rust on the DynamoDB API.
     pub(crate) threads: Vec<crate::threads::Row>,
+    /// Instructions per warm request and to the first answer (callgrind).
+    pub(crate) instructions: Vec<crate::instructions::Row>,
     /// Commands as run, for the report.
     pub(crate) commands: Vec<String>,
 }
@@ -173,6 +175,11 @@ async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut R
         return;
     }
     let program = program.with("RUST_LOG", "info,access=warn");
+    if counting_instructions(settings) {
+        let rows =
+            crate::instructions::measure(&program, "floor", &Call::Floor, &callgrind_dir()).await;
+        results.instructions.extend(rows);
+    }
     let (proc, port) = program.launch(&[]).spawn_http().await;
     let url = format!("http://127.0.0.1:{port}");
     for &conns in &settings.conns {
@@ -193,6 +200,25 @@ async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut R
         function: Function::Floor,
         peak_mib: peak_mib(&proc),
     });
+}
+
+/// Whether instructions are counted: asked for, and valgrind is here.
+fn counting_instructions(settings: &Settings) -> bool {
+    if !settings.instructions {
+        return false;
+    }
+    let here = crate::instructions::valgrind_installed();
+    if !here {
+        eprintln!(
+            "bench: valgrind is not installed: no instruction counts (apt-get install valgrind)"
+        );
+    }
+    here
+}
+
+/// Where the callgrind output files go (large: never beside the published report).
+fn callgrind_dir() -> std::path::PathBuf {
+    test_support::workspace_root().join("target/bench/callgrind")
 }
 
 /// A function's environment pointed at relays in front of the gateway stand-in and (on the
@@ -363,6 +389,14 @@ async fn group(settings: &Settings, g: &Group<'_>, tmp: &Path, results: &mut Res
         let db = (g.make)(Function::Db, &load_env);
         let call = Call::Item(login.clone());
         results.threads = crate::threads::measure(&db, &call, settings.threads_requests).await;
+    }
+    if counting_instructions(settings) && g.runtime == Runtime::Rust {
+        let db = (g.make)(Function::Db, &load_env);
+        let name = format!("db-{}", g.store);
+        let rows =
+            crate::instructions::measure(&db, &name, &Call::Item(login.clone()), &callgrind_dir())
+                .await;
+        results.instructions.extend(rows);
     }
     connections(g, &load_env, &login, results).await;
 }

@@ -66,6 +66,10 @@ pub(crate) struct Args {
     /// (`<series>-<op>-<conns>.perf.data`; read with `perf report -i`).
     #[arg(long)]
     pub(crate) perf: Option<PathBuf>,
+    /// Count instructions per warm GET and to the first answer with callgrind (part of a full
+    /// run when valgrind is installed; this asks for it in any run).
+    #[arg(long)]
+    pub(crate) instructions: bool,
 }
 
 /// A selectable implementation and store (`--only`).
@@ -139,6 +143,8 @@ pub(crate) struct Settings {
     /// The Rust functions on the DynamoDB API are the lean builds (`--no-default-features`,
     /// what `sam build` deploys); not in a smoke run, which builds nothing twice.
     pub(crate) lean: bool,
+    /// Whether instructions are counted (`crate::instructions`).
+    pub(crate) instructions: bool,
 }
 
 impl Settings {
@@ -234,6 +240,7 @@ impl Settings {
             },
             perf: args.perf,
             lean: !args.no_lean && kind != Kind::Smoke,
+            instructions: args.instructions || (kind == Kind::Full && !narrowed),
         }
     }
 }
