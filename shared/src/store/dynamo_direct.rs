@@ -33,6 +33,7 @@ use super::dynamo::{
     ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF,
     OPERATION_TIMEOUT, TRACE_ID_HEADER,
 };
+use super::dynamo_sigv4::FastSigner;
 use super::dynamo_wire::{BatchGetInput, BatchGetOutput, ErrorBody};
 use super::StoreError;
 
@@ -62,6 +63,8 @@ struct Inner {
     region: String,
     credentials: CredentialsCache,
     http: HttpClient,
+    /// `None` for an endpoint with a path: aws-sigv4 signs those in full.
+    fast: Option<FastSigner>,
 }
 
 impl std::fmt::Debug for DirectReader {
@@ -84,8 +87,16 @@ impl DirectReader {
         let uri = operation_uri(&url)?;
         let host = host_header(&uri)?;
         let http = http_client(&uri)?;
+        let fast = FastSigner::for_endpoint(
+            uri.path(),
+            host.to_str().unwrap_or_default(),
+            &region,
+            TARGET_BATCH_GET,
+            JSON_1_0,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
+                fast,
                 uri_text: uri.to_string(),
                 uri,
                 host,
@@ -162,6 +173,38 @@ impl DirectReader {
             .header("x-amz-target", TARGET_BATCH_GET)
             .body(Full::new(body.clone()))
             .map_err(|e| Failure::fatal(StoreError::Config(format!("dynamodb: request: {e}"))))?;
+        match &inner.fast {
+            Some(fast) => {
+                let signed = fast.sign(&credentials, SystemTime::now(), body);
+                let headers = request.headers_mut();
+                for (name, value) in [
+                    ("x-amz-date", Some(signed.amz_date)),
+                    ("x-amz-security-token", signed.security_token),
+                    ("authorization", Some(signed.authorization)),
+                ] {
+                    if let Some(value) = value {
+                        let value = HeaderValue::try_from(value).map_err(|e| signing_failed(&e))?;
+                        headers.insert(name, value);
+                    }
+                }
+            }
+            None => self.sign_in_full(&mut request, body, credentials)?,
+        }
+        // Added after signing, as the SDK leaves it out of the signature: tracing only.
+        if let Some(id) = crate::trace::current().and_then(|id| HeaderValue::from_str(&id).ok()) {
+            request.headers_mut().insert(TRACE_ID_HEADER, id);
+        }
+        Ok(request)
+    }
+
+    /// aws-sigv4's signature, for an endpoint [`FastSigner`] does not cover.
+    fn sign_in_full(
+        &self,
+        request: &mut Request<Full<Bytes>>,
+        body: &Bytes,
+        credentials: Credentials,
+    ) -> Result<(), Failure> {
+        let inner = &self.inner;
         let identity = Identity::from(credentials);
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -186,12 +229,8 @@ impl DirectReader {
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| signing_failed(&e))?
             .into_parts();
-        instructions.apply_to_request_http1x(&mut request);
-        // Added after signing, as the SDK leaves it out of the signature: tracing only.
-        if let Some(id) = crate::trace::current().and_then(|id| HeaderValue::from_str(&id).ok()) {
-            request.headers_mut().insert(TRACE_ID_HEADER, id);
-        }
-        Ok(request)
+        instructions.apply_to_request_http1x(request);
+        Ok(())
     }
 }
 

@@ -42,6 +42,7 @@ mod dynamo_account;
 mod dynamo_condition;
 mod dynamo_direct;
 mod dynamo_prefetch;
+mod dynamo_sigv4;
 mod dynamo_wire;
 #[cfg(feature = "embedded")]
 mod embedded;
