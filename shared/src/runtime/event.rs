@@ -4,6 +4,7 @@
 //! The serde types keep every field they do not model in `other`, so a real event survives a
 //! round trip unchanged (checked against the fixture files in `tests/fixtures/events`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -116,16 +117,126 @@ pub struct HttpEventResponse {
 
 /// Turns an invocation payload into a [`Request`] carrying the Lambda request id.
 pub fn parse_request(payload: &[u8], request_id: &str) -> Result<Request, EventDecodeError> {
-    let value: Value = serde_json::from_slice(payload).map_err(|e| {
-        EventDecodeError::Unsupported(format!("the payload is not JSON ({})", shape(&e)))
-    })?;
-    check_is_http_event(&value)?;
-    // Only the shape is reported: a serde message could quote a header value.
-    // Parsed from the bytes again (not from `value`) so that errors carry a line and column.
-    let event: HttpEvent = serde_json::from_slice(payload).map_err(|e| {
-        EventDecodeError::Invalid(format!("fields of the wrong type ({})", shape(&e)))
-    })?;
-    into_request(event, request_id)
+    match serde_json::from_slice::<EventView<'_>>(payload) {
+        Ok(event) => {
+            if let Some(version) = event.version.as_ref().filter(|v| v.0 != "2.0") {
+                return Err(EventDecodeError::Unsupported(format!(
+                    "payload format version {:?}",
+                    version.0
+                )));
+            }
+            into_request(event, request_id)
+        }
+        Err(e) => Err(classify_refusal(payload, &e)),
+    }
+}
+
+/// Why a payload that does not read as an HTTP event was refused: not one at all
+/// (Unsupported), or one with fields of the wrong type (Invalid).
+fn classify_refusal(payload: &[u8], typed: &serde_json::Error) -> EventDecodeError {
+    let value: Value = match serde_json::from_slice(payload) {
+        Ok(value) => value,
+        Err(e) => {
+            return EventDecodeError::Unsupported(format!(
+                "the payload is not JSON ({})",
+                shape(&e)
+            ))
+        }
+    };
+    match check_is_http_event(&value) {
+        // Only the shape is reported: a serde message could quote a header value.
+        Ok(()) => EventDecodeError::Invalid(format!("fields of the wrong type ({})", shape(typed))),
+        Err(unsupported) => unsupported,
+    }
+}
+
+/// The fields of an HTTP event the function reads, borrowed from the payload where no escape
+/// is in the way; the rest is skipped unread. [`HttpEvent`] keeps every field (its `other`
+/// maps, for the emulator that writes events); reading into it cost ~89k instructions per
+/// invocation (callgrind, docs/benchmarks.md, "Instructions").
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventView<'a> {
+    #[serde(default, borrow)]
+    version: Option<Text<'a>>,
+    #[serde(borrow)]
+    raw_path: Text<'a>,
+    #[serde(default, borrow)]
+    raw_query_string: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    cookies: Option<Vec<Text<'a>>>,
+    #[serde(default, borrow, deserialize_with = "header_pairs")]
+    headers: Vec<(Text<'a>, Text<'a>)>,
+    #[serde(borrow)]
+    request_context: ContextView<'a>,
+    #[serde(default, borrow)]
+    body: Option<Text<'a>>,
+    #[serde(default)]
+    is_base64_encoded: bool,
+}
+
+#[derive(Deserialize)]
+struct ContextView<'a> {
+    #[serde(borrow)]
+    http: HttpView<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpView<'a> {
+    #[serde(borrow)]
+    method: Text<'a>,
+    #[serde(default, borrow)]
+    source_ip: Option<Text<'a>>,
+}
+
+/// A JSON string, borrowed unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> serde::de::Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+/// `headers` as its name–value pairs, in payload order.
+fn header_pairs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(Text<'de>, Text<'de>)>, D::Error> {
+    struct PairsVisitor;
+    impl<'de> serde::de::Visitor<'de> for PairsVisitor {
+        type Value = Vec<(Text<'de>, Text<'de>)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of header names and values")
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(
+            self,
+            mut map: M,
+        ) -> Result<Self::Value, M::Error> {
+            let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
+            while let Some(pair) = map.next_entry()? {
+                pairs.push(pair);
+            }
+            Ok(pairs)
+        }
+    }
+    d.deserialize_map(PairsVisitor)
 }
 
 /// Where and what kind of JSON error, without the text that serde would quote from the input.
@@ -161,24 +272,25 @@ fn check_is_http_event(value: &Value) -> Result<(), EventDecodeError> {
     Ok(())
 }
 
-fn into_request(event: HttpEvent, request_id: &str) -> Result<Request, EventDecodeError> {
-    let method =
-        Method::from_bytes(event.request_context.http.method.as_bytes()).map_err(|_| {
-            EventDecodeError::Invalid("requestContext.http.method is not an HTTP method".into())
-        })?;
+fn into_request(event: EventView<'_>, request_id: &str) -> Result<Request, EventDecodeError> {
+    let http = &event.request_context.http;
+    let method = Method::from_bytes(http.method.0.as_bytes()).map_err(|_| {
+        EventDecodeError::Invalid("requestContext.http.method is not an HTTP method".into())
+    })?;
     let headers = request_headers(&event.headers, event.cookies.as_deref());
-    let decoded = decode_body(event.body.as_deref(), event.is_base64_encoded)?;
+    let decoded = decode_body(event.body.as_ref().map(|b| &*b.0), event.is_base64_encoded)?;
     let body_too_large = decoded.len() > MAX_BODY_BYTES;
-    let source_ip = event
-        .request_context
-        .http
+    let source_ip = http
         .source_ip
-        .as_deref()
-        .and_then(|s| s.parse::<IpAddr>().ok());
+        .as_ref()
+        .and_then(|s| s.0.parse::<IpAddr>().ok());
     Ok(Request {
         method,
-        raw_path: event.raw_path,
-        raw_query: event.raw_query_string,
+        raw_path: event.raw_path.0.into_owned(),
+        raw_query: event
+            .raw_query_string
+            .map(|q| q.0.into_owned())
+            .unwrap_or_default(),
         headers,
         body: if body_too_large {
             Bytes::new()
@@ -194,12 +306,12 @@ fn into_request(event: HttpEvent, request_id: &str) -> Result<Request, EventDeco
 /// Builds the header map; `cookies` (split out by API Gateway) goes back into one `cookie`
 /// header joined with `"; "`, as a client would have sent it. Names or values that HTTP itself
 /// would have refused are skipped.
-fn request_headers(raw: &BTreeMap<String, String>, cookies: Option<&[String]>) -> HeaderMap {
+fn request_headers(raw: &[(Text<'_>, Text<'_>)], cookies: Option<&[Text<'_>]>) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(raw.len() + 1);
     for (name, value) in raw {
         let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
+            HeaderName::from_bytes(name.0.as_bytes()),
+            HeaderValue::from_bytes(value.0.as_bytes()),
         ) else {
             tracing::debug!("skipped a header that is not valid HTTP");
             continue;
@@ -207,7 +319,8 @@ fn request_headers(raw: &BTreeMap<String, String>, cookies: Option<&[String]>) -
         headers.insert(name, value);
     }
     if let Some(cookies) = cookies.filter(|c| !c.is_empty()) {
-        if let Ok(value) = HeaderValue::from_str(&cookies.join("; ")) {
+        let joined = cookies.iter().map(|c| &*c.0).collect::<Vec<_>>().join("; ");
+        if let Ok(value) = HeaderValue::from_str(&joined) {
             headers.insert(COOKIE, value);
         }
     }

@@ -275,7 +275,7 @@ impl RuntimeClient {
             Ok(resp) => (
                 self.endpoint.path(&format!("/invocation/{id}/response")),
                 Vec::new(),
-                json!(resp),
+                json_bytes(&resp),
             ),
             Err(e) => (
                 self.endpoint.path(&format!("/invocation/{id}/error")),
@@ -283,7 +283,7 @@ impl RuntimeClient {
                     "lambda-runtime-function-error-type",
                     e.error_type.to_owned(),
                 )],
-                json!({"errorMessage": e.message, "errorType": e.error_type}),
+                json_bytes(&json!({"errorMessage": e.message, "errorType": e.error_type})),
             ),
         };
         self.post(path, headers, body).await
@@ -293,7 +293,7 @@ impl RuntimeClient {
         let error_type = "Runtime.InitError";
         let path = self.endpoint.path("/init/error");
         let headers = vec![("lambda-runtime-function-error-type", error_type.to_owned())];
-        let body = json!({"errorMessage": message, "errorType": error_type});
+        let body = json_bytes(&json!({"errorMessage": message, "errorType": error_type}));
         self.post(path, headers, body).await
     }
 
@@ -303,11 +303,9 @@ impl RuntimeClient {
         &mut self,
         path: String,
         headers: Vec<(&'static str, String)>,
-        body: serde_json::Value,
+        body: Bytes,
     ) -> Result<(), LambdaError> {
-        let resp = self
-            .call(Method::POST, &path, headers, Bytes::from(body.to_string()))
-            .await?;
+        let resp = self.call(Method::POST, &path, headers, body).await?;
         if !resp.status.is_success() {
             tracing::warn!(%path, status = resp.status.as_u16(), "Runtime API refused a post");
         }
@@ -406,6 +404,12 @@ impl RuntimeClient {
         }
         self.conn.as_mut().ok_or_else(|| "no connection".to_owned())
     }
+}
+
+/// `value` as JSON bytes, written straight from the value (the response object has string keys
+/// only, so this cannot fail; an empty object stands in if it ever did).
+fn json_bytes(value: &impl serde::Serialize) -> Bytes {
+    serde_json::to_vec(value).map_or_else(|_| Bytes::from_static(b"{}"), Bytes::from)
 }
 
 /// Reads the invocation headers; an answer without a request id cannot be replied to, so it
