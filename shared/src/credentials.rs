@@ -31,6 +31,7 @@ use crate::config::vars;
 use crate::ids::{random_bytes, SessionId, UserId};
 use crate::secret::{SecretBytes, SecretString, SecurityToken};
 use crate::time_fmt::Timestamp;
+use crate::token_memo::TokenMemo;
 
 /// Prefix of every access key id (the contract requires `STS.`).
 pub const ACCESS_KEY_ID_PREFIX: &str = "STS.";
@@ -147,6 +148,8 @@ struct TokenKey {
 #[derive(Debug)]
 pub struct TokenKeys {
     keys: Vec<TokenKey>,
+    /// Tokens these keys verified lately (the keys are fixed for the process's life).
+    verified: TokenMemo,
 }
 
 /// Accepts standard or URL-safe base64, padded or not: keys come from `openssl rand -base64`
@@ -183,7 +186,10 @@ impl TokenKeys {
             }
             keys.push(key);
         }
-        Ok(TokenKeys { keys })
+        Ok(TokenKeys {
+            keys,
+            verified: TokenMemo::default(),
+        })
     }
 
     /// The key ids, the signing one first (for a start-up log line).
@@ -367,6 +373,22 @@ pub fn verify_token(
     token: &str,
     access_key_id: &str,
 ) -> Result<VerifiedToken, TokenError> {
+    let verified = match keys.verified.get(token) {
+        Some(found) => found,
+        None => {
+            let found = verify_token_fully(keys, token)?;
+            keys.verified.remember(token, &found);
+            found
+        }
+    };
+    if verified.access_key_id != access_key_id {
+        return Err(TokenError::AccessKeyIdMismatch);
+    }
+    Ok(verified)
+}
+
+/// [`verify_token`] without the memo and the access key id.
+fn verify_token_fully(keys: &TokenKeys, token: &str) -> Result<VerifiedToken, TokenError> {
     let parts = split_token(token)?;
     let key = keys
         .find(parts.kid)
@@ -381,9 +403,6 @@ pub fn verify_token(
         .map_err(|_| TokenError::Malformed("the payload is not base64url"))?;
     let payload = open(&key.aead, &sealed)?;
     let claims = Claims::decode(&payload)?;
-    if claims.access_key_id != access_key_id {
-        return Err(TokenError::AccessKeyIdMismatch);
-    }
     Ok(VerifiedToken {
         // A MAC-valid payload was written by `issue` from valid ids; refuse anything else.
         session_id: SessionId::parse(claims.session)
@@ -640,6 +659,31 @@ mod tests {
         assert_eq!(v.access_key_id, c.access_key_id);
         assert_eq!(v.expiration, exp);
         assert_eq!(v.secret.expose(), c.access_key_secret.expose());
+    }
+
+    /// A token verified once is found in the memo, and what the memo hands back is still held
+    /// to the access key id presented; an altered token is checked in full and refused.
+    #[test]
+    fn remembered_tokens_are_still_held_to_their_access_key_id() {
+        let k = keys(K1);
+        let (sid, uid) = ids();
+        let c = issue(&k, &sid, &uid, Timestamp::from_unix(1_795_621_000));
+        let token = c.security_token.expose();
+        for _ in 0..3 {
+            let v = verify_token(&k, token, &c.access_key_id).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(v.secret.expose(), c.access_key_secret.expose());
+        }
+        assert_eq!(k.verified.len(), 1);
+        let got = verify_token(&k, token, "STS.other").map(|_| ());
+        assert_eq!(got, Err(TokenError::AccessKeyIdMismatch));
+        let mut altered = token.to_owned();
+        let last = altered
+            .pop()
+            .map_or('A', |ch| if ch == 'A' { 'B' } else { 'A' });
+        altered.push(last);
+        let got = verify_token(&k, &altered, &c.access_key_id).map(|_| ());
+        assert_eq!(got, Err(TokenError::BadMac));
+        assert_eq!(k.verified.len(), 1, "a refused token is not remembered");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod signing;
 mod standin_server;
 pub mod store;
 pub mod time_fmt;
+mod token_memo;
 pub mod trace;
 #[cfg(feature = "login")]
 pub mod wechat;
