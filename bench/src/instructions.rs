@@ -5,7 +5,7 @@
 //! The kernel's part (loopback TCP, exec, page faults) is not in it.
 //!
 //! Two processes per mode: one answers the first request and is stopped; the other answers it
-//! and `REQUESTS` more. The difference of their totals over `REQUESTS` is one warm request;
+//! and `requests` more. The difference of their totals over `requests` is one warm request;
 //! the first total is the start up to the first answer (and the stop). Each run leaves its
 //! `callgrind.out` file for `callgrind_annotate` (symbols with `--profiling`).
 
@@ -17,9 +17,6 @@ use test_support::runtime_api::{RuntimeApi, Scripted};
 
 use crate::cold::{http_call, lambda_answer, Call, Mode};
 use crate::programs::Program;
-
-/// Warm requests counted in the longer run.
-const REQUESTS: usize = 200;
 
 /// One program's counts in one mode.
 pub(crate) struct Row {
@@ -37,18 +34,25 @@ pub(crate) fn valgrind_installed() -> bool {
 }
 
 /// Counts `call` on `program` in both modes; the output files go to `dir/<name>-<mode>-<n>.out`.
-pub(crate) async fn measure(program: &Program, name: &str, call: &Call, dir: &Path) -> Vec<Row> {
+pub(crate) async fn measure(
+    program: &Program,
+    name: &str,
+    call: &Call,
+    requests: usize,
+    dir: &Path,
+) -> Vec<Row> {
+    let requests = requests.max(1);
     let _ = std::fs::create_dir_all(dir);
     let mut rows = Vec::new();
     for mode in [Mode::Lambda, Mode::Http] {
         let file = |n: usize| dir.join(format!("{name}-{}-{n}.out", mode.name().to_lowercase()));
         let first = counted_run(program, mode, call, 0, &file(0)).await;
-        let longer = counted_run(program, mode, call, REQUESTS, &file(REQUESTS)).await;
+        let longer = counted_run(program, mode, call, requests, &file(requests)).await;
         let (Some(first), Some(longer)) = (first, longer) else {
             eprintln!("bench:   {name} {} mode: no callgrind totals", mode.name());
             continue;
         };
-        let per_request = longer.saturating_sub(first) as f64 / REQUESTS as f64;
+        let per_request = longer.saturating_sub(first) as f64 / requests as f64;
         eprintln!(
             "bench:   {name} {} mode: {first} instructions to the first answer, {per_request:.0} per warm request",
             mode.name()

@@ -176,8 +176,14 @@ async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut R
     }
     let program = program.with("RUST_LOG", "info,access=warn");
     if counting_instructions(settings) {
-        let rows =
-            crate::instructions::measure(&program, "floor", &Call::Floor, &callgrind_dir()).await;
+        let rows = crate::instructions::measure(
+            &program,
+            "floor",
+            &Call::Floor,
+            settings.instruction_requests,
+            &callgrind_dir(),
+        )
+        .await;
         results.instructions.extend(rows);
     }
     let (proc, port) = program.launch(&[]).spawn_http().await;
@@ -393,9 +399,14 @@ async fn group(settings: &Settings, g: &Group<'_>, tmp: &Path, results: &mut Res
     if counting_instructions(settings) && g.runtime == Runtime::Rust {
         let db = (g.make)(Function::Db, &load_env);
         let name = format!("db-{}", g.store);
-        let rows =
-            crate::instructions::measure(&db, &name, &Call::Item(login.clone()), &callgrind_dir())
-                .await;
+        let rows = crate::instructions::measure(
+            &db,
+            &name,
+            &Call::Item(login.clone()),
+            settings.instruction_requests,
+            &callgrind_dir(),
+        )
+        .await;
         results.instructions.extend(rows);
     }
     connections(g, &load_env, &login, results).await;

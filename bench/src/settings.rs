@@ -145,6 +145,8 @@ pub(crate) struct Settings {
     pub(crate) lean: bool,
     /// Whether instructions are counted (`crate::instructions`).
     pub(crate) instructions: bool,
+    /// Warm requests of the longer counted run.
+    pub(crate) instruction_requests: usize,
 }
 
 impl Settings {
@@ -241,6 +243,11 @@ impl Settings {
             perf: args.perf,
             lean: !args.no_lean && kind != Kind::Smoke,
             instructions: args.instructions || (kind == Kind::Full && !narrowed),
+            instruction_requests: match kind {
+                Kind::Full => 200,
+                Kind::Quick => 50,
+                Kind::Smoke => 5,
+            },
         }
     }
 }

@@ -18,6 +18,7 @@ fn harness_runs_end_to_end_in_smoke_mode() {
     std::fs::write(&doc, format!("# Benchmarks\n\nintro\n\n{by_hand}")).unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_bench"))
         .arg("--smoke")
+        .arg("--instructions")
         .arg("--doc")
         .arg(&doc)
         .status()
@@ -77,6 +78,7 @@ fn harness_runs_end_to_end_in_smoke_mode() {
             }
             assert_eq!(cells[cells.len() - 2], "0", "errors under load: {line}");
         }
+        instructions_were_counted(&text);
     } else {
         eprintln!("wrk is not installed: the warm runs were left out");
     }
@@ -99,4 +101,37 @@ fn harness_runs_end_to_end_in_smoke_mode() {
         }
     }
     assert!(read(&dir.path().join("benchmarks/cold_start.svg")).contains("milliseconds"));
+}
+
+/// The callgrind table (counted after the warm load, so only with wrk): counts in both modes,
+/// and a signed db GET costs more instructions than the floor's `GET /`.
+fn instructions_were_counted(text: &str) {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        eprintln!("valgrind is not installed: no instruction counts");
+        return;
+    }
+    let counts = |what: &str, mode: &str| -> (f64, f64) {
+        let row = format!("| {what} | {mode} |");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no instructions row {row}:\n{text}"));
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let number = |cell: &str, unit: &str| -> f64 {
+            cell.trim_end_matches(unit)
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("{line}: {e}"))
+        };
+        (number(cells[3], "M"), number(cells[4], "k"))
+    };
+    for mode in ["HTTP", "Lambda"] {
+        let (floor_first, floor_warm) = counts("floor", mode);
+        let (db_first, db_warm) = counts("db-embedded", mode);
+        assert!(floor_first > 0.0 && floor_warm > 0.0, "{mode}");
+        assert!(
+            db_first > floor_first && db_warm > floor_warm,
+            "{mode}: db vs floor"
+        );
+    }
 }
