@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod init;
+mod json_members;
 #[cfg(feature = "login")]
 pub mod login;
 pub mod percent;

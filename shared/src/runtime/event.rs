@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::http::{Request, Response, MAX_BODY_BYTES};
+use crate::json_members::Members;
 
 /// Why an invocation's payload could not become a [`Request`].
 #[derive(Debug, Error)]
@@ -165,8 +166,8 @@ struct EventView<'a> {
     raw_query_string: Option<Text<'a>>,
     #[serde(default, borrow)]
     cookies: Option<Vec<Text<'a>>>,
-    #[serde(default, borrow, deserialize_with = "header_pairs")]
-    headers: Vec<(Text<'a>, Text<'a>)>,
+    #[serde(default, borrow)]
+    headers: Members<Text<'a>, Text<'a>>,
     #[serde(borrow)]
     request_context: ContextView<'a>,
     #[serde(default, borrow)]
@@ -215,30 +216,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// `headers` as its name–value pairs, in payload order.
-fn header_pairs<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Vec<(Text<'de>, Text<'de>)>, D::Error> {
-    struct PairsVisitor;
-    impl<'de> serde::de::Visitor<'de> for PairsVisitor {
-        type Value = Vec<(Text<'de>, Text<'de>)>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an object of header names and values")
-        }
-        fn visit_map<M: serde::de::MapAccess<'de>>(
-            self,
-            mut map: M,
-        ) -> Result<Self::Value, M::Error> {
-            let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
-            while let Some(pair) = map.next_entry()? {
-                pairs.push(pair);
-            }
-            Ok(pairs)
-        }
-    }
-    d.deserialize_map(PairsVisitor)
-}
-
 /// Where and what kind of JSON error, without the text that serde would quote from the input.
 fn shape(e: &serde_json::Error) -> String {
     format!(
@@ -277,7 +254,7 @@ fn into_request(event: EventView<'_>, request_id: &str) -> Result<Request, Event
     let method = Method::from_bytes(http.method.0.as_bytes()).map_err(|_| {
         EventDecodeError::Invalid("requestContext.http.method is not an HTTP method".into())
     })?;
-    let headers = request_headers(&event.headers, event.cookies.as_deref());
+    let headers = request_headers(&event.headers.0, event.cookies.as_deref());
     let decoded = decode_body(event.body.as_ref().map(|b| &*b.0), event.is_base64_encoded)?;
     let body_too_large = decoded.len() > MAX_BODY_BYTES;
     let source_ip = http

@@ -12,6 +12,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::dynamo::Attrs;
+use crate::json_members::Members;
 
 /// One attribute value as DynamoDB's JSON spells it: serde's externally tagged enums are
 /// exactly that shape. Binary values travel as base64 text.
@@ -87,40 +88,10 @@ fn blob(b64: &str) -> Result<Blob, WireError> {
         .map_err(|e| WireError(format!("binary value: {e}")))
 }
 
-/// A JSON object's members in the order they came, read without hashing: the SDK's map that
-/// they end in ([`into_attrs`]) hashes each name once, at its final size (a `HashMap` here hashed
-/// every name twice and grew one insert at a time, ~12k instructions of a warm GET).
-#[derive(Debug, Default, PartialEq)]
-pub(super) struct Pairs(pub(super) Vec<(String, Wire)>);
-
-impl Serialize for Pairs {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
-    }
-}
-
-impl<'de> Deserialize<'de> for Pairs {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct PairsVisitor;
-        impl<'de> serde::de::Visitor<'de> for PairsVisitor {
-            type Value = Pairs;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object of attribute values")
-            }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut map: M,
-            ) -> Result<Pairs, M::Error> {
-                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(pair) = map.next_entry()? {
-                    pairs.push(pair);
-                }
-                Ok(Pairs(pairs))
-            }
-        }
-        d.deserialize_map(PairsVisitor)
-    }
-}
+/// An object of attribute values as the wire carries it: read without hashing, since the SDK's
+/// map it ends in ([`into_attrs`]) hashes each name once, at its final size (a `HashMap` here
+/// hashed every name twice and grew one insert at a time, ~12k instructions of a warm GET).
+pub(super) type Pairs = Members<String, Wire>;
 
 /// An item or key as the wire carries it.
 pub(super) type WireItem = Pairs;
@@ -130,7 +101,7 @@ pub(super) fn from_attrs(attrs: &Attrs) -> Result<WireItem, WireError> {
         .iter()
         .map(|(k, v)| Ok((k.clone(), Wire::from_value(v)?)))
         .collect::<Result<_, _>>()
-        .map(Pairs)
+        .map(Members)
 }
 
 /// The SDK's map of the members; a name that came twice keeps its last value, as a map would.
