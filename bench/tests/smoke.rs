@@ -131,9 +131,10 @@ fn instructions_were_counted(text: &str) {
         let (floor_first, floor_warm) = counts("floor", mode);
         let (db_first, db_warm) = counts("db-embedded", mode);
         assert!(floor_first > 0.0 && floor_warm > 0.0, "{mode}");
+        assert!(db_warm > 0.0, "{mode}");
         assert!(
-            db_first > floor_first && db_warm > floor_warm,
-            "{mode}: db vs floor"
+            db_first > floor_first,
+            "{mode}: db vs floor to the first answer"
         );
     }
 }
