@@ -23,15 +23,33 @@ pub struct MotoServer {
     port: u16,
 }
 
-/// What runs the server: `$MOTO_SERVER` if set, else the project virtualenv's Python with
-/// `scripts/moto_serial.py` (moto with one request at a time: `moto_server` itself lets two
-/// conditional writes to one item race, which real DynamoDB never does).
-fn moto_command() -> (PathBuf, Vec<PathBuf>) {
-    if let Some(p) = std::env::var_os("MOTO_SERVER") {
-        return (PathBuf::from(p), Vec::new());
-    }
-    let script = workspace_root().join("scripts/moto_serial.py");
-    (venv_dir().join("bin/python"), vec![script])
+/// Which moto server runs.
+#[derive(Clone, Copy)]
+enum Flavor {
+    /// `$MOTO_SERVER` if set, else `scripts/moto_serial.py`: moto with one request at a time
+    /// (`moto_server` itself lets two conditional writes to one item race, which real DynamoDB
+    /// never does); every connection carries one request.
+    Serial,
+    /// `bench/moto_keepalive.py`: the same, on HTTP/1.1 keep-alive connections, as DynamoDB
+    /// keeps them.
+    KeepAlive,
+}
+
+/// The program and arguments that run `flavor` (the project virtualenv's Python).
+fn moto_command(flavor: Flavor) -> (PathBuf, Vec<PathBuf>) {
+    let script = match flavor {
+        Flavor::Serial => {
+            if let Some(p) = std::env::var_os("MOTO_SERVER") {
+                return (PathBuf::from(p), Vec::new());
+            }
+            "scripts/moto_serial.py"
+        }
+        Flavor::KeepAlive => "bench/moto_keepalive.py",
+    };
+    (
+        venv_dir().join("bin/python"),
+        vec![workspace_root().join(script)],
+    )
 }
 
 impl MotoServer {
@@ -42,7 +60,17 @@ impl MotoServer {
 
     /// Starts a server on `port` (0: the OS picks one; the server prints which).
     pub fn start_on(port: u16) -> Self {
-        let (program, args) = moto_command();
+        Self::start_flavor(port, Flavor::Serial)
+    }
+
+    /// Starts a server that keeps connections open (HTTP/1.1 keep-alive), on a port the OS
+    /// picks.
+    pub fn start_keepalive() -> Self {
+        Self::start_flavor(0, Flavor::KeepAlive)
+    }
+
+    fn start_flavor(port: u16, flavor: Flavor) -> Self {
+        let (program, args) = moto_command(flavor);
         assert!(
             program.is_file() && args.iter().all(|a| a.is_file()),
             "moto not found at {} (set MOTO_SERVER, or run `bash scripts/ensure-venv.sh` \

@@ -44,6 +44,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use aws_types::SdkConfig;
 
 use super::batch::{self, BatchError, BatchOp, BatchOutcome, Write, WriteKind};
@@ -51,6 +52,7 @@ use super::cursor::{CursorKeys, ListPlan};
 use super::dynamo_account::RegistryCache;
 use super::dynamo_condition::{self, Expression};
 use super::dynamo_direct::DirectReader;
+use super::dynamo_http::{self, OneConnector};
 use super::dynamo_prefetch::WritableCache;
 use super::filter::Filter;
 use super::filter_dynamo::DynamoFilter;
@@ -339,10 +341,11 @@ impl DynamoStore {
                 vars::AWS_REGION
             )));
         }
+        let http = dynamo_http::connector();
         let store = Self {
             inner: Arc::new(Inner {
-                client: Client::from_conf(client_config(sdk)),
-                direct: DirectReader::new(sdk).await?,
+                client: Client::from_conf(client_config(sdk, http.clone())),
+                direct: DirectReader::new(sdk, http).await?,
                 sessions_table: sessions_table.clone(),
                 data_table: data_table.clone(),
                 cursor_key: cfg.cursor_key.clone(),
@@ -1228,7 +1231,7 @@ fn cancellation<R: std::fmt::Debug>(e: SdkError<TransactWriteItemsError, R>) -> 
 }
 
 /// The SDK config plus this store's policy: few retries with short backoff, short timeouts.
-fn client_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::Config {
+fn client_config(sdk: &SdkConfig, http: SharedHttpConnector) -> aws_sdk_dynamodb::Config {
     let retry = RetryConfig::standard()
         .with_max_attempts(MAX_ATTEMPTS)
         .with_initial_backoff(INITIAL_BACKOFF)
@@ -1241,6 +1244,7 @@ fn client_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::Config {
     aws_sdk_dynamodb::config::Builder::from(sdk)
         .retry_config(retry)
         .timeout_config(timeouts)
+        .http_client(OneConnector::client(http))
         // A DynamoDB answer is one small body that the attempt timeout already bounds; the
         // protection's per-poll throughput bookkeeping was ~8% of a warm GET's CPU
         // (docs/benchmarks.md, "Profile").

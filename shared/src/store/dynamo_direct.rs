@@ -1,9 +1,8 @@
 //! The one DynamoDB call every request makes, without the SDK's per-call machinery: a
 //! strongly consistent `BatchGetItem` of the caller's session (and what the request needs next,
 //! `dynamo_prefetch.rs`), signed with SigV4 (`dynamo_sigv4.rs`; aws-sigv4 for endpoints with a
-//! path) and sent through a connector of the SDK's own kind (`aws-smithy-http-client`), on
-//! keep-alive connections of its own but with the trust store the SDK loaded: the store is
-//! read once per process, not once per client (~1.8 ms of a cold start each).
+//! path) and sent through the connector the SDK client uses too (`dynamo_http.rs`): one pool of
+//! keep-alive connections, one TLS set-up.
 //!
 //! Why: the SDK spends ~250–300 µs of CPU on each call whatever the call (runtime components
 //! merged per call, config-bag lookups, interceptors, endpoint rules; docs/benchmarks.md,
@@ -20,10 +19,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use aws_smithy_async::rt::sleep::TokioSleep;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_http_client::Connector;
-use aws_smithy_runtime_api::client::http::{HttpConnector, HttpConnectorSettings};
+use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpConnector};
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::body::SdkBody;
@@ -34,8 +30,7 @@ use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 
 use super::dynamo::{
-    ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF,
-    OPERATION_TIMEOUT, TRACE_ID_HEADER,
+    ATTEMPT_TIMEOUT, INITIAL_BACKOFF, MAX_ATTEMPTS, MAX_BACKOFF, OPERATION_TIMEOUT, TRACE_ID_HEADER,
 };
 use super::dynamo_sigv4::FastSigner;
 use super::dynamo_wire::{BatchGetInput, BatchGetOutput, ErrorBody};
@@ -45,9 +40,6 @@ use super::StoreError;
 const CREDENTIALS_REFRESH_BEFORE: Duration = Duration::from_secs(60);
 /// Two items of at most 400 KB, in JSON (binary as base64, text escaped): far below this.
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
-/// DynamoDB closes idle connections after about a minute; reusing one it closed costs a retry.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
-
 const TARGET_BATCH_GET: &str = "DynamoDB_20120810.BatchGetItem";
 const JSON_1_0: &str = "application/x-amz-json-1.0";
 
@@ -64,9 +56,8 @@ struct Inner {
     host: HeaderValue,
     region: String,
     credentials: CredentialsCache,
-    /// The SDK's own connector type: keep-alive HTTP/1.1, rustls with aws-lc-rs, and the
-    /// system's roots, which the SDK loads once per process for every connector it builds.
-    http: Connector,
+    /// The store's one connector (`dynamo_http.rs`), shared with the SDK client.
+    http: SharedHttpConnector,
     /// `None` for an endpoint with a path: aws-sigv4 signs those in full.
     fast: Option<FastSigner>,
 }
@@ -82,7 +73,10 @@ impl std::fmt::Debug for DirectReader {
 
 impl DirectReader {
     /// The reader for the endpoint, region and credentials the SDK resolves from `sdk`.
-    pub(super) async fn new(sdk: &SdkConfig) -> Result<Self, StoreError> {
+    pub(super) async fn new(
+        sdk: &SdkConfig,
+        http: SharedHttpConnector,
+    ) -> Result<Self, StoreError> {
         let region = sdk
             .region()
             .map(ToString::to_string)
@@ -90,7 +84,6 @@ impl DirectReader {
         let url = resolve_endpoint(sdk, &region).await?;
         let uri = operation_uri(&url)?;
         let host = host_header(&uri)?;
-        let http = http_connector();
         let fast = FastSigner::for_endpoint(
             uri.path(),
             host.to_str().unwrap_or_default(),
@@ -307,21 +300,6 @@ fn host_header(uri: &Uri) -> Result<HeaderValue, StoreError> {
         _ => host.to_owned(),
     };
     HeaderValue::from_str(&text).map_err(|e| StoreError::Config(format!("dynamodb host: {e}")))
-}
-
-/// The SDK's connector, built as the SDK builds its default one: its first build in the
-/// process loads the system's roots, and every later one (the SDK client's) uses them.
-fn http_connector() -> Connector {
-    Connector::builder()
-        .connector_settings(
-            HttpConnectorSettings::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build(),
-        )
-        .sleep_impl(TokioSleep::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .build()
 }
 
 /// Exponential from [`INITIAL_BACKOFF`], capped at [`MAX_BACKOFF`], with full jitter.

@@ -41,6 +41,7 @@ mod dynamo;
 mod dynamo_account;
 mod dynamo_condition;
 mod dynamo_direct;
+mod dynamo_http;
 mod dynamo_prefetch;
 mod dynamo_sigv4;
 mod dynamo_wire;
