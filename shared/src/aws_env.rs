@@ -10,6 +10,7 @@
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use aws_types::SdkConfig;
 
@@ -23,6 +24,25 @@ pub async fn sdk_config() -> SdkConfig {
     }
     #[cfg(not(feature = "aws-config"))]
     {
+        from_env(&crate::config::ProcessEnv)
+    }
+}
+
+/// The same, with every client it makes sending through `http` (the DynamoDB store's
+/// connector): aws-config's credential providers (its STS client) then build no connector of
+/// their own, so the system's roots are parsed once, by the store's.
+pub(crate) async fn sdk_config_through(http: SharedHttpConnector) -> SdkConfig {
+    #[cfg(feature = "aws-config")]
+    {
+        aws_config::defaults(BehaviorVersion::latest())
+            .http_client(crate::store::OneConnector::client(http))
+            .load()
+            .await
+    }
+    #[cfg(not(feature = "aws-config"))]
+    {
+        // The store gives its client the connector itself; nothing else here makes one.
+        drop(http);
         from_env(&crate::config::ProcessEnv)
     }
 }

@@ -32,5 +32,6 @@ pub mod store;
 pub mod time_fmt;
 mod token_memo;
 pub mod trace;
+pub mod trust_roots;
 #[cfg(feature = "login")]
 pub mod wechat;

@@ -313,8 +313,9 @@ impl DynamoStore {
         // instance metadata. In Lambda the region and credentials are environment variables, so
         // the chain stops there without a network probe; credentials are resolved lazily, on the
         // first call (that is what `warm_up` pays for at init).
-        let sdk = crate::aws_env::sdk_config().await;
-        Self::open_with_sdk_config(&sdk, cfg).await
+        let http = dynamo_http::connector();
+        let sdk = crate::aws_env::sdk_config_through(http.clone()).await;
+        Self::open_with(&sdk, cfg, http).await
     }
 
     /// Opens the tables named in `cfg` with a client built from `sdk` (endpoint, region,
@@ -323,6 +324,14 @@ impl DynamoStore {
     pub async fn open_with_sdk_config(
         sdk: &SdkConfig,
         cfg: &StoreConfig,
+    ) -> Result<Self, StoreError> {
+        Self::open_with(sdk, cfg, dynamo_http::connector()).await
+    }
+
+    async fn open_with(
+        sdk: &SdkConfig,
+        cfg: &StoreConfig,
+        http: SharedHttpConnector,
     ) -> Result<Self, StoreError> {
         let StoreKind::Dynamo {
             sessions_table,
@@ -341,7 +350,6 @@ impl DynamoStore {
                 vars::AWS_REGION
             )));
         }
-        let http = dynamo_http::connector();
         let store = Self {
             inner: Arc::new(Inner {
                 client: Client::from_conf(client_config(sdk, http.clone())),

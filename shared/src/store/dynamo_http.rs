@@ -1,5 +1,6 @@
-//! The one HTTP connector of the DynamoDB store: the SDK client and the direct read
-//! (`dynamo_direct.rs`) send through the same keep-alive pool and the same TLS set-up.
+//! The one HTTP connector of the DynamoDB store: the SDK client, the direct read
+//! (`dynamo_direct.rs`) and aws-config's credential providers (`aws_env.rs`) send through the
+//! same keep-alive pool and the same TLS set-up, with the roots `trust_roots.rs` reads.
 //!
 //! Why one: each connector of the SDK's kind parses the system's roots into its own root store
 //! when it is built (the SDK client built its own on its first call, inside a cold start's first
@@ -8,19 +9,19 @@
 
 use aws_sdk_dynamodb::config::RuntimeComponents;
 use aws_smithy_async::rt::sleep::TokioSleep;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
 use aws_smithy_http_client::Connector;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 
 use super::dynamo::CONNECT_TIMEOUT;
+use crate::trust_roots;
 
 /// DynamoDB closes idle connections after about a minute; reusing one it closed costs a retry.
 const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(50);
 
-/// The store's connector: keep-alive HTTP/1.1, rustls with aws-lc-rs and the system's roots,
-/// which the SDK loads once per process.
+/// The store's connector: keep-alive HTTP/1.1, rustls with aws-lc-rs and the system's roots.
 pub(super) fn connector() -> SharedHttpConnector {
     SharedHttpConnector::new(
         Connector::builder()
@@ -32,8 +33,22 @@ pub(super) fn connector() -> SharedHttpConnector {
             .sleep_impl(TokioSleep::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(tls_context())
             .build(),
     )
+}
+
+/// The system's roots as `trust_roots` reads them (once per process, the bundle alone), else
+/// the SDK's own loading of them.
+fn tls_context() -> TlsContext {
+    let store = match trust_roots::system_bundle() {
+        Some(bundle) => TrustStore::empty().with_pem_certificate(bundle.pem()),
+        None => TrustStore::default(),
+    };
+    TlsContext::builder()
+        .with_trust_store(store)
+        .build()
+        .unwrap_or_default()
 }
 
 /// An SDK HTTP client that answers every request for a connector with `connector`.
@@ -42,10 +57,10 @@ pub(super) fn connector() -> SharedHttpConnector {
 /// timeout for all of them ([`CONNECT_TIMEOUT`], the one `connector` is built with) and bounds
 /// attempts in the orchestrator, so one connector serves every operation as built.
 #[derive(Debug, Clone)]
-pub(super) struct OneConnector(SharedHttpConnector);
+pub(crate) struct OneConnector(SharedHttpConnector);
 
 impl OneConnector {
-    pub(super) fn client(connector: SharedHttpConnector) -> SharedHttpClient {
+    pub(crate) fn client(connector: SharedHttpConnector) -> SharedHttpClient {
         SharedHttpClient::new(Self(connector))
     }
 }

@@ -81,6 +81,8 @@ pub use cursor::CursorKeys;
 #[cfg(fuzzing)]
 pub(crate) use cursor::ListPlan;
 pub use dynamo::DynamoStore;
+#[cfg(feature = "aws-config")]
+pub(crate) use dynamo_http::OneConnector;
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedStore;
 pub use files::{FileId, FilePage, FileRecord, FileStatus, FileUsage};
