@@ -11,7 +11,7 @@
 //! is set, or there is no bundle, the libraries load the roots themselves, as before.
 
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 
 use base64::Engine as _;
 use rustls_pki_types::CertificateDer;
@@ -23,8 +23,6 @@ const END: &str = "-----END CERTIFICATE-----";
 #[derive(Debug)]
 pub struct Bundle {
     der: Vec<Vec<u8>>,
-    /// Made on first use: only the AWS SDK's connector takes PEM.
-    pem: OnceLock<Vec<u8>>,
 }
 
 impl Bundle {
@@ -33,15 +31,14 @@ impl Bundle {
         &self.der
     }
 
-    /// The same certificates as PEM, for clients that take roots as PEM (the AWS SDK's).
-    pub fn pem(&self) -> &[u8] {
-        self.pem.get_or_init(|| {
-            let mut pem = Vec::new();
-            for der in &self.der {
-                pem_block(der, &mut pem);
-            }
-            pem
-        })
+    /// The same certificates as PEM, for clients that take roots as PEM (the AWS SDK's
+    /// connector, built once per store): made for the caller, not kept (~300 KB).
+    pub fn pem(&self) -> Vec<u8> {
+        let mut pem = Vec::new();
+        for der in &self.der {
+            pem_block(der, &mut pem);
+        }
+        pem
     }
 
     /// The certificates of `pem` that are usable trust anchors (a client given an unusable
@@ -56,10 +53,7 @@ impl Bundle {
         if der.is_empty() {
             return None;
         }
-        Some(Self {
-            der,
-            pem: OnceLock::new(),
-        })
+        Some(Self { der })
     }
 }
 
@@ -158,7 +152,7 @@ mod tests {
         assert_eq!(ours, as_rustls_reads(pem.as_bytes()));
         let bundle = Bundle::from_pem(pem.as_bytes()).unwrap();
         assert_eq!(bundle.certificates(), ours);
-        assert_eq!(as_rustls_reads(bundle.pem()), ours);
+        assert_eq!(as_rustls_reads(&bundle.pem()), ours);
     }
 
     #[test]
@@ -178,7 +172,7 @@ mod tests {
         assert!(bundle.certificates().len() > 50);
         let text = std::fs::read(path).unwrap();
         assert_eq!(bundle.certificates(), as_rustls_reads(&text));
-        assert_eq!(as_rustls_reads(bundle.pem()), as_rustls_reads(&text));
+        assert_eq!(as_rustls_reads(&bundle.pem()), as_rustls_reads(&text));
     }
 
     #[test]
