@@ -17,6 +17,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::Client;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_types::SdkConfig;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -250,7 +251,13 @@ impl S3Backend {
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build();
+            // The SDK's own client kind, with the roots `trust_roots` reads.
+            let http = aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(crate::aws_env::tls_context())
+                .build_https();
             let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+                .http_client(http)
                 .force_path_style(self.force_path_style)
                 .retry_config(retry)
                 .timeout_config(timeouts)

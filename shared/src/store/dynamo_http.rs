@@ -9,14 +9,13 @@
 
 use aws_sdk_dynamodb::config::RuntimeComponents;
 use aws_smithy_async::rt::sleep::TokioSleep;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::Connector;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 
 use super::dynamo::CONNECT_TIMEOUT;
-use crate::trust_roots;
 
 /// DynamoDB closes idle connections after about a minute; reusing one it closed costs a retry.
 const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(50);
@@ -33,22 +32,9 @@ pub(super) fn connector() -> SharedHttpConnector {
             .sleep_impl(TokioSleep::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(tls_context())
+            .tls_context(crate::aws_env::tls_context())
             .build(),
     )
-}
-
-/// The system's roots as `trust_roots` reads them (once per process, the bundle alone), else
-/// the SDK's own loading of them.
-fn tls_context() -> TlsContext {
-    let store = match trust_roots::system_bundle() {
-        Some(bundle) => TrustStore::empty().with_pem_certificate(bundle.pem()),
-        None => TrustStore::default(),
-    };
-    TlsContext::builder()
-        .with_trust_store(store)
-        .build()
-        .unwrap_or_default()
 }
 
 /// An SDK HTTP client that answers every request for a connector with `connector`.
