@@ -44,7 +44,7 @@ pub(crate) async fn sdk_config_through(http: SharedHttpConnector) -> SdkConfig {
     {
         // The store gives its client the connector itself; nothing else here makes one.
         drop(http);
-        from_env(&crate::config::ProcessEnv)
+        sdk_config().await
     }
 }
 

@@ -5,7 +5,7 @@
 //! Why one: each connector of the SDK's kind parses the system's roots into its own root store
 //! when it is built (the SDK client built its own on its first call, inside a cold start's first
 //! answer) and keeps its own pool, so a process under mixed load held two sets of connections to
-//! the same endpoint (docs/benchmarks.md, "Peak memory").
+//! the same endpoint (docs/benchmarks.md, "Cold starts: the trust store read once").
 
 use aws_sdk_dynamodb::config::RuntimeComponents;
 use aws_smithy_async::rt::sleep::TokioSleep;
