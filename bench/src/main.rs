@@ -51,8 +51,6 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    // Before any thread starts: test_support's MotoServer runs `$MOTO_SERVER` when set.
-    use_keepalive_moto(&root, tmp.path());
     let started = Instant::now();
     let load_before = procfs::load_average();
     let loads = procfs::LoadSampler::start();
@@ -113,27 +111,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Points `MOTO_SERVER` at `bench/moto_keepalive.py` (moto, serialised, HTTP/1.1 keep-alive)
-/// through a small wrapper script.
-fn use_keepalive_moto(root: &Path, tmp: &Path) {
-    let script = root.join("bench/moto_keepalive.py");
-    let python = venv_dir().join("bin/python");
-    let wrapper = tmp.join("moto-keepalive.sh");
-    let text = format!(
-        "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
-        python.display(),
-        script.display()
-    );
-    let written = std::fs::write(&wrapper, text).and_then(|()| {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
-    });
-    if let Err(e) = written {
-        panic!("writing {}: {e}", wrapper.display());
-    }
-    std::env::set_var("MOTO_SERVER", &wrapper);
 }
 
 fn today() -> String {

@@ -89,7 +89,7 @@ pub(crate) async fn run(
 ) -> Results {
     let mut results = Results::default();
     let gateway = start_gateway().await;
-    let moto = MotoServer::start();
+    let moto = MotoServer::start_keepalive();
     results.commands.push(format!(
         "store server: {} (started by the harness on a loopback port)",
         moto_shown()
