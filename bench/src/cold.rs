@@ -126,6 +126,8 @@ pub(crate) struct Sample {
     /// utime + stime of the process at its first answer.
     pub(crate) init_cpu_ms: Option<f64>,
     pub(crate) rss_kib: Option<u64>,
+    /// Minor page faults of the process at its first answer.
+    pub(crate) faults: Option<u64>,
     /// Spawn → first answer, time spent waiting on the store and the gateway.
     pub(crate) waited: Duration,
 }
@@ -152,6 +154,7 @@ async fn http_once(
     let first = started.elapsed();
     let waited = waited_on(waits).saturating_sub(waited_before);
     let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
+    let faults = procfs::minor_faults(proc.id());
     let again = Instant::now();
     http_call(&mut proc, call, http, port).await;
     Sample {
@@ -160,6 +163,7 @@ async fn http_once(
         warm: again.elapsed(),
         init_cpu_ms,
         rss_kib,
+        faults,
         waited,
     }
 }
@@ -200,6 +204,7 @@ async fn lambda_once(program: &Program, call: &Call, waits: &[&Relay]) -> Sample
     let first = started.elapsed();
     let waited = waited_on(waits).saturating_sub(waited_before);
     let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
+    let faults = procfs::minor_faults(proc.id());
     let ready = relay
         .first_connect()
         .map_or(first, |t| t.duration_since(started));
@@ -212,6 +217,7 @@ async fn lambda_once(program: &Program, call: &Call, waits: &[&Relay]) -> Sample
         warm: again.elapsed(),
         init_cpu_ms,
         rss_kib,
+        faults,
         waited,
     }
 }
@@ -284,6 +290,15 @@ impl Row {
     pub(crate) fn init_cpu_ms(&self) -> Option<f64> {
         let v: Vec<f64> = self.samples.iter().filter_map(|s| s.init_cpu_ms).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    }
+
+    pub(crate) fn faults(&self) -> Option<f64> {
+        let v: Vec<f64> = self
+            .samples
+            .iter()
+            .filter_map(|s| s.faults.map(|f| f as f64))
+            .collect();
+        (!v.is_empty()).then(|| median(&v))
     }
 
     pub(crate) fn rss_mib(&self) -> Option<f64> {

@@ -15,6 +15,15 @@ pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Minor page faults of a process so far (`minflt`): each is a page the kernel had to map in
+/// (a page of the binary not yet mapped, a fresh page of heap or stack).
+pub(crate) fn minor_faults(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    // Field 10 (minflt), counted from field 3 at index 0.
+    rest.split_whitespace().nth(7)?.parse().ok()
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux when it cannot be asked).
 pub(crate) fn ticks_per_second() -> u64 {
     command_line("getconf", &["CLK_TCK"])
@@ -30,6 +39,12 @@ pub(crate) fn cpu_ms(pid: u32) -> Option<f64> {
 /// Peak resident set size (`VmHWM`) of a process so far, in KiB.
 pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmHWM:")
+}
+
+/// Resident memory now, split as the kernel counts it: (anonymous: heap, stacks; file-backed:
+/// the binary's and libraries' pages), in KiB.
+pub(crate) fn rss_split_kib(pid: u32) -> Option<(u64, u64)> {
+    Some((status_kib(pid, "RssAnon:")?, status_kib(pid, "RssFile:")?))
 }
 
 fn status_kib(pid: u32, key: &str) -> Option<u64> {
@@ -134,6 +149,16 @@ mod tests {
         let pid = std::process::id();
         assert!(cpu_ticks(pid).is_some());
         assert!(peak_rss_kib(pid).is_some_and(|k| k > 0));
+        let (anon, file) = rss_split_kib(pid).expect("RssAnon and RssFile");
+        assert!(anon > 0 && file > 0);
+        let before = minor_faults(pid).expect("minflt");
+        // 4 MiB written: a thousand fresh pages.
+        let touched = std::hint::black_box(vec![1u8; 1 << 22]);
+        assert!(
+            minor_faults(pid).expect("minflt") > before,
+            "{}",
+            touched.len()
+        );
         assert!(load_1min().is_some());
     }
 }

@@ -312,15 +312,16 @@ fn cold_section(md: &mut String, settings: &Settings, results: &Results, plots: 
          them; the servers' own time, which the function cannot shorten); *own*: first answer \
          less waiting, per run; \
          *init CPU*: utime + stime of the process at its first answer (mean over the runs: the kernel counts it in 10 ms ticks); *warm*: the same request \
-         again on the same process.\n",
+         again on the same process; *page faults*: minor page faults of the process at its first \
+         answer (median; pages of the binary and of fresh memory the kernel mapped in).\n",
         settings.cold_runs, settings.cold_warmups
     );
-    md.push_str("| runtime | function | mode | store | ready (median) | first answer: median | p90 | p99 | waiting on store + gateway (median) | own: first answer − waiting (median) | init CPU (mean) | warm (median) | peak RSS at first answer |\n");
-    md.push_str("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    md.push_str("| runtime | function | mode | store | ready (median) | first answer: median | p90 | p99 | waiting on store + gateway (median) | own: first answer − waiting (median) | init CPU (mean) | warm (median) | peak RSS at first answer | page faults |\n");
+    md.push_str("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for r in &results.cold {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} ms | {} ms | {} ms | {} ms | {} ms | {} ms | {} | {} ms | {} |",
+            "| {} | {} | {} | {} | {} ms | {} ms | {} ms | {} ms | {} ms | {} ms | {} | {} ms | {} | {} |",
             r.runtime.name(),
             r.function.name(),
             r.mode.name(),
@@ -334,6 +335,7 @@ fn cold_section(md: &mut String, settings: &Settings, results: &Results, plots: 
             opt(r.init_cpu_ms(), "ms"),
             f1(r.warm_ms()),
             opt(r.rss_mib(), "MiB"),
+            r.faults().map_or_else(|| "n/a".to_owned(), |f| format!("{f:.0}")),
         );
     }
     let ratios = cold_ratios(results);
@@ -454,16 +456,24 @@ fn memory_section(md: &mut String, ctx: &Context, results: &Results, plots: &str
         md,
         "### Memory and size\n\n![Peak RSS]({plots}/rss.svg)\n\n\
          Peak resident set size (`VmHWM` of `/proc/<pid>/status`) of each long-running process after \
-         all its warm runs (64 connections included).\n"
+         all its warm runs (64 connections included), and what the process held at the end: \
+         anonymous memory (heap, stacks, buffers) and file-backed pages (the program's code and \
+         data as read from its binary and libraries; `RssAnon` / `RssFile`).\n"
     );
-    md.push_str("| process | implementation · store | peak RSS |\n| --- | --- | ---: |\n");
+    md.push_str(
+        "| process | implementation · store | peak RSS | at the end: anonymous | file-backed |\n\
+         | --- | --- | ---: | ---: | ---: |\n",
+    );
     for r in &results.rss {
+        let (anon, file) = r.end_split_mib.unzip();
         let _ = writeln!(
             md,
-            "| {} | {} | {} MiB |",
+            "| {} | {} | {} MiB | {} | {} |",
             r.function.name(),
             SERIES[r.series],
-            f1(r.peak_mib)
+            f1(r.peak_mib),
+            opt(anon, "MiB"),
+            opt(file, "MiB")
         );
     }
     md.push_str("\n| artifact | bytes | MiB |\n| --- | ---: | ---: |\n");

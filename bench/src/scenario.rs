@@ -42,6 +42,8 @@ pub(crate) struct RssRow {
     pub(crate) series: usize,
     pub(crate) function: Function,
     pub(crate) peak_mib: f64,
+    /// Resident memory at the end, anonymous and file-backed (MiB): what the peak is made of.
+    pub(crate) end_split_mib: Option<(f64, f64)>,
 }
 
 /// Connections a function opened per request, from a separate short pass.
@@ -205,6 +207,7 @@ async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut R
         series: 3,
         function: Function::Floor,
         peak_mib: peak_mib(&proc),
+        end_split_mib: end_split_mib(&proc),
     });
 }
 
@@ -304,6 +307,10 @@ fn peak_mib(proc: &Proc) -> f64 {
     procfs::peak_rss_kib(proc.id()).map_or(0.0, |k| k as f64 / 1024.0)
 }
 
+fn end_split_mib(proc: &Proc) -> Option<(f64, f64)> {
+    procfs::rss_split_kib(proc.id()).map(|(a, f)| (a as f64 / 1024.0, f as f64 / 1024.0))
+}
+
 /// Cold starts, warm load and connection counts of one implementation on one store.
 async fn group(settings: &Settings, g: &Group<'_>, tmp: &Path, results: &mut Results) {
     // Tables are created once here; every later process starts as a deployed one does.
@@ -388,6 +395,7 @@ async fn group(settings: &Settings, g: &Group<'_>, tmp: &Path, results: &mut Res
             series: g.series,
             function,
             peak_mib: peak_mib(proc),
+            end_split_mib: end_split_mib(proc),
         });
     }
     drop((session_proc, db_proc));
