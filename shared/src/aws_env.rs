@@ -10,7 +10,6 @@
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
-use aws_smithy_http_client::tls::{TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use aws_types::SdkConfig;
@@ -36,7 +35,7 @@ pub(crate) async fn sdk_config_through(http: SharedHttpConnector) -> SdkConfig {
     #[cfg(feature = "aws-config")]
     {
         aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::store::OneConnector::client(http))
+            .http_client(crate::aws_http::OneConnector::client(http))
             .load()
             .await
     }
@@ -46,19 +45,6 @@ pub(crate) async fn sdk_config_through(http: SharedHttpConnector) -> SdkConfig {
         drop(http);
         sdk_config().await
     }
-}
-
-/// The system's roots as `trust_roots` reads them (once per process, the bundle alone), else
-/// the SDK's own loading of them: for every AWS client of the process (DynamoDB, S3).
-pub(crate) fn tls_context() -> TlsContext {
-    let store = match crate::trust_roots::system_bundle() {
-        Some(bundle) => TrustStore::empty().with_pem_certificate(bundle.pem()),
-        None => TrustStore::default(),
-    };
-    TlsContext::builder()
-        .with_trust_store(store)
-        .build()
-        .unwrap_or_default()
 }
 
 /// The configuration from environment variables alone: `AWS_REGION` (or `AWS_DEFAULT_REGION`),

@@ -9,6 +9,7 @@
 pub mod alipay;
 pub mod api;
 pub mod aws_env;
+mod aws_http;
 pub mod config;
 pub mod credentials;
 pub mod files;

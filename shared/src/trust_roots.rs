@@ -1,5 +1,6 @@
-//! The system's trusted root certificates, read once per process for every HTTPS client (the
-//! Alipay and WeChat clients, the DynamoDB connector).
+//! The system's trusted root certificates, read once per process, and the one TLS client
+//! configuration built on them that every HTTPS client of the process uses (the Alipay and
+//! WeChat clients, the DynamoDB and S3 connectors).
 //!
 //! Why not each library's own loading (rustls-native-certs, through reqwest's verifier and the
 //! AWS SDK's connector): it reads the CA bundle *and* every file of the certificate directory
@@ -7,14 +8,16 @@
 //! decoder, which PEM files holding private keys need and ~220 KB of public certificates do not:
 //! ~17M instructions, three quarters of the session function's start, once per library.
 //! Here, when the system has a bundle file (Debian, Amazon Linux), that file alone is read and
-//! decoded with the `base64` crate (`SSL_CERT_FILE` names another file). Where `SSL_CERT_DIR`
-//! is set, or there is no bundle, the libraries load the roots themselves, as before.
+//! decoded with the `base64` crate (`SSL_CERT_FILE` names another file), and each certificate
+//! is parsed into a trust anchor once. Where `SSL_CERT_DIR` is set, or there is no bundle,
+//! rustls-native-certs reads them as the libraries would have.
 
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use base64::Engine as _;
-use rustls_pki_types::CertificateDer;
+use rustls::RootCertStore;
+use rustls_pki_types::{CertificateDer, TrustAnchor};
 
 const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 const END: &str = "-----END CERTIFICATE-----";
@@ -23,6 +26,7 @@ const END: &str = "-----END CERTIFICATE-----";
 #[derive(Debug)]
 pub struct Bundle {
     der: Vec<Vec<u8>>,
+    anchors: Vec<TrustAnchor<'static>>,
 }
 
 impl Bundle {
@@ -31,52 +35,73 @@ impl Bundle {
         &self.der
     }
 
-    /// The same certificates as PEM, for clients that take roots as PEM (the AWS SDK's
-    /// connector, built once per store): made for the caller, not kept (~300 KB).
-    pub fn pem(&self) -> Vec<u8> {
-        let mut pem = Vec::new();
-        for der in &self.der {
-            pem_block(der, &mut pem);
-        }
-        pem
-    }
-
-    /// The certificates of `pem` that are usable trust anchors (a client given an unusable
-    /// one would fail, where rustls-native-certs' callers skip it); `None` when none is.
+    /// The certificates of `pem` that are usable trust anchors (rustls refuses a root store
+    /// built with an unusable one, where rustls-native-certs' callers skip it); `None` when
+    /// none is.
     pub fn from_pem(pem: &[u8]) -> Option<Self> {
-        let der: Vec<Vec<u8>> = certificates(pem)
+        let (der, anchors): (Vec<Vec<u8>>, Vec<TrustAnchor<'static>>) = certificates(pem)
             .into_iter()
-            .filter(|d| {
-                webpki::anchor_from_trusted_cert(&CertificateDer::from(d.as_slice())).is_ok()
+            .filter_map(|d| {
+                let cert = CertificateDer::from(d.as_slice());
+                let anchor = webpki::anchor_from_trusted_cert(&cert).ok()?.to_owned();
+                Some((d, anchor))
             })
-            .collect();
+            .unzip();
         if der.is_empty() {
             return None;
         }
-        Some(Self { der })
+        Some(Self { der, anchors })
+    }
+
+    /// The anchors as rustls keeps them (the certificates themselves are not kept).
+    pub fn into_root_store(self) -> RootCertStore {
+        RootCertStore {
+            roots: self.anchors,
+        }
     }
 }
 
-/// Appends `der` to `out` as a PEM `CERTIFICATE` block, 64 columns.
-fn pem_block(der: &[u8], out: &mut Vec<u8>) {
-    let text = base64::engine::general_purpose::STANDARD.encode(der);
-    out.extend_from_slice(BEGIN.as_bytes());
-    out.push(b'\n');
-    for line in text.as_bytes().chunks(64) {
-        out.extend_from_slice(line);
-        out.push(b'\n');
-    }
-    out.extend_from_slice(END.as_bytes());
-    out.push(b'\n');
+/// The TLS configuration of every HTTPS client of the process: rustls with aws-lc-rs, TLS 1.2
+/// and 1.3, the system's roots ([`system_roots`]); built on first use.
+pub fn client_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: LazyLock<Arc<rustls::ClientConfig>> =
+        LazyLock::new(|| Arc::new(client_config_with(system_roots())));
+    Arc::clone(&CONFIG)
 }
 
-/// The bundle, read on first use; `None` where the libraries should load the roots themselves.
-pub fn system_bundle() -> Option<&'static Bundle> {
-    static BUNDLE: LazyLock<Option<Bundle>> = LazyLock::new(|| {
-        let path = bundle_path(|var| std::env::var_os(var).map(PathBuf::from))?;
-        read(&path)
-    });
-    BUNDLE.as_ref()
+/// The same configuration trusting `roots` (tests give their own certificate authority).
+pub fn client_config_with(roots: RootCertStore) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    #[allow(clippy::expect_used)] // A constant: aws-lc-rs's provider has suites for both.
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports TLS 1.2 and 1.3");
+    // No ALPN here: each client offers what it speaks (hyper-rustls refuses a preset list).
+    builder.with_root_certificates(roots).with_no_client_auth()
+}
+
+/// The system's roots: the bundle file as read here, else as rustls-native-certs reads them.
+pub fn system_roots() -> RootCertStore {
+    let bundle = bundle_path(|var| std::env::var_os(var).map(PathBuf::from)).and_then(|p| read(&p));
+    match bundle {
+        Some(bundle) => bundle.into_root_store(),
+        None => native_roots(),
+    }
+}
+
+/// The certificate directory and file as rustls-native-certs reads them (`SSL_CERT_DIR`,
+/// `SSL_CERT_FILE`, else the platform's places), unusable ones skipped.
+fn native_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        tracing::warn!(
+            errors = found.errors.len(),
+            "no trusted root certificates found: HTTPS connections will fail"
+        );
+    }
+    roots
 }
 
 /// The bundle file to read: `SSL_CERT_FILE`, else where OpenSSL keeps it on this system.
@@ -89,18 +114,10 @@ fn bundle_path(var: impl Fn(&str) -> Option<PathBuf>) -> Option<PathBuf> {
     var("SSL_CERT_FILE").or_else(|| openssl_probe::probe().cert_file)
 }
 
-/// `builder` trusting the system's roots as read here (else as reqwest reads them itself).
+/// `builder` with the process's TLS configuration ([`client_config`]).
 #[cfg(feature = "login")]
 pub fn with_system_roots(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
-    match system_bundle() {
-        Some(bundle) => builder.tls_certs_only(
-            bundle
-                .certificates()
-                .iter()
-                .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
-        ),
-        None => builder,
-    }
+    builder.tls_backend_preconfigured(client_config().as_ref().clone())
 }
 
 fn read(path: &Path) -> Option<Bundle> {
@@ -152,7 +169,17 @@ mod tests {
         assert_eq!(ours, as_rustls_reads(pem.as_bytes()));
         let bundle = Bundle::from_pem(pem.as_bytes()).unwrap();
         assert_eq!(bundle.certificates(), ours);
-        assert_eq!(as_rustls_reads(&bundle.pem()), ours);
+        assert_eq!(
+            bundle.into_root_store().roots,
+            rustls_anchors(pem.as_bytes())
+        );
+    }
+
+    /// The anchors rustls makes of the same text.
+    fn rustls_anchors(pem: &[u8]) -> Vec<TrustAnchor<'static>> {
+        let mut store = RootCertStore::empty();
+        store.add_parsable_certificates(CertificateDer::pem_slice_iter(pem).map(|c| c.unwrap()));
+        store.roots
     }
 
     #[test]
@@ -172,7 +199,7 @@ mod tests {
         assert!(bundle.certificates().len() > 50);
         let text = std::fs::read(path).unwrap();
         assert_eq!(bundle.certificates(), as_rustls_reads(&text));
-        assert_eq!(as_rustls_reads(&bundle.pem()), as_rustls_reads(&text));
+        assert_eq!(bundle.into_root_store().roots, rustls_anchors(&text));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::Client;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use aws_types::SdkConfig;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -27,10 +27,13 @@ use super::post_policy::{self, PostTarget, SigningCredentials};
 use super::types::{
     FileBackendError, ObjectInfo, ObjectKey, PresignedPut, UploadForm, UploadPolicy,
 };
+use crate::aws_http::{AwsConnector, OneConnector, PoolSettings};
 use crate::config::vars;
 
 const MAX_ATTEMPTS: u32 = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// S3 closes idle connections after about 20 s; reusing one it closed costs a retry.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 /// Credentials this close to their expiry are fetched again before signing a policy.
@@ -38,11 +41,21 @@ const CREDENTIALS_MARGIN: Duration = Duration::from_secs(300);
 /// The key of the request presigned once to learn the bucket's URL (never sent).
 const PROBE_KEY: &str = "k";
 
+/// The backend's connector (aws_http.rs: the process's TLS configuration).
+fn connector() -> SharedHttpConnector {
+    AwsConnector::shared(PoolSettings {
+        connect_timeout: CONNECT_TIMEOUT,
+        idle_timeout: POOL_IDLE_TIMEOUT,
+    })
+}
+
 /// Files in one S3 bucket.
 pub struct S3Backend {
     bucket: String,
     sdk: SdkConfig,
     force_path_style: bool,
+    /// The backend's connection pool (aws-config's providers send through it too).
+    http: SharedHttpConnector,
     client: OnceLock<Client>,
     bucket_url: OnceLock<String>,
     credentials: Mutex<Option<Credentials>>,
@@ -67,8 +80,9 @@ impl S3Backend {
                 .as_deref(),
         )?;
         // Environment first, then profile files; credentials are resolved on first use.
-        let sdk = crate::aws_env::sdk_config().await;
-        Self::from_sdk_config(&sdk, bucket, force_path_style)
+        let http = connector();
+        let sdk = crate::aws_env::sdk_config_through(http.clone()).await;
+        Self::with_connector(&sdk, bucket, force_path_style, http)
     }
 
     /// The backend for `bucket` with an SDK configuration already loaded (the DynamoDB
@@ -77,6 +91,15 @@ impl S3Backend {
         sdk: &SdkConfig,
         bucket: String,
         force_path_style: bool,
+    ) -> Result<Self, FileBackendError> {
+        Self::with_connector(sdk, bucket, force_path_style, connector())
+    }
+
+    fn with_connector(
+        sdk: &SdkConfig,
+        bucket: String,
+        force_path_style: bool,
+        http: SharedHttpConnector,
     ) -> Result<Self, FileBackendError> {
         if sdk.region().is_none() {
             return Err(FileBackendError::Misconfigured(format!(
@@ -91,6 +114,7 @@ impl S3Backend {
             bucket,
             sdk: sdk.clone(),
             force_path_style,
+            http,
             client: OnceLock::new(),
             bucket_url: OnceLock::new(),
             credentials: Mutex::new(None),
@@ -251,13 +275,8 @@ impl S3Backend {
                 .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build();
-            // The SDK's own client kind, with the roots `trust_roots` reads.
-            let http = aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(crate::aws_env::tls_context())
-                .build_https();
             let config = aws_sdk_s3::config::Builder::from(&self.sdk)
-                .http_client(http)
+                .http_client(OneConnector::client(self.http.clone()))
                 .force_path_style(self.force_path_style)
                 .retry_config(retry)
                 .timeout_config(timeouts)

@@ -52,7 +52,7 @@ use super::cursor::{CursorKeys, ListPlan};
 use super::dynamo_account::RegistryCache;
 use super::dynamo_condition::{self, Expression};
 use super::dynamo_direct::DirectReader;
-use super::dynamo_http::{self, OneConnector};
+use super::dynamo_http;
 use super::dynamo_prefetch::WritableCache;
 use super::filter::Filter;
 use super::filter_dynamo::DynamoFilter;
@@ -61,6 +61,7 @@ use super::{
     check_data, merge_patch, Condition, Item, ItemData, JsonObject, ListQuery, NewData, Order,
     Page, SessionRecord, StoreConfig, StoreError, StoreKind, MAX_FILTER_SCAN,
 };
+use crate::aws_http::OneConnector;
 use crate::config::vars;
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::time_fmt::Timestamp;

@@ -82,7 +82,6 @@ pub use cursor::CursorKeys;
 pub(crate) use cursor::ListPlan;
 pub use dynamo::DynamoStore;
 #[cfg(feature = "aws-config")]
-pub(crate) use dynamo_http::OneConnector;
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedStore;
 pub use files::{FileId, FilePage, FileRecord, FileStatus, FileUsage};
