@@ -16,34 +16,25 @@ use aws_types::SdkConfig;
 
 use crate::config::EnvSource;
 
-/// The configuration for this build (see the module's documentation).
-pub async fn sdk_config() -> SdkConfig {
-    #[cfg(feature = "aws-config")]
-    {
-        aws_config::defaults(BehaviorVersion::latest()).load().await
-    }
-    #[cfg(not(feature = "aws-config"))]
-    {
-        from_env(&crate::config::ProcessEnv)
-    }
-}
-
-/// The same, with every client it makes sending through `http` (the DynamoDB store's
-/// connector): aws-config's credential providers (its STS client) then build no connector of
-/// their own, so the system's roots are parsed once, by the store's.
+/// The configuration for this build (see the module's documentation), with every client made
+/// from it sending through `http` (`aws_http.rs`): the store's or the file backend's client and,
+/// with aws-config, its credential providers (STS, SSO, container and instance metadata). The
+/// SDK's own HTTP client is not linked: nothing here builds one.
 pub(crate) async fn sdk_config_through(http: SharedHttpConnector) -> SdkConfig {
+    let http = crate::aws_http::OneConnector::client(http);
     #[cfg(feature = "aws-config")]
     {
         aws_config::defaults(BehaviorVersion::latest())
-            .http_client(crate::aws_http::OneConnector::client(http))
+            .http_client(http)
             .load()
             .await
     }
     #[cfg(not(feature = "aws-config"))]
     {
-        // The store gives its client the connector itself; nothing else here makes one.
-        drop(http);
-        sdk_config().await
+        from_env(&crate::config::ProcessEnv)
+            .into_builder()
+            .http_client(http)
+            .build()
     }
 }
 
