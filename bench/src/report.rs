@@ -528,7 +528,9 @@ fn instructions_section(md: &mut String, results: &Results) {
          --tool=callgrind`: repeatable where CPU time on this VM is not (the kernel's part, \
          loopback TCP, exec and page faults, is not in them). Per warm request: (instructions of \
          a process that answered 1 + n requests − one that answered 1) / n (n = 200 in a full \
-         run), one request at a time; the db function answers a signed `GET /db/todos/item-00`, the floor `GET /`. To \
+         run), one request at a time; the db function answers a signed `GET /db/todos/item-00`, the \
+         session function `POST /session` (a log-in through the gateway stand-in), the floor \
+         `GET /`. To \
          the first answer: start → first answer → SIGTERM. The files are in \
          `target/bench/callgrind/` for `callgrind_annotate` (symbols with `--profiling`).\n\n",
     );

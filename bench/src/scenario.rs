@@ -416,6 +416,17 @@ async fn group(settings: &Settings, g: &Group<'_>, tmp: &Path, results: &mut Res
         )
         .await;
         results.instructions.extend(rows);
+        let session = (g.make)(Function::Session, &load_env);
+        let name = format!("session-{}", g.store);
+        let rows = crate::instructions::measure(
+            &session,
+            &name,
+            &Call::Login,
+            settings.instruction_requests,
+            &callgrind_dir(),
+        )
+        .await;
+        results.instructions.extend(rows);
     }
     connections(g, &load_env, &login, results).await;
 }
