@@ -32,7 +32,8 @@ use crate::config::vars;
 
 const MAX_ATTEMPTS: u32 = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// S3 closes idle connections after about 20 s; reusing one it closed costs a retry.
+/// Shorter than hyper's 90 s default: reusing a connection the server closed while it sat idle
+/// costs a retry.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
