@@ -25,32 +25,22 @@ const END: &str = "-----END CERTIFICATE-----";
 /// The trust anchors of a CA bundle.
 #[derive(Debug)]
 pub struct Bundle {
-    der: Vec<Vec<u8>>,
     anchors: Vec<TrustAnchor<'static>>,
 }
 
 impl Bundle {
-    /// The certificates, DER-encoded.
-    pub fn certificates(&self) -> &[Vec<u8>] {
-        &self.der
-    }
-
     /// The certificates of `pem` that are usable trust anchors (rustls refuses a root store
     /// built with an unusable one, where rustls-native-certs' callers skip it); `None` when
     /// none is.
     pub fn from_pem(pem: &[u8]) -> Option<Self> {
-        let (der, anchors): (Vec<Vec<u8>>, Vec<TrustAnchor<'static>>) = certificates(pem)
-            .into_iter()
-            .filter_map(|d| {
-                let cert = CertificateDer::from(d.as_slice());
-                let anchor = webpki::anchor_from_trusted_cert(&cert).ok()?.to_owned();
-                Some((d, anchor))
+        let anchors: Vec<TrustAnchor<'static>> = certificates(pem)
+            .iter()
+            .filter_map(|der| {
+                let cert = CertificateDer::from(der.as_slice());
+                Some(webpki::anchor_from_trusted_cert(&cert).ok()?.to_owned())
             })
-            .unzip();
-        if der.is_empty() {
-            return None;
-        }
-        Some(Self { der, anchors })
+            .collect();
+        (!anchors.is_empty()).then_some(Self { anchors })
     }
 
     /// The anchors as rustls keeps them (the certificates themselves are not kept).
@@ -168,7 +158,6 @@ mod tests {
         assert_eq!(ours.len(), 2);
         assert_eq!(ours, as_rustls_reads(pem.as_bytes()));
         let bundle = Bundle::from_pem(pem.as_bytes()).unwrap();
-        assert_eq!(bundle.certificates(), ours);
         assert_eq!(
             bundle.into_root_store().roots,
             rustls_anchors(pem.as_bytes())
@@ -187,7 +176,10 @@ mod tests {
         let pem = include_str!("../tests/fixtures/tls/roots.pem");
         let broken = pem.replacen("MII", "MIA", 1);
         let bundle = Bundle::from_pem(broken.as_bytes()).unwrap();
-        assert_eq!(bundle.certificates().len(), 1);
+        assert_eq!(
+            bundle.into_root_store().roots,
+            rustls_anchors(pem.as_bytes())[1..]
+        );
     }
 
     #[test]
@@ -196,10 +188,11 @@ mod tests {
         // need it).
         let path = bundle_path(|_| None).expect("a system CA bundle");
         let bundle = read(&path).unwrap();
-        assert!(bundle.certificates().len() > 50);
         let text = std::fs::read(path).unwrap();
-        assert_eq!(bundle.certificates(), as_rustls_reads(&text));
-        assert_eq!(bundle.into_root_store().roots, rustls_anchors(&text));
+        assert_eq!(certificates(&text), as_rustls_reads(&text));
+        let roots = bundle.into_root_store().roots;
+        assert!(roots.len() > 50);
+        assert_eq!(roots, rustls_anchors(&text));
     }
 
     #[test]
