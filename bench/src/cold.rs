@@ -123,7 +123,7 @@ pub(crate) struct Sample {
     pub(crate) first: Duration,
     /// The same call once more on the now warm process.
     pub(crate) warm: Duration,
-    /// utime + stime of the process at its first answer.
+    /// CPU time of the process's threads at its first answer.
     pub(crate) init_cpu_ms: Option<f64>,
     pub(crate) rss_kib: Option<u64>,
     /// Minor page faults of the process at its first answer.
@@ -153,7 +153,10 @@ async fn http_once(
     http_call(&mut proc, call, http, port).await;
     let first = started.elapsed();
     let waited = waited_on(waits).saturating_sub(waited_before);
-    let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
+    let (init_cpu_ms, rss_kib) = (
+        procfs::cpu_ms_exact(proc.id()),
+        procfs::peak_rss_kib(proc.id()),
+    );
     let faults = procfs::minor_faults(proc.id());
     let again = Instant::now();
     http_call(&mut proc, call, http, port).await;
@@ -203,7 +206,10 @@ async fn lambda_once(program: &Program, call: &Call, waits: &[&Relay]) -> Sample
     lambda_answer(&mut api, &mut proc, call, "cold-1").await;
     let first = started.elapsed();
     let waited = waited_on(waits).saturating_sub(waited_before);
-    let (init_cpu_ms, rss_kib) = (procfs::cpu_ms(proc.id()), procfs::peak_rss_kib(proc.id()));
+    let (init_cpu_ms, rss_kib) = (
+        procfs::cpu_ms_exact(proc.id()),
+        procfs::peak_rss_kib(proc.id()),
+    );
     let faults = procfs::minor_faults(proc.id());
     let ready = relay
         .first_connect()
@@ -284,12 +290,9 @@ impl Row {
         median(&self.values(|s| ms(s.warm)))
     }
 
-    /// The mean, not the median: the kernel counts CPU time in whole clock ticks (10 ms),
-    /// charged to whichever task runs when a tick comes, so one sample is 0, 10 or 20 ms but
-    /// the mean over the runs estimates the true time.
     pub(crate) fn init_cpu_ms(&self) -> Option<f64> {
         let v: Vec<f64> = self.samples.iter().filter_map(|s| s.init_cpu_ms).collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        (!v.is_empty()).then(|| median(&v))
     }
 
     pub(crate) fn faults(&self) -> Option<f64> {

@@ -36,6 +36,28 @@ pub(crate) fn cpu_ms(pid: u32) -> Option<f64> {
     cpu_ticks(pid).map(|t| t as f64 * 1000.0 / ticks_per_second() as f64)
 }
 
+/// CPU time of a process's live threads so far, in milliseconds, to the microsecond: the
+/// scheduler's own runtime of each task (`se.sum_exec_runtime` in `/proc/<pid>/task/*/sched`),
+/// where utime + stime come in whole clock ticks (10 ms, longer than a cold start). Threads
+/// that already ended are not in it.
+pub(crate) fn cpu_ms_exact(pid: u32) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0.0;
+    for task in tasks {
+        let sched = std::fs::read_to_string(task.ok()?.path().join("sched")).ok()?;
+        total += sched_runtime_ms(&sched)?;
+    }
+    Some(total)
+}
+
+/// `se.sum_exec_runtime` of a `sched` file, in milliseconds.
+fn sched_runtime_ms(sched: &str) -> Option<f64> {
+    let line = sched
+        .lines()
+        .find(|l| l.starts_with("se.sum_exec_runtime"))?;
+    line.split(':').nth(1)?.trim().parse().ok()
+}
+
 /// Peak resident set size (`VmHWM`) of a process so far, in KiB.
 pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmHWM:")
@@ -160,5 +182,21 @@ mod tests {
             touched.len()
         );
         assert!(load_1min().is_some());
+    }
+
+    #[test]
+    fn the_scheduler_runtime_is_read_in_milliseconds() {
+        let sched = "bench (42, #threads: 1)\n---\nse.exec_start : 1.5\n\
+                     se.sum_exec_runtime                          :             1.704049\n";
+        assert_eq!(sched_runtime_ms(sched), Some(1.704049));
+        assert_eq!(sched_runtime_ms("se.exec_start : 1.5\n"), None);
+    }
+
+    #[test]
+    fn a_busy_process_has_used_cpu_time() {
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(5) {}
+        let ms = cpu_ms_exact(std::process::id()).unwrap();
+        assert!(ms >= 5.0, "{ms} ms");
     }
 }

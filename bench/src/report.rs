@@ -311,12 +311,12 @@ fn cold_section(md: &mut String, settings: &Settings, results: &Results, plots: 
          server or the Alipay gateway stand-in and no answer yet (clocked by relays in front of \
          them; the servers' own time, which the function cannot shorten); *own*: first answer \
          less waiting, per run; \
-         *init CPU*: utime + stime of the process at its first answer (mean over the runs: the kernel counts it in 10 ms ticks); *warm*: the same request \
+         *init CPU*: CPU time of the process's threads at its first answer (median; the scheduler's runtime of each thread, `se.sum_exec_runtime` in `/proc/<pid>/task/*/sched`, to the microsecond); *warm*: the same request \
          again on the same process; *page faults*: minor page faults of the process at its first \
          answer (median; pages of the binary and of fresh memory the kernel mapped in).\n",
         settings.cold_runs, settings.cold_warmups
     );
-    md.push_str("| runtime | function | mode | store | ready (median) | first answer: median | p90 | p99 | waiting on store + gateway (median) | own: first answer − waiting (median) | init CPU (mean) | warm (median) | peak RSS at first answer | page faults |\n");
+    md.push_str("| runtime | function | mode | store | ready (median) | first answer: median | p90 | p99 | waiting on store + gateway (median) | own: first answer − waiting (median) | init CPU (median) | warm (median) | peak RSS at first answer | page faults |\n");
     md.push_str("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for r in &results.cold {
         let _ = writeln!(
