@@ -31,11 +31,6 @@ pub(crate) fn ticks_per_second() -> u64 {
         .unwrap_or(100)
 }
 
-/// CPU time of a process so far, in milliseconds.
-pub(crate) fn cpu_ms(pid: u32) -> Option<f64> {
-    cpu_ticks(pid).map(|t| t as f64 * 1000.0 / ticks_per_second() as f64)
-}
-
 /// CPU time of a process's live threads so far, in milliseconds, to the microsecond: the
 /// scheduler's own runtime of each task (`se.sum_exec_runtime` in `/proc/<pid>/task/*/sched`),
 /// where utime + stime come in whole clock ticks (10 ms, longer than a cold start). Threads
