@@ -10,7 +10,9 @@
 //! Here, when the system has a bundle file (Debian, Amazon Linux), that file alone is read and
 //! decoded with the `base64` crate (`SSL_CERT_FILE` names another file), and each certificate
 //! is parsed into a trust anchor once. Where `SSL_CERT_DIR` is set, or there is no bundle,
-//! rustls-native-certs reads them as the libraries would have.
+//! rustls-native-certs reads them as the libraries would have. The Lambda build (without the
+//! `system-roots` feature) reads nothing unless a variable names a bundle: it trusts Mozilla's
+//! roots as compiled in.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
@@ -70,12 +72,38 @@ pub fn client_config_with(roots: RootCertStore) -> rustls::ClientConfig {
     builder.with_root_certificates(roots).with_no_client_auth()
 }
 
-/// The system's roots: the bundle file as read here, else as rustls-native-certs reads them.
+/// The roots the process trusts: the bundle file or directory the `SSL_CERT_*` variables name;
+/// else, with the `system-roots` feature (default builds), the system's bundle file as read
+/// here, or the system's store as rustls-native-certs reads it; without it (the Lambda build),
+/// Mozilla's roots as compiled in ([`bundled_roots`]).
 pub fn system_roots() -> RootCertStore {
-    let bundle = bundle_path(|var| std::env::var_os(var).map(PathBuf::from)).and_then(|p| read(&p));
-    match bundle {
+    roots(
+        |name| std::env::var_os(name).map(PathBuf::from),
+        cfg!(feature = "system-roots"),
+    )
+}
+
+/// [`system_roots`] with the variables read by `var`; `system_store`: whether the system's
+/// store is the default.
+fn roots(var: impl Fn(&str) -> Option<PathBuf>, system_store: bool) -> RootCertStore {
+    let named = var("SSL_CERT_FILE").is_some() || var("SSL_CERT_DIR").is_some();
+    if !named && !system_store {
+        return bundled_roots();
+    }
+    match bundle_path(var).and_then(|p| read(&p)) {
         Some(bundle) => bundle.into_root_store(),
         None => native_roots(),
+    }
+}
+
+/// Mozilla's root program as webpki-roots compiles it in: the anchors are constants, so there
+/// is nothing to read or parse (reading and parsing a system bundle of ~150 certificates is
+/// ~4M instructions and ~90 page faults, two thirds of the db function's cold start on
+/// DynamoDB; docs/benchmarks.md). The same program Debian's and Amazon Linux's
+/// ca-certificates package.
+pub fn bundled_roots() -> RootCertStore {
+    RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     }
 }
 
@@ -193,6 +221,68 @@ mod tests {
         let roots = bundle.into_root_store().roots;
         assert!(roots.len() > 50);
         assert_eq!(roots, rustls_anchors(&text));
+    }
+
+    fn fixture_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/roots.pem")
+    }
+
+    #[test]
+    fn without_the_system_store_the_compiled_in_roots_are_trusted() {
+        let roots = roots(|_| None, false).roots;
+        assert_eq!(roots, bundled_roots().roots);
+        assert!(roots.len() > 100, "{}", roots.len());
+    }
+
+    #[test]
+    fn a_named_bundle_is_read_with_or_without_the_system_store() {
+        let file = |var: &str| (var == "SSL_CERT_FILE").then(fixture_path);
+        let expected = rustls_anchors(&std::fs::read(fixture_path()).unwrap());
+        assert_eq!(roots(file, false).roots, expected);
+        assert_eq!(roots(file, true).roots, expected);
+    }
+
+    #[test]
+    fn with_the_system_store_its_bundle_is_read() {
+        let text = std::fs::read(bundle_path(|_| None).expect("a system CA bundle")).unwrap();
+        assert_eq!(roots(|_| None, true).roots, rustls_anchors(&text));
+    }
+
+    /// The compiled-in roots are Mozilla's program, as the system's ca-certificates ships it:
+    /// most of them are the system's anchors too (the two are updated at different times), and
+    /// the roots AWS's endpoints chain to (Amazon Trust Services, and the Starfield root that
+    /// cross-signs them) are in both.
+    #[test]
+    fn the_compiled_in_roots_are_the_systems_program() {
+        let text = std::fs::read(bundle_path(|_| None).expect("a system CA bundle")).unwrap();
+        let system = rustls_anchors(&text);
+        let bundled = bundled_roots().roots;
+        // Debian 12's bundle (2023-03, 144 roots) and webpki-roots 1.0.10 (120) share 95: the
+        // rest are roots Mozilla removed or added between the two dates.
+        let shared = system.iter().filter(|a| bundled.contains(a)).count();
+        assert!(
+            shared * 3 >= bundled.len() * 2,
+            "{shared} of {}",
+            bundled.len()
+        );
+        let named = |roots: &[TrustAnchor<'_>], name: &str| {
+            roots.iter().any(|a| {
+                a.subject
+                    .as_ref()
+                    .windows(name.len())
+                    .any(|w| w == name.as_bytes())
+            })
+        };
+        for name in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
+            assert!(named(&bundled, name), "{name} compiled in");
+            assert!(named(&system, name), "{name} in the system's bundle");
+        }
     }
 
     #[test]
