@@ -319,7 +319,7 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
     }
 
-    /// The log-in clients (reqwest) take the same configuration (`trust_roots::with_system_roots`).
+    /// The log-in clients (reqwest) take the same configuration (`trust_roots::with_client_config`).
     #[cfg(feature = "login")]
     #[tokio::test]
     async fn reqwest_speaks_tls_with_the_same_configuration() {
@@ -336,7 +336,7 @@ mod tests {
         let url = format!("https://127.0.0.1:{port}/");
         let response = client.get(&url).send().await.unwrap();
         assert_eq!(response.text().await.unwrap(), "ok");
-        let system = crate::trust_roots::with_system_roots(reqwest::Client::builder())
+        let system = crate::trust_roots::with_client_config(reqwest::Client::builder())
             .build()
             .unwrap();
         let e = system.get(&url).send().await.unwrap_err();

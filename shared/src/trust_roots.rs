@@ -54,10 +54,10 @@ impl Bundle {
 }
 
 /// The TLS configuration of every HTTPS client of the process: rustls with aws-lc-rs, TLS 1.2
-/// and 1.3, the system's roots ([`system_roots`]); built on first use.
+/// and 1.3, the roots the process trusts ([`trusted_roots`]); built on first use.
 pub fn client_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: LazyLock<Arc<rustls::ClientConfig>> =
-        LazyLock::new(|| Arc::new(client_config_with(system_roots())));
+        LazyLock::new(|| Arc::new(client_config_with(trusted_roots())));
     Arc::clone(&CONFIG)
 }
 
@@ -76,14 +76,14 @@ pub fn client_config_with(roots: RootCertStore) -> rustls::ClientConfig {
 /// else, with the `system-roots` feature (default builds), the system's bundle file as read
 /// here, or the system's store as rustls-native-certs reads it; without it (the Lambda build),
 /// Mozilla's roots as compiled in ([`bundled_roots`]).
-pub fn system_roots() -> RootCertStore {
+pub fn trusted_roots() -> RootCertStore {
     roots(
         |name| std::env::var_os(name).map(PathBuf::from),
         cfg!(feature = "system-roots"),
     )
 }
 
-/// [`system_roots`] with the variables read by `var`; `system_store`: whether the system's
+/// [`trusted_roots`] with the variables read by `var`; `system_store`: whether the system's
 /// store is the default.
 fn roots(var: impl Fn(&str) -> Option<PathBuf>, system_store: bool) -> RootCertStore {
     let named = var("SSL_CERT_FILE").is_some() || var("SSL_CERT_DIR").is_some();
@@ -99,8 +99,8 @@ fn roots(var: impl Fn(&str) -> Option<PathBuf>, system_store: bool) -> RootCertS
 /// Mozilla's root program as webpki-roots compiles it in: the anchors are constants, so there
 /// is nothing to read or parse (reading and parsing a system bundle of ~150 certificates is
 /// ~4M instructions and ~90 page faults, two thirds of the db function's cold start on
-/// DynamoDB; docs/benchmarks.md). The same program Debian's and Amazon Linux's
-/// ca-certificates package.
+/// DynamoDB; docs/benchmarks.md). Debian's and Amazon Linux's ca-certificates packages ship
+/// the same program.
 pub fn bundled_roots() -> RootCertStore {
     RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -134,7 +134,7 @@ fn bundle_path(var: impl Fn(&str) -> Option<PathBuf>) -> Option<PathBuf> {
 
 /// `builder` with the process's TLS configuration ([`client_config`]).
 #[cfg(feature = "login")]
-pub fn with_system_roots(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+pub fn with_client_config(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
     builder.tls_backend_preconfigured(client_config().as_ref().clone())
 }
 

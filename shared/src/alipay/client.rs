@@ -163,7 +163,7 @@ impl AlipayClient {
             )));
         }
         let gateway = parse_gateway_url(&config.gateway_url)?;
-        let http = crate::trust_roots::with_system_roots(reqwest::Client::builder())
+        let http = crate::trust_roots::with_client_config(reqwest::Client::builder())
             .timeout(config.timeout)
             // A redirect would carry the signed request elsewhere; the gateway never sends one.
             .redirect(reqwest::redirect::Policy::none())

@@ -106,7 +106,7 @@ impl WechatClient {
             return Err(WechatError::Config("WECHAT_APP_SECRET: is empty".into()));
         }
         let endpoint = endpoint_url(&config.api_url)?;
-        let http = crate::trust_roots::with_system_roots(reqwest::Client::builder())
+        let http = crate::trust_roots::with_client_config(reqwest::Client::builder())
             .timeout(config.timeout)
             // The query carries the app secret: never let a redirect carry it elsewhere.
             .redirect(reqwest::redirect::Policy::none())
