@@ -37,11 +37,11 @@ pub(crate) fn ticks_per_second() -> u64 {
 /// that already ended are not in it.
 pub(crate) fn cpu_ms_exact(pid: u32) -> Option<f64> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0.0;
-    for task in tasks {
-        let sched = std::fs::read_to_string(task.ok()?.path().join("sched")).ok()?;
-        total += sched_runtime_ms(&sched)?;
-    }
+    // A thread that ends while the list is read leaves no file behind: it is skipped.
+    let total = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("sched")).ok())
+        .filter_map(|sched| sched_runtime_ms(&sched))
+        .sum();
     Some(total)
 }
 
