@@ -69,8 +69,9 @@ target_dir="$(cargo metadata --format-version 1 --no-deps --locked |
 bin="$target_dir/debug"
 
 # The state folder on tmpfs where there is one: every PUT commits with an fsync
-# (synchronous=FULL), and one CI run lost a request to a 10 s stall of the host's disk. These runs
-# check the contract, not durability (shared/tests/store_crash.rs does that).
+# (synchronous=FULL), and a CI run once had a PUT time out after 10 s that no rerun reproduced
+# (most likely a stalled fsync). These runs check the contract, not durability
+# (shared/tests/store_crash.rs does that).
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then
   work="$(mktemp -d -p /dev/shm miniapp-schemathesis.XXXXXX)"
 else
