@@ -189,9 +189,20 @@ mod tests {
 
     #[test]
     fn a_busy_process_has_used_cpu_time() {
-        let spin = std::time::Instant::now();
-        while spin.elapsed() < std::time::Duration::from_millis(5) {}
-        let ms = cpu_ms_exact(std::process::id()).unwrap();
-        assert!(ms >= 5.0, "{ms} ms");
+        // Spin until the reading has grown by 5 ms: a wall-clock spin of 5 ms is not 5 ms of
+        // CPU when the scheduler preempts this thread (CI runs tests in parallel on 2 cores).
+        let pid = std::process::id();
+        let before = cpu_ms_exact(pid).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut now = before;
+        while now < before + 5.0 && std::time::Instant::now() < deadline {
+            let spin = std::time::Instant::now();
+            while spin.elapsed() < std::time::Duration::from_millis(1) {}
+            now = cpu_ms_exact(pid).unwrap();
+        }
+        assert!(
+            now >= before + 5.0,
+            "{before} ms, then {now} ms after 10 s of spinning"
+        );
     }
 }
