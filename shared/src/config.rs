@@ -238,16 +238,50 @@ pub struct SessionConfig {
 impl SessionConfig {
     /// Reads the session function's variables.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let providers = ProvidersConfig::from_env(env)?;
+        Ok(Self::new(CommonConfig::from_env(env)?, providers))
+    }
+
+    /// The two halves, read apart (the start-up reads the providers' on another thread).
+    pub fn new(common: CommonConfig, providers: ProvidersConfig) -> Self {
+        Self {
+            common,
+            alipay: providers.alipay,
+            wechat: providers.wechat,
+        }
+    }
+}
+
+/// The login providers' configuration: at least one of them.
+#[cfg(feature = "login")]
+#[derive(Debug)]
+pub struct ProvidersConfig {
+    /// Alipay's, when Alipay log-in is configured.
+    pub alipay: Option<AlipayConfig>,
+    /// WeChat's, when WeChat log-in is configured.
+    pub wechat: Option<WechatConfig>,
+}
+
+#[cfg(feature = "login")]
+impl ProvidersConfig {
+    /// Reads the providers' variables (parsing Alipay's keys and certificates).
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let alipay = providers::alipay(env)?;
         let wechat = providers::wechat(env)?;
         if alipay.is_none() && wechat.is_none() {
             return Err(ConfigError::Conflict(NO_PROVIDER));
         }
-        Ok(Self {
-            common: CommonConfig::from_env(env)?,
-            alipay,
-            wechat,
-        })
+        Ok(Self { alipay, wechat })
+    }
+
+    /// The variables [`Self::from_env`] reads, copied out of `env`: for reading them on another
+    /// thread (an `EnvSource` need not be `Send`).
+    pub fn snapshot(env: &dyn EnvSource) -> impl EnvSource + Send + 'static {
+        let values: std::collections::HashMap<&'static str, String> = providers::VARS
+            .iter()
+            .filter_map(|&name| env.get(name).map(|value| (name, value)))
+            .collect();
+        move |name: &str| values.get(name).cloned()
     }
 }
 
@@ -459,6 +493,49 @@ mod tests {
             ("ALIPAY_PUBLIC_CERT", ALIPAY_CERT),
             ("ALIPAY_ROOT_CERT", ROOT_CERT),
         ]
+    }
+
+    /// The start-up reads the providers' variables on another thread, from a snapshot: a
+    /// variable they read that the snapshot left out would be silently unset there.
+    #[test]
+    fn the_providers_snapshot_holds_every_variable_they_read() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("root.crt"), ROOT_CERT).unwrap();
+        let task_root = root.path().display().to_string();
+        let mut cert_paths = cert_mode();
+        cert_paths.retain(|(k, _)| *k != "ALIPAY_ROOT_CERT");
+        cert_paths.extend([
+            ("ALIPAY_ROOT_CERT", "root.crt"),
+            ("LAMBDA_TASK_ROOT", &task_root),
+        ]);
+        let mut key_mode = vec![
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_APP_PRIVATE_KEY", APP_KEY),
+            ("ALIPAY_PUBLIC_KEY", GATEWAY_KEY),
+            ("ALIPAY_GATEWAY_URL", "http://127.0.0.1:9/gateway.do"),
+            ("ALIPAY_TIMEOUT_MS", "700"),
+        ];
+        key_mode.extend([
+            ("WECHAT_APP_ID", "wx0123456789abcdef"),
+            ("WECHAT_APP_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("WECHAT_API_URL", "http://127.0.0.1:9"),
+            ("WECHAT_TIMEOUT_MS", "800"),
+        ]);
+        for pairs in [cert_mode(), cert_paths, key_mode] {
+            let inner = env(&pairs);
+            let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+            let recording = |name: &str| {
+                asked.borrow_mut().insert(name.to_owned());
+                inner(name)
+            };
+            let direct = format!("{:?}", ProvidersConfig::from_env(&recording).unwrap());
+            for name in asked.borrow().iter() {
+                assert!(providers::VARS.contains(&name.as_str()), "{name} is read");
+            }
+            let snapshot = ProvidersConfig::snapshot(&inner);
+            let via_snapshot = format!("{:?}", ProvidersConfig::from_env(&snapshot).unwrap());
+            assert_eq!(direct, via_snapshot);
+        }
     }
 
     #[test]

@@ -8,9 +8,9 @@ use crate::alipay::{AlipayClient, AlipayError};
 use crate::api::DbApi;
 #[cfg(feature = "login")]
 use crate::api::SessionApi;
-#[cfg(feature = "login")]
-use crate::config::SessionConfig;
 use crate::config::{CommonConfig, ConfigError, EnvSource};
+#[cfg(feature = "login")]
+use crate::config::{ProvidersConfig, SessionConfig};
 use crate::files::{FileBackendError, Files, FilesConfig};
 #[cfg(feature = "login")]
 use crate::login::Providers;
@@ -66,18 +66,43 @@ fn seed_random_generator() {
 }
 
 /// Builds the session function's handler from the environment.
+///
+/// The login providers are set up on a thread of their own while the store opens and warms its
+/// connections (on DynamoDB a network round trip): aws-lc checks an RSA key as it parses it
+/// (~2.6M instructions for a 2048-bit app key) and the clients build their TLS set-up, work
+/// that otherwise delayed the store's first call. Errors keep their order: the providers'
+/// variables, then the common ones, then the store.
 #[cfg(feature = "login")]
 pub async fn session_api(env: &dyn EnvSource) -> Result<SessionApi, InitError> {
     seed_random_generator();
-    let config = SessionConfig::from_env(env)?;
+    let snapshot = ProvidersConfig::snapshot(env);
+    let providers = tokio::task::spawn_blocking(move || login_providers(&snapshot));
+    let store = async {
+        let common = CommonConfig::from_env(env)?;
+        let store = open_store(&common).await?;
+        Ok::<_, InitError>((common, store))
+    };
+    let (providers, store) = tokio::join!(providers, store);
+    let (providers_config, providers) = match providers {
+        Ok(set_up) => set_up?,
+        // A panic there is the start-up's own, as when this ran inline.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    let (common, store) = store?;
+    Ok(SessionApi::new(
+        SessionConfig::new(common, providers_config),
+        store,
+        providers,
+    ))
+}
+
+/// The providers' configuration and their clients.
+#[cfg(feature = "login")]
+fn login_providers(env: &dyn EnvSource) -> Result<(ProvidersConfig, Providers), InitError> {
+    let config = ProvidersConfig::from_env(env)?;
     let alipay = config.alipay.clone().map(AlipayClient::new).transpose()?;
     let wechat = config.wechat.clone().map(WechatClient::new).transpose()?;
-    let store = open_store(&config.common).await?;
-    Ok(SessionApi::new(
-        config,
-        store,
-        Providers::new(alipay, wechat),
-    ))
+    Ok((config, Providers::new(alipay, wechat)))
 }
 
 /// Builds the db function's handler from the environment.

@@ -27,6 +27,24 @@ const ALIPAY_ENABLING: [&str; 6] = [
 /// The variables whose presence enables WeChat.
 const WECHAT_ENABLING: [&str; 2] = [vars::WECHAT_APP_ID, vars::WECHAT_APP_SECRET];
 
+/// Every variable [`alipay`] and [`wechat`] read: what a snapshot for another thread must hold
+/// (`every_variable_read_is_in_vars` checks it).
+pub(super) const VARS: [&str; 13] = [
+    vars::ALIPAY_APP_ID,
+    vars::ALIPAY_APP_PRIVATE_KEY,
+    vars::ALIPAY_PUBLIC_KEY,
+    vars::ALIPAY_APP_CERT,
+    vars::ALIPAY_PUBLIC_CERT,
+    vars::ALIPAY_ROOT_CERT,
+    vars::ALIPAY_GATEWAY_URL,
+    vars::ALIPAY_TIMEOUT_MS,
+    vars::WECHAT_APP_ID,
+    vars::WECHAT_APP_SECRET,
+    vars::WECHAT_API_URL,
+    vars::WECHAT_TIMEOUT_MS,
+    vars::LAMBDA_TASK_ROOT,
+];
+
 const BOTH_MODES: &str = "set either ALIPAY_PUBLIC_KEY (public-key mode) or ALIPAY_APP_CERT, \
      ALIPAY_PUBLIC_CERT and ALIPAY_ROOT_CERT (certificate mode), not both";
 const NO_MODE: &str = "Alipay needs ALIPAY_PUBLIC_KEY (public-key mode) or ALIPAY_APP_CERT, \
