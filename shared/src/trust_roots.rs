@@ -101,7 +101,7 @@ fn roots(var: impl Fn(&str) -> Option<PathBuf>, system_store: bool) -> RootCertS
 /// ~4M instructions and ~90 page faults, two thirds of the db function's cold start on
 /// DynamoDB; docs/benchmarks.md). Debian's and Amazon Linux's ca-certificates packages ship
 /// the same program.
-pub fn bundled_roots() -> RootCertStore {
+fn bundled_roots() -> RootCertStore {
     RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     }

@@ -28,7 +28,7 @@ const ALIPAY_ENABLING: [&str; 6] = [
 const WECHAT_ENABLING: [&str; 2] = [vars::WECHAT_APP_ID, vars::WECHAT_APP_SECRET];
 
 /// Every variable [`alipay`] and [`wechat`] read: what a snapshot for another thread must hold
-/// (`every_variable_read_is_in_vars` checks it).
+/// (`config::tests::the_providers_snapshot_holds_every_variable_they_read` checks it).
 pub(super) const VARS: [&str; 13] = [
     vars::ALIPAY_APP_ID,
     vars::ALIPAY_APP_PRIVATE_KEY,
