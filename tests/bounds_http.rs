@@ -26,10 +26,20 @@ struct World {
 /// The two functions on the embedded store. (On the DynamoDB-compatible test server, moto, a
 /// PUT of 131 000 numbers answers 503 today: issue 10, finding 6, owns that store's errors.)
 async fn world() -> World {
+    world_with(&[]).await
+}
+
+/// [`world`] with these variables added.
+async fn world_with(extra: &[(&str, &str)]) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let gateway = start_gateway().await;
     let store = StoreMode::Embedded(dir.path().join("data.db"));
-    let env = function_env(&gateway.url(), &store);
+    let mut env = function_env(&gateway.url(), &store);
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let session = HttpFunction::spawn("session", &env).await;
     let db = HttpFunction::spawn("db", &env).await;
     World {
@@ -142,4 +152,58 @@ async fn big_listing_stays_small() {
     assert_eq!(one.status, 200);
     let v: Value = one.json();
     assert_eq!(v["data"]["a"].as_array().map(Vec::len), Some(131_000));
+}
+
+/// The db function's threads: `/proc/<pid>/status` `Threads`.
+fn threads(pid: u32) -> u64 {
+    proc_kb(pid, "Threads")
+}
+
+/// 64 writes at once on the embedded store: each SQLite call runs on tokio's blocking pool and
+/// waits there for the one connection. With tokio's default (up to 512 blocking threads) the
+/// process grew to ~140 threads under such a load; the pool is now capped
+/// (`runtime::workers::MAX_BLOCKING_THREADS`), and every write still lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writes_at_once_do_not_grow_the_threads() {
+    use miniapp_shared::runtime::workers::MAX_BLOCKING_THREADS;
+    // One user's 192 writes in a few seconds: over the per-user rate limit, which is not
+    // what this test is about.
+    let w = world_with(&[("MINIAPP_RATE_LIMITS", "off")]).await;
+    let login = w.client.login("dev-alice").await;
+    let client = std::sync::Arc::new(Client::new(&w.client.session_url, &w.client.db_url));
+    let pid = w.db.pid();
+    let before = threads(pid);
+    let mut most = before;
+    for round in 0..3 {
+        let mut writes = tokio::task::JoinSet::new();
+        for i in 0..64 {
+            let (client, login) = (client.clone(), login.clone());
+            writes.spawn(async move {
+                let path = format!("/db/many/item-{round}-{i:02}");
+                let body = format!(r#"{{"round":{round},"i":{i}}}"#);
+                let r = client
+                    .signed(&login, "PUT", &client.db_url, &path, body.as_bytes(), &[])
+                    .await;
+                (r.status, String::from_utf8_lossy(&r.body).into_owned())
+            });
+        }
+        while let Some(done) = writes.join_next().await {
+            let (status, body) = done.expect("a write task");
+            assert_eq!(status, 201, "{body}");
+            most = most.max(threads(pid));
+        }
+    }
+    for (round, i) in [(0, 0), (1, 31), (2, 63)] {
+        let path = format!("/db/many/item-{round}-{i:02}");
+        let one = w.client.db(&login, "GET", &path, None).await;
+        assert_eq!(one.status, 200, "{path}");
+        let v: Value = one.json();
+        assert_eq!(v["data"], serde_json::json!({"round": round, "i": i}));
+    }
+    let limit = before + MAX_BLOCKING_THREADS as u64;
+    eprintln!("db threads: {before} before, at most {most} under 64 writes at once");
+    assert!(
+        most <= limit,
+        "db grew from {before} to {most} threads (limit {limit})"
+    );
 }

@@ -5,6 +5,12 @@
 use super::limits::LimitError;
 use crate::config::vars;
 
+/// Threads for blocking calls (tokio's default is 512). The embedded store runs each SQLite
+/// call on one, and its one connection is behind a mutex: at 64 requests at once the pool grew
+/// to 140 threads (each with a stack and a malloc arena) that mostly waited on that mutex. A few
+/// are enough for it, for local files and for name lookups.
+pub const MAX_BLOCKING_THREADS: usize = 16;
+
 /// The runtime's threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workers {
@@ -51,7 +57,10 @@ impl Workers {
                 b
             }
         };
-        builder.enable_all().build()
+        builder
+            .max_blocking_threads(MAX_BLOCKING_THREADS)
+            .enable_all()
+            .build()
     }
 }
 
