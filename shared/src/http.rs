@@ -298,14 +298,29 @@ impl ErrorCode {
     }
 }
 
-/// Generates a request id for the HTTP-server mode when the platform gave none.
+/// Generates a request id for the HTTP-server mode when the platform gave none: a UUID v4 from
+/// aws-lc's generator, which is seeded once (`Uuid::new_v4` asks the kernel on every call).
 pub fn generate_request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Builder::from_random_bytes(crate::ids::random_bytes())
+        .into_uuid()
+        .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_request_ids_are_distinct_v4_uuids() {
+        let first = generate_request_id();
+        let second = generate_request_id();
+        assert_ne!(first, second);
+        for id in [first, second] {
+            let parsed = uuid::Uuid::parse_str(&id).unwrap();
+            assert_eq!(parsed.get_version_num(), 4, "{id}");
+            assert_eq!(parsed.hyphenated().to_string(), id);
+        }
+    }
 
     #[test]
     fn error_body_shape() {
