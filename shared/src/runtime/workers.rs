@@ -14,7 +14,7 @@ use crate::config::vars;
 pub const MAX_BLOCKING_THREADS: usize = 16;
 
 /// How far ahead the runtime always has a timer due (see [`keep_a_timer_near`]).
-pub const TIMER_ANCHOR: Duration = Duration::from_secs(1);
+const TIMER_ANCHOR: Duration = Duration::from_secs(1);
 
 /// The runtime's threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
