@@ -10,8 +10,11 @@ use crate::config::vars;
 /// Threads for blocking calls (tokio's default is 512). The embedded store runs each SQLite
 /// call on one, and its one connection is behind a mutex: at 64 requests at once the pool grew
 /// to 140 threads (each with a stack and a malloc arena) that mostly waited on that mutex. A few
-/// are enough for it, for local files and for name lookups.
-pub const MAX_BLOCKING_THREADS: usize = 16;
+/// are enough for it, for local files and for name lookups; no blocking task waits for another,
+/// so a small cap queues work and cannot deadlock. 4 rather than 16: about 1 MiB less peak RSS
+/// per function at 64 requests at once, and no less throughput (docs/benchmarks.md, "Memory:
+/// tokio's blocking pool capped").
+pub const MAX_BLOCKING_THREADS: usize = 4;
 
 /// How far ahead the runtime always has a timer due (see [`keep_a_timer_near`]).
 const TIMER_ANCHOR: Duration = Duration::from_secs(1);
