@@ -502,6 +502,13 @@ fn the_lambda_build_leaves_out_sqlite_and_the_login_clients() {
     }
     let session = lean_dependencies("session");
     assert!(has(&session, "reqwest"), "{session:?}");
+    // The allocator the benchmarks measured (docs/benchmarks.md, "Warm requests: mimalloc").
+    for (function, deps) in [("db", &db), ("session", &session)] {
+        assert!(
+            has(deps, "mimalloc"),
+            "the lean {function} build has no mimalloc"
+        );
+    }
     for absent in ["rusqlite", "libsqlite3-sys", "aws-config", "aws-sdk-sts"] {
         assert!(
             !has(&session, absent),
