@@ -7,9 +7,9 @@
 #
 # With cargo-lambda on PATH (scripts/ensure-venv.sh installs it) the functions are built for
 # Amazon Linux 2023: cross-built through zig with a glibc 2.17 baseline when ARCH is not the
-# host's (arm64 here), a plain cargo build when it is (x86_64 on x86_64: glibc 2.30 needed,
-# AL2023 has 2.34). Without it, a plain host build is used, refused when the host's
-# architecture differs from ARCH.
+# host's (arm64 on an x86_64 machine), a plain cargo build when it is (x86_64 on x86_64: it
+# needs glibc 2.30, AL2023 has 2.34). Without cargo-lambda, a plain host build is used, refused
+# when the host's architecture differs from ARCH.
 #
 # Lambda builds are lean: LAMBDA_FEATURES (default: none) instead of the functions' default
 # `embedded` feature, so the bundled SQLite of the embedded store is left out (Lambda uses
