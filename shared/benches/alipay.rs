@@ -1,10 +1,11 @@
-//! RSA2 costs on the vectors: signing the oauth sign content, verifying the oauth answer.
+//! RSA2 costs on the vectors: signing the oauth sign content (with a key's first signature and
+//! the key's parsing, which a cold start pays), verifying the oauth answer.
 
 #![allow(clippy::unwrap_used)] // fixed fixtures; a failure is a broken bench
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use miniapp_shared::alipay::{
     extract_signed_node, rsa2_sign, verify_signed_node, AlipayPublicKey, AppPrivateKey,
 };
@@ -24,6 +25,20 @@ fn rsa2(c: &mut Criterion) {
     let content = content.as_str().unwrap().as_bytes();
     c.bench_function("rsa2_sign", |b| {
         b.iter(|| rsa2_sign(&key, black_box(content)).unwrap())
+    });
+
+    // The cold path: what a new process pays once, at start and in its first log-in.
+    let pem = include_str!("../tests/fixtures/alipay/keys/app_private_pkcs1.pem");
+    c.bench_function("app_key_parse", |b| {
+        b.iter(|| AppPrivateKey::parse(black_box(pem), "ALIPAY_APP_PRIVATE_KEY").unwrap())
+    });
+    // A key's first private operation also sets up its blinding (aws-lc does that lazily).
+    c.bench_function("rsa2_sign_first", |b| {
+        b.iter_batched(
+            || AppPrivateKey::parse(pem, "ALIPAY_APP_PRIVATE_KEY").unwrap(),
+            |fresh| rsa2_sign(&fresh, black_box(content)).unwrap(),
+            BatchSize::SmallInput,
+        )
     });
 
     let public = include_str!("../tests/fixtures/alipay/keys/gateway_public_spki.pem");
