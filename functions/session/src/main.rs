@@ -6,11 +6,8 @@ use std::process::ExitCode;
 use miniapp_shared::config::ProcessEnv;
 use miniapp_shared::{init, runtime};
 
-// Both functions allocate per request (the SDK's request and answer, JSON); see the workspace
-// Cargo.toml for why mimalloc.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    // mimalloc, the global allocator, set up before any thread starts (functions/allocator).
+    miniapp_allocator::tune();
     runtime::run("session", || init::session_api(&ProcessEnv))
 }

@@ -49,6 +49,8 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
         super::embedded::WAL_CHECKPOINT_PAGES,
     )
     .map_err(config)?;
+    conn.pragma_update(None, "cache_size", -super::embedded::PAGE_CACHE_KIB)
+        .map_err(config)?;
     conn.execute_batch(SCHEMA).map_err(config)?;
     Ok(conn)
 }
