@@ -39,13 +39,13 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// leaves the log behind, and the next process to open the file reads all of it to rebuild
 /// its index: ~0.6 ms per MB here, so at the default up to ~2.5 ms of every cold start. At 64
 /// pages (256 KiB) that is ~0.15 ms; the price is a checkpoint every ~32 small writes.
-pub(super) const WAL_CHECKPOINT_PAGES: u32 = 64;
+const WAL_CHECKPOINT_PAGES: u32 = 64;
 
 /// SQLite's own page cache, per connection, in KiB (SQLite's default: 2,000). The file's pages
 /// are also in the kernel's page cache, which a function's RSS does not count, so a page missed
 /// here costs a `pread`, not a disk read; at SQLite's default, a store that has grown past 2 MB
 /// kept ~2 MiB of copies resident in each busy connection, a tenth of a function's memory.
-pub(super) const PAGE_CACHE_KIB: i64 = 512;
+const PAGE_CACHE_KIB: i64 = 512;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
@@ -168,10 +168,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| config(&e))?;
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
-        .map_err(|e| config(&e))?;
-    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
-        .map_err(|e| config(&e))?;
+    bound_log_and_cache(&conn).map_err(|e| config(&e))?;
     retry_busy(deadline, || {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
@@ -183,6 +180,13 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     })
     .map_err(|e| config(&e))?;
     Ok(conn)
+}
+
+/// What every connection to the file keeps small: the write-ahead log it lets grow before a
+/// checkpoint ([`WAL_CHECKPOINT_PAGES`]) and SQLite's own page cache ([`PAGE_CACHE_KIB`]).
+pub(super) fn bound_log_and_cache(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)
 }
 
 /// `f` again after a short pause while it fails with SQLITE_BUSY, until `deadline`.

@@ -43,14 +43,7 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(config)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(config)?;
-    conn.pragma_update(
-        None,
-        "wal_autocheckpoint",
-        super::embedded::WAL_CHECKPOINT_PAGES,
-    )
-    .map_err(config)?;
-    conn.pragma_update(None, "cache_size", -super::embedded::PAGE_CACHE_KIB)
-        .map_err(config)?;
+    super::embedded::bound_log_and_cache(&conn).map_err(config)?;
     conn.execute_batch(SCHEMA).map_err(config)?;
     Ok(conn)
 }
