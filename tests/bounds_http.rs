@@ -207,3 +207,64 @@ async fn many_writes_at_once_do_not_grow_the_threads() {
         "db grew from {before} to {most} threads (limit {limit})"
     );
 }
+
+/// 24 merge patches of ~262 kB of numbers at once, one per item, on the embedded store. While
+/// a request is handled its body is a tree of ~131,000 values (~6 MB with
+/// `arbitrary_precision`), and a patch's tree is held until the store's one connection has
+/// merged it: so every patch in flight held its tree at once, and more. Bodies are now
+/// handled a bounded number of bytes at a time (`WORK_BUDGET_BYTES` in `runtime/server.rs`);
+/// the others wait as bytes, and every patch still lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_big_patches_at_once_stay_small() {
+    const PATCHES: usize = 24;
+    let w = world_with(&[("MINIAPP_RATE_LIMITS", "off")]).await;
+    let login = w.client.login("dev-alice").await;
+    let client = std::sync::Arc::new(Client::new(&w.client.session_url, &w.client.db_url));
+    for i in 0..PATCHES {
+        let path = format!("/db/patched/item-{i:02}");
+        let r = client
+            .signed(&login, "PUT", &client.db_url, &path, b"{}", &[])
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let before = proc_kb(w.db.pid(), "VmHWM");
+    let body = std::sync::Arc::new(dense_body());
+    let mut patches = tokio::task::JoinSet::new();
+    for i in 0..PATCHES {
+        let (client, login, body) = (client.clone(), login.clone(), body.clone());
+        patches.spawn(async move {
+            let path = format!("/db/patched/item-{i:02}");
+            let r = client
+                .signed(&login, "PATCH", &client.db_url, &path, &body, &[])
+                .await;
+            (r.status, String::from_utf8_lossy(&r.body).into_owned())
+        });
+    }
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    while let Some(done) = patches.join_next().await {
+        answers.push(done.expect("a patch task"));
+    }
+    let peak = proc_kb(w.db.pid(), "VmHWM");
+    eprintln!(
+        "db VmHWM {before} kB before, {peak} kB after {PATCHES} patches of 262 kB at once \
+         (answered in {:?})",
+        started.elapsed()
+    );
+    for (status, body) in answers {
+        assert_eq!(status, 200, "{}", &body[..body.len().min(300)]);
+    }
+    assert!(
+        peak <= PEAK_RSS_LIMIT_KB,
+        "db peaked at {peak} kB under {PATCHES} big patches at once"
+    );
+    for i in [0, PATCHES - 1] {
+        let one = w
+            .client
+            .db(&login, "GET", &format!("/db/patched/item-{i:02}"), None)
+            .await;
+        assert_eq!(one.status, 200);
+        let v: Value = one.json();
+        assert_eq!(v["data"]["a"].as_array().map(Vec::len), Some(131_000));
+    }
+}
