@@ -600,7 +600,7 @@ mod cases {
         let (u, c, i) = (&u, &c, &i);
         let patch = |p: Value, m: Option<Version>| async move {
             let cond = m.map_or(Condition::NONE, Condition::if_match);
-            s.patch_item(u, c, i, &p, cond, T0.plus_secs(5)).await
+            s.patch_item(u, c, i, p, cond, T0.plus_secs(5)).await
         };
         assert_eq!(
             patch(json!({"a": 1}), None).await,
@@ -728,7 +728,7 @@ mod cases {
         let (u, c, i) = (user("alice"), coll("rfc"), id("p"));
         let (u, c, i) = (&u, &c, &i);
         let body = json!({"n": 1});
-        let patch = |cond| s.patch_item(u, c, i, &body, cond, T0);
+        let patch = |cond| s.patch_item(u, c, i, body.clone(), cond, T0);
         let delete = |cond| s.delete_item(u, c, i, cond);
         let failed = Some(StoreError::PreconditionFailed);
         let not_found = Some(StoreError::NotFound);
@@ -813,7 +813,7 @@ mod cases {
         s.put_item(u1, c1, &i, obj(json!({"owner": "1b"})), Condition::NONE, T0)
             .await
             .unwrap();
-        s.patch_item(u1, c1, &i, &json!({"x": 1}), Condition::NONE, T0)
+        s.patch_item(u1, c1, &i, json!({"x": 1}), Condition::NONE, T0)
             .await
             .unwrap();
         s.delete_item(u1, c1, &i, Condition::NONE).await.unwrap();
@@ -822,7 +822,7 @@ mod cases {
             Err(StoreError::NotFound)
         );
         assert_eq!(
-            s.patch_item(u1, c1, &i, &json!({"x": 1}), Condition::NONE, T0)
+            s.patch_item(u1, c1, &i, json!({"x": 1}), Condition::NONE, T0)
                 .await,
             Err(StoreError::NotFound)
         );
@@ -1107,7 +1107,7 @@ mod cases {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let patch = json!({ format!("k{k}"): k });
-                    s.patch_item(&u, &c, &i, &patch, Condition::NONE, T0).await
+                    s.patch_item(&u, &c, &i, patch, Condition::NONE, T0).await
                 })
             })
             .collect();
@@ -1151,7 +1151,7 @@ mod cases {
                             + 1;
                         let data = json!({ "counter": next });
                         if use_patch {
-                            s.patch_item(&u, &c, &i, &data, Condition::if_match(cur.version), T0)
+                            s.patch_item(&u, &c, &i, data, Condition::if_match(cur.version), T0)
                                 .await
                         } else {
                             let cond = Condition::if_match(cur.version);
@@ -1249,7 +1249,7 @@ mod cases {
         let patch: Value = serde_json::from_str(r#"{"added": 2.50, "nested": {"o": {"x": 1e-5}}}"#)
             .expect("patch parses");
         let patched = s
-            .patch_item(&u, &c, &id("a"), &patch, Condition::NONE, T0)
+            .patch_item(&u, &c, &id("a"), patch.clone(), Condition::NONE, T0)
             .await
             .unwrap();
         let mut want = data.clone();
@@ -1274,7 +1274,7 @@ mod cases {
         s.create_item(&u, &c, &i, big, T0).await.unwrap();
         for k in 1..=3 {
             let patch = json!({"n": k, "t": "y".repeat(1000 * k)});
-            let item = s.patch_item(&u, &c, &i, &patch, Condition::NONE, T0).await;
+            let item = s.patch_item(&u, &c, &i, patch, Condition::NONE, T0).await;
             let item = item.unwrap_or_else(|e| panic!("patch {k}: {e}"));
             assert_eq!(item.version, version(k as u64 + 1));
         }
@@ -1335,7 +1335,7 @@ mod cases {
         // A patch that would grow the item past the limit is refused and changes nothing.
         let patch = json!({"t": "z".repeat(100_000)});
         let r = s
-            .patch_item(&u, &c, &id("c"), &patch, Condition::NONE, T0)
+            .patch_item(&u, &c, &id("c"), patch, Condition::NONE, T0)
             .await;
         assert!(matches!(r, Err(StoreError::ItemTooLarge { .. })), "{r:?}");
         let after = s.get_item(&u, &c, &id("c")).await.unwrap().unwrap();
@@ -1604,7 +1604,7 @@ async fn dynamo_outage_is_unavailable_then_resumes() {
         s.put_item(&u, &c, &i, obj(json!({})), Condition::NONE, T0)
             .await
             .map(|_| ()),
-        s.patch_item(&u, &c, &i, &json!({}), Condition::NONE, T0)
+        s.patch_item(&u, &c, &i, json!({}), Condition::NONE, T0)
             .await
             .map(|_| ()),
         s.delete_item(&u, &c, &i, Condition::NONE).await,
@@ -1839,7 +1839,7 @@ mod account_cases {
                 &alice,
                 &coll("todos"),
                 &id("todos-0000"),
-                &json!({"a": 1}),
+                json!({"a": 1}),
                 Condition::default(),
                 T0,
             )

@@ -236,7 +236,7 @@ fn run_writer(db: &Path, name: &str) {
             if n % 3 == 0 {
                 let patch = json!({ format!("last_{name}"): n });
                 let item = store
-                    .patch_item(&u, &c, &counter, &patch, Condition::NONE, now)
+                    .patch_item(&u, &c, &counter, patch, Condition::NONE, now)
                     .await
                     .expect("patch");
                 println!("ACK patch {n} {}", item.version);

@@ -166,7 +166,7 @@ impl DbApi {
         let item = self
             .0
             .store
-            .patch_item(&caller.user_id, coll, id, &patch, cond, Timestamp::now())
+            .patch_item(&caller.user_id, coll, id, patch, cond, Timestamp::now())
             .await?;
         item_response(StatusCode::OK, &item)
     }

@@ -662,7 +662,7 @@ impl DynamoStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        patch: &serde_json::Value,
+        patch: serde_json::Value,
         cond: Condition,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
@@ -684,7 +684,7 @@ impl DynamoStore {
             // guarantee as a condition in the write itself.
             cond.check(Some(cur.version))?;
             let current = cur.data.to_object().map_err(|_| corrupt("data"))?;
-            let merged = merge_patch::apply_to_object(current, patch);
+            let merged = merge_patch::apply_to_object(current, &patch);
             let item = Item {
                 id: id.clone(),
                 version: cur.version.next(),

@@ -506,11 +506,12 @@ impl EmbeddedStore {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        patch: &serde_json::Value,
+        patch: serde_json::Value,
         cond: Condition,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
-        let (user, coll, id, patch) = (user.clone(), coll.clone(), id.clone(), patch.clone());
+        // The patch moves into the blocking call: a copy would double a big patch's tree.
+        let (user, coll, id) = (user.clone(), coll.clone(), id.clone());
         self.with_conn(move |c| {
             // The write lock is held from the read to the write: no other writer can slip in,
             // so there is never a conflict to retry here.

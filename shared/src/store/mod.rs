@@ -542,12 +542,12 @@ impl Store {
         user: &UserId,
         coll: &Collection,
         id: &ItemId,
-        patch: &serde_json::Value,
+        patch: serde_json::Value,
         cond: Condition,
         now: Timestamp,
     ) -> Result<Item, StoreError> {
         if !patch.is_object() {
-            return Err(StoreError::InvalidPatch(merge_patch::kind_name(patch)));
+            return Err(StoreError::InvalidPatch(merge_patch::kind_name(&patch)));
         }
         dispatch!(self.patch_item(user, coll, id, patch, cond, now))
     }
