@@ -53,6 +53,31 @@ fn sched_runtime_ms(sched: &str) -> Option<f64> {
     line.split(':').nth(1)?.trim().parse().ok()
 }
 
+/// Context switches of a process's live threads so far, summed over `/proc/<pid>/task/*/status`:
+/// (voluntary: the thread slept, e.g. in `epoll_wait`; involuntary: the scheduler took the CPU
+/// from it while it could run). Threads that already ended are not in it.
+pub(crate) fn context_switches(pid: u32) -> Option<(u64, u64)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let counts = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
+        .filter_map(|status| switches_of(&status));
+    Some(counts.fold((0, 0), |(v, n), (dv, dn)| (v + dv, n + dn)))
+}
+
+/// `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of a `status` file.
+fn switches_of(status: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some((
+        field("voluntary_ctxt_switches")?,
+        field("nonvoluntary_ctxt_switches")?,
+    ))
+}
+
 /// Peak resident set size (`VmHWM`) of a process so far, in KiB.
 pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     status_kib(pid, "VmHWM:")
@@ -185,6 +210,27 @@ mod tests {
                      se.sum_exec_runtime                          :             1.704049\n";
         assert_eq!(sched_runtime_ms(sched), Some(1.704049));
         assert_eq!(sched_runtime_ms("se.exec_start : 1.5\n"), None);
+    }
+
+    #[test]
+    fn context_switches_are_summed_over_threads() {
+        let status = "Name:\tdb\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n";
+        assert_eq!(switches_of(status), Some((12, 3)));
+        assert_eq!(switches_of("Name:\tdb\n"), None);
+        let pid = std::process::id();
+        let (before, _) = context_switches(pid).expect("this process's switches");
+        // A sleep on another thread is at least one voluntary switch of that thread, which is
+        // alive while it is counted.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let sleeper = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            let _ = rx.recv();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (after, _) = context_switches(pid).expect("this process's switches");
+        let _ = tx.send(());
+        let _ = sleeper.join();
+        assert!(after > before, "{before} -> {after}");
     }
 
     #[test]

@@ -414,8 +414,11 @@ fn warm_section(md: &mut String, settings: &Settings, results: &Results, plots: 
          ![CPU per request]({plots}/cpu_per_request.svg)\n\n\
          HTTP-server mode, `wrk` for {} s per run, {} run(s) per point{}; figures are medians \
          over the runs (req/s, and wrk's own p50/p90/p99 of each run). *CPU/request*: the function \
-         process's utime + stime over the run ÷ requests answered. *errors*: answers other than 2xx \
-         plus socket errors and timeouts, summed over the runs.\n",
+         process's utime + stime over the run ÷ requests answered. *switches/request*: the function \
+         process's context switches over the run ÷ requests answered, voluntary (a thread went to \
+         sleep: waiting for the next request or an answer) / involuntary (the scheduler took the \
+         CPU from a thread that could run: other processes wanted it). *errors*: answers other \
+         than 2xx plus socket errors and timeouts, summed over the runs.\n",
         settings.wrk.seconds,
         settings.reps,
         if settings.warmup_run {
@@ -424,14 +427,14 @@ fn warm_section(md: &mut String, settings: &Settings, results: &Results, plots: 
             ""
         }
     );
-    md.push_str("| request | implementation · store | connections | req/s | p50 | p90 | p99 | CPU/request | requests | errors |\n");
-    md.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    md.push_str("| request | implementation · store | connections | req/s | p50 | p90 | p99 | CPU/request | switches/request | requests | errors |\n");
+    md.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     let mut points: Vec<&Point> = results.warm.iter().collect();
     points.sort_by_key(|p| (op_order(p.op), p.conns, series_index(&p.series)));
     for p in points {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} ms | {} ms | {} ms | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} ms | {} ms | {} ms | {} | {} | {} | {} |",
             p.op.name(),
             p.series,
             p.conns,
@@ -440,6 +443,8 @@ fn warm_section(md: &mut String, settings: &Settings, results: &Results, plots: 
             f1(p.p90()),
             f1(p.p99()),
             opt(p.cpu_us(), "µs"),
+            p.switches()
+                .map_or_else(|| "n/a".to_owned(), |(v, n)| format!("{v:.2} / {n:.2}")),
             p.requests(),
             p.errors()
         );

@@ -221,6 +221,8 @@ pub(crate) struct Run {
     pub(crate) errors: u64,
     /// (utime + stime delta) / requests, µs.
     pub(crate) cpu_us: Option<f64>,
+    /// Context switches of the process's threads / requests: (voluntary, involuntary).
+    pub(crate) switches: Option<(f64, f64)>,
 }
 
 /// How wrk is run.
@@ -263,11 +265,13 @@ pub(crate) fn run(
     std::fs::write(&path, script(op, login, host))
         .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     let before = procfs::cpu_ticks(pid);
+    let switches_before = procfs::context_switches(pid);
     let out = Command::new("wrk")
         .args(wrk_args(w, conns, &path, url))
         .output()
         .unwrap_or_else(|e| panic!("cannot run wrk ({e}): install it (apt-get install wrk)"));
     let after = procfs::cpu_ticks(pid);
+    let switches_after = procfs::context_switches(pid);
     let text = String::from_utf8_lossy(&out.stdout);
     let summary: WrkSummary = text
         .lines()
@@ -289,6 +293,13 @@ pub(crate) fn run(
         ),
         _ => None,
     };
+    let switches = match (switches_before, switches_after) {
+        (Some((vb, nb)), Some((va, na))) if s.requests > 0 => {
+            let per = |a: u64, b: u64| a.saturating_sub(b) as f64 / s.requests as f64;
+            Some((per(va, vb), per(na, nb)))
+        }
+        _ => None,
+    };
     Run {
         requests: s.requests,
         rps: s.requests as f64 / (s.duration_us.max(1) as f64 / 1e6),
@@ -297,6 +308,7 @@ pub(crate) fn run(
         p99_ms: s.p99_us as f64 / 1000.0,
         errors: s.connect + s.read + s.write + s.status + s.timeout,
         cpu_us,
+        switches,
     }
 }
 
@@ -329,6 +341,15 @@ impl Point {
     pub(crate) fn cpu_us(&self) -> Option<f64> {
         let v: Vec<f64> = self.runs.iter().filter_map(|r| r.cpu_us).collect();
         (!v.is_empty()).then(|| median(&v))
+    }
+    /// Median voluntary and involuntary context switches per request.
+    pub(crate) fn switches(&self) -> Option<(f64, f64)> {
+        let v: Vec<(f64, f64)> = self.runs.iter().filter_map(|r| r.switches).collect();
+        (!v.is_empty()).then(|| {
+            let vol: Vec<f64> = v.iter().map(|s| s.0).collect();
+            let invol: Vec<f64> = v.iter().map(|s| s.1).collect();
+            (median(&vol), median(&invol))
+        })
     }
     pub(crate) fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.errors).sum()
