@@ -36,13 +36,17 @@ pub(crate) fn ticks_per_second() -> u64 {
 /// where utime + stime come in whole clock ticks (10 ms, longer than a cold start). Threads
 /// that already ended are not in it.
 pub(crate) fn cpu_ms_exact(pid: u32) -> Option<f64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    // A thread that ends while the list is read leaves no file behind: it is skipped.
-    let total = tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("sched")).ok())
+    let total = task_files(pid, "sched")?
         .filter_map(|sched| sched_runtime_ms(&sched))
         .sum();
     Some(total)
+}
+
+/// The file `name` of each live thread of a process (`/proc/<pid>/task/*/<name>`). A thread
+/// that ends while the list is read leaves no file behind: it is skipped.
+fn task_files(pid: u32, name: &'static str) -> Option<impl Iterator<Item = String>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(tasks.filter_map(move |task| std::fs::read_to_string(task.ok()?.path().join(name)).ok()))
 }
 
 /// `se.sum_exec_runtime` of a `sched` file, in milliseconds.
@@ -57,10 +61,7 @@ fn sched_runtime_ms(sched: &str) -> Option<f64> {
 /// (voluntary: the thread slept, e.g. in `epoll_wait`; involuntary: the scheduler took the CPU
 /// from it while it could run). Threads that already ended are not in it.
 pub(crate) fn context_switches(pid: u32) -> Option<(u64, u64)> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let counts = tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
-        .filter_map(|status| switches_of(&status));
+    let counts = task_files(pid, "status")?.filter_map(|status| switches_of(&status));
     Some(counts.fold((0, 0), |(v, n), (dv, dn)| (v + dv, n + dn)))
 }
 
