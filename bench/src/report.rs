@@ -501,8 +501,10 @@ fn threads_section(md: &mut String, results: &Results) {
          /db/todos/item-00` one at a time (as Lambda hands out invocations), with \
          `MINIAPP_WORKER_THREADS=1` (one thread: tokio's current-thread runtime) and `=2` (a pool \
          of two workers beside the main thread). Lambda mode goes through the test Runtime API. \
-         The defaults follow from it: one thread in Lambda mode, one worker per core in HTTP \
-         mode, where requests do arrive together.\n\n",
+         The defaults follow from it and from the runs at 64 connections (the section \
+         \"Warm requests: context switches per request, and one thread on DynamoDB\"): one \
+         thread in Lambda mode; in HTTP mode, where requests do arrive together, one thread for \
+         the db function on DynamoDB and one worker per core otherwise.\n\n",
     );
     md.push_str("| mode | threads | requests | CPU per request | latency p50 | latency p90 |\n| --- | --- | ---: | ---: | ---: | ---: |\n");
     for r in &results.threads {

@@ -80,10 +80,14 @@ fn echo(req: &Request, cookies: bool) -> Response {
 struct InitError;
 
 fn main() -> ExitCode {
-    miniapp_shared::runtime::run("dev_function", || async {
-        if std::env::var("DEV_FUNCTION_FAIL_INIT").is_ok_and(|v| v == "1") {
-            return Err(InitError);
-        }
-        Ok(DevFunction)
-    })
+    miniapp_shared::runtime::run(
+        "dev_function",
+        miniapp_shared::runtime::Load::Computes,
+        || async {
+            if std::env::var("DEV_FUNCTION_FAIL_INIT").is_ok_and(|v| v == "1") {
+                return Err(InitError);
+            }
+            Ok(DevFunction)
+        },
+    )
 }

@@ -108,7 +108,7 @@ fn binary() -> Response {
 struct EchoConfigError;
 
 fn main() -> ExitCode {
-    miniapp_shared::runtime::run("echo", || async {
+    miniapp_shared::runtime::run("echo", miniapp_shared::runtime::Load::Computes, || async {
         if std::env::var("ECHO_FAIL_INIT").is_ok_and(|v| v == "1") {
             return Err(EchoConfigError);
         }

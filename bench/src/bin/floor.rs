@@ -22,5 +22,7 @@ impl Handler for Floor {
 }
 
 fn main() -> ExitCode {
-    runtime::run("floor", || async { Ok::<_, Infallible>(Floor) })
+    runtime::run("floor", runtime::Load::Computes, || async {
+        Ok::<_, Infallible>(Floor)
+    })
 }

@@ -9,5 +9,5 @@ use miniapp_shared::{init, runtime};
 fn main() -> ExitCode {
     // mimalloc, the global allocator, set up before any thread starts (functions/allocator).
     miniapp_allocator::tune();
-    runtime::run("db", || init::db_api(&ProcessEnv))
+    runtime::run("db", runtime::Load::Waits, || init::db_api(&ProcessEnv))
 }

@@ -9,5 +9,7 @@ use miniapp_shared::{init, runtime};
 fn main() -> ExitCode {
     // mimalloc, the global allocator, set up before any thread starts (functions/allocator).
     miniapp_allocator::tune();
-    runtime::run("session", || init::session_api(&ProcessEnv))
+    runtime::run("session", runtime::Load::Computes, || {
+        init::session_api(&ProcessEnv)
+    })
 }

@@ -13,6 +13,8 @@ pub mod logging;
 pub mod server;
 pub mod workers;
 
+pub use workers::Load;
+
 use std::fmt::Display;
 use std::future::Future;
 use std::process::ExitCode;
@@ -31,14 +33,15 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Entry point for a function binary: picks Lambda mode when `AWS_LAMBDA_RUNTIME_API` is set
 /// (and not empty), else HTTP-server mode.
 ///
-/// Builds the tokio runtime itself (current-thread for Lambda, multi-thread for HTTP, unless
-/// `MINIAPP_WORKER_THREADS` says otherwise: [`workers`]) and
+/// Builds the tokio runtime itself (current-thread for Lambda; for HTTP, multi-thread, or one
+/// thread when `load` is [`Load::Waits`] and the store is DynamoDB; `MINIAPP_WORKER_THREADS`
+/// overrides both: [`workers`]) and
 /// initialises logging (JSON lines on stdout, level from `RUST_LOG`, default `info`).
 ///
 /// `init` reads config and builds state once (parse keys, build clients, warm connections);
 /// its error (a Display naming the variable) is reported: Lambda → POST /runtime/init/error
 /// then exit non-zero; HTTP → one clear line on stderr and exit code 1 (no panic, no backtrace).
-pub fn run<H, F, Fut, E>(function_name: &'static str, init: F) -> ExitCode
+pub fn run<H, F, Fut, E>(function_name: &'static str, load: Load, init: F) -> ExitCode
 where
     H: Handler,
     F: FnOnce() -> Fut,
@@ -48,7 +51,7 @@ where
     logging::init();
     match std::env::var(vars::AWS_LAMBDA_RUNTIME_API) {
         Ok(endpoint) if !endpoint.trim().is_empty() => lambda::run(function_name, &endpoint, init),
-        _ => server::run(function_name, init),
+        _ => server::run(function_name, load, init),
     }
 }
 

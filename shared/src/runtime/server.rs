@@ -26,11 +26,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 use super::limits::{LimitError, ServerLimits};
-use super::workers::Workers;
+use super::workers::{Load, Workers};
 use super::{
     finish_response, handle, logging, panic_response, report_startup_failure, HandlerPanicked,
 };
-use crate::config::vars;
+use crate::config::{vars, ProcessEnv};
 use crate::http::{generate_request_id, ErrorCode, Handler, Request, Response, MAX_BODY_BYTES};
 
 /// The port when none of [`vars::PORTS`] is set.
@@ -127,7 +127,7 @@ pub(super) fn env_var(var: &str) -> Option<String> {
 }
 
 /// Runs HTTP-server mode until SIGTERM/SIGINT (exit 0) or a startup failure (exit 1).
-pub(super) fn run<H, F, Fut, E>(function_name: &'static str, init: F) -> ExitCode
+pub(super) fn run<H, F, Fut, E>(function_name: &'static str, load: Load, init: F) -> ExitCode
 where
     H: Handler,
     F: FnOnce() -> Fut,
@@ -136,7 +136,7 @@ where
 {
     let started = listen_port(env_var).and_then(|port| {
         let limits = ServerLimits::from_lookup(env_var)?;
-        let workers = Workers::from_lookup(env_var, Workers::Many(None))?;
+        let workers = Workers::from_lookup(env_var, Workers::http_default(load, &ProcessEnv))?;
         let rt = workers.build().map_err(ServerError::Runtime)?;
         Ok((port, limits, rt))
     });

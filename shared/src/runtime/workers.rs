@@ -1,11 +1,12 @@
 //! How many threads run requests: `MINIAPP_WORKER_THREADS`, read once at start. Lambda mode
 //! defaults to one (a current-thread runtime: one invocation at a time, nothing to hand to
-//! another thread); HTTP-server mode to one worker per core. docs/benchmarks.md weighs both.
+//! another thread); HTTP-server mode to one worker per core, except for a function that mostly
+//! waits on DynamoDB ([`Workers::http_default`]). docs/benchmarks.md weighs both.
 
 use std::time::Duration;
 
 use super::limits::LimitError;
-use crate::config::vars;
+use crate::config::{store_choice, vars, EnvSource, StoreChoice};
 
 /// Threads for blocking calls (tokio's default is 512). The embedded store runs each SQLite
 /// call on one, and its one connection is behind a mutex: at 64 requests at once the pool grew
@@ -19,6 +20,16 @@ pub const MAX_BLOCKING_THREADS: usize = 4;
 /// How far ahead the runtime always has a timer due (see [`keep_a_timer_near`]).
 const TIMER_ANCHOR: Duration = Duration::from_secs(1);
 
+/// What a function's requests mostly spend their time on; HTTP-server mode's default threads
+/// follow from it ([`Workers::http_default`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Waiting for the store's answers (the db function).
+    Waits,
+    /// Computing too (the session function signs every log-in with RSA).
+    Computes,
+}
+
 /// The runtime's threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workers {
@@ -29,6 +40,22 @@ pub enum Workers {
 }
 
 impl Workers {
+    /// HTTP-server mode's default: one thread for a function that mostly waits, on DynamoDB;
+    /// else one worker per core. On DynamoDB answers arrive one by one, and with a pool each
+    /// one woke a second worker that found little to do: the db function at 64 connections
+    /// took 2.4 context switches per GET against 1.6 on one thread, and ~15–20% more CPU per
+    /// GET and PUT, at the same throughput (docs/benchmarks.md, "Warm requests: context
+    /// switches per request, and one thread on DynamoDB"). A log-in's RSA signature keeps a
+    /// second worker busy, and the embedded store's SQLite calls keep the cores busy: one
+    /// thread there costs throughput. A store choice that does not parse gets the pool; the
+    /// store reports the error itself.
+    pub fn http_default(load: Load, env: &dyn EnvSource) -> Self {
+        match (load, store_choice(env)) {
+            (Load::Waits, Ok(StoreChoice::DynamoDb)) => Self::One,
+            _ => Self::Many(None),
+        }
+    }
+
     /// `MINIAPP_WORKER_THREADS` from `lookup` (unset or empty: `default`): `1` is one thread,
     /// more is a multi-thread runtime with that many workers.
     pub fn from_lookup(
@@ -112,6 +139,33 @@ mod tests {
                 (e.var, e.value.as_str()),
                 (vars::MINIAPP_WORKER_THREADS, bad)
             );
+        }
+    }
+
+    #[test]
+    fn http_mode_runs_one_thread_for_a_function_that_waits_on_dynamodb() {
+        fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+            move |name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        }
+        let pool = Workers::Many(None);
+        for dynamo in [
+            env(&[("MINIAPP_STORE", "dynamodb")]),
+            env(&[("SESSIONS_TABLE", "sessions")]),
+        ] {
+            assert_eq!(Workers::http_default(Load::Waits, &dynamo), Workers::One);
+            assert_eq!(Workers::http_default(Load::Computes, &dynamo), pool);
+        }
+        for other in [
+            env(&[("MINIAPP_STORE", "embedded:/tmp/x.db")]),
+            env(&[]),
+            env(&[("MINIAPP_STORE", "postgres")]),
+        ] {
+            assert_eq!(Workers::http_default(Load::Waits, &other), pool);
         }
     }
 
