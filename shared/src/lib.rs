@@ -22,6 +22,7 @@ pub mod init;
 mod json_members;
 #[cfg(feature = "login")]
 pub mod login;
+pub mod overlap;
 pub mod percent;
 pub mod ratelimit;
 pub mod runtime;

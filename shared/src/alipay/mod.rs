@@ -32,7 +32,7 @@ pub mod synthetic;
 
 pub use cert::{AlipayCertificates, CertError, CertificateTexts};
 pub use client::{
-    AlipayClient, AlipayConfig, AlipayError, AlipayIdentity, AlipayVerification,
+    AlipayClient, AlipayConfig, AlipayError, AlipayIdentity, AlipayVerification, SignedExchange,
     MAX_AUTH_CODE_BYTES, OAUTH_TOKEN_METHOD,
 };
 pub use keys::{

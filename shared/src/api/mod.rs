@@ -48,7 +48,8 @@ trait RoutedApi: Send + Sync + 'static {
     fn narrow(op: Op) -> Option<Self::Op>;
     /// This function's rate limits.
     fn limiter(&self) -> &RateLimiter;
-    /// Whether the operation is a log-in (`POST /session`), which has a bucket of its own.
+    /// Whether the operation is a log-in (`POST /session`). It has a bucket of its own and takes
+    /// its address buckets itself, beside preparing the provider's request (`SessionApi`).
     fn creates_session(_op: &Self::Op) -> bool {
         false
     }
@@ -74,10 +75,11 @@ impl<T: RoutedApi> Handler for T {
             Err(resp) => *resp,
             Ok(routed) => {
                 // Before any signature is verified, so that a flood is cheap to refuse.
-                let limited = self
-                    .limiter()
-                    .check_address(&req, T::creates_session(&routed.op))
-                    .await;
+                let limited = if T::creates_session(&routed.op) {
+                    Ok(())
+                } else {
+                    self.limiter().check_address(&req, false).await
+                };
                 let outcome = match limited {
                     Ok(()) => self.dispatch(&req, &routed).await,
                     Err(l) => Err(l.into()),

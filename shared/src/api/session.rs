@@ -11,13 +11,15 @@ use super::body::parse_json;
 use super::error::ApiError;
 use super::routes::{FunctionKind, Op, SessionOp};
 use super::RoutedApi;
-use crate::alipay::MAX_AUTH_CODE_BYTES;
+use crate::alipay::{AlipayError, MAX_AUTH_CODE_BYTES};
 use crate::config::SessionConfig;
 use crate::credentials::{expiration_for, issue_at_generation, TokenKeys};
 use crate::http::{ErrorCode, Request, Response};
 use crate::ids::SessionId;
-use crate::login::{Provider, Providers};
+use crate::login::{LoginError, PreparedLogin, Provider, Providers};
+use crate::overlap::{after_or_beside, Placement};
 use crate::ratelimit::RateLimiter;
+use crate::secret::SecretString;
 use crate::signing::ExpiryPolicy;
 use crate::store::{Alongside, SessionRecord, Store, StoreError};
 use crate::time_fmt::Timestamp;
@@ -50,17 +52,16 @@ impl SessionApi {
         }))
     }
 
+    /// The address buckets are taken first, as for every route. While their store round trip is
+    /// out, the provider's request is prepared (Alipay's RSA signature) on the blocking pool, so
+    /// a log-in waits for the store and the signature at once rather than one after the other.
+    /// When the limiter answers from memory the request is signed inline (no thread hand-off),
+    /// or, if refused, not at all.
     async fn login(&self, req: &Request) -> Result<Response, ApiError> {
         let s = &self.0;
-        let body = parse_json(&req.body)?;
-        let (provider, code) = login_code(&body)?;
-        if !s.providers.serves(provider) {
-            return Err(ApiError::new(
-                ErrorCode::ProviderNotConfigured,
-                format!("{provider} log-in is not configured on this server"),
-            ));
-        }
-        let who = s.providers.log_in(provider, code).await?;
+        let limits = async { Ok(s.limiter.check_address(req, true).await?) };
+        let prepared = after_or_beside(limits, |placed| self.prepare_login(req, placed)).await?;
+        let who = s.providers.complete(prepared).await?;
         let now = Timestamp::now();
         let record = SessionRecord {
             session_id: SessionId::generate(),
@@ -78,6 +79,42 @@ impl SessionApi {
         );
         resp.log.user_hash = Some(record.user_id.log_hash());
         Ok(resp)
+    }
+
+    /// Reads the body and prepares the provider's exchange of its code.
+    async fn prepare_login(
+        &self,
+        req: &Request,
+        placed: Placement,
+    ) -> Result<PreparedLogin, ApiError> {
+        let s = &self.0;
+        let body = parse_json(&req.body)?;
+        let (provider, code) = login_code(&body)?;
+        if !s.providers.serves(provider) {
+            return Err(ApiError::new(
+                ErrorCode::ProviderNotConfigured,
+                format!("{provider} log-in is not configured on this server"),
+            ));
+        }
+        if placed == Placement::After || !provider.prepares_with_cpu() {
+            return Ok(s.providers.prepare(provider, code)?);
+        }
+        let state = Arc::clone(&self.0);
+        let code = SecretString::new(code.to_owned());
+        match tokio::task::spawn_blocking(move || state.providers.prepare(provider, code.expose()))
+            .await
+        {
+            Ok(prepared) => Ok(prepared?),
+            // A panic there is this request's own, as when signing ran inline.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down. Reported as a failed signing is.
+            Err(_) => Err(LoginError::Alipay(AlipayError::Upstream {
+                code: None,
+                sub_code: None,
+                message: "could not sign the request".into(),
+            })
+            .into()),
+        }
     }
 
     /// Single use per credentials: only credentials of the session's current refresh generation
