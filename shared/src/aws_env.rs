@@ -97,19 +97,12 @@ impl LoadServiceConfig for EndpointOverrides {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use aws_credential_types::provider::ProvideCredentials;
 
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |name: &str| map.get(name).cloned()
-    }
+    use crate::config::env_of as env;
 
     #[tokio::test]
     async fn lambdas_variables_make_the_configuration() {

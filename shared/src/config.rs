@@ -67,6 +67,16 @@ pub trait EnvSource {
 /// The process environment.
 pub struct ProcessEnv;
 
+/// An environment of these variables only, for tests.
+#[cfg(test)]
+pub(crate) fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name: &str| map.get(name).cloned()
+}
+
 impl EnvSource for ProcessEnv {
     fn get(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -288,19 +298,11 @@ impl ProvidersConfig {
 mod tests {
     use std::time::Duration;
 
-    use std::collections::HashMap;
-
     use super::*;
 
     const KEYS: &str = "k1:Zmlyc3Qta2V5LW9mLWF0LWxlYXN0LTMyLWJ5dGVzLWxvbmchISE=";
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k: &str| map.get(k).cloned()
-    }
+    use super::env_of as env;
 
     #[test]
     fn defaults() {

@@ -144,14 +144,7 @@ mod tests {
 
     #[test]
     fn http_mode_runs_one_thread_for_a_function_that_waits_on_dynamodb() {
-        fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-            move |name| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        }
+        use crate::config::env_of as env;
         let pool = Workers::Many(None);
         for dynamo in [
             env(&[("MINIAPP_STORE", "dynamodb")]),
