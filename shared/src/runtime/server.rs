@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT};
 use http::{HeaderMap, HeaderValue};
 use http_body_util::{BodyExt, Full};
@@ -55,7 +55,7 @@ const READ_BUFFER_BYTES: usize = 32 * 1024;
 /// scratch space by it (uninitialised, freed after each parse).
 const MAX_HEAD_FIELDS: usize = READ_BUFFER_BYTES / 4;
 /// Most bytes of request bodies held at once (being received, or received and not yet
-/// answered), over all connections. A read that would pass it waits (the data stays in the
+/// answered; the buffers' allocated size, growth included), over all connections. A read that would pass it waits (the data stays in the
 /// kernel's socket buffers) until other requests are answered or their read deadline closes
 /// them; so clients that stall mid-body cannot make the process hold more than this, however
 /// many connect.
@@ -475,29 +475,40 @@ async fn read_limited<'a>(
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return BodyRead::TooLarge(body);
     }
-    let mut buf = BytesMut::new();
+    // Never more than the declared length (when there is one) is allocated.
+    let ceiling = declared.map_or(MAX_BODY_BYTES, |n| {
+        usize::try_from(n).unwrap_or(MAX_BODY_BYTES)
+    });
+    let mut buf: Vec<u8> = Vec::new();
     let mut held: Option<SemaphorePermit<'a>> = None;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
             return BodyRead::Failed;
         };
         if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > MAX_BODY_BYTES {
+            let needed = buf.len() + data.len();
+            if needed > MAX_BODY_BYTES {
                 return BodyRead::TooLarge(body);
             }
-            // A frame is at most hyper's read buffer, far below u32::MAX.
-            let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
-            let Ok(permit) = budget.acquire_many(n).await else {
-                return BodyRead::Failed;
-            };
-            match held.as_mut() {
-                Some(h) => h.merge(permit),
-                None => held = Some(permit),
+            if needed > buf.capacity() {
+                // The budget counts what is allocated, growth included: doubling, up to the
+                // declared length, and never less than what this frame needs.
+                let grown = (buf.capacity() * 2).min(ceiling).max(needed);
+                // At most MAX_BODY_BYTES, far below u32::MAX.
+                let n = u32::try_from(grown - buf.capacity()).unwrap_or(u32::MAX);
+                let Ok(permit) = budget.acquire_many(n).await else {
+                    return BodyRead::Failed;
+                };
+                match held.as_mut() {
+                    Some(h) => h.merge(permit),
+                    None => held = Some(permit),
+                }
+                buf.reserve_exact(grown - buf.len());
             }
             buf.extend_from_slice(&data);
         }
     }
-    BodyRead::Complete(buf.freeze(), held)
+    BodyRead::Complete(Bytes::from(buf), held)
 }
 
 /// Reads and drops a bounded amount of the unread body, then drops it (closing the connection).
