@@ -1,5 +1,5 @@
 //! Work started beside a wait, only when there is a wait: a log-in signs its provider request
-//! while the rate limiter's store round trip is out, and takes its two address buckets at once.
+//! while the rate limiter's store round trip is out.
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;

@@ -220,6 +220,7 @@ conformance!(
     rate_buckets_take_refill_and_refuse,
     rate_leases_take_from_the_upper_half_only,
     rate_leases_are_atomic_under_concurrency,
+    rate_pairs_take_from_both_buckets,
     rate_buckets_are_atomic_under_concurrency,
     // Batches and filters (store_conformance/batch_filter.rs).
     batches_write_all_or_nothing,
@@ -376,6 +377,7 @@ mod cases {
         assert!(matches!(err, Err(StoreError::InvalidCursor(_))), "{err:?}");
     }
     use miniapp_shared::ratelimit::{Outcome, Rate};
+    use miniapp_shared::store::RateTake;
 
     const NOW_US: u64 = 1_795_617_400 * 1_000_000;
 
@@ -467,6 +469,40 @@ mod cases {
             Outcome::Limited { wait_us, .. } => assert_eq!(wait_us, rate.interval_us),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A pair of takes (a log-in's address and log-in buckets) takes from each bucket as two
+    /// takes would, and answers each on its own: one bucket may refuse while the other allows.
+    pub(crate) async fn rate_pairs_take_from_both_buckets(s: &Store) {
+        let (address, login) = ("rate#addr#198.51.100.7", "rate#login#198.51.100.7");
+        let (wide, narrow) = (Rate::new(1, 60, 3).unwrap(), Rate::new(1, 60, 2).unwrap());
+        let take = |key, rate| RateTake {
+            key,
+            rate,
+            now_us: NOW_US,
+            seen: None,
+            want: 1,
+        };
+        let pair = || s.take_rate_tokens_pair(take(address, wide), take(login, narrow));
+        for n in 1..=2 {
+            let (a, l) = pair().await;
+            let (a, l) = (a.unwrap().outcome, l.unwrap().outcome);
+            assert!(matches!(a, Outcome::Allowed { .. }), "pair {n}: {a:?}");
+            assert!(matches!(l, Outcome::Allowed { .. }), "pair {n}: {l:?}");
+        }
+        // The log-in bucket's 2 are spent, the address bucket holds a third.
+        let (a, l) = pair().await;
+        let (a, l) = (a.unwrap(), l.unwrap());
+        assert!(matches!(a.outcome, Outcome::Allowed { .. }), "{a:?}");
+        assert_eq!(a.tokens, 1);
+        assert!(matches!(l.outcome, Outcome::Limited { .. }), "{l:?}");
+        assert_eq!(l.tokens, 0);
+        // A single take sees what the pairs took.
+        let after = s
+            .take_rate_token(address, wide, NOW_US, None)
+            .await
+            .unwrap();
+        assert!(matches!(after, Outcome::Limited { .. }), "{after:?}");
     }
 
     /// Concurrent leases never take more than the bucket holds, however they interleave.

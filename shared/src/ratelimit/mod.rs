@@ -44,7 +44,7 @@ pub use config::{parse_rate, RateLimitConfig};
 use crate::api::ApiError;
 use crate::http::{ErrorCode, Request};
 use crate::ids::UserId;
-use crate::store::{Store, StoreError};
+use crate::store::{RateTake, Store, StoreError};
 
 /// Buckets remembered in-process; past it, those that no longer limit are forgotten.
 const LOCAL_ENTRIES: usize = 10_000;
@@ -149,17 +149,37 @@ impl RateLimiter {
         let Some(addr) = client_address(req, inner.config.trust_forwarded_for) else {
             return Ok(());
         };
-        let address = inner.take(Kind::Address, &addr, inner.config.address);
+        let address = inner.step(Kind::Address, &addr, inner.config.address);
         if !session_create {
-            return address.await;
+            return inner.finish(address).await;
         }
-        // Both buckets at once: one store round trip of waiting instead of two. The log-in
+        // Both buckets, and when both need the store one call for the two: one round trip of
+        // waiting instead of two, one call of the embedded store's blocking pool. The log-in
         // bucket is not charged for a request the address bucket refuses from memory.
-        // Boxed: each holds a store call's future (kilobytes; far more in debug builds), and two
-        // inline made the log-in's future overflow a worker's stack in debug builds.
-        let address = Box::pin(address);
-        let login = Box::pin(inner.take(Kind::SessionCreate, &addr, inner.config.session_create));
-        crate::overlap::after_or_beside(address, |_| login).await
+        let Step::Ask(address) = address else {
+            inner.finish(address).await?;
+            return inner
+                .take(Kind::SessionCreate, &addr, inner.config.session_create)
+                .await;
+        };
+        match inner.step(Kind::SessionCreate, &addr, inner.config.session_create) {
+            Step::Decided(login) => {
+                inner.ask(address).await?;
+                login
+            }
+            Step::Ask(login) => {
+                let pair = inner
+                    .store
+                    .take_rate_tokens_pair(address.take(), login.take());
+                let (first, second) = within_budget(pair)
+                    .await
+                    .unwrap_or_else(|| (Err(no_answer()), Err(no_answer())));
+                let address = inner.settle(address, first);
+                let login = inner.settle(login, second);
+                address?;
+                login
+            }
+        }
     }
 
     /// The per-user bucket of an authenticated caller.
@@ -256,38 +276,71 @@ fn now_us() -> u64 {
 
 impl Inner {
     async fn take(&self, kind: Kind, name: &str, rate: Rate) -> Result<(), Limited> {
+        self.finish(self.step(kind, name, rate)).await
+    }
+
+    /// What checking bucket `name` of `kind` needs next: a decision from this process's view
+    /// of it (a leased token, a bucket seen empty, the store paused after a failure), or a
+    /// take from the store.
+    fn step(&self, kind: Kind, name: &str, rate: Rate) -> Step {
         let key = format!("{}{name}", kind.prefix());
         let now = now_us();
-        let (seen, want) = match self.spend_or_plan(&key, now, rate) {
-            None => return Ok(()),
-            Some(plan) => plan,
+        let Some((seen, want)) = self.spend_or_plan(&key, now, rate) else {
+            return Step::Decided(Ok(()));
         };
         if let Some(tat) = seen {
             // The stored state is at least this far along: refusing needs no round trip.
             if let Outcome::Limited { wait_us, .. } = bucket::decide(tat, now, rate) {
-                return Err(limited(kind, wait_us));
+                return Step::Decided(Err(limited(kind, wait_us)));
             }
         }
         if now < self.paused_until.load(Ordering::Relaxed) {
-            return Ok(());
+            return Step::Decided(Ok(()));
         }
-        let take = self.store.take_rate_tokens(&key, rate, now, seen, want);
-        let taken = tokio::time::timeout(TAKE_BUDGET, take)
+        Step::Ask(Ask {
+            kind,
+            key,
+            rate,
+            now,
+            seen,
+            want,
+        })
+    }
+
+    async fn finish(&self, step: Step) -> Result<(), Limited> {
+        match step {
+            Step::Decided(decided) => decided,
+            Step::Ask(ask) => self.ask(ask).await,
+        }
+    }
+
+    async fn ask(&self, ask: Ask) -> Result<(), Limited> {
+        let t = ask.take();
+        let take = self
+            .store
+            .take_rate_tokens(t.key, t.rate, t.now_us, t.seen, t.want);
+        let taken = within_budget(take)
             .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("no answer in time".into())));
+            .unwrap_or_else(|| Err(no_answer()));
+        self.settle(ask, taken)
+    }
+
+    /// Records the store's answer to `ask` and decides; a failure fails open and pauses the
+    /// store's use for [`PAUSE_AFTER_FAILURE`].
+    fn settle(&self, ask: Ask, taken: Result<bucket::Lease, StoreError>) -> Result<(), Limited> {
         match taken {
             Ok(lease) => {
-                self.remember(key, lease, now);
+                self.remember(ask.key, lease, ask.now);
                 match lease.outcome {
                     Outcome::Allowed { .. } => Ok(()),
-                    Outcome::Limited { wait_us, .. } => Err(limited(kind, wait_us)),
+                    Outcome::Limited { wait_us, .. } => Err(limited(ask.kind, wait_us)),
                 }
             }
             Err(e) => {
                 let pause = u64::try_from(PAUSE_AFTER_FAILURE.as_micros()).unwrap_or(u64::MAX);
                 self.paused_until
-                    .store(now.saturating_add(pause), Ordering::Relaxed);
-                self.warn_fail_open(now, &e);
+                    .store(ask.now.saturating_add(pause), Ordering::Relaxed);
+                self.warn_fail_open(ask.now, &e);
                 Ok(())
             }
         }
@@ -330,6 +383,47 @@ impl Inner {
             tracing::warn!(error = %e, "rate limiter: the store is unavailable; allowing requests (fail open)");
         }
     }
+}
+
+/// What one bucket's check needs next ([`Inner::step`]).
+enum Step {
+    /// Decided without the store.
+    Decided(Result<(), Limited>),
+    /// A take from the store.
+    Ask(Ask),
+}
+
+/// A take to ask the store for, and what to record of its answer.
+struct Ask {
+    kind: Kind,
+    key: String,
+    rate: Rate,
+    /// When the take was planned (µs).
+    now: u64,
+    seen: Option<u64>,
+    want: u32,
+}
+
+impl Ask {
+    fn take(&self) -> RateTake<'_> {
+        RateTake {
+            key: &self.key,
+            rate: self.rate,
+            now_us: self.now,
+            seen: self.seen,
+            want: self.want,
+        }
+    }
+}
+
+/// `call`'s answer, unless it does not come within [`TAKE_BUDGET`].
+async fn within_budget<T>(call: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(TAKE_BUDGET, call).await.ok()
+}
+
+/// A take that did not answer within [`TAKE_BUDGET`], as the failure it counts as.
+fn no_answer() -> StoreError {
+    StoreError::Unavailable("no answer in time".into())
 }
 
 fn limited(kind: Kind, wait_us: u64) -> Limited {

@@ -59,7 +59,7 @@ use super::filter_dynamo::DynamoFilter;
 use super::json_av;
 use super::{
     check_data, merge_patch, Condition, Item, ItemData, JsonObject, ListQuery, NewData, Order,
-    Page, SessionRecord, StoreConfig, StoreError, StoreKind, MAX_FILTER_SCAN,
+    Page, RateTake, SessionRecord, StoreConfig, StoreError, StoreKind, MAX_FILTER_SCAN,
 };
 use crate::aws_http::OneConnector;
 use crate::config::vars;
@@ -521,6 +521,22 @@ impl DynamoStore {
     ) -> Result<crate::ratelimit::bucket::Lease, StoreError> {
         let table = &self.inner.sessions_table;
         super::rate_dynamo::take(self.client(), table, key, rate, now_us, seen, want).await
+    }
+
+    pub(crate) async fn take_rate_tokens_pair(
+        &self,
+        first: RateTake<'_>,
+        second: RateTake<'_>,
+    ) -> (
+        Result<crate::ratelimit::bucket::Lease, StoreError>,
+        Result<crate::ratelimit::bucket::Lease, StoreError>,
+    ) {
+        // Boxed: each holds an SDK call's future (kilobytes; far more in debug builds), and
+        // two inline overflowed a worker's stack in debug builds.
+        let (a, b) = (first, second);
+        let first = Box::pin(self.take_rate_tokens(a.key, a.rate, a.now_us, a.seen, a.want));
+        let second = Box::pin(self.take_rate_tokens(b.key, b.rate, b.now_us, b.seen, b.want));
+        tokio::join!(first, second)
     }
 
     pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {

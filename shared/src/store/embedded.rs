@@ -25,7 +25,7 @@ use super::embedded_account::refuse_if_deleting;
 use super::filter::Filter;
 use super::filter_sql::SqlFilter;
 use super::{
-    check_data, merge_patch, Condition, Item, ItemData, ListQuery, NewData, Order, Page,
+    check_data, merge_patch, Condition, Item, ItemData, ListQuery, NewData, Order, Page, RateTake,
     SessionRecord, StoreError, MAX_FILTER_SCAN,
 };
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
@@ -86,6 +86,20 @@ struct Inner {
     rate_conn: Mutex<Connection>,
     path: PathBuf,
     cursor_key: CursorKeys,
+}
+
+impl Inner {
+    /// The rate limiter's connection, for the blocking pool.
+    fn rate_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.rate_conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A limiter take whose blocking-pool task was lost (a panic, or the runtime shutting down).
+fn rate_worker_lost(e: &tokio::task::JoinError) -> StoreError {
+    StoreError::Unavailable(format!("sqlite worker: {e}"))
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
@@ -388,14 +402,36 @@ impl EmbeddedStore {
     ) -> Result<crate::ratelimit::bucket::Lease, StoreError> {
         let (inner, key) = (Arc::clone(&self.inner), key.to_owned());
         tokio::task::spawn_blocking(move || {
-            let mut conn = inner
-                .rate_conn
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut conn = inner.rate_conn();
             super::rate_embedded::take(&mut conn, &key, rate, now_us, want)
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("sqlite worker: {e}")))?
+        .map_err(|e| rate_worker_lost(&e))?
+    }
+
+    /// Both takes in one call of the blocking pool, one after the other on the limiter's
+    /// connection: two calls would hold two of the pool's threads, one of them waiting for
+    /// the connection the other has.
+    pub(crate) async fn take_rate_tokens_pair(
+        &self,
+        first: RateTake<'_>,
+        second: RateTake<'_>,
+    ) -> (
+        Result<crate::ratelimit::bucket::Lease, StoreError>,
+        Result<crate::ratelimit::bucket::Lease, StoreError>,
+    ) {
+        let inner = Arc::clone(&self.inner);
+        let owned = |t: RateTake<'_>| (t.key.to_owned(), t.rate, t.now_us, t.want);
+        let (first, second) = (owned(first), owned(second));
+        let both = tokio::task::spawn_blocking(move || {
+            let mut conn = inner.rate_conn();
+            let mut take = |(key, rate, now_us, want): (String, _, _, _)| {
+                super::rate_embedded::take(&mut conn, &key, rate, now_us, want)
+            };
+            (take(first), take(second))
+        })
+        .await;
+        both.unwrap_or_else(|e| (Err(rate_worker_lost(&e)), Err(rate_worker_lost(&e))))
     }
 
     pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {

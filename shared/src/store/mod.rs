@@ -371,6 +371,22 @@ fn within_nodes(data: &JsonObject, limit: usize) -> bool {
     true
 }
 
+/// One bucket's take for [`Store::take_rate_tokens_pair`]: the arguments of
+/// [`Store::take_rate_tokens`].
+#[derive(Debug, Clone, Copy)]
+pub struct RateTake<'a> {
+    /// The bucket's store key.
+    pub key: &'a str,
+    /// Its shape.
+    pub rate: crate::ratelimit::Rate,
+    /// Now, in Unix microseconds.
+    pub now_us: u64,
+    /// The state this process last saw of it (a lower bound), if any.
+    pub seen: Option<u64>,
+    /// Tokens wanted (a lease); at least one is taken when the bucket holds any.
+    pub want: u32,
+}
+
 /// The store: enum dispatch over the two backends (no trait objects on the request path).
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -491,6 +507,21 @@ impl Store {
         want: u32,
     ) -> Result<crate::ratelimit::bucket::Lease, StoreError> {
         dispatch!(self.take_rate_tokens(key, rate, now_us, seen, want))
+    }
+
+    /// Two takes at once, each as [`Self::take_rate_tokens`] and each atomic on its own (one
+    /// may be taken while the other fails): a log-in's address and log-in buckets. DynamoDB has
+    /// both writes out together; the embedded store makes both in one call of its blocking pool
+    /// rather than two calls that queue for its one limiter connection.
+    pub async fn take_rate_tokens_pair(
+        &self,
+        first: RateTake<'_>,
+        second: RateTake<'_>,
+    ) -> (
+        Result<crate::ratelimit::bucket::Lease, StoreError>,
+        Result<crate::ratelimit::bucket::Lease, StoreError>,
+    ) {
+        dispatch!(self.take_rate_tokens_pair(first, second))
     }
 
     /// Creates the item at version 1; an existing item → `PreconditionFailed`.
