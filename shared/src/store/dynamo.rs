@@ -59,7 +59,7 @@ use super::filter_dynamo::DynamoFilter;
 use super::json_av;
 use super::{
     check_data, merge_patch, Condition, Item, ItemData, JsonObject, ListQuery, NewData, Order,
-    Page, RateTake, SessionRecord, StoreConfig, StoreError, StoreKind, MAX_FILTER_SCAN,
+    Page, PairTaken, RateTake, SessionRecord, StoreConfig, StoreError, StoreKind, MAX_FILTER_SCAN,
 };
 use crate::aws_http::OneConnector;
 use crate::config::vars;
@@ -527,10 +527,7 @@ impl DynamoStore {
         &self,
         first: RateTake<'_>,
         second: RateTake<'_>,
-    ) -> (
-        Result<crate::ratelimit::bucket::Lease, StoreError>,
-        Result<crate::ratelimit::bucket::Lease, StoreError>,
-    ) {
+    ) -> PairTaken {
         // Boxed: each holds an SDK call's future (kilobytes; far more in debug builds), and
         // two inline overflowed a worker's stack in debug builds.
         let (a, b) = (first, second);

@@ -25,8 +25,8 @@ use super::embedded_account::refuse_if_deleting;
 use super::filter::Filter;
 use super::filter_sql::SqlFilter;
 use super::{
-    check_data, merge_patch, Condition, Item, ItemData, ListQuery, NewData, Order, Page, RateTake,
-    SessionRecord, StoreError, MAX_FILTER_SCAN,
+    check_data, merge_patch, Condition, Item, ItemData, ListQuery, NewData, Order, Page, PairTaken,
+    RateTake, SessionRecord, StoreError, MAX_FILTER_SCAN,
 };
 use crate::ids::{Collection, ItemId, SessionId, UserId, Version};
 use crate::time_fmt::Timestamp;
@@ -416,10 +416,7 @@ impl EmbeddedStore {
         &self,
         first: RateTake<'_>,
         second: RateTake<'_>,
-    ) -> (
-        Result<crate::ratelimit::bucket::Lease, StoreError>,
-        Result<crate::ratelimit::bucket::Lease, StoreError>,
-    ) {
+    ) -> PairTaken {
         let inner = Arc::clone(&self.inner);
         let owned = |t: RateTake<'_>| (t.key.to_owned(), t.rate, t.now_us, t.want);
         let (first, second) = (owned(first), owned(second));

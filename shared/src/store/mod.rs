@@ -387,6 +387,12 @@ pub struct RateTake<'a> {
     pub want: u32,
 }
 
+/// What [`Store::take_rate_tokens_pair`] answers: each take's own outcome, in order.
+pub type PairTaken = (
+    Result<crate::ratelimit::bucket::Lease, StoreError>,
+    Result<crate::ratelimit::bucket::Lease, StoreError>,
+);
+
 /// The store: enum dispatch over the two backends (no trait objects on the request path).
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -517,10 +523,7 @@ impl Store {
         &self,
         first: RateTake<'_>,
         second: RateTake<'_>,
-    ) -> (
-        Result<crate::ratelimit::bucket::Lease, StoreError>,
-        Result<crate::ratelimit::bucket::Lease, StoreError>,
-    ) {
+    ) -> PairTaken {
         dispatch!(self.take_rate_tokens_pair(first, second))
     }
 
