@@ -138,7 +138,11 @@ where
     };
     rt.block_on(async move {
         let mut client = RuntimeClient::new(endpoint);
-        let Some(handler) = init_or_report(&mut client, function_name, init).await else {
+        // The runtime's thread mostly waits while init works on the blocking pool: it opens
+        // the connection to the Runtime API meanwhile, so the first `/next` does not. Nothing
+        // is asked of the API before init is over.
+        let (built, ()) = tokio::join!(init(), client.connect_early());
+        let Some(handler) = handler_or_report(&mut client, function_name, built).await else {
             return ExitCode::FAILURE;
         };
         let Err(e) = serve(&mut client, &handler, function_name).await;
@@ -147,19 +151,14 @@ where
     })
 }
 
-/// Runs `init`; its error goes to stderr and to `/runtime/init/error` (Lambda then shows it as
-/// the reason the function could not start).
-async fn init_or_report<H, F, Fut, E>(
+/// The handler `init` built, or `None` after reporting its error to stderr and to
+/// `/runtime/init/error` (Lambda then shows it as the reason the function could not start).
+async fn handler_or_report<H, E: Display>(
     client: &mut RuntimeClient,
     function_name: &'static str,
-    init: F,
-) -> Option<Arc<H>>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<H, E>>,
-    E: Display,
-{
-    match init().await {
+    built: Result<H, E>,
+) -> Option<Arc<H>> {
+    match built {
         Ok(h) => Some(Arc::new(h)),
         Err(e) => {
             report_startup_failure(function_name, &e);
@@ -249,6 +248,14 @@ impl RuntimeClient {
         Self {
             endpoint,
             conn: None,
+        }
+    }
+
+    /// Opens the connection ahead of the first call. A failure is only logged: that call
+    /// connects again, with its retries.
+    async fn connect_early(&mut self) {
+        if let Err(e) = self.connection().await {
+            tracing::debug!(error = %e, "could not connect to the Runtime API yet");
         }
     }
 

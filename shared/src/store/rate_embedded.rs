@@ -17,7 +17,8 @@ use crate::ratelimit::bucket::{self, Lease, Outcome, Rate, MICROS};
 /// A limiter check that waits this long for the file's write lock gives up (and fails open).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 
-const SCHEMA: &str = "
+/// Created by the store's own connection, in its schema transaction (`embedded::ensure_schema`).
+pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rate_limits (
     key     TEXT PRIMARY KEY,
     tat     INTEGER NOT NULL,
@@ -30,8 +31,8 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite (rate limits): {e}"))
 }
 
-/// Opens the limiter's connection to the database at `path` (which the store's own connection
-/// has opened, in WAL mode, before) and creates its table.
+/// Opens the limiter's connection to the database at `path`, which the store's own connection
+/// has opened before: in WAL mode, with the limiter's table.
 pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
     let config = |e: rusqlite::Error| {
         StoreError::Config(format!(
@@ -44,7 +45,6 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(config)?;
     super::embedded::bound_log_and_cache(&conn).map_err(config)?;
-    conn.execute_batch(SCHEMA).map_err(config)?;
     Ok(conn)
 }
 
