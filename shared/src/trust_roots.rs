@@ -13,13 +13,21 @@
 //! rustls-native-certs reads them as the libraries would have. The Lambda build (without the
 //! `system-roots` feature) reads nothing unless a variable names a bundle: it trusts Mozilla's
 //! roots as compiled in.
+//!
+//! The roots are read when a TLS handshake first needs them ([`RootsOnFirstUse`]), or at start
+//! when a client is set up to speak HTTPS ([`read_roots_now`]), not whenever a client is built:
+//! a process that speaks plain HTTP only (`miniapp dev` with the gateway stand-in) never reads
+//! the bundle, ~0.6 ms of its start.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use base64::Engine as _;
-use rustls::RootCertStore;
-use rustls_pki_types::{CertificateDer, TrustAnchor};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 
 const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 const END: &str = "-----END CERTIFICATE-----";
@@ -54,22 +62,123 @@ impl Bundle {
 }
 
 /// The TLS configuration of every HTTPS client of the process: rustls with aws-lc-rs, TLS 1.2
-/// and 1.3, the roots the process trusts ([`trusted_roots`]); built on first use.
+/// and 1.3, the roots the process trusts ([`trusted_roots`], read on first use).
 pub fn client_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: LazyLock<Arc<rustls::ClientConfig>> =
-        LazyLock::new(|| Arc::new(client_config_with(trusted_roots())));
+        LazyLock::new(|| Arc::new(config_verifying_with(Arc::clone(&SYSTEM_VERIFIER))));
     Arc::clone(&CONFIG)
+}
+
+/// The verifier of [`client_config`], on the roots the process trusts.
+static SYSTEM_VERIFIER: LazyLock<Arc<RootsOnFirstUse>> =
+    LazyLock::new(|| Arc::new(RootsOnFirstUse::new(trusted_roots, &provider())));
+
+/// Reads the roots [`client_config`] trusts now, on this thread: for a client that will speak
+/// HTTPS, start-up is the better time (it runs beside the store's opening) than its first
+/// handshake.
+pub fn read_roots_now() {
+    SYSTEM_VERIFIER.read_now();
 }
 
 /// The same configuration trusting `roots` (tests give their own certificate authority).
 pub fn client_config_with(roots: RootCertStore) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    config_verifying_with(Arc::new(RootsOnFirstUse::new(move || roots, &provider())))
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn config_verifying_with(verifier: Arc<RootsOnFirstUse>) -> rustls::ClientConfig {
     #[allow(clippy::expect_used)] // A constant: aws-lc-rs's provider has suites for both.
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("aws-lc-rs supports TLS 1.2 and 1.3");
     // No ALPN here: each client offers what it speaks (hyper-rustls refuses a preset list).
-    builder.with_root_certificates(roots).with_no_client_auth()
+    builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth()
+}
+
+/// The server verification rustls builds from a root store (webpki's path building, name and
+/// signature checks: [`WebPkiServerVerifier`], which this hands every certificate to), with
+/// the store made when a handshake first needs it. The handshake's own signatures are checked
+/// as that verifier checks them, with the provider's algorithms; they need no roots.
+#[derive(Debug)]
+pub struct RootsOnFirstUse {
+    algorithms: WebPkiSupportedAlgorithms,
+    /// `None`: no usable root, every server is refused as one of an unknown issuer.
+    verifier: LazyLock<Verifier, Box<dyn FnOnce() -> Verifier + Send>>,
+}
+
+type Verifier = Option<Arc<WebPkiServerVerifier>>;
+
+impl RootsOnFirstUse {
+    fn new(
+        roots: impl FnOnce() -> RootCertStore + Send + 'static,
+        provider: &Arc<CryptoProvider>,
+    ) -> Self {
+        let for_webpki = Arc::clone(provider);
+        Self {
+            algorithms: provider.signature_verification_algorithms,
+            verifier: LazyLock::new(Box::new(move || {
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots()), for_webpki)
+                    .build()
+                    .ok()
+            })),
+        }
+    }
+
+    fn read_now(&self) {
+        LazyLock::force(&self.verifier);
+    }
+}
+
+impl ServerCertVerifier for RootsOnFirstUse {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match &*self.verifier {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// The roots the process trusts: the bundle file or directory the `SSL_CERT_*` variables name;
@@ -130,6 +239,14 @@ fn bundle_path(var: impl Fn(&str) -> Option<PathBuf>) -> Option<PathBuf> {
         return None;
     }
     var("SSL_CERT_FILE").or_else(|| openssl_probe::probe().cert_file)
+}
+
+/// [`read_roots_now`] if `url` is HTTPS: what a client built at start to call it does then.
+#[cfg(feature = "login")]
+pub fn read_roots_if_https(url: &reqwest::Url) {
+    if url.scheme() == "https" {
+        read_roots_now();
+    }
 }
 
 /// `builder` with the process's TLS configuration ([`client_config`]).
@@ -291,6 +408,158 @@ mod tests {
         assert_eq!(bundle_path(dir), None);
         let file = |var: &str| (var == "SSL_CERT_FILE").then(|| PathBuf::from("/tmp/roots.pem"));
         assert_eq!(bundle_path(file), Some(PathBuf::from("/tmp/roots.pem")));
+    }
+
+    mod on_first_use {
+        use super::super::*;
+        use rustls::{Connection, ServerConfig};
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::PrivateKeyDer;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        const CA: &[u8] = include_bytes!("../tests/fixtures/tls/test-ca.pem");
+        const CERT: &[u8] = include_bytes!("../tests/fixtures/tls/server.pem");
+        const KEY: &[u8] = include_bytes!("../tests/fixtures/tls/server-key.pem");
+        const OTHER_ROOTS: &[u8] = include_bytes!("../tests/fixtures/tls/roots.pem");
+
+        fn store_of(pem: &[u8]) -> RootCertStore {
+            let mut store = RootCertStore::empty();
+            store
+                .add_parsable_certificates(CertificateDer::pem_slice_iter(pem).map(|c| c.unwrap()));
+            store
+        }
+
+        /// A verifier on `pem`'s roots that counts how often it made its store.
+        fn counting(pem: &'static [u8]) -> (Arc<RootsOnFirstUse>, Arc<AtomicUsize>) {
+            let reads = Arc::new(AtomicUsize::new(0));
+            let counted = Arc::clone(&reads);
+            let verifier = RootsOnFirstUse::new(
+                move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    store_of(pem)
+                },
+                &provider(),
+            );
+            (Arc::new(verifier), reads)
+        }
+
+        /// A whole TLS handshake in memory, with the test CA's server certificate, the client
+        /// asking for `name`, the server speaking `versions`; the client's error if it refused
+        /// the server.
+        fn handshake_as(
+            client: &rustls::ClientConfig,
+            name: &'static str,
+            versions: &[&'static rustls::SupportedProtocolVersion],
+        ) -> Result<(), rustls::Error> {
+            let certs = CertificateDer::pem_slice_iter(CERT)
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_slice(KEY).unwrap();
+            let server = ServerConfig::builder_with_provider(provider())
+                .with_protocol_versions(versions)
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap();
+            let name = ServerName::try_from(name).unwrap();
+            let mut client = Connection::Client(
+                rustls::ClientConnection::new(Arc::new(client.clone()), name).unwrap(),
+            );
+            let mut server =
+                Connection::Server(rustls::ServerConnection::new(Arc::new(server)).unwrap());
+            for _ in 0..10 {
+                if !client.is_handshaking() && !server.is_handshaking() {
+                    return Ok(());
+                }
+                send(&mut client, &mut server).expect("the server takes what the client sends");
+                send(&mut server, &mut client)?;
+            }
+            panic!("the handshake did not end");
+        }
+
+        fn handshake(client: &rustls::ClientConfig) -> Result<(), rustls::Error> {
+            handshake_as(client, "localhost", rustls::DEFAULT_VERSIONS)
+        }
+
+        fn send(from: &mut Connection, to: &mut Connection) -> Result<(), rustls::Error> {
+            let mut bytes = Vec::new();
+            while from.wants_write() {
+                from.write_tls(&mut bytes).unwrap();
+            }
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                to.read_tls(&mut rest).unwrap();
+            }
+            to.process_new_packets().map(|_| ())
+        }
+
+        #[test]
+        fn the_first_handshake_reads_the_roots_once() {
+            let (verifier, reads) = counting(CA);
+            let config = config_verifying_with(verifier);
+            assert_eq!(reads.load(Ordering::SeqCst), 0, "building reads nothing");
+            handshake(&config).expect("the test CA vouches for the server");
+            handshake(&config).expect("and again");
+            assert_eq!(reads.load(Ordering::SeqCst), 1);
+        }
+
+        #[test]
+        fn read_now_reads_them_before_any_handshake() {
+            let (verifier, reads) = counting(CA);
+            verifier.read_now();
+            assert_eq!(reads.load(Ordering::SeqCst), 1);
+            handshake(&config_verifying_with(verifier)).unwrap();
+            assert_eq!(reads.load(Ordering::SeqCst), 1);
+        }
+
+        #[test]
+        fn a_server_no_root_vouches_for_is_refused() {
+            let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+            let (others, _) = counting(OTHER_ROOTS);
+            assert_eq!(
+                handshake(&config_verifying_with(others)),
+                Err(unknown.clone())
+            );
+            let (none, _) = counting(b"");
+            assert_eq!(handshake(&config_verifying_with(none)), Err(unknown));
+        }
+
+        #[test]
+        fn a_certificate_for_another_name_is_refused() {
+            let (verifier, _) = counting(CA);
+            let config = config_verifying_with(verifier);
+            let refused = handshake_as(&config, "example.com", rustls::DEFAULT_VERSIONS);
+            assert!(
+                matches!(
+                    refused,
+                    Err(rustls::Error::InvalidCertificate(
+                        CertificateError::NotValidForNameContext { .. }
+                    ))
+                ),
+                "{refused:?}"
+            );
+        }
+
+        /// TLS 1.2 checks the server's handshake signature its own way.
+        #[test]
+        fn a_tls_1_2_server_is_verified_too() {
+            let (verifier, reads) = counting(CA);
+            let config = config_verifying_with(verifier);
+            handshake_as(&config, "localhost", &[&rustls::version::TLS12]).unwrap();
+            assert_eq!(reads.load(Ordering::SeqCst), 1);
+            let (others, _) = counting(OTHER_ROOTS);
+            let refused = handshake_as(
+                &config_verifying_with(others),
+                "localhost",
+                &[&rustls::version::TLS12],
+            );
+            assert_eq!(
+                refused,
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer
+                ))
+            );
+        }
     }
 
     #[test]

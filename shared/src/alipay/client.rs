@@ -168,6 +168,7 @@ impl AlipayClient {
             )));
         }
         let gateway = parse_gateway_url(&config.gateway_url)?;
+        crate::trust_roots::read_roots_if_https(&gateway);
         let http = crate::trust_roots::with_client_config(reqwest::Client::builder())
             .timeout(config.timeout)
             // A redirect would carry the signed request elsewhere; the gateway never sends one.

@@ -106,6 +106,7 @@ impl WechatClient {
             return Err(WechatError::Config("WECHAT_APP_SECRET: is empty".into()));
         }
         let endpoint = endpoint_url(&config.api_url)?;
+        crate::trust_roots::read_roots_if_https(&endpoint);
         let http = crate::trust_roots::with_client_config(reqwest::Client::builder())
             .timeout(config.timeout)
             // The query carries the app secret: never let a redirect carry it elsewhere.
