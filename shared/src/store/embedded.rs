@@ -195,42 +195,50 @@ const ADDED_SESSION_COLUMNS: [(&str, &str); 2] = [
     ("union_id", "TEXT"),
 ];
 
-/// Names the schema this build needs, kept in the file's `user_version` once it is there. Made
-/// from the schema's text, so a change to any table, index or column is a new name, and the
-/// first start on an older file runs the schema transaction again.
-const SCHEMA_STAMP: i32 = schema_stamp(&[
+/// The file's tables and indexes: the store's, accounts', files' and the limiter's.
+const SCHEMAS: [&str; 4] = [
     SCHEMA,
     super::embedded_account::SCHEMA,
     super::files_embedded::SCHEMA,
     super::rate_embedded::SCHEMA,
-    ADDED_SESSION_COLUMNS[0].0,
-    ADDED_SESSION_COLUMNS[0].1,
-    ADDED_SESSION_COLUMNS[1].0,
-    ADDED_SESSION_COLUMNS[1].1,
-]);
+];
 
-/// FNV-1a of `parts`, kept positive and never 0 (the `user_version` of a file no build has
+/// Names the schema this build needs, kept in the file's `user_version` once it is there. Made
+/// from the schema's text, so a change to any table, index or column is a new name, and the
+/// first start on an older file runs the schema transaction again.
+const SCHEMA_STAMP: i32 = schema_stamp(&SCHEMAS, &ADDED_SESSION_COLUMNS);
+
+/// FNV-1a of the texts, kept positive and never 0 (the `user_version` of a file no build has
 /// stamped).
-const fn schema_stamp(parts: &[&str]) -> i32 {
-    let mut hash: u32 = 0x811c_9dc5;
-    let mut p = 0;
-    while p < parts.len() {
-        let bytes = parts[p].as_bytes();
+const fn schema_stamp(schemas: &[&str], columns: &[(&str, &str)]) -> i32 {
+    const fn fnv1a(mut hash: u32, text: &str) -> u32 {
+        let bytes = text.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
             hash = (hash ^ bytes[i] as u32).wrapping_mul(0x0100_0193);
             i += 1;
         }
-        p += 1;
+        hash
+    }
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < schemas.len() {
+        hash = fnv1a(hash, schemas[i]);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < columns.len() {
+        hash = fnv1a(fnv1a(hash, columns[i].0), columns[i].1);
+        i += 1;
     }
     ((hash >> 1) | 1) as i32
 }
 
 /// Creates what the schema lacks, in one `BEGIN IMMEDIATE` transaction that also stamps the
-/// file with [`SCHEMA_STAMP`]. A file already stamped skips it: that transaction took the
-/// file's write lock and compiled every statement of the schema at every start (~0.2 ms of a
-/// cold start). Either way the connection has read the schema before it returns, so the first
-/// request's statements do not pay for that.
+/// file with [`SCHEMA_STAMP`]. A file already stamped skips it: that transaction compiled
+/// every statement of the schema at every start, and its write lock made a start wait for any
+/// other process's write. Either way the connection has read the schema before it returns, so
+/// the first request's statements do not pay for that.
 fn ensure_schema(conn: &mut Connection, deadline: std::time::Instant) -> rusqlite::Result<()> {
     let stamp: i32 = retry_busy(deadline, || {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -242,10 +250,9 @@ fn ensure_schema(conn: &mut Connection, deadline: std::time::Instant) -> rusqlit
     }
     retry_busy(deadline, || {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(super::embedded_account::SCHEMA)?;
-        tx.execute_batch(super::files_embedded::SCHEMA)?;
-        tx.execute_batch(super::rate_embedded::SCHEMA)?;
+        for schema in SCHEMAS {
+            tx.execute_batch(schema)?;
+        }
         for (name, definition) in ADDED_SESSION_COLUMNS {
             add_column(&tx, name, definition)?;
         }
@@ -1025,12 +1032,18 @@ mod tests {
     /// The stamp names the schema's text: any change to it is another stamp.
     #[test]
     fn the_stamp_follows_the_schema_text() {
-        assert_eq!(schema_stamp(&[SCHEMA]), schema_stamp(&[SCHEMA]));
+        let stamp = |schemas: &[&str]| schema_stamp(schemas, &ADDED_SESSION_COLUMNS);
+        assert_eq!(stamp(&SCHEMAS), SCHEMA_STAMP);
         let changed = SCHEMA.replace("TEXT", "BLOB");
-        assert_ne!(schema_stamp(&[SCHEMA]), schema_stamp(&[&changed]));
-        assert_ne!(schema_stamp(&["a", "b"]), schema_stamp(&["a", "c"]));
-        for parts in [&[][..], &["x"], &[SCHEMA, SCHEMA]] {
-            assert!(schema_stamp(parts) > 0);
+        assert_ne!(
+            stamp(&[&changed, SCHEMAS[1], SCHEMAS[2], SCHEMAS[3]]),
+            SCHEMA_STAMP
+        );
+        assert_ne!(stamp(&SCHEMAS[..3]), SCHEMA_STAMP);
+        let column = [("refresh_gen", "INTEGER"), ADDED_SESSION_COLUMNS[1]];
+        assert_ne!(schema_stamp(&SCHEMAS, &column), SCHEMA_STAMP);
+        for schemas in [&[][..], &["x"], &SCHEMAS] {
+            assert!(stamp(schemas) > 0);
         }
     }
 
