@@ -2,14 +2,17 @@
 //!
 //! - HTTP-server mode: spawn → the "listening" log line (ready) → the answer to the first
 //!   request (`POST /session` → 201, a signed `GET /db/todos` → 200, floor `GET /` → 200).
-//! - Lambda mode: spawn → the first connection to the Runtime API (ready: init is over) → the
-//!   function's successful response to that event, through the test Runtime API
-//!   (`test_support::runtime_api`) behind a relay that timestamps the first connection.
+//! - Lambda mode: spawn → the first request to the Runtime API (ready: init is over; the
+//!   process may connect sooner) → the function's successful response to that event, through
+//!   the test Runtime API (`test_support::runtime_api`) behind a relay that timestamps the
+//!   first request.
 //!
 //! Each sample also records the CPU time (utime + stime) the process used up to its first
 //! answer, its peak RSS then, and how long it waited on the servers it calls (the store, the
 //! Alipay gateway stand-in) until then, clocked by relays in front of them: the first answer
-//! less that wait is the function's own part of its cold start.
+//! less that wait is the function's own part of its cold start. A Rust function's runs each
+//! come just after one of the floor's in the same mode ([`Case::floor`]), so that the two are
+//! compared over the same minutes of a host whose speed drifts.
 
 use std::time::{Duration, Instant};
 
@@ -212,7 +215,7 @@ async fn lambda_once(program: &Program, call: &Call, waits: &[&Relay]) -> Sample
     );
     let faults = procfs::minor_faults(proc.id());
     let ready = relay
-        .first_connect()
+        .first_request()
         .map_or(first, |t| t.duration_since(started));
     let again = Instant::now();
     api.push(Scripted::event("cold-2", &call.event()));
@@ -260,6 +263,9 @@ pub(crate) struct Row {
     pub(crate) mode: Mode,
     pub(crate) store: String,
     pub(crate) samples: Vec<Sample>,
+    /// The floor's starts in the same mode, one run just before each of this case's: what
+    /// own / floor divides by, so that the two are measured in the same minutes of the host.
+    pub(crate) floor_beside: Vec<Sample>,
 }
 
 impl Row {
@@ -280,6 +286,12 @@ impl Row {
     /// The wait on the store and gateway until the first answer, median over the runs.
     pub(crate) fn waited_ms(&self) -> f64 {
         median(&self.values(|s| ms(s.waited)))
+    }
+
+    /// The floor's spawn → first answer beside this case (median), if it ran beside it.
+    pub(crate) fn floor_beside_ms(&self) -> Option<f64> {
+        let v: Vec<f64> = self.floor_beside.iter().map(|s| ms(s.first)).collect();
+        (!v.is_empty()).then(|| median(&v))
     }
 
     pub(crate) fn ready_ms(&self) -> f64 {
@@ -314,9 +326,16 @@ impl Row {
     }
 }
 
-/// Runs one case: `warmups` unmeasured runs, then `runs` measured ones.
+/// One case's processes, and the floor's to run beside them (none for the floor itself).
+pub(crate) struct Case<'a> {
+    pub(crate) program: &'a Program,
+    pub(crate) floor: Option<&'a Program>,
+}
+
+/// Runs one case: `warmups` unmeasured runs, then `runs` measured ones, each just after one
+/// of the floor's when the case has a floor beside it.
 pub(crate) async fn measure(
-    program: &Program,
+    case: Case<'_>,
     mode: Mode,
     store: &str,
     call: &Call,
@@ -324,6 +343,7 @@ pub(crate) async fn measure(
     runs: usize,
     waits: &[&Relay],
 ) -> Row {
+    let program = case.program;
     eprintln!(
         "bench: cold start {} {} {} on {store}",
         program.runtime.name(),
@@ -332,13 +352,16 @@ pub(crate) async fn measure(
     );
     let http = reqwest::Client::new();
     let mut samples = Vec::with_capacity(runs);
+    let mut floor_beside = Vec::with_capacity(runs);
     for i in 0..warmups + runs {
-        let sample = match mode {
-            Mode::Http => http_once(program, call, &http, waits).await,
-            Mode::Lambda => lambda_once(program, call, waits).await,
+        let floor = match case.floor {
+            Some(floor) => Some(once(floor, mode, &Call::Floor, &http, &[]).await),
+            None => None,
         };
+        let sample = once(program, mode, call, &http, waits).await;
         if i >= warmups {
             samples.push(sample);
+            floor_beside.extend(floor);
         }
     }
     Row {
@@ -347,6 +370,20 @@ pub(crate) async fn measure(
         mode,
         store: store.to_owned(),
         samples,
+        floor_beside,
+    }
+}
+
+async fn once(
+    program: &Program,
+    mode: Mode,
+    call: &Call,
+    http: &reqwest::Client,
+    waits: &[&Relay],
+) -> Sample {
+    match mode {
+        Mode::Http => http_once(program, call, http, waits).await,
+        Mode::Lambda => lambda_once(program, call, waits).await,
     }
 }
 

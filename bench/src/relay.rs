@@ -1,5 +1,6 @@
 //! A loopback TCP relay that counts the connections made through it and notes when the first
-//! one came: in front of the Runtime API (when a function's init is over) and, in the short
+//! request came: in front of the Runtime API (when a function's init is over: it may connect
+//! earlier, but asks for its first event only then) and, in the short
 //! pass after the timed runs, in front of the store and the gateway (connections per request).
 //! It also counts the DynamoDB API calls sent through it: each carries an `X-Amz-Target`
 //! header naming its operation (both SDKs send it). And it clocks how long its clients waited
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 /// A running relay; stopped on drop.
 pub(crate) struct Relay {
     pub(crate) addr: SocketAddr,
-    first_connect: Arc<OnceLock<Instant>>,
+    first_request: Arc<OnceLock<Instant>>,
     connections: Arc<AtomicUsize>,
     calls: Arc<AtomicUsize>,
     clock: Arc<WaitClock>,
@@ -31,36 +32,36 @@ impl Relay {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("relay address: {e}"));
-        let first_connect = Arc::new(OnceLock::new());
+        let first_request = Arc::new(OnceLock::new());
         let connections = Arc::new(AtomicUsize::new(0));
         let calls = Arc::new(AtomicUsize::new(0));
         let clock = Arc::new(WaitClock::default());
         let (seen, count, counted_calls, waits) = (
-            Arc::clone(&first_connect),
+            Arc::clone(&first_request),
             Arc::clone(&connections),
             Arc::clone(&calls),
             Arc::clone(&clock),
         );
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                let _ = seen.set(Instant::now());
                 count.fetch_add(1, Ordering::SeqCst);
                 let calls = Arc::clone(&counted_calls);
                 let clock = Arc::clone(&waits);
+                let seen = Arc::clone(&seen);
                 tokio::spawn(async move {
                     if let Ok(outbound) = tokio::net::TcpStream::connect(target).await {
                         // Without it, Nagle's algorithm holds a request's second piece for the
                         // peer's delayed ACK (40 ms): the relay must not add waits it clocks.
                         let _ = inbound.set_nodelay(true);
                         let _ = outbound.set_nodelay(true);
-                        pump(inbound, outbound, calls, clock).await;
+                        pump(inbound, outbound, calls, clock, seen).await;
                     }
                 });
             }
         });
         Self {
             addr,
-            first_connect,
+            first_request,
             connections,
             calls,
             clock,
@@ -80,9 +81,9 @@ impl Relay {
         self.calls.load(Ordering::SeqCst)
     }
 
-    /// When the first connection came, if one did.
-    pub(crate) fn first_connect(&self) -> Option<Instant> {
-        self.first_connect.get().copied()
+    /// When the first byte of the first request came, if one did.
+    pub(crate) fn first_request(&self) -> Option<Instant> {
+        self.first_request.get().copied()
     }
 
     /// Connections accepted so far.
@@ -159,13 +160,15 @@ impl Waiting {
     }
 }
 
-/// Relays both ways until either side closes, counting call headers on the way out and
-/// clocking the waits.
+/// Relays both ways until either side closes, counting call headers on the way out, clocking
+/// the waits and noting when the first request began (`first_request`, shared by the relay's
+/// connections).
 async fn pump(
     inbound: tokio::net::TcpStream,
     outbound: tokio::net::TcpStream,
     calls: Arc<AtomicUsize>,
     clock: Arc<WaitClock>,
+    first_request: Arc<OnceLock<Instant>>,
 ) {
     let (in_read, in_write) = inbound.into_split();
     let (out_read, out_write) = outbound.into_split();
@@ -176,6 +179,7 @@ async fn pump(
     let mut counter = CallCounter::default();
     tokio::join!(
         copy_seeing(in_read, out_write, |chunk| {
+            let _ = first_request.set(Instant::now());
             waiting.sent();
             calls.fetch_add(counter.feed(chunk), Ordering::SeqCst);
         }),

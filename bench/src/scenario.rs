@@ -70,6 +70,8 @@ struct Group<'a> {
     endpoint: Option<String>,
     gateway_url: String,
     make: &'a MakeProgram<'a>,
+    /// The floor, run beside each cold start of this group's (Rust groups).
+    floor: Option<&'a Program>,
 }
 
 fn dynamo(moto: &MotoServer, prefix: &str) -> StoreMode {
@@ -99,6 +101,7 @@ pub(crate) async fn run(
     let gw = gateway.url();
     let rust = |f: Function, env: &[(String, String)]| Program::rust(bins, f, env);
     let rust_lean = |f: Function, env: &[(String, String)]| Program::rust(lean, f, env);
+    let floor_program = floor_program(bins);
     let wanted = |s: Series| settings.series.contains(&s);
     if wanted(Series::Floor) {
         floor(settings, bins, tmp, &mut results).await;
@@ -111,6 +114,7 @@ pub(crate) async fn run(
         endpoint: None,
         gateway_url: gw.clone(),
         make: &rust,
+        floor: Some(&floor_program),
     };
     if wanted(Series::Embedded) {
         group(settings, &embedded, tmp, &mut results).await;
@@ -123,6 +127,7 @@ pub(crate) async fn run(
         endpoint: Some(moto.endpoint()),
         gateway_url: gw.clone(),
         make: &rust_lean,
+        floor: Some(&floor_program),
     };
     if wanted(Series::Moto) {
         group(settings, &moto_rust, tmp, &mut results).await;
@@ -137,6 +142,7 @@ pub(crate) async fn run(
             endpoint: Some(moto.endpoint()),
             gateway_url: gw.clone(),
             make: &node,
+            floor: None,
         };
         group(settings, &moto_node, tmp, &mut results).await;
         results.commands.push(format!(
@@ -151,9 +157,14 @@ fn moto_shown() -> String {
     "$VENV/bin/python bench/moto_keepalive.py -H 127.0.0.1 -p 0".into()
 }
 
+/// The floor's process, as every cold start of it runs.
+fn floor_program(bins: &Binaries) -> Program {
+    Program::rust(bins, Function::Floor, &[("RUST_LOG".into(), "info".into())])
+}
+
 /// The floor: cold starts in both modes, then warm `GET /`.
 async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut Results) {
-    let program = Program::rust(bins, Function::Floor, &[("RUST_LOG".into(), "info".into())]);
+    let program = floor_program(bins);
     let modes = if settings.cold {
         &[Mode::Http, Mode::Lambda][..]
     } else {
@@ -162,7 +173,10 @@ async fn floor(settings: &Settings, bins: &Binaries, tmp: &Path, results: &mut R
     for &mode in modes {
         results.cold.push(
             cold::measure(
-                &program,
+                cold::Case {
+                    program: &program,
+                    floor: None,
+                },
                 mode,
                 "none",
                 &Call::Floor,
@@ -289,7 +303,10 @@ async fn cold_starts(
             let program = (g.make)(function, env);
             results.cold.push(
                 cold::measure(
-                    &program,
+                    cold::Case {
+                        program: &program,
+                        floor: g.floor,
+                    },
                     mode,
                     store,
                     &call,
