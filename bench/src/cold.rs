@@ -12,7 +12,9 @@
 //! Alipay gateway stand-in) until then, clocked by relays in front of them: the first answer
 //! less that wait is the function's own part of its cold start. A Rust function's runs each
 //! come just after one of the floor's in the same mode ([`Case::floor`]), so that the two are
-//! compared over the same minutes of a host whose speed drifts.
+//! compared over the same minutes of a host whose speed drifts. Each process is killed and
+//! reaped before the next one starts, so that the kernel's taking down of its memory (more for
+//! a function than for the floor) is not in the next one's start.
 
 use std::time::{Duration, Instant};
 
@@ -163,10 +165,12 @@ async fn http_once(
     let faults = procfs::minor_faults(proc.id());
     let again = Instant::now();
     http_call(&mut proc, call, http, port).await;
+    let warm = again.elapsed();
+    proc.stop().await;
     Sample {
         ready,
         first,
-        warm: again.elapsed(),
+        warm,
         init_cpu_ms,
         rss_kib,
         faults,
@@ -220,10 +224,12 @@ async fn lambda_once(program: &Program, call: &Call, waits: &[&Relay]) -> Sample
     let again = Instant::now();
     api.push(Scripted::event("cold-2", &call.event()));
     lambda_answer(&mut api, &mut proc, call, "cold-2").await;
+    let warm = again.elapsed();
+    proc.stop().await;
     Sample {
         ready,
         first,
-        warm: again.elapsed(),
+        warm,
         init_cpu_ms,
         rss_kib,
         faults,

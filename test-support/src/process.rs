@@ -205,6 +205,13 @@ impl Proc {
         }
     }
 
+    /// Kills it and waits until it is gone: the kernel has then taken its memory down, work
+    /// that would otherwise overlap whatever starts next.
+    pub async fn stop(&mut self) -> ExitStatus {
+        let _ = self.child.start_kill();
+        self.wait_exit().await
+    }
+
     /// Its exit status, if it has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
