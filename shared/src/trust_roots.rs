@@ -89,9 +89,10 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+/// The configuration on `verifier`'s crypto provider, so the handshake and the verifier agree.
 fn config_verifying_with(verifier: Arc<RootsOnFirstUse>) -> rustls::ClientConfig {
     #[allow(clippy::expect_used)] // A constant: aws-lc-rs's provider has suites for both.
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&verifier.provider))
         .with_safe_default_protocol_versions()
         .expect("aws-lc-rs supports TLS 1.2 and 1.3");
     // No ALPN here: each client offers what it speaks (hyper-rustls refuses a preset list).
@@ -107,7 +108,7 @@ fn config_verifying_with(verifier: Arc<RootsOnFirstUse>) -> rustls::ClientConfig
 /// as that verifier checks them, with the provider's algorithms; they need no roots.
 #[derive(Debug)]
 pub struct RootsOnFirstUse {
-    algorithms: WebPkiSupportedAlgorithms,
+    provider: Arc<CryptoProvider>,
     /// `None`: no usable root, every server is refused as one of an unknown issuer.
     verifier: LazyLock<Verifier, Box<dyn FnOnce() -> Verifier + Send>>,
 }
@@ -121,13 +122,17 @@ impl RootsOnFirstUse {
     ) -> Self {
         let for_webpki = Arc::clone(provider);
         Self {
-            algorithms: provider.signature_verification_algorithms,
+            provider: Arc::clone(provider),
             verifier: LazyLock::new(Box::new(move || {
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots()), for_webpki)
                     .build()
                     .ok()
             })),
         }
+    }
+
+    fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
+        &self.provider.signature_verification_algorithms
     }
 
     fn read_now(&self) {
@@ -164,7 +169,7 @@ impl ServerCertVerifier for RootsOnFirstUse {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, self.algorithms())
     }
 
     fn verify_tls13_signature(
@@ -173,11 +178,11 @@ impl ServerCertVerifier for RootsOnFirstUse {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, self.algorithms())
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        self.algorithms().supported_schemes()
     }
 }
 
