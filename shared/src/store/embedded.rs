@@ -11,7 +11,8 @@
 //! IMMEDIATE` transactions: they take the write lock up front, so two processes never deadlock
 //! upgrading a read lock, and a busy database is waited on for [`BUSY_TIMEOUT`] before the
 //! caller gets `Unavailable`. SQLite calls block, so they run on tokio's blocking pool with the
-//! one connection behind a mutex (writes serialize on the file's lock anyway).
+//! one connection behind a mutex (writes serialize on the file's lock anyway); only opening the
+//! file, once in a function's init, runs on the caller's thread ([`EmbeddedStore::open`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -82,18 +83,30 @@ pub struct EmbeddedStore {
 #[derive(Debug)]
 struct Inner {
     conn: Mutex<Connection>,
-    /// The rate limiter's own connection ([`super::rate_embedded`]).
-    rate_conn: Mutex<Connection>,
+    /// The rate limiter's own connection ([`super::rate_embedded`]), once a take has opened it.
+    rate_conn: Mutex<Option<Connection>>,
     path: PathBuf,
     cursor_key: CursorKeys,
 }
 
 impl Inner {
-    /// The rate limiter's connection, for the blocking pool.
-    fn rate_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.rate_conn
+    /// `f` with the rate limiter's connection, for the blocking pool; the first call opens it.
+    /// Opened there rather than at start: a log-in's first take runs beside its signature,
+    /// which takes longer, so the connection's set-up (~0.13 ms) is off the cold start's path.
+    /// A failure to open (its message) fails the take (the limiter then fails open), and the
+    /// next take tries again.
+    fn with_rate_conn<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> Result<T, String> {
+        let mut guard = self
+            .rate_conn
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        let conn = match &mut *guard {
+            Some(conn) => conn,
+            empty => {
+                empty.insert(super::rate_embedded::open(&self.path).map_err(|e| e.to_string())?)
+            }
+        };
+        Ok(f(conn))
     }
 }
 
@@ -304,21 +317,19 @@ fn add_column(c: &Connection, name: &str, definition: &str) -> rusqlite::Result<
 
 impl EmbeddedStore {
     /// Opens (creating if needed) the database at `path`, with its parent folders.
-    pub(crate) async fn open(path: &Path, cursor_key: CursorKeys) -> Result<Self, StoreError> {
-        let path = path.to_path_buf();
-        let opened = tokio::task::spawn_blocking(move || {
-            let conn = open_connection(&path)?;
-            let rate_conn = super::rate_embedded::open(&path)?;
-            Ok::<_, StoreError>((conn, rate_conn, path))
-        })
-        .await
-        .map_err(|e| StoreError::Config(format!("opening the embedded store: {e}")))?;
-        let (conn, rate_conn, path) = opened?;
+    ///
+    /// On the calling thread, not the blocking pool: this runs once, in a function's init,
+    /// where that thread has nothing else to do. A hand-off to the pool there started a thread
+    /// and woke the runtime's again, ~0.25 ms of every cold start (docs/benchmarks.md, "Cold
+    /// starts: the embedded store opened where init runs"). The limiter's connection is opened
+    /// by the limiter's first take ([`Inner::with_rate_conn`]).
+    pub(crate) fn open(path: &Path, cursor_key: CursorKeys) -> Result<Self, StoreError> {
+        let conn = open_connection(path)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
-                rate_conn: Mutex::new(rate_conn),
-                path,
+                rate_conn: Mutex::new(None),
+                path: path.to_path_buf(),
                 cursor_key,
             }),
         })
@@ -465,8 +476,9 @@ impl EmbeddedStore {
     ) -> Result<crate::ratelimit::bucket::Lease, StoreError> {
         let (inner, key) = (Arc::clone(&self.inner), key.to_owned());
         tokio::task::spawn_blocking(move || {
-            let mut conn = inner.rate_conn();
-            super::rate_embedded::take(&mut conn, &key, rate, now_us, want)
+            inner
+                .with_rate_conn(|conn| super::rate_embedded::take(conn, &key, rate, now_us, want))
+                .map_err(StoreError::Unavailable)?
         })
         .await
         .map_err(|e| rate_worker_lost(&e))?
@@ -484,14 +496,22 @@ impl EmbeddedStore {
         let owned = |t: RateTake<'_>| (t.key.to_owned(), t.rate, t.now_us, t.want);
         let (first, second) = (owned(first), owned(second));
         let both = tokio::task::spawn_blocking(move || {
-            let mut conn = inner.rate_conn();
-            let mut take = |(key, rate, now_us, want): (String, _, _, _)| {
-                super::rate_embedded::take(&mut conn, &key, rate, now_us, want)
-            };
-            (take(first), take(second))
+            inner.with_rate_conn(|conn| {
+                let mut take = |(key, rate, now_us, want): (String, _, _, _)| {
+                    super::rate_embedded::take(conn, &key, rate, now_us, want)
+                };
+                (take(first), take(second))
+            })
         })
         .await;
-        both.unwrap_or_else(|e| (Err(rate_worker_lost(&e)), Err(rate_worker_lost(&e))))
+        match both {
+            Ok(Ok(taken)) => taken,
+            Ok(Err(opening)) => (
+                Err(StoreError::Unavailable(opening.clone())),
+                Err(StoreError::Unavailable(opening)),
+            ),
+            Err(e) => (Err(rate_worker_lost(&e)), Err(rate_worker_lost(&e))),
+        }
     }
 
     pub(crate) async fn revoke_session(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -990,7 +1010,7 @@ mod tests {
         .unwrap();
         drop(old);
         let key = crate::secret::SecretBytes::new(vec![7; 32]);
-        let store = EmbeddedStore::open(&path, key.into()).await.unwrap();
+        let store = EmbeddedStore::open(&path, key.into()).unwrap();
         let id = SessionId::parse("s0000000000000000000000000000000").unwrap();
         let got = store.get_session(&id, Timestamp::from_unix(15)).await;
         assert_eq!(got.unwrap().unwrap().refresh_generation, 0);
@@ -1007,7 +1027,7 @@ mod tests {
 
     async fn open_at(path: &Path) -> Result<EmbeddedStore, StoreError> {
         let key = crate::secret::SecretBytes::new(vec![7; 32]);
-        EmbeddedStore::open(path, key.into()).await
+        EmbeddedStore::open(path, key.into())
     }
 
     /// A new file is stamped with the schema it has; a file with another stamp (an older
@@ -1079,14 +1099,57 @@ mod tests {
     async fn both_connections_keep_a_small_page_cache() {
         let dir = tempfile::tempdir().unwrap();
         let key = crate::secret::SecretBytes::new(vec![7; 32]);
-        let store = EmbeddedStore::open(&dir.path().join("cache.db"), key.into())
-            .await
-            .unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("cache.db"), key.into()).unwrap();
         let cache_size =
             |c: &Connection| -> i64 { c.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap() };
         let main = store.with_conn(move |c| Ok(cache_size(c))).await.unwrap();
-        let rate = cache_size(&store.inner.rate_conn.lock().unwrap());
+        let rate = store.inner.with_rate_conn(|c| cache_size(c)).unwrap();
         assert_eq!((main, rate), (-PAGE_CACHE_KIB, -PAGE_CACHE_KIB));
+    }
+
+    /// The limiter's connection is opened by its first take, not with the store (that is off a
+    /// log-in's path: "Cold starts: the embedded store opened where init runs"), and a take
+    /// that cannot open it fails as unavailable (the limiter then fails open) without leaving
+    /// a connection behind.
+    #[tokio::test]
+    async fn the_limiters_connection_opens_at_its_first_take() {
+        let rate = crate::ratelimit::Rate::new(1000, 1, 1000).unwrap();
+        let key = || crate::secret::SecretBytes::new(vec![7; 32]).into();
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("lazy.db"), key()).unwrap();
+        assert!(store.inner.rate_conn.lock().unwrap().is_none());
+        store
+            .take_rate_tokens("k", rate, 1_000, None, 1)
+            .await
+            .unwrap();
+        assert!(store.inner.rate_conn.lock().unwrap().is_some());
+
+        let gone = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&gone.path().join("sub/lazy.db"), key()).unwrap();
+        std::fs::remove_dir_all(gone.path().join("sub")).unwrap();
+        let err = store.take_rate_tokens("k", rate, 1_000, None, 1).await;
+        assert!(
+            matches!(&err, Err(StoreError::Unavailable(m)) if m.contains("rate limits")),
+            "{err:?}"
+        );
+        let first = RateTake {
+            key: "a",
+            rate,
+            now_us: 1_000,
+            seen: None,
+            want: 1,
+        };
+        let second = RateTake {
+            key: "b",
+            rate,
+            now_us: 1_000,
+            seen: None,
+            want: 1,
+        };
+        let (a, b) = store.take_rate_tokens_pair(first, second).await;
+        assert!(matches!(a, Err(StoreError::Unavailable(_))), "{a:?}");
+        assert!(matches!(b, Err(StoreError::Unavailable(_))), "{b:?}");
+        assert!(store.inner.rate_conn.lock().unwrap().is_none());
     }
 
     /// Both connections checkpoint the write-ahead log at [`WAL_CHECKPOINT_PAGES`], so a
@@ -1096,7 +1159,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal.db");
         let key = crate::secret::SecretBytes::new(vec![7; 32]);
-        let store = EmbeddedStore::open(&path, key.into()).await.unwrap();
+        let store = EmbeddedStore::open(&path, key.into()).unwrap();
         let rate = crate::ratelimit::Rate::new(1000, 1, 1000).unwrap();
         for i in 0..200u64 {
             let session = SessionRecord {

@@ -409,9 +409,10 @@ impl Store {
         cursor::check_key(&cfg.cursor_key)?;
         match &cfg.kind {
             #[cfg(feature = "embedded")]
-            StoreKind::Embedded(path) => Ok(Store::Embedded(
-                EmbeddedStore::open(path, cfg.cursor_key.clone()).await?,
-            )),
+            StoreKind::Embedded(path) => Ok(Store::Embedded(EmbeddedStore::open(
+                path,
+                cfg.cursor_key.clone(),
+            )?)),
             // A lean (DynamoDB-only) build: say so instead of failing obscurely.
             #[cfg(not(feature = "embedded"))]
             StoreKind::Embedded(path) => Err(StoreError::Config(format!(
@@ -421,6 +422,17 @@ impl Store {
                 crate::config::vars::MINIAPP_STORE
             ))),
             StoreKind::Dynamo { .. } => Ok(Store::Dynamo(DynamoStore::open(cfg).await?)),
+        }
+    }
+
+    /// Whether this store's calls run on tokio's blocking pool (the embedded store's SQLite), so
+    /// that a task keeping its own thread busy meanwhile does not hold them up. A DynamoDB call
+    /// needs its task's runtime to write the request and read the answer.
+    pub fn calls_run_on_blocking_pool(&self) -> bool {
+        match self {
+            #[cfg(feature = "embedded")]
+            Store::Embedded(_) => true,
+            Store::Dynamo(_) => false,
         }
     }
 
