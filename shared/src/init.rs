@@ -74,10 +74,9 @@ fn seed_random_generator() {
 /// variables, then the common ones, then the store.
 #[cfg(feature = "login")]
 pub async fn session_api(env: &dyn EnvSource) -> Result<SessionApi, InitError> {
-    // First, so that the thread's start overlaps the rest.
+    seed_random_generator();
     let snapshot = ProvidersConfig::snapshot(env);
     let providers = tokio::task::spawn_blocking(move || login_providers(&snapshot));
-    seed_random_generator();
     let store = async {
         let common = CommonConfig::from_env(env)?;
         let store = open_store(&common).await?;

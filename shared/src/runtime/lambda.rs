@@ -138,11 +138,10 @@ where
     };
     rt.block_on(async move {
         let mut client = RuntimeClient::new(endpoint);
-        // The connection to the Runtime API is opened while init works, so the first `/next`
-        // does not wait for it; nothing is asked of the API before init is over. It is polled
-        // first: its `connect` is under way before init, which may keep this thread busy (the
-        // embedded store opens on it), runs.
-        let ((), built) = tokio::join!(client.connect_early(), init());
+        // The runtime's thread mostly waits while init works (on the blocking pool, or on the
+        // network): it opens the connection to the Runtime API meanwhile, so the first `/next`
+        // does not. Nothing is asked of the API before init is over.
+        let (built, ()) = tokio::join!(init(), client.connect_early());
         let Some(handler) = handler_or_report(&mut client, function_name, built).await else {
             return ExitCode::FAILURE;
         };
