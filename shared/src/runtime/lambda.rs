@@ -138,9 +138,9 @@ where
     };
     rt.block_on(async move {
         let mut client = RuntimeClient::new(endpoint);
-        // The runtime's thread mostly waits while init works (on the blocking pool, or on the
-        // network): it opens the connection to the Runtime API meanwhile, so the first `/next`
-        // does not. Nothing is asked of the API before init is over.
+        // The runtime's thread opens the connection to the Runtime API while init waits (for
+        // the providers' thread, or on the network), so the first `/next` does not. Nothing is
+        // asked of the API before init is over.
         let (built, ()) = tokio::join!(init(), client.connect_early());
         let Some(handler) = handler_or_report(&mut client, function_name, built).await else {
             return ExitCode::FAILURE;
