@@ -320,9 +320,10 @@ impl EmbeddedStore {
     ///
     /// On the calling thread, not the blocking pool: this runs once, in a function's init,
     /// where that thread has nothing else to do. A hand-off to the pool there started a thread
-    /// and woke the runtime's again, ~0.25 ms of every cold start (docs/benchmarks.md, "Cold
-    /// starts: the embedded store opened where init runs"). The limiter's connection is opened
-    /// by the limiter's first take ([`Inner::with_rate_conn`]).
+    /// (~0.13–0.25 ms here before it ran) and woke the runtime's thread again at the end
+    /// (docs/benchmarks.md, "Cold starts: no thread hand-offs on the embedded session's first
+    /// log-in"). The limiter's connection is opened by the limiter's first take
+    /// ([`Inner::with_rate_conn`]).
     pub(crate) fn open(path: &Path, cursor_key: CursorKeys) -> Result<Self, StoreError> {
         let conn = open_connection(path)?;
         Ok(Self {
@@ -1107,8 +1108,8 @@ mod tests {
         assert_eq!((main, rate), (-PAGE_CACHE_KIB, -PAGE_CACHE_KIB));
     }
 
-    /// The limiter's connection is opened by its first take, not with the store (that is off a
-    /// log-in's path: "Cold starts: the embedded store opened where init runs"), and a take
+    /// The limiter's connection is opened by its first take, not with the store (where a
+    /// log-in's first take runs beside its signature, off the cold start's path), and a take
     /// that cannot open it fails as unavailable (the limiter then fails open) without leaving
     /// a connection behind.
     #[tokio::test]
